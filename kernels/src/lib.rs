@@ -1,0 +1,11 @@
+//! depthlab's kernels: plain functions over slices, with no allocation, no
+//! I/O and no hidden state. Arguments go outputs → inputs → dimensions;
+//! matrices are row-major `(rows, cols)`; each function says whether it
+//! overwrites or accumulates its output.
+
+pub mod activation;
+pub mod gemm;
+pub mod loss;
+pub mod reduce;
+
+pub use activation::Activation;

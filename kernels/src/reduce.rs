@@ -1,0 +1,148 @@
+//! Reductions for the statistics, accumulated in f64 in a fixed (index)
+//! order so that results do not depend on how work was split.
+
+/// Count, mean, population variance, min, max, Σ|x| and Σx² of a slice.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Moments {
+    pub count: usize,
+    pub mean: f64,
+    /// Population variance (divides by `count`, as NumPy's default).
+    pub var: f64,
+    pub min: f64,
+    pub max: f64,
+    pub abs_sum: f64,
+    pub sq_sum: f64,
+}
+
+impl Moments {
+    /// Population standard deviation.
+    pub fn std(&self) -> f64 {
+        self.var.sqrt()
+    }
+    /// Euclidean norm √Σx².
+    pub fn norm(&self) -> f64 {
+        self.sq_sum.sqrt()
+    }
+    /// Mean of |x|.
+    pub fn abs_mean(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.abs_sum / self.count as f64
+        }
+    }
+}
+
+/// Moments of `x` in two passes (mean first, then centered squares), so the
+/// variance does not cancel when |mean| ≫ std. An empty slice gives zeros.
+pub fn moments(x: &[f32]) -> Moments {
+    if x.is_empty() {
+        return Moments::default();
+    }
+    let mut sum = 0.0f64;
+    let mut abs_sum = 0.0f64;
+    let mut sq_sum = 0.0f64;
+    let mut min = f64::INFINITY;
+    let mut max = f64::NEG_INFINITY;
+    for &v in x {
+        let v = v as f64;
+        sum += v;
+        abs_sum += v.abs();
+        sq_sum += v * v;
+        // NaN propagates into min/max so a broken tensor is visible.
+        min = if v < min || v.is_nan() { v } else { min };
+        max = if v > max || v.is_nan() { v } else { max };
+    }
+    let n = x.len() as f64;
+    let mean = sum / n;
+    let var = x
+        .iter()
+        .map(|&v| (v as f64 - mean) * (v as f64 - mean))
+        .sum::<f64>()
+        / n;
+    Moments {
+        count: x.len(),
+        mean,
+        var,
+        min,
+        max,
+        abs_sum,
+        sq_sum,
+    }
+}
+
+/// The q-quantile (0 ≤ q ≤ 1) of |x|, with NumPy's default linear
+/// interpolation between order statistics. `scratch` (at least `x.len()`
+/// values) is overwritten; nothing is allocated. Empty input gives 0.
+pub fn abs_quantile(scratch: &mut [f32], x: &[f32], q: f64) -> f64 {
+    debug_assert!(scratch.len() >= x.len());
+    debug_assert!((0.0..=1.0).contains(&q));
+    let n = x.len();
+    if n == 0 {
+        return 0.0;
+    }
+    let s = &mut scratch[..n];
+    for (d, &v) in s.iter_mut().zip(x) {
+        *d = v.abs();
+    }
+    let pos = q * (n - 1) as f64;
+    let lo = pos.floor() as usize;
+    let frac = pos - lo as f64;
+    let (_, &mut lo_val, right) = s.select_nth_unstable_by(lo, f32::total_cmp);
+    let hi_val = right.iter().copied().fold(f32::INFINITY, f32::min);
+    if frac == 0.0 || right.is_empty() {
+        lo_val as f64
+    } else {
+        lo_val as f64 + frac * (hi_val as f64 - lo_val as f64)
+    }
+}
+
+/// Accumulates a histogram of `x` over `counts.len()` equal bins spanning
+/// [-range, range]; values beyond the range land in the edge bins, NaN in
+/// none.
+pub fn histogram(counts: &mut [u64], x: &[f32], range: f64) {
+    let bins = counts.len();
+    if bins == 0 || range <= 0.0 {
+        return;
+    }
+    let width = 2.0 * range / bins as f64;
+    for &v in x {
+        let v = v as f64;
+        if v.is_nan() {
+            continue;
+        }
+        let idx = ((v + range) / width).floor().clamp(0.0, (bins - 1) as f64);
+        counts[idx as usize] += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moments_of_a_small_set() {
+        let m = moments(&[1.0, -2.0, 3.0, 4.0]);
+        assert_eq!(m.mean, 1.5);
+        assert_eq!(m.var, (0.25 + 12.25 + 2.25 + 6.25) / 4.0);
+        assert_eq!((m.min, m.max), (-2.0, 4.0));
+        assert_eq!(m.norm(), 30f64.sqrt());
+        assert_eq!(m.abs_mean(), 2.5);
+    }
+
+    #[test]
+    fn quantile_interpolates_like_numpy() {
+        let mut s = [0.0; 5];
+        // np.quantile([1,2,3,4,5], 0.98) = 4.92
+        let q = abs_quantile(&mut s, &[5.0, -1.0, 3.0, 2.0, -4.0], 0.98);
+        assert!((q - 4.92).abs() < 1e-12);
+        assert_eq!(abs_quantile(&mut s, &[-7.0], 0.98), 7.0);
+    }
+
+    #[test]
+    fn histogram_clamps_to_edges() {
+        let mut c = [0u64; 4];
+        histogram(&mut c, &[-5.0, -0.9, -0.1, 0.0, 0.6, 9.0, f32::NAN], 1.0);
+        assert_eq!(c, [2, 1, 1, 2]);
+    }
+}

@@ -1,0 +1,78 @@
+//! The one allocation of an executor: a zeroed, 64-byte-aligned region of
+//! f32 from a bumpalo arena, sized by the compiler. Every buffer of a plan
+//! is a sub-slice of it; the executor borrows disjoint buffers with
+//! `get_disjoint_mut`.
+
+use bumpalo::Bump;
+use std::alloc::Layout;
+use std::ptr::NonNull;
+
+/// Alignment of the region (a cache line, and an AVX-512 vector).
+pub const ALIGN_BYTES: usize = 64;
+
+/// A zeroed, aligned `[f32]` region owned by a bump arena.
+pub struct Arena {
+    // Owns the memory `ptr` points into; never reset or reallocated.
+    _bump: Bump,
+    ptr: NonNull<f32>,
+    len: usize,
+}
+
+impl Arena {
+    /// Allocates `len` zeroed f32 values, 64-byte aligned. The caller (the
+    /// compiler) has already checked `len` against the memory limit.
+    pub fn new(len: usize) -> Self {
+        let bytes = len
+            .checked_mul(size_of::<f32>())
+            .expect("arena size was checked by the compiler");
+        let layout = Layout::from_size_align(bytes, ALIGN_BYTES)
+            .expect("arena size was checked by the compiler");
+        let bump = Bump::with_capacity(bytes + ALIGN_BYTES);
+        let raw = bump.alloc_layout(layout).cast::<f32>();
+        // SAFETY: `raw` points to `bytes` freshly allocated bytes, aligned
+        // for f32, owned by `bump` (which lives as long as `self`); writing
+        // zeros makes every f32 in it initialized.
+        unsafe { raw.as_ptr().write_bytes(0, len) };
+        Arena {
+            _bump: bump,
+            ptr: raw,
+            len,
+        }
+    }
+
+    /// The whole region.
+    pub fn as_slice(&self) -> &[f32] {
+        // SAFETY: `ptr` is valid for `len` initialized f32 for the lifetime
+        // of `self._bump`, which `&self` keeps alive; no `&mut` exists while
+        // `&self` is borrowed.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The whole region, mutably.
+    pub fn as_mut_slice(&mut self) -> &mut [f32] {
+        // SAFETY: as in `as_slice`, and `&mut self` makes this borrow unique.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zeroed_aligned_and_writable() {
+        for len in [0, 1, 17, 1000] {
+            let mut a = Arena::new(len);
+            assert_eq!(a.as_slice().len(), len);
+            assert_eq!(a.as_slice().as_ptr() as usize % ALIGN_BYTES, 0);
+            assert!(a.as_slice().iter().all(|&v| v == 0.0));
+            for (i, v) in a.as_mut_slice().iter_mut().enumerate() {
+                *v = i as f32;
+            }
+            assert_eq!(
+                a.as_slice().last().copied(),
+                len.checked_sub(1).map(|l| l as f32)
+            );
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! `stats --dump DIR`: the probe, weights and gradients as safetensors files
+//! (f32 little-endian; labels int64), for independent checks with NumPy or
+//! PyTorch. Names (layers numbered from 1):
+//!
+//! - `weights.safetensors`: `W{l}` (units, fan_in) as `nn.Linear.weight`,
+//!   `b{l}` (units), `prelu{l}` (units), `srelu{l}` (4, units) rows t_l, a_l,
+//!   t_r, a_r. Metadata: `loss`, and `activations` (JSON list, one
+//!   activation per layer as written in a spec).
+//! - `probe.safetensors`: `x` (batch, inputs); `y` int64 (batch) class
+//!   indices for cross_entropy, f32 (batch, outputs) targets for mse/bce.
+//! - `grads.safetensors`: `dW{l}`, `db{l}`, `dprelu{l}`/`dsrelu{l}`,
+//!   `delta{l}` = ∂L/∂s_l (batch, units), `a{l}` = f(s_l) (batch, units),
+//!   `loss` (1): the batch-mean loss.
+
+use crate::exec::Executor;
+use crate::spec::{ActSpec, LossKind};
+use safetensors::{Dtype, tensor::TensorView};
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// A tensor to write: name, shape, little-endian bytes, dtype.
+struct Tensor {
+    name: String,
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+    dtype: Dtype,
+}
+
+fn f32s(name: String, shape: Vec<usize>, data: &[f32]) -> Tensor {
+    Tensor {
+        name,
+        shape,
+        bytes: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        dtype: Dtype::F32,
+    }
+}
+
+/// Writes the three files into `dir` (created if missing). Each file is
+/// written under a temporary name and renamed, so a failure never leaves a
+/// truncated file.
+pub fn dump(exec: &Executor, dir: &Path) -> io::Result<()> {
+    let plan = exec.plan();
+    let g = &plan.graph;
+    std::fs::create_dir_all(dir)?;
+    let mut weights = Vec::new();
+    let mut grads = Vec::new();
+    for (l, bufs) in g.layers.iter().zip(&plan.layers) {
+        let i = l.index;
+        weights.push(f32s(
+            format!("W{i}"),
+            vec![l.units, l.fan_in],
+            exec.buf(bufs.w),
+        ));
+        weights.push(f32s(format!("b{i}"), vec![l.units], exec.buf(bufs.b)));
+        grads.push(f32s(
+            format!("dW{i}"),
+            vec![l.units, l.fan_in],
+            exec.buf(bufs.dw),
+        ));
+        grads.push(f32s(format!("db{i}"), vec![l.units], exec.buf(bufs.db)));
+        let k = l.act.kernel().params_per_unit();
+        let shape = if k == 1 {
+            vec![l.units]
+        } else {
+            vec![k, l.units]
+        };
+        match l.act {
+            ActSpec::Prelu { .. } | ActSpec::Srelu { .. } => {
+                let name = l.act.name();
+                weights.push(f32s(format!("{name}{i}"), shape.clone(), exec.buf(bufs.p)));
+                grads.push(f32s(format!("d{name}{i}"), shape, exec.buf(bufs.dp)));
+            }
+            _ => {}
+        }
+        grads.push(f32s(
+            format!("delta{i}"),
+            vec![plan.batch, l.units],
+            exec.buf(bufs.delta),
+        ));
+        grads.push(f32s(
+            format!("a{i}"),
+            vec![plan.batch, l.units],
+            exec.buf(bufs.a),
+        ));
+    }
+    grads.push(f32s("loss".into(), vec![1], &[exec.loss() as f32]));
+    let y = exec.buf(plan.y);
+    let y = if g.loss == LossKind::CrossEntropy {
+        Tensor {
+            name: "y".into(),
+            shape: vec![plan.batch],
+            bytes: y.iter().flat_map(|&v| (v as i64).to_le_bytes()).collect(),
+            dtype: Dtype::I64,
+        }
+    } else {
+        f32s("y".into(), vec![plan.batch, g.outputs()], y)
+    };
+    let probe = vec![
+        f32s("x".into(), vec![plan.batch, g.input], exec.buf(plan.x)),
+        y,
+    ];
+    let acts: Vec<String> = g.layers.iter().map(|l| l.act.to_string()).collect();
+    let meta = HashMap::from([
+        ("loss".to_owned(), g.loss.name().to_owned()),
+        (
+            "activations".to_owned(),
+            serde_json::to_string(&acts).expect("strings serialize"),
+        ),
+    ]);
+    write(&dir.join("weights.safetensors"), &weights, Some(meta))?;
+    write(&dir.join("probe.safetensors"), &probe, None)?;
+    write(&dir.join("grads.safetensors"), &grads, None)
+}
+
+fn write(path: &Path, tensors: &[Tensor], meta: Option<HashMap<String, String>>) -> io::Result<()> {
+    let views = tensors
+        .iter()
+        .map(|t| TensorView::new(t.dtype, t.shape.clone(), &t.bytes).map(|v| (t.name.as_str(), v)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(io::Error::other)?;
+    let bytes = safetensors::serialize(views, meta).map_err(io::Error::other)?;
+    write_atomic(path, &bytes)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and
+/// a rename, so readers never see a partial file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = PathBuf::from(path);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    tmp.set_file_name(format!(".{name}.tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}

@@ -1,0 +1,58 @@
+//! The program-level error: one variant per layer that can fail, each with
+//! its context, and the exit code `main` uses.
+
+use crate::plan::PlanError;
+use crate::spec::SpecError;
+use std::fmt;
+use std::path::PathBuf;
+
+/// Exit code for bad input: specs, flags, files.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code for a failure writing output.
+pub const EXIT_IO: i32 = 1;
+
+#[derive(Debug)]
+pub enum Error {
+    /// The spec text (or a flag that overrides it) is wrong.
+    Spec(SpecError),
+    /// The spec is valid but cannot be compiled (too large).
+    Plan { spec: String, error: PlanError },
+    /// A file the user named cannot be read.
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// An output file cannot be written.
+    Write {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Spec(_) | Error::Plan { .. } | Error::Read { .. } => EXIT_USAGE,
+            Error::Write { .. } => EXIT_IO,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Spec(e) => write!(f, "{e}"),
+            Error::Plan { spec, error } => write!(f, "{spec}: {error}"),
+            Error::Read { path, error } => write!(f, "cannot read `{}`: {error}", path.display()),
+            Error::Write { path, error } => write!(f, "cannot write `{}`: {error}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<SpecError> for Error {
+    fn from(e: SpecError) -> Self {
+        Error::Spec(e)
+    }
+}

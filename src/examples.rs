@@ -1,0 +1,36 @@
+//! The example specs of `examples/`, built into the binary so that
+//! `depthlab stats sigmoid-vanishing` works from any folder.
+
+/// (name, spec text) of every built-in example.
+pub const EXAMPLES: &[(&str, &str)] = &[
+    (
+        "sigmoid-vanishing",
+        include_str!("../examples/sigmoid-vanishing.net"),
+    ),
+    (
+        "tanh-standard",
+        include_str!("../examples/tanh-standard.net"),
+    ),
+    ("tanh-glorot", include_str!("../examples/tanh-glorot.net")),
+    ("relu-he", include_str!("../examples/relu-he.net")),
+    ("selu-lecun", include_str!("../examples/selu-lecun.net")),
+];
+
+/// The built-in example called `name` (`relu-he`, `relu-he.net` or
+/// `examples/relu-he.net`).
+pub fn find(name: &str) -> Option<&'static str> {
+    let stem = name.strip_prefix("examples/").unwrap_or(name);
+    let stem = stem.strip_suffix(".net").unwrap_or(stem);
+    EXAMPLES
+        .iter()
+        .find(|(n, _)| *n == stem)
+        .map(|(_, text)| *text)
+}
+
+/// The first comment line of an example: what it shows.
+pub fn summary(text: &str) -> &str {
+    text.lines()
+        .next()
+        .and_then(|l| l.strip_prefix('#'))
+        .map_or("", str::trim)
+}

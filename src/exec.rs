@@ -1,0 +1,224 @@
+//! The executor: one arena holding every buffer of a plan, and one `match`
+//! over the plan's steps. Running a step allocates nothing.
+
+use crate::arena::Arena;
+use crate::init::{init_act_params, init_bias, init_weights};
+use crate::plan::{Buf, Plan, Step};
+use crate::spec::LossKind;
+use crate::stats::{LayerStats, LayerView, NetworkStats, StatsConfig, layer_stats, network_stats};
+use depthlab_kernels::activation::{activation_backward, activation_forward};
+use depthlab_kernels::gemm::{bias_add, column_sum, gemm_nn, gemm_nt, gemm_tn};
+use depthlab_kernels::loss::{
+    bce_forward_backward, cross_entropy_forward_backward, mse_forward_backward,
+};
+
+/// A plan bound to its memory.
+pub struct Executor {
+    plan: Plan,
+    arena: Arena,
+    stats: NetworkStats,
+    config: StatsConfig,
+}
+
+impl Executor {
+    /// Allocates the arena (zeroed) and the statistics, once.
+    pub fn new(plan: Plan, config: StatsConfig) -> Self {
+        let arena = Arena::new(plan.arena_len);
+        let stats = NetworkStats {
+            layers: vec![LayerStats::default(); plan.layers.len()],
+            hist_range: 0.0,
+            loss: f64::NAN,
+        };
+        Executor {
+            plan,
+            arena,
+            stats,
+            config,
+        }
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Initializes weights, biases and activation parameters from `seed`.
+    pub fn init_params(&mut self, seed: u64) {
+        let Executor { plan, arena, .. } = self;
+        let mem = arena.as_mut_slice();
+        for (layer, bufs) in plan.graph.layers.iter().zip(&plan.layers) {
+            init_weights(&mut mem[plan.buffers[bufs.w.0].range()], layer, seed);
+            init_bias(&mut mem[plan.buffers[bufs.b.0].range()], layer, seed);
+            init_act_params(&mut mem[plan.buffers[bufs.p.0].range()], layer);
+        }
+    }
+
+    /// A buffer's contents.
+    pub fn buf(&self, b: Buf) -> &[f32] {
+        &self.arena.as_slice()[self.plan.buffer(b).range()]
+    }
+
+    /// A buffer's contents, mutably (to load inputs or weights).
+    pub fn buf_mut(&mut self, b: Buf) -> &mut [f32] {
+        let range = self.plan.buffer(b).range();
+        &mut self.arena.as_mut_slice()[range]
+    }
+
+    /// Several distinct buffers, mutably.
+    pub fn bufs_mut<const N: usize>(&mut self, bufs: [Buf; N]) -> [&mut [f32]; N] {
+        disjoint(self.arena.as_mut_slice(), &self.plan, bufs)
+    }
+
+    /// The statistics of the last run.
+    pub fn stats(&self) -> &NetworkStats {
+        &self.stats
+    }
+
+    /// The loss of the last run (batch mean).
+    pub fn loss(&self) -> f64 {
+        self.stats.loss
+    }
+
+    /// Runs every step of the plan, in order.
+    pub fn run(&mut self) {
+        for i in 0..self.plan.steps.len() {
+            let step = self.plan.steps[i];
+            self.step(step);
+        }
+    }
+
+    /// Runs one step.
+    pub fn step(&mut self, step: Step) {
+        let Executor {
+            plan,
+            arena,
+            stats,
+            config,
+        } = self;
+        let mem = arena.as_mut_slice();
+        match step {
+            Step::Linear {
+                s,
+                x,
+                w,
+                b,
+                rows,
+                fan_in,
+                units,
+            } => {
+                let [s, x, w, b] = disjoint(mem, plan, [s, x, w, b]);
+                gemm_nt(s, x, w, rows, fan_in, units, 0.0);
+                bias_add(s, b, rows, units);
+            }
+            Step::Activation {
+                act,
+                a,
+                s,
+                p,
+                rows,
+                units,
+            } => {
+                let [a, s, p] = disjoint(mem, plan, [a, s, p]);
+                activation_forward(act, a, s, p, rows, units);
+            }
+            Step::Loss {
+                loss,
+                grad,
+                pred,
+                target,
+                rows,
+                cols,
+            } => {
+                let [grad, pred, target] = disjoint(mem, plan, [grad, pred, target]);
+                stats.loss = match loss {
+                    LossKind::Mse => mse_forward_backward(grad, pred, target, rows, cols),
+                    LossKind::CrossEntropy => {
+                        cross_entropy_forward_backward(grad, pred, target, rows, cols)
+                    }
+                    LossKind::Bce => bce_forward_backward(grad, pred, target, rows, cols),
+                };
+            }
+            Step::ActivationBackward {
+                act,
+                delta,
+                dp,
+                s,
+                a,
+                p,
+                rows,
+                units,
+            } => {
+                let [delta, dp, s, a, p] = disjoint(mem, plan, [delta, dp, s, a, p]);
+                dp.fill(0.0);
+                activation_backward(act, delta, dp, s, a, p, rows, units);
+            }
+            Step::LinearBackwardParams {
+                dw,
+                db,
+                delta,
+                x,
+                rows,
+                fan_in,
+                units,
+            } => {
+                let [dw, db, delta, x] = disjoint(mem, plan, [dw, db, delta, x]);
+                gemm_tn(dw, delta, x, units, rows, fan_in, 0.0);
+                column_sum(db, delta, rows, units, 0.0);
+            }
+            Step::LinearBackwardInput {
+                dx,
+                delta,
+                w,
+                rows,
+                fan_in,
+                units,
+            } => {
+                let [dx, delta, w] = disjoint(mem, plan, [dx, delta, w]);
+                gemm_nn(dx, delta, w, rows, units, fan_in, 0.0);
+            }
+            Step::LayerStats { layer } => {
+                // The scratch buffer is laid out last, so every other buffer
+                // is in `head`.
+                let (head, tail) = mem.split_at_mut(plan.buffer(plan.scratch).offset);
+                let scratch = &mut tail[..plan.buffer(plan.scratch).len];
+                let bufs = &plan.layers[layer];
+                let l = &plan.graph.layers[layer];
+                let at = |b: Buf| &head[plan.buffer(b).range()];
+                let view = LayerView {
+                    act: l.act,
+                    rows: plan.batch,
+                    units: l.units,
+                    s: at(bufs.s),
+                    a: at(bufs.a),
+                    delta: at(bufs.delta),
+                    w: at(bufs.w),
+                    dw: at(bufs.dw),
+                    b: at(bufs.b),
+                    db: at(bufs.db),
+                    p: at(bufs.p),
+                    dp: at(bufs.dp),
+                };
+                layer_stats(&mut stats.layers[layer], &view, scratch, config);
+            }
+            Step::NetworkStats => {
+                let mem = &*mem;
+                network_stats(
+                    stats,
+                    plan.layers
+                        .iter()
+                        .map(|l| &mem[plan.buffer(l.delta).range()]),
+                );
+            }
+        }
+    }
+}
+
+/// Disjoint mutable views of `bufs` (the compiler lays buffers out without
+/// overlap; a step never names the same buffer twice).
+fn disjoint<'m, const N: usize>(
+    mem: &'m mut [f32],
+    plan: &Plan,
+    bufs: [Buf; N],
+) -> [&'m mut [f32]; N] {
+    mem.get_disjoint_mut(bufs.map(|b| plan.buffer(b).range()))
+        .expect("a step's buffers are disjoint")
+}

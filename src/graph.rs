@@ -1,0 +1,185 @@
+//! Spec → Graph: the network as a list of dense layers with their shapes,
+//! activations and initializers resolved, every default applied, and sizes
+//! counted with overflow-checked arithmetic.
+
+use crate::spec::{ActSpec, InitSpec, LossKind, Spec, SpecError};
+
+/// Most layers a spec may unroll to (a typo like `x100000000` is refused
+/// before anything is allocated).
+pub const MAX_LAYERS: usize = 100_000;
+
+/// One dense layer l: s_l = a_{l-1} W_lᵀ + b_l, a_l = f_l(s_l), with W_l of
+/// shape (units, fan_in) as PyTorch's `nn.Linear`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layer {
+    /// 1-based layer number (layer 1 is next to the input).
+    pub index: usize,
+    pub fan_in: usize,
+    pub units: usize,
+    pub act: ActSpec,
+    pub init: InitSpec,
+    pub bias: InitSpec,
+    /// Per-layer weight decay, overriding the optimizer's.
+    pub weight_decay: Option<f64>,
+    /// The spec line the layer comes from.
+    pub line: usize,
+}
+
+impl Layer {
+    /// Learnable activation parameters (PReLU 1, SReLU 4 per unit).
+    pub fn act_params(&self) -> usize {
+        self.act.kernel().params_per_unit() * self.units
+    }
+}
+
+/// A checked network: every layer resolved, sizes known to fit in `usize`.
+#[derive(Clone, Debug)]
+pub struct Graph {
+    pub input: usize,
+    pub layers: Vec<Layer>,
+    pub loss: LossKind,
+    /// True when the spec has no `loss` line and the default was used.
+    pub loss_is_default: bool,
+    /// Learnable parameters: weights, biases and activation parameters.
+    pub params: usize,
+}
+
+impl Graph {
+    /// Checks a parsed spec and resolves its defaults: the last `dense`
+    /// without an activation is linear, the init defaults to `torch` (as
+    /// `nn.Linear`), biases follow the weight init (`torch` → U[±1/√fan_in],
+    /// every other init → 0), and the loss defaults to `cross_entropy` (or
+    /// `mse` for a single output).
+    pub fn check(spec: &Spec) -> Result<Graph, SpecError> {
+        let src = &spec.source;
+        let Some(input) = spec.input else {
+            return Err(if spec.dense.is_empty() && spec.loss.is_none() {
+                src.error_whole(
+                    "the spec is empty: expected an `input` line and at least one `dense` line",
+                )
+                .with_help("e.g. `input 64; dense 64 tanh x10; dense 10`")
+            } else {
+                src.error_whole("the spec has no `input` line")
+                    .with_help("add the input size first, e.g. `input 784`")
+            });
+        };
+        if spec.dense.is_empty() {
+            return Err(src
+                .error(input.span, "the spec has no `dense` layer after `input`")
+                .with_help("e.g. `dense 10` for a linear output layer"));
+        }
+        let total: usize = spec
+            .dense
+            .iter()
+            .try_fold(0usize, |acc, d| acc.checked_add(d.repeat))
+            .unwrap_or(usize::MAX);
+        if total > MAX_LAYERS {
+            let d = spec
+                .dense
+                .iter()
+                .max_by_key(|d| d.repeat)
+                .expect("dense is not empty");
+            return Err(src.error(
+                d.repeat_span.unwrap_or(d.span),
+                format!("{total} layers is more than depthlab supports ({MAX_LAYERS})"),
+            ));
+        }
+        let mut layers = Vec::with_capacity(total);
+        let mut fan_in = input.size;
+        let mut params = 0usize;
+        let too_big = |line: &crate::spec::Dense| {
+            src.error(
+                line.units_span,
+                "the network's size overflows this machine's address space",
+            )
+        };
+        for (line_idx, d) in spec.dense.iter().enumerate() {
+            let last_line = line_idx + 1 == spec.dense.len();
+            for rep in 0..d.repeat {
+                let is_output = last_line && rep + 1 == d.repeat;
+                let act = match d.act {
+                    Some((act, _)) => act,
+                    None if is_output => ActSpec::Identity,
+                    None => {
+                        return Err(src.error(d.span, "a hidden `dense` layer needs an activation").with_help("write one after the size, e.g. `dense 100 relu` (or `identity` for a linear layer)"));
+                    }
+                };
+                let init = d.init.map_or(InitSpec::Torch, |(i, _)| i);
+                let bias = d
+                    .bias
+                    .map(|(b, _)| b)
+                    .unwrap_or(if init == InitSpec::Torch {
+                        InitSpec::Torch
+                    } else {
+                        InitSpec::Zeros
+                    });
+                let layer = Layer {
+                    index: layers.len() + 1,
+                    fan_in,
+                    units: d.units,
+                    act,
+                    init,
+                    bias,
+                    weight_decay: d.weight_decay,
+                    line: d.span.line,
+                };
+                let count = d
+                    .units
+                    .checked_mul(fan_in)
+                    .and_then(|w| w.checked_add(d.units))
+                    .and_then(|n| n.checked_add(layer.act_params()));
+                params = count
+                    .and_then(|c| params.checked_add(c))
+                    .ok_or_else(|| too_big(d))?;
+                layers.push(layer);
+                fan_in = d.units;
+            }
+        }
+        let out = fan_in;
+        let (loss, loss_is_default) = match spec.loss {
+            Some((loss, span)) => {
+                if loss == LossKind::CrossEntropy && out < 2 {
+                    return Err(src.error(span, format!("cross_entropy needs at least 2 output units, the last layer has {out}")).with_help("use `loss bce` for one binary output, or `loss mse`"));
+                }
+                (loss, false)
+            }
+            None if out >= 2 => (LossKind::CrossEntropy, true),
+            None => (LossKind::Mse, true),
+        };
+        Ok(Graph {
+            input: input.size,
+            layers,
+            loss,
+            loss_is_default,
+            params,
+        })
+    }
+
+    /// Units of the output layer.
+    pub fn outputs(&self) -> usize {
+        self.layers.last().map_or(self.input, |l| l.units)
+    }
+
+    /// Multiply-add FLOPs (2 per multiply-add) of the matrix products of one
+    /// forward pass on `batch` rows, or `None` on overflow.
+    pub fn forward_flops(&self, batch: usize) -> Option<u64> {
+        self.layers.iter().try_fold(0u64, |acc, l| {
+            let f = 2u64
+                .checked_mul(batch as u64)?
+                .checked_mul(l.fan_in as u64)?
+                .checked_mul(l.units as u64)?;
+            acc.checked_add(f)
+        })
+    }
+
+    /// FLOPs of the matrix products of one backward pass: ∂W for every layer
+    /// and ∂a for every layer but the first (nothing needs ∂x).
+    pub fn backward_flops(&self, batch: usize) -> Option<u64> {
+        let fwd = self.forward_flops(batch)?;
+        let first = 2u64
+            .checked_mul(batch as u64)?
+            .checked_mul(self.input as u64)?
+            .checked_mul(self.layers.first()?.units as u64)?;
+        fwd.checked_mul(2)?.checked_sub(first)
+    }
+}

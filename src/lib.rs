@@ -1,0 +1,23 @@
+//! depthlab: see and measure the problems with depth in neural networks on
+//! a CPU, in seconds.
+//!
+//! The pipeline, one module per stage:
+//! spec text → [`spec`] → [`graph`] → [`plan`] → [`exec`] → [`stats`] → [`report`].
+
+// Errors carry their context (file, line text, help) by value; they are
+// built once, on the way out, so their size costs nothing worth boxing for.
+#![allow(clippy::result_large_err)]
+
+pub mod arena;
+pub mod commands;
+pub mod data;
+pub mod dump;
+pub mod error;
+pub mod examples;
+pub mod exec;
+pub mod graph;
+pub mod init;
+pub mod plan;
+pub mod report;
+pub mod spec;
+pub mod stats;

@@ -1,0 +1,351 @@
+//! The spec language: a small, line-oriented description of a network, its
+//! loss, optimizer, data and training settings.
+//!
+//! ```text
+//! input 1024
+//! dense 1000 sigmoid init=standard x5
+//! dense 9
+//! loss cross_entropy
+//! optim sgd lr=0.01 momentum=0.9 weight_decay=1e-4
+//! data shapeset n=20000 test=5000
+//! train epochs=10 batch=10 seed=1
+//! ```
+//!
+//! [`parse`] turns text into a [`Spec`] (every value validated and
+//! positioned); [`Overrides`] applies command-line flags on top.
+
+mod error;
+mod overrides;
+mod parse;
+mod syntax;
+
+pub use error::{Source, Span, SpecError, did_you_mean};
+pub use overrides::Overrides;
+pub use parse::{ACTIVATIONS, INITS, parse, parse_activation, parse_init};
+
+use depthlab_kernels::Activation;
+use std::fmt;
+
+/// A parsed spec. Lines that may be absent are `Option`s; defaults are
+/// applied by the graph checker, so `depthlab check` can say which were used.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    pub source: Source,
+    pub input: Option<Input>,
+    pub dense: Vec<Dense>,
+    pub loss: Option<(LossKind, Span)>,
+    pub optim: Option<Optim>,
+    pub data: Option<Data>,
+    pub train: Train,
+}
+
+/// `input N`.
+#[derive(Clone, Copy, Debug)]
+pub struct Input {
+    pub size: usize,
+    pub span: Span,
+}
+
+/// `dense N [ACT] [init=INIT] [bias=INIT] [weight_decay=F] [xK]`.
+#[derive(Clone, Debug)]
+pub struct Dense {
+    pub units: usize,
+    pub units_span: Span,
+    pub act: Option<(ActSpec, Span)>,
+    pub init: Option<(InitSpec, Span)>,
+    pub bias: Option<(InitSpec, Span)>,
+    pub weight_decay: Option<f64>,
+    /// The `xK` repeat count (1 when absent).
+    pub repeat: usize,
+    /// Where `xK` was written, if it was.
+    pub repeat_span: Option<Span>,
+    /// The `dense` keyword.
+    pub span: Span,
+}
+
+/// An activation as written, with its fixed parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ActSpec {
+    Identity,
+    Sigmoid,
+    Tanh,
+    Softsign,
+    Relu,
+    LeakyRelu { a: f64 },
+    Prelu { init: f64 },
+    Elu { a: f64 },
+    Selu,
+    Srelu { tl: f64, al: f64, tr: f64, ar: f64 },
+    Softplus,
+    Gelu,
+    Silu,
+}
+
+impl ActSpec {
+    /// The kernel that computes this activation.
+    pub fn kernel(self) -> Activation {
+        match self {
+            ActSpec::Identity => Activation::Identity,
+            ActSpec::Sigmoid => Activation::Sigmoid,
+            ActSpec::Tanh => Activation::Tanh,
+            ActSpec::Softsign => Activation::Softsign,
+            ActSpec::Relu => Activation::Relu,
+            ActSpec::LeakyRelu { a } => Activation::LeakyRelu { slope: a as f32 },
+            ActSpec::Prelu { .. } => Activation::Prelu,
+            ActSpec::Elu { a } => Activation::Elu { alpha: a as f32 },
+            ActSpec::Selu => Activation::Selu,
+            ActSpec::Srelu { .. } => Activation::Srelu,
+            ActSpec::Softplus => Activation::Softplus,
+            ActSpec::Gelu => Activation::Gelu,
+            ActSpec::Silu => Activation::Silu,
+        }
+    }
+
+    /// The bare name (`leaky_relu`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ActSpec::Identity => "identity",
+            ActSpec::Sigmoid => "sigmoid",
+            ActSpec::Tanh => "tanh",
+            ActSpec::Softsign => "softsign",
+            ActSpec::Relu => "relu",
+            ActSpec::LeakyRelu { .. } => "leaky_relu",
+            ActSpec::Prelu { .. } => "prelu",
+            ActSpec::Elu { .. } => "elu",
+            ActSpec::Selu => "selu",
+            ActSpec::Srelu { .. } => "srelu",
+            ActSpec::Softplus => "softplus",
+            ActSpec::Gelu => "gelu",
+            ActSpec::Silu => "silu",
+        }
+    }
+
+    /// The slope a of the negative side for leaky/parametric ReLUs, used by
+    /// the He and gain formulas (PReLU uses its initial slope).
+    pub fn negative_slope(self) -> Option<f64> {
+        match self {
+            ActSpec::LeakyRelu { a } => Some(a),
+            ActSpec::Prelu { init } => Some(init),
+            _ => None,
+        }
+    }
+
+    /// torch.nn.init.calculate_gain for this activation (identity and
+    /// sigmoid 1, tanh 5/3, relu √2, leaky_relu √(2/(1+a²)), selu 3/4; 1 for
+    /// activations PyTorch has no gain for).
+    pub fn gain(self) -> f64 {
+        match self {
+            ActSpec::Tanh => 5.0 / 3.0,
+            ActSpec::Relu => 2f64.sqrt(),
+            ActSpec::LeakyRelu { a } | ActSpec::Prelu { init: a } => (2.0 / (1.0 + a * a)).sqrt(),
+            ActSpec::Selu => 0.75,
+            _ => 1.0,
+        }
+    }
+
+    /// Whether the activation saturates toward bounded values (the
+    /// saturated-fraction statistic applies).
+    pub fn saturates(self) -> bool {
+        matches!(self, ActSpec::Sigmoid | ActSpec::Tanh | ActSpec::Softsign)
+    }
+
+    /// Whether units can die (output exactly zero for every input).
+    pub fn can_die(self) -> bool {
+        match self {
+            ActSpec::Relu => true,
+            ActSpec::LeakyRelu { a } | ActSpec::Prelu { init: a } => a == 0.0,
+            ActSpec::Srelu { al, .. } => al == 0.0,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for ActSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ActSpec::LeakyRelu { a } => write!(f, "leaky_relu(a={a})"),
+            ActSpec::Prelu { init } => write!(f, "prelu(init={init})"),
+            ActSpec::Elu { a } => write!(f, "elu(a={a})"),
+            ActSpec::Srelu { tl, al, tr, ar } => {
+                write!(f, "srelu(tl={tl},al={al},tr={tr},ar={ar})")
+            }
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+/// A gain factor: a number, or `auto` (torch's calculate_gain of the
+/// layer's activation).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Gain {
+    Auto,
+    Value(f64),
+}
+
+impl fmt::Display for Gain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Gain::Auto => f.write_str("auto"),
+            Gain::Value(g) => write!(f, "{g}"),
+        }
+    }
+}
+
+/// A weight or bias initializer as written.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum InitSpec {
+    Normal { std: f64 },
+    Uniform { a: f64 },
+    Standard,
+    GlorotUniform { gain: Gain },
+    GlorotNormal { gain: Gain },
+    HeUniform,
+    HeNormal,
+    LecunNormal,
+    LecunUniform,
+    Orthogonal { gain: Gain },
+    Torch,
+    Zeros,
+    Const { c: f64 },
+}
+
+impl InitSpec {
+    /// Whether this init may be used for a bias vector (fan-based matrix
+    /// inits such as glorot or orthogonal are for weights only).
+    pub fn fits_bias(self) -> bool {
+        matches!(
+            self,
+            InitSpec::Normal { .. }
+                | InitSpec::Uniform { .. }
+                | InitSpec::Standard
+                | InitSpec::Torch
+                | InitSpec::Zeros
+                | InitSpec::Const { .. }
+        )
+    }
+}
+
+impl fmt::Display for InitSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            InitSpec::Normal { std } => write!(f, "normal({std})"),
+            InitSpec::Uniform { a } => write!(f, "uniform({a})"),
+            InitSpec::Standard => f.write_str("standard"),
+            InitSpec::GlorotUniform {
+                gain: Gain::Value(1.0),
+            } => f.write_str("glorot_uniform"),
+            InitSpec::GlorotUniform { gain } => write!(f, "glorot_uniform(gain={gain})"),
+            InitSpec::GlorotNormal {
+                gain: Gain::Value(1.0),
+            } => f.write_str("glorot_normal"),
+            InitSpec::GlorotNormal { gain } => write!(f, "glorot_normal(gain={gain})"),
+            InitSpec::HeUniform => f.write_str("he_uniform"),
+            InitSpec::HeNormal => f.write_str("he_normal"),
+            InitSpec::LecunNormal => f.write_str("lecun_normal"),
+            InitSpec::LecunUniform => f.write_str("lecun_uniform"),
+            InitSpec::Orthogonal {
+                gain: Gain::Value(1.0),
+            } => f.write_str("orthogonal"),
+            InitSpec::Orthogonal { gain } => write!(f, "orthogonal(gain={gain})"),
+            InitSpec::Torch => f.write_str("torch"),
+            InitSpec::Zeros => f.write_str("zeros"),
+            InitSpec::Const { c } => write!(f, "const({c})"),
+        }
+    }
+}
+
+/// `loss mse|cross_entropy|bce`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossKind {
+    Mse,
+    CrossEntropy,
+    Bce,
+}
+
+impl LossKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            LossKind::Mse => "mse",
+            LossKind::CrossEntropy => "cross_entropy",
+            LossKind::Bce => "bce",
+        }
+    }
+}
+
+/// `optim sgd|adam|adamw key=value...` with PyTorch's names and defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Optim {
+    pub kind: OptimKind,
+    pub lr: f64,
+    pub momentum: f64,
+    pub dampening: f64,
+    pub nesterov: bool,
+    pub weight_decay: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub amsgrad: bool,
+    pub maximize: bool,
+    /// Whether weight decay also applies to biases (default true).
+    pub decay_bias: bool,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptimKind {
+    Sgd,
+    Adam,
+    AdamW,
+}
+
+impl OptimKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimKind::Sgd => "sgd",
+            OptimKind::Adam => "adam",
+            OptimKind::AdamW => "adamw",
+        }
+    }
+}
+
+/// `data NAME key=value...`: a generator or loader with its settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Data {
+    pub name: String,
+    pub name_span: Span,
+    /// Validated `key=value` pairs, as written.
+    pub params: Vec<(String, String, Span)>,
+}
+
+impl Data {
+    /// The value written for `key`, if any.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, v, _)| v.as_str())
+    }
+}
+
+/// `train key=value...`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Train {
+    pub epochs: usize,
+    pub batch: usize,
+    pub seed: u64,
+    /// Overrides `epochs` when set.
+    pub steps: Option<usize>,
+    pub span: Option<Span>,
+}
+
+impl Default for Train {
+    fn default() -> Self {
+        Train {
+            epochs: 10,
+            batch: 32,
+            seed: 0,
+            steps: None,
+            span: None,
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Command-line flags that override spec lines, so a spec is a starting
+//! point: `--act`, `--init`, `--depth`, `--width`, `--seed`.
+
+use super::Spec;
+use super::error::{Source, SpecError};
+use super::parse::{parse_activation, parse_init};
+use super::syntax::single_value;
+
+/// Values given on the command line; `None` leaves the spec as written.
+///
+/// "Hidden" lines are all `dense` lines but the last (the output layer).
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// Activation of every hidden layer, e.g. `relu` or `leaky_relu(a=0.1)`.
+    pub act: Option<String>,
+    /// Weight init of every layer, output included, e.g. `he_normal`.
+    pub init: Option<String>,
+    /// Repeat count of the last hidden line written with `xK` (or of the
+    /// last hidden line if none has one).
+    pub depth: Option<usize>,
+    /// Units of every hidden layer.
+    pub width: Option<usize>,
+    /// The `train seed=` (weights and probe data derive from it).
+    pub seed: Option<u64>,
+}
+
+impl Overrides {
+    /// Applies the overrides to `spec`; errors point into the flag's text.
+    pub fn apply(&self, spec: &mut Spec) -> Result<(), SpecError> {
+        let hidden = spec.dense.len().saturating_sub(1);
+        if let Some(text) = &self.act {
+            let src = Source::new("--act", text.as_str());
+            let act = parse_activation(&src, &single_value(&src)?)?;
+            for d in &mut spec.dense[..hidden] {
+                d.act = Some((act, d.span));
+            }
+        }
+        if let Some(text) = &self.init {
+            let src = Source::new("--init", text.as_str());
+            let init = parse_init(&src, &single_value(&src)?)?;
+            for d in &mut spec.dense {
+                d.init = Some((init, d.span));
+            }
+        }
+        let whole = |flag: &str| {
+            spec.source.error_whole(format!(
+                "`{flag}` needs a hidden `dense` line (one before the output layer)"
+            ))
+        };
+        if let Some(width) = self.width {
+            if hidden == 0 {
+                return Err(whole("--width"));
+            }
+            for d in &mut spec.dense[..hidden] {
+                d.units = width;
+            }
+        }
+        if let Some(depth) = self.depth {
+            if hidden == 0 {
+                return Err(whole("--depth"));
+            }
+            let idx = spec.dense[..hidden]
+                .iter()
+                .rposition(|d| d.repeat_span.is_some())
+                .unwrap_or(hidden - 1);
+            spec.dense[idx].repeat = depth;
+        }
+        if let Some(seed) = self.seed {
+            spec.train.seed = seed;
+        }
+        Ok(())
+    }
+}
