@@ -462,7 +462,7 @@ fn train(src: &Source, st: &Statement) -> Result<Train, SpecError> {
 fn after(s: Span) -> Span {
     Span {
         line: s.line,
-        col: s.col + s.len + 1,
+        col: s.col + s.len,
         len: 1,
     }
 }

@@ -1,0 +1,36 @@
+//! Snapshots of the `stats` table and the `check` plan of every built-in
+//! example, values at 4 significant digits. A change here is reviewed with
+//! `cargo insta review`, never bulk-accepted.
+
+use crate::options;
+use depthlab::commands::{Format, check, load_spec, stats};
+use depthlab::examples::EXAMPLES;
+use depthlab::plan::DEFAULT_MEMORY_LIMIT;
+use depthlab::spec::Overrides;
+
+fn settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path("../snapshots");
+    s.set_prepend_module_to_snapshot(false);
+    s.set_omit_expression(true);
+    s
+}
+
+#[test]
+fn stats_tables_of_the_examples() {
+    let _guard = settings().bind_to_scope();
+    for (name, _) in EXAMPLES {
+        let spec = load_spec(Some(name), None, &Overrides::default()).unwrap();
+        let table = stats(&spec, &options(300), Format::Table, true, None).unwrap();
+        insta::assert_snapshot!(format!("stats-{name}"), table);
+    }
+}
+
+#[test]
+fn check_plans_of_the_examples() {
+    let _guard = settings().bind_to_scope();
+    for (name, _) in EXAMPLES {
+        let spec = load_spec(Some(name), None, &Overrides::default()).unwrap();
+        insta::assert_snapshot!(format!("check-{name}"), check(&spec, 300, DEFAULT_MEMORY_LIMIT).unwrap());
+    }
+}
