@@ -15,7 +15,11 @@ fn forward_backward_and_statistics_allocate_nothing() {
                 exec.run();
             }
         });
-        assert_eq!(info.count_total, 0, "{spec}: {} allocations ({} bytes) in 5 steps", info.count_total, info.bytes_total);
+        assert_eq!(
+            info.count_total, 0,
+            "{spec}: {} allocations ({} bytes) in 5 steps",
+            info.count_total, info.bytes_total
+        );
         assert!(exec.loss().is_finite());
     }
 }

@@ -4,7 +4,10 @@
 use std::process::{Command, Output};
 
 fn depthlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_depthlab")).args(args).output().expect("the binary runs")
+    Command::new(env!("CARGO_BIN_EXE_depthlab"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
 }
 
 fn stderr(o: &Output) -> String {
@@ -16,7 +19,12 @@ fn refused(args: &[&str], needles: &[&str]) {
     let o = depthlab(args);
     let err = stderr(&o);
     assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
-    assert_eq!(o.status.code(), Some(2), "{args:?}: exit {:?}\n{err}", o.status.code());
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{args:?}: exit {:?}\n{err}",
+        o.status.code()
+    );
     for n in needles {
         assert!(err.contains(n), "{args:?}: expected {n:?} in:\n{err}");
     }
@@ -24,7 +32,10 @@ fn refused(args: &[&str], needles: &[&str]) {
 
 /// A bad `--net` spec: exit 2 with `--net:1:COL: MESSAGE` and a caret line.
 fn bad_net(net: &str, col: usize, message: &str) {
-    refused(&["check", "--net", net], &[&format!("--net:1:{col}: "), message, "^"]);
+    refused(
+        &["check", "--net", net],
+        &[&format!("--net:1:{col}: "), message, "^"],
+    );
 }
 
 #[test]
@@ -32,72 +43,216 @@ fn every_malformed_line_kind_is_positioned() {
     // input
     bad_net("input; dense 3", 6, "expected the input size");
     bad_net("input 4 5; dense 3", 9, "unexpected `5`");
-    bad_net("input four; dense 3", 7, "expected a whole number ≥ 1, found `four`");
-    bad_net("input 99999999999999999999999; dense 3", 7, "expected a whole number");
+    bad_net(
+        "input four; dense 3",
+        7,
+        "expected a whole number ≥ 1, found `four`",
+    );
+    bad_net(
+        "input 99999999999999999999999; dense 3",
+        7,
+        "expected a whole number",
+    );
     bad_net("input 4; input 5; dense 3", 10, "duplicate `input` line");
     bad_net("dense 3 relu; input 4", 15, "`input` must come before");
     // dense
     bad_net("input 4; dense", 15, "expected the number of units");
-    bad_net("input 4; dense relu", 16, "expected a whole number ≥ 1, found `relu`");
-    bad_net("input 4; dense 3 sigmod; dense 2", 18, "did you mean `sigmoid`?");
-    bad_net("input 4; dense 3 relu tanh; dense 2", 23, "the activation is already given");
-    bad_net("input 4; dense 3 relu foo=1; dense 2", 23, "expected a dense key");
-    bad_net("input 4; dense 3 relu x0; dense 2", 23, "repeat count of at least 1");
+    bad_net(
+        "input 4; dense relu",
+        16,
+        "expected a whole number ≥ 1, found `relu`",
+    );
+    bad_net(
+        "input 4; dense 3 sigmod; dense 2",
+        18,
+        "did you mean `sigmoid`?",
+    );
+    bad_net(
+        "input 4; dense 3 relu tanh; dense 2",
+        23,
+        "the activation is already given",
+    );
+    bad_net(
+        "input 4; dense 3 relu foo=1; dense 2",
+        23,
+        "expected a dense key",
+    );
+    bad_net(
+        "input 4; dense 3 relu x0; dense 2",
+        23,
+        "repeat count of at least 1",
+    );
     bad_net("input 4; dense 3 relu x2 x3; dense 2", 26, "given twice");
-    bad_net("input 4; dense 3 relu init=he_normall; dense 2", 28, "did you mean `he_normal`?");
-    bad_net("input 4; dense 3 relu init=normal; dense 2", 28, "`normal` needs its `std`");
-    bad_net("input 4; dense 3 relu init=normal(-1); dense 2", 35, "expected a number ≥ 0");
-    bad_net("input 4; dense 3 relu init=normal(1,2); dense 2", 37, "takes at most 1 argument");
-    bad_net("input 4; dense 3 relu bias=orthogonal; dense 2", 28, "initializer for weight matrices");
-    bad_net("input 4; dense 3 relu weight_decay=-1; dense 2", 36, "expected a number ≥ 0");
-    bad_net("input 4; dense 3 leaky_relu(b=2); dense 2", 29, "has no parameter `b`");
-    bad_net("input 4; dense 3 leaky_relu(a=x); dense 2", 31, "expected a number, found `x`");
-    bad_net("input 4; dense 3 elu(a=1; dense 2", 25, "expected `,` or `)`");
-    bad_net("input 4; dense 3 relu(1); dense 2", 23, "`relu` takes no arguments");
+    bad_net(
+        "input 4; dense 3 relu init=he_normall; dense 2",
+        28,
+        "did you mean `he_normal`?",
+    );
+    bad_net(
+        "input 4; dense 3 relu init=normal; dense 2",
+        28,
+        "`normal` needs its `std`",
+    );
+    bad_net(
+        "input 4; dense 3 relu init=normal(-1); dense 2",
+        35,
+        "expected a number ≥ 0",
+    );
+    bad_net(
+        "input 4; dense 3 relu init=normal(1,2); dense 2",
+        37,
+        "takes at most 1 argument",
+    );
+    bad_net(
+        "input 4; dense 3 relu bias=orthogonal; dense 2",
+        28,
+        "initializer for weight matrices",
+    );
+    bad_net(
+        "input 4; dense 3 relu weight_decay=-1; dense 2",
+        36,
+        "expected a number ≥ 0",
+    );
+    bad_net(
+        "input 4; dense 3 leaky_relu(b=2); dense 2",
+        29,
+        "has no parameter `b`",
+    );
+    bad_net(
+        "input 4; dense 3 leaky_relu(a=x); dense 2",
+        31,
+        "expected a number, found `x`",
+    );
+    bad_net(
+        "input 4; dense 3 elu(a=1; dense 2",
+        25,
+        "expected `,` or `)`",
+    );
+    bad_net(
+        "input 4; dense 3 relu(1); dense 2",
+        23,
+        "`relu` takes no arguments",
+    );
     bad_net("input 4; dense 3 srelu(tl=2,tr=1); dense 2", 18, "tl ≤ tr");
-    bad_net("input 4; dense 3 \"relu; dense 2", 18, "unterminated string");
+    bad_net(
+        "input 4; dense 3 \"relu; dense 2",
+        18,
+        "unterminated string",
+    );
     // loss
     bad_net("input 4; dense 3; loss", 23, "expected a loss");
-    bad_net("input 4; dense 3; loss crossentropy", 24, "did you mean `cross_entropy`?");
-    bad_net("input 4; dense 1; loss cross_entropy", 24, "at least 2 output units");
+    bad_net(
+        "input 4; dense 3; loss crossentropy",
+        24,
+        "did you mean `cross_entropy`?",
+    );
+    bad_net(
+        "input 4; dense 1; loss cross_entropy",
+        24,
+        "at least 2 output units",
+    );
     // optim
     bad_net("input 4; dense 3; optim", 24, "expected an optimizer");
     bad_net("input 4; dense 3; optim sgdd", 25, "did you mean `sgd`?");
-    bad_net("input 4; dense 3; optim sgd lr=abc", 32, "expected a number, found `abc`");
-    bad_net("input 4; dense 3; optim adam momentum=0.9", 30, "expected an `optim adam` key");
+    bad_net(
+        "input 4; dense 3; optim sgd lr=abc",
+        32,
+        "expected a number, found `abc`",
+    );
+    bad_net(
+        "input 4; dense 3; optim adam momentum=0.9",
+        30,
+        "expected an `optim adam` key",
+    );
     bad_net("input 4; dense 3; optim adam beta1=1.5", 36, "in [0, 1)");
-    bad_net("input 4; dense 3; optim sgd nesterov=yes", 38, "expected `true` or `false`");
-    bad_net("input 4; dense 3; optim sgd nesterov=true", 19, "nesterov momentum needs momentum > 0");
-    bad_net("input 4; dense 3; optim sgd 0.1", 29, "expected `key=value`");
+    bad_net(
+        "input 4; dense 3; optim sgd nesterov=yes",
+        38,
+        "expected `true` or `false`",
+    );
+    bad_net(
+        "input 4; dense 3; optim sgd nesterov=true",
+        19,
+        "nesterov momentum needs momentum > 0",
+    );
+    bad_net(
+        "input 4; dense 3; optim sgd 0.1",
+        29,
+        "expected `key=value`",
+    );
     // data
     bad_net("input 4; dense 3; data", 23, "expected a data source");
-    bad_net("input 4; dense 3; data spirls", 24, "did you mean `spirals`?");
-    bad_net("input 4; dense 3; data gaussian n=-5", 35, "expected a whole number ≥ 1");
-    bad_net("input 4; dense 3; data gaussian path=x", 33, "expected a `data gaussian` key");
+    bad_net(
+        "input 4; dense 3; data spirls",
+        24,
+        "did you mean `spirals`?",
+    );
+    bad_net(
+        "input 4; dense 3; data gaussian n=-5",
+        35,
+        "expected a whole number ≥ 1",
+    );
+    bad_net(
+        "input 4; dense 3; data gaussian path=x",
+        33,
+        "expected a `data gaussian` key",
+    );
     bad_net("input 4; dense 3; data csv", 24, "needs `path=FILE`");
     // train
-    bad_net("input 4; dense 3; train epochs=0", 32, "expected a whole number ≥ 1, found `0`");
-    bad_net("input 4; dense 3; train batch=1.5", 31, "expected a whole number ≥ 1");
+    bad_net(
+        "input 4; dense 3; train epochs=0",
+        32,
+        "expected a whole number ≥ 1, found `0`",
+    );
+    bad_net(
+        "input 4; dense 3; train batch=1.5",
+        31,
+        "expected a whole number ≥ 1",
+    );
     bad_net("input 4; dense 3; train seed=-1", 30, "expected a seed");
-    bad_net("input 4; dense 3; train foo=1", 25, "expected a `train` key");
-    bad_net("input 4; dense 3; train epochs=1 epochs=2", 34, "given twice");
+    bad_net(
+        "input 4; dense 3; train foo=1",
+        25,
+        "expected a `train` key",
+    );
+    bad_net(
+        "input 4; dense 3; train epochs=1 epochs=2",
+        34,
+        "given twice",
+    );
     // unknown line kind
     bad_net("inptu 4; dense 3", 1, "did you mean `input`?");
     // structure
     bad_net("input 0; dense 3", 7, "found `0`");
     bad_net("input 4; dense 0", 16, "found `0`");
-    bad_net("input 4; dense 3; dense 2", 10, "a hidden `dense` layer needs an activation");
+    bad_net(
+        "input 4; dense 3; dense 2",
+        10,
+        "a hidden `dense` layer needs an activation",
+    );
 }
 
 #[test]
 fn whole_spec_errors_name_the_source() {
-    refused(&["check", "--net", "dense 3 relu; dense 2"], &["--net: the spec has no `input` line"]);
-    refused(&["check", "--net", "input 4"], &["--net:1:1: the spec has no `dense` layer"]);
-    refused(&["check", "--net", " ; # nothing"], &["--net: the spec is empty"]);
+    refused(
+        &["check", "--net", "dense 3 relu; dense 2"],
+        &["--net: the spec has no `input` line"],
+    );
+    refused(
+        &["check", "--net", "input 4"],
+        &["--net:1:1: the spec has no `dense` layer"],
+    );
+    refused(
+        &["check", "--net", " ; # nothing"],
+        &["--net: the spec is empty"],
+    );
     let dir = tempdir("empty");
     let path = dir.join("empty.net");
     std::fs::write(&path, "").unwrap();
-    refused(&["stats", path.to_str().unwrap()], &["empty.net: the spec is empty"]);
+    refused(
+        &["stats", path.to_str().unwrap()],
+        &["empty.net: the spec is empty"],
+    );
 }
 
 #[test]
@@ -106,35 +261,106 @@ fn errors_in_a_file_give_its_path_line_and_column() {
     let path = dir.join("bad.net");
     std::fs::write(&path, "# comment\ninput 8\ndense 16 sigmod x3\ndense 2\n").unwrap();
     let p = path.to_str().unwrap();
-    refused(&["stats", p], &[&format!("{p}:3:10: expected an activation, found `sigmod`"), "3 | dense 16 sigmod x3", "  |          ^^^^^^ did you mean `sigmoid`?"]);
+    refused(
+        &["stats", p],
+        &[
+            &format!("{p}:3:10: expected an activation, found `sigmod`"),
+            "3 | dense 16 sigmod x3",
+            "  |          ^^^^^^ did you mean `sigmoid`?",
+        ],
+    );
 }
 
 #[test]
 fn absurd_sizes_are_refused_before_allocating() {
-    refused(&["stats", "--net", "input 100000; dense 100000 relu x100; dense 10"], &["needs 7.3 TiB of memory, more than the limit of 8.0 GiB"]);
-    refused(&["check", "--net", "input 4; dense 3 relu x100001; dense 2"], &["more than depthlab supports"]);
-    refused(&["stats", "--net", "input 4; dense 3 relu; dense 2", "--memory-limit", "0"], &["more than the limit of 0 B"]);
+    refused(
+        &[
+            "stats",
+            "--net",
+            "input 100000; dense 100000 relu x100; dense 10",
+        ],
+        &["needs 7.3 TiB of memory, more than the limit of 8.0 GiB"],
+    );
+    refused(
+        &["check", "--net", "input 4; dense 3 relu x100001; dense 2"],
+        &["more than depthlab supports"],
+    );
+    refused(
+        &[
+            "stats",
+            "--net",
+            "input 4; dense 3 relu; dense 2",
+            "--memory-limit",
+            "0",
+        ],
+        &["more than the limit of 0 B"],
+    );
 }
 
 #[test]
 fn bad_flags_and_files() {
-    refused(&["stats", "relu-he", "--act", "sigmod"], &["--act:1:1: expected an activation, found `sigmod`", "did you mean `sigmoid`?"]);
-    refused(&["stats", "relu-he", "--act", "relu x"], &["--act:1:6: expected one value"]);
-    refused(&["stats", "relu-he", "--init", "normal(std=)"], &["--init:1:"]);
+    refused(
+        &["stats", "relu-he", "--act", "sigmod"],
+        &[
+            "--act:1:1: expected an activation, found `sigmod`",
+            "did you mean `sigmoid`?",
+        ],
+    );
+    refused(
+        &["stats", "relu-he", "--act", "relu x"],
+        &["--act:1:6: expected one value"],
+    );
+    refused(
+        &["stats", "relu-he", "--init", "normal(std=)"],
+        &["--init:1:"],
+    );
     refused(&["stats", "relu-he", "--depth", "0"], &["--depth"]);
-    refused(&["stats", "relu-he", "--width=-3"], &["invalid value '-3' for '--width <N>'"]);
+    refused(
+        &["stats", "relu-he", "--width=-3"],
+        &["invalid value '-3' for '--width <N>'"],
+    );
     refused(&["stats", "relu-he", "--probe", "0"], &["--probe"]);
     refused(&["stats", "relu-he", "--format", "xml"], &["--format"]);
-    refused(&["stats", "relu-he", "--saturation", "2"], &["--saturation must be in [0.5, 1)"]);
-    refused(&["stats", "--net", "input 4; dense 2", "--depth", "3"], &["`--depth` needs a hidden `dense` line"]);
-    refused(&["stats", "no/such/file.net"], &["cannot read `no/such/file.net`"]);
-    refused(&["stats", "--net", "input 4; dense 3 relu; dense 2; data spirals"], &["`data spirals` is not available in this version"]);
+    refused(
+        &["stats", "relu-he", "--saturation", "2"],
+        &["--saturation must be in [0.5, 1)"],
+    );
+    refused(
+        &["stats", "--net", "input 4; dense 2", "--depth", "3"],
+        &["`--depth` needs a hidden `dense` line"],
+    );
+    refused(
+        &["stats", "no/such/file.net"],
+        &["cannot read `no/such/file.net`"],
+    );
+    refused(
+        &[
+            "stats",
+            "--net",
+            "input 4; dense 3 relu; dense 2; data spirals",
+        ],
+        &["`data spirals` is not available in this version"],
+    );
     refused(&["frobnicate"], &["unrecognized subcommand"]);
 }
 
 #[test]
 fn stats_and_check_work_and_overrides_apply() {
-    let o = depthlab(&["stats", "--net", "input 8; dense 16 tanh x3; dense 4", "--act", "relu", "--init", "he_normal", "--depth", "5", "--width", "12", "--probe", "20"]);
+    let o = depthlab(&[
+        "stats",
+        "--net",
+        "input 8; dense 16 tanh x3; dense 4",
+        "--act",
+        "relu",
+        "--init",
+        "he_normal",
+        "--depth",
+        "5",
+        "--width",
+        "12",
+        "--probe",
+        "20",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8(o.stdout).unwrap();
     assert!(out.contains("6 layers, probe 20×8"), "{out}");
@@ -144,10 +370,17 @@ fn stats_and_check_work_and_overrides_apply() {
     let o = depthlab(&["check", "relu-he", "--batch", "7"]);
     assert!(o.status.success());
     let out = String::from_utf8(o.stdout).unwrap();
-    assert!(out.contains("batch:        7 rows") && out.contains("parameters:   1318410"), "{out}");
+    assert!(
+        out.contains("batch:        7 rows") && out.contains("parameters:   1318410"),
+        "{out}"
+    );
 
     let o = depthlab(&["examples"]);
-    assert!(String::from_utf8(o.stdout).unwrap().contains("sigmoid-vanishing"));
+    assert!(
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .contains("sigmoid-vanishing")
+    );
     let o = depthlab(&["--version"]);
     assert!(String::from_utf8(o.stdout).unwrap().contains("simd:"));
 }

@@ -26,15 +26,52 @@ fn act64(act: ActSpec, x: f64, p: &[f64]) -> f64 {
         ActSpec::Tanh => x.tanh(),
         ActSpec::Softsign => x / (1.0 + x.abs()),
         ActSpec::Relu => x.max(0.0),
-        ActSpec::LeakyRelu { a } => if x > 0.0 { x } else { a * x },
-        ActSpec::Prelu { .. } => if x > 0.0 { x } else { p[0] * x },
-        ActSpec::Elu { a } => if x > 0.0 { x } else { a * (x.exp() - 1.0) },
-        ActSpec::Selu => SELU_LAMBDA * if x > 0.0 { x } else { SELU_ALPHA * (x.exp() - 1.0) },
+        ActSpec::LeakyRelu { a } => {
+            if x > 0.0 {
+                x
+            } else {
+                a * x
+            }
+        }
+        ActSpec::Prelu { .. } => {
+            if x > 0.0 {
+                x
+            } else {
+                p[0] * x
+            }
+        }
+        ActSpec::Elu { a } => {
+            if x > 0.0 {
+                x
+            } else {
+                a * (x.exp() - 1.0)
+            }
+        }
+        ActSpec::Selu => {
+            SELU_LAMBDA
+                * if x > 0.0 {
+                    x
+                } else {
+                    SELU_ALPHA * (x.exp() - 1.0)
+                }
+        }
         ActSpec::Srelu { .. } => {
             let (tl, al, tr, ar) = (p[0], p[1], p[2], p[3]);
-            if x >= tr { tr + ar * (x - tr) } else if x <= tl { tl + al * (x - tl) } else { x }
+            if x >= tr {
+                tr + ar * (x - tr)
+            } else if x <= tl {
+                tl + al * (x - tl)
+            } else {
+                x
+            }
         }
-        ActSpec::Softplus => if x > 20.0 { x } else { x.exp().ln_1p() },
+        ActSpec::Softplus => {
+            if x > 20.0 {
+                x
+            } else {
+                x.exp().ln_1p()
+            }
+        }
         ActSpec::Gelu => 0.5 * x * (1.0 + libm::erf(x / 2f64.sqrt())),
         ActSpec::Silu => x * sigmoid(x),
     }
@@ -102,8 +139,20 @@ impl Net {
         let cols = self.dims.last().unwrap().1;
         let n = self.batch as f64;
         match self.loss {
-            LossKind::Mse => a.iter().zip(&self.y).map(|(p, t)| (p - t) * (p - t)).sum::<f64>() / a.len() as f64,
-            LossKind::Bce => a.iter().zip(&self.y).map(|(&z, &t)| z.max(0.0) - z * t + (-z.abs()).exp().ln_1p()).sum::<f64>() / a.len() as f64,
+            LossKind::Mse => {
+                a.iter()
+                    .zip(&self.y)
+                    .map(|(p, t)| (p - t) * (p - t))
+                    .sum::<f64>()
+                    / a.len() as f64
+            }
+            LossKind::Bce => {
+                a.iter()
+                    .zip(&self.y)
+                    .map(|(&z, &t)| z.max(0.0) - z * t + (-z.abs()).exp().ln_1p())
+                    .sum::<f64>()
+                    / a.len() as f64
+            }
             LossKind::CrossEntropy => {
                 a.chunks(cols)
                     .zip(&self.y)
@@ -126,10 +175,19 @@ fn central(h: f64, mut f: impl FnMut(f64) -> f64) -> f64 {
 fn check_tensor(what: &str, analytic: &[f32], numeric: &[f64]) {
     assert_eq!(analytic.len(), numeric.len(), "{what}");
     let scale = numeric.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let err = analytic.iter().zip(numeric).fold(0.0f64, |m, (&a, &n)| m.max((a as f64 - n).abs()));
+    let err = analytic
+        .iter()
+        .zip(numeric)
+        .fold(0.0f64, |m, (&a, &n)| m.max((a as f64 - n).abs()));
     println!("{what:<40} max |∇| {scale:.3e}  max diff {err:.3e}");
-    assert!(scale > 0.0 || numeric.is_empty(), "{what}: the numeric gradient is all zero; the check would be vacuous");
-    assert!(err <= 1e-4 * scale, "{what}: max diff {err:.3e} > 1e-4 × {scale:.3e}");
+    assert!(
+        scale > 0.0 || numeric.is_empty(),
+        "{what}: the numeric gradient is all zero; the check would be vacuous"
+    );
+    assert!(
+        err <= 1e-4 * scale,
+        "{what}: max diff {err:.3e} > 1e-4 × {scale:.3e}"
+    );
 }
 
 /// Checks every gradient tensor of a spec against central differences.
@@ -171,21 +229,40 @@ fn gradcheck(spec: &str) {
                 .collect();
             check_tensor(&name("dp"), exec.buf(bufs.dp), &numeric_p);
         }
-        let numeric_delta: Vec<f64> = (0..exec.buf(bufs.delta).len()).map(|i| central(h, |d| net.loss(Some((l, i, d))))).collect();
+        let numeric_delta: Vec<f64> = (0..exec.buf(bufs.delta).len())
+            .map(|i| central(h, |d| net.loss(Some((l, i, d)))))
+            .collect();
         check_tensor(&name("delta"), exec.buf(bufs.delta), &numeric_delta);
     }
     // The f32 forward agrees with the f64 one.
     let (ours, reference) = (exec.loss(), net.loss(None));
-    assert!((ours - reference).abs() <= 1e-5 * reference.abs().max(1.0), "{spec}: loss {ours} vs f64 {reference}");
+    assert!(
+        (ours - reference).abs() <= 1e-5 * reference.abs().max(1.0),
+        "{spec}: loss {ours} vs f64 {reference}"
+    );
 }
 
 #[test]
 fn every_activation_hidden_and_at_the_output() {
     for act in [
-        "identity", "sigmoid", "tanh", "softsign", "relu", "leaky_relu(a=0.1)", "prelu", "prelu(init=-0.4)", "elu(a=0.7)", "selu",
-        "srelu(tl=-0.3,al=0.1,tr=0.4,ar=0.5)", "softplus", "gelu", "silu",
+        "identity",
+        "sigmoid",
+        "tanh",
+        "softsign",
+        "relu",
+        "leaky_relu(a=0.1)",
+        "prelu",
+        "prelu(init=-0.4)",
+        "elu(a=0.7)",
+        "selu",
+        "srelu(tl=-0.3,al=0.1,tr=0.4,ar=0.5)",
+        "softplus",
+        "gelu",
+        "silu",
     ] {
-        gradcheck(&format!("input 5; dense 4 {act} x2; dense 3 {act}; loss mse; train seed=3"));
+        gradcheck(&format!(
+            "input 5; dense 4 {act} x2; dense 3 {act}; loss mse; train seed=3"
+        ));
     }
 }
 
@@ -199,5 +276,7 @@ fn every_loss() {
 
 #[test]
 fn srelu_with_default_parameters_and_inits() {
-    gradcheck("input 6; dense 5 srelu init=he_normal bias=normal(0.5); dense 4 gelu init=orthogonal; dense 3 init=glorot_normal; train seed=6");
+    gradcheck(
+        "input 6; dense 5 srelu init=he_normal bias=normal(0.5); dense 4 gelu init=orthogonal; dense 3 init=glorot_normal; train seed=6",
+    );
 }

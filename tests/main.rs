@@ -1,17 +1,19 @@
 //! depthlab's integration tests: one binary, one module per concern.
 
-/// Finite-difference gradient checks against an independent f64 forward.
-mod gradcheck;
-/// Theory where theory gives a number: vanishing, He, SELU, predicted gains.
-mod theory;
 /// A training step allocates nothing once the executor is built.
 mod alloc;
 /// The command line: bad input gets a positioned message and exit code 2.
 mod cli;
 /// `--dump` writes the documented safetensors files.
 mod dump;
+/// Finite-difference gradient checks against an independent f64 forward.
+mod gradcheck;
+/// Mutated specs never panic.
+mod robustness;
 /// insta snapshots of the `stats` tables and `check` plans of the examples.
 mod snapshots;
+/// Theory where theory gives a number: vanishing, He, SELU, predicted gains.
+mod theory;
 
 use depthlab::commands::{StatsOptions, load_spec, measure};
 use depthlab::exec::Executor;
@@ -21,13 +23,21 @@ use depthlab::stats::StatsConfig;
 
 /// Statistics options with a probe of `probe` rows.
 pub fn options(probe: usize) -> StatsOptions {
-    StatsOptions { probe, config: StatsConfig::default(), memory_limit: DEFAULT_MEMORY_LIMIT }
+    StatsOptions {
+        probe,
+        config: StatsConfig::default(),
+        memory_limit: DEFAULT_MEMORY_LIMIT,
+    }
 }
 
 /// Runs a spec (file, example name, or `--net` text when it contains `;`)
 /// once: forward, backward, statistics.
 pub fn run(spec: &str, probe: usize) -> Executor {
-    let loaded = if spec.contains(';') { load_spec(None, Some(spec), &Overrides::default()) } else { load_spec(Some(spec), None, &Overrides::default()) };
+    let loaded = if spec.contains(';') {
+        load_spec(None, Some(spec), &Overrides::default())
+    } else {
+        load_spec(Some(spec), None, &Overrides::default())
+    };
     let spec = loaded.unwrap_or_else(|e| panic!("{e}"));
     measure(&spec, &options(probe)).unwrap_or_else(|e| panic!("{e}"))
 }

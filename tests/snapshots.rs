@@ -31,6 +31,9 @@ fn check_plans_of_the_examples() {
     let _guard = settings().bind_to_scope();
     for (name, _) in EXAMPLES {
         let spec = load_spec(Some(name), None, &Overrides::default()).unwrap();
-        insta::assert_snapshot!(format!("check-{name}"), check(&spec, 300, DEFAULT_MEMORY_LIMIT).unwrap());
+        insta::assert_snapshot!(
+            format!("check-{name}"),
+            check(&spec, 300, DEFAULT_MEMORY_LIMIT).unwrap()
+        );
     }
 }

@@ -113,7 +113,7 @@ fn tokenize<'a>(
                         let span = Span {
                             line: line_no,
                             col: col_of(i),
-                            len: piece.len() - i,
+                            len: piece[i..].chars().count(),
                         };
                         return Err(src.error(span, "unterminated string: expected a closing `\"`"));
                     }
