@@ -387,7 +387,7 @@ impl Plan {
                 format!(
                     "activation    {} = {}({}{p})   {rows}×{units}",
                     n(a),
-                    act_name(act),
+                    act.name(),
                     n(s)
                 )
             }
@@ -424,7 +424,7 @@ impl Plan {
                 format!(
                     "act backward  {} ⊙= {}'({}){dp}   {rows}×{units}",
                     n(delta),
-                    act_name(act),
+                    act.name(),
                     n(s)
                 )
             }
@@ -464,25 +464,6 @@ impl Plan {
             Step::LayerStats { layer } => format!("stats         layer {}", layer + 1),
             Step::NetworkStats => "stats         gains, δ histograms".to_owned(),
         }
-    }
-}
-
-/// The activation's spec name, for printing.
-fn act_name(act: Activation) -> &'static str {
-    match act {
-        Activation::Identity => "identity",
-        Activation::Sigmoid => "sigmoid",
-        Activation::Tanh => "tanh",
-        Activation::Softsign => "softsign",
-        Activation::Relu => "relu",
-        Activation::LeakyRelu { .. } => "leaky_relu",
-        Activation::Prelu => "prelu",
-        Activation::Elu { .. } => "elu",
-        Activation::Selu => "selu",
-        Activation::Srelu => "srelu",
-        Activation::Softplus => "softplus",
-        Activation::Gelu => "gelu",
-        Activation::Silu => "silu",
     }
 }
 

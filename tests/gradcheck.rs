@@ -172,6 +172,21 @@ fn central(h: f64, mut f: impl FnMut(f64) -> f64) -> f64 {
     (f(h) - f(-h)) / (2.0 * h)
 }
 
+/// Central differences of the loss in every entry of the tensor `pick`
+/// selects.
+fn numeric(net: &Net, h: f64, pick: impl Fn(&mut Net) -> &mut Vec<f64>) -> Vec<f64> {
+    let len = pick(&mut net.clone()).len();
+    (0..len)
+        .map(|i| {
+            central(h, |d| {
+                let mut n = net.clone();
+                pick(&mut n)[i] += d;
+                n.loss(None)
+            })
+        })
+        .collect()
+}
+
 fn check_tensor(what: &str, analytic: &[f32], numeric: &[f64]) {
     assert_eq!(analytic.len(), numeric.len(), "{what}");
     let scale = numeric.iter().fold(0.0f64, |m, v| m.max(v.abs()));
@@ -197,37 +212,22 @@ fn gradcheck(spec: &str) {
     let h = 1e-5;
     for (l, bufs) in exec.plan().layers.iter().enumerate() {
         let name = |t: &str| format!("{spec} | {t}{}", l + 1);
-        let numeric_w: Vec<f64> = (0..net.w[l].len())
-            .map(|i| {
-                central(h, |d| {
-                    let mut n = net.clone();
-                    n.w[l][i] += d;
-                    n.loss(None)
-                })
-            })
-            .collect();
-        check_tensor(&name("dW"), exec.buf(bufs.dw), &numeric_w);
-        let numeric_b: Vec<f64> = (0..net.b[l].len())
-            .map(|i| {
-                central(h, |d| {
-                    let mut n = net.clone();
-                    n.b[l][i] += d;
-                    n.loss(None)
-                })
-            })
-            .collect();
-        check_tensor(&name("db"), exec.buf(bufs.db), &numeric_b);
+        check_tensor(
+            &name("dW"),
+            exec.buf(bufs.dw),
+            &numeric(&net, h, |n| &mut n.w[l]),
+        );
+        check_tensor(
+            &name("db"),
+            exec.buf(bufs.db),
+            &numeric(&net, h, |n| &mut n.b[l]),
+        );
         if !net.p[l].is_empty() {
-            let numeric_p: Vec<f64> = (0..net.p[l].len())
-                .map(|i| {
-                    central(h, |d| {
-                        let mut n = net.clone();
-                        n.p[l][i] += d;
-                        n.loss(None)
-                    })
-                })
-                .collect();
-            check_tensor(&name("dp"), exec.buf(bufs.dp), &numeric_p);
+            check_tensor(
+                &name("dp"),
+                exec.buf(bufs.dp),
+                &numeric(&net, h, |n| &mut n.p[l]),
+            );
         }
         let numeric_delta: Vec<f64> = (0..exec.buf(bufs.delta).len())
             .map(|i| central(h, |d| net.loss(Some((l, i, d)))))

@@ -45,13 +45,23 @@ impl Activation {
         }
     }
 
-    /// Whether a backward pass needs the pre-activation s (otherwise the
-    /// output a suffices, as for sigmoid and tanh).
-    pub fn backward_needs_input(self) -> bool {
-        !matches!(
-            self,
-            Activation::Identity | Activation::Sigmoid | Activation::Tanh
-        )
+    /// The spec-language name (`leaky_relu`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Identity => "identity",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+            Activation::Softsign => "softsign",
+            Activation::Relu => "relu",
+            Activation::LeakyRelu { .. } => "leaky_relu",
+            Activation::Prelu => "prelu",
+            Activation::Elu { .. } => "elu",
+            Activation::Selu => "selu",
+            Activation::Srelu => "srelu",
+            Activation::Softplus => "softplus",
+            Activation::Gelu => "gelu",
+            Activation::Silu => "silu",
+        }
     }
 }
 

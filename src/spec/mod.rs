@@ -103,21 +103,7 @@ impl ActSpec {
 
     /// The bare name (`leaky_relu`).
     pub fn name(self) -> &'static str {
-        match self {
-            ActSpec::Identity => "identity",
-            ActSpec::Sigmoid => "sigmoid",
-            ActSpec::Tanh => "tanh",
-            ActSpec::Softsign => "softsign",
-            ActSpec::Relu => "relu",
-            ActSpec::LeakyRelu { .. } => "leaky_relu",
-            ActSpec::Prelu { .. } => "prelu",
-            ActSpec::Elu { .. } => "elu",
-            ActSpec::Selu => "selu",
-            ActSpec::Srelu { .. } => "srelu",
-            ActSpec::Softplus => "softplus",
-            ActSpec::Gelu => "gelu",
-            ActSpec::Silu => "silu",
-        }
+        self.kernel().name()
     }
 
     /// The slope a of the negative side for leaky/parametric ReLUs, used by
