@@ -234,7 +234,7 @@ pub fn derivative(act: Activation, x: f32, y: f32, p: [f32; 4]) -> f32 {
 /// ∂f/∂p for the unit's learnable parameters at one element, in the order of
 /// [`unit_params`] (zeros where f has no parameter there).
 #[inline]
-fn param_derivative(act: Activation, x: f32, p: [f32; 4]) -> [f32; 4] {
+pub fn param_derivative(act: Activation, x: f32, p: [f32; 4]) -> [f32; 4] {
     match act {
         // ∂/∂a (x ≤ 0 branch a·x) = x
         Activation::Prelu => [if x > 0.0 { 0.0 } else { x }, 0.0, 0.0, 0.0],
@@ -254,79 +254,7 @@ fn param_derivative(act: Activation, x: f32, p: [f32; 4]) -> [f32; 4] {
     }
 }
 
-/// a = f(s). `s`, `a`: (rows, cols), overwrites `a`; `params`: the
-/// parameter-major per-unit parameters (`params_per_unit * cols` values).
-pub fn activation_forward(
-    act: Activation,
-    a: &mut [f32],
-    s: &[f32],
-    params: &[f32],
-    rows: usize,
-    cols: usize,
-) {
-    debug_assert_eq!(a.len(), rows * cols);
-    debug_assert_eq!(s.len(), rows * cols);
-    debug_assert_eq!(params.len(), act.params_per_unit() * cols);
-    if act.params_per_unit() == 0 {
-        let p = [0.0; 4];
-        for (y, &x) in a.iter_mut().zip(s) {
-            *y = apply(act, x, p);
-        }
-        return;
-    }
-    for (a_row, s_row) in a.chunks_exact_mut(cols).zip(s.chunks_exact(cols)) {
-        for (j, (y, &x)) in a_row.iter_mut().zip(s_row).enumerate() {
-            *y = apply(act, x, unit_params(act, params, cols, j));
-        }
-    }
-}
-
-/// Backward through f. `delta`: (rows, cols), on entry ∂L/∂a, on exit
-/// ∂L/∂s = ∂L/∂a ⊙ f'(s) (overwrites in place). `dparams` accumulates
-/// ∂L/∂params (same layout as `params`). `s` and `a` are the forward's input
-/// and output.
-#[allow(clippy::too_many_arguments)]
-pub fn activation_backward(
-    act: Activation,
-    delta: &mut [f32],
-    dparams: &mut [f32],
-    s: &[f32],
-    a: &[f32],
-    params: &[f32],
-    rows: usize,
-    cols: usize,
-) {
-    debug_assert_eq!(delta.len(), rows * cols);
-    debug_assert_eq!(s.len(), rows * cols);
-    debug_assert_eq!(a.len(), rows * cols);
-    debug_assert_eq!(params.len(), act.params_per_unit() * cols);
-    debug_assert_eq!(dparams.len(), params.len());
-    let k = act.params_per_unit();
-    if k == 0 {
-        let p = [0.0; 4];
-        for ((d, &x), &y) in delta.iter_mut().zip(s).zip(a) {
-            *d *= derivative(act, x, y, p);
-        }
-        return;
-    }
-    // Parameter gradients sum over the batch in row order (fixed order, so
-    // the result does not depend on how the work is split).
-    for ((d_row, s_row), a_row) in delta
-        .chunks_exact_mut(cols)
-        .zip(s.chunks_exact(cols))
-        .zip(a.chunks_exact(cols))
-    {
-        for j in 0..cols {
-            let p = unit_params(act, params, cols, j);
-            let (x, y, g) = (s_row[j], a_row[j], d_row[j]);
-            let dp = param_derivative(act, x, p);
-            for (i, dpi) in dp.iter().enumerate().take(k) {
-                dparams[i * cols + j] += g * dpi;
-            }
-            d_row[j] = g * derivative(act, x, y, p);
-        }
-    }
-}
+pub use crate::reference::{activation_backward, activation_forward};
 
 #[cfg(test)]
 mod tests {

@@ -7,5 +7,6 @@ pub mod activation;
 pub mod gemm;
 pub mod loss;
 pub mod reduce;
+pub mod reference;
 
 pub use activation::Activation;

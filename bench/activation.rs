@@ -1,0 +1,2 @@
+//! placeholder until the activation bench lands
+fn main() {}

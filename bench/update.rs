@@ -1,0 +1,2 @@
+//! placeholder until the update bench lands
+fn main() {}
