@@ -6,7 +6,9 @@
 pub mod activation;
 pub mod gemm;
 pub mod loss;
+pub mod pool;
 pub mod reduce;
 pub mod reference;
+pub mod update;
 
 pub use activation::Activation;

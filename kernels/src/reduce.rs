@@ -33,41 +33,84 @@ impl Moments {
     }
 }
 
+/// f64 lanes the reductions accumulate in: element i goes to lane i % 8,
+/// and lanes combine in a fixed tree, so the result is the same for every
+/// build (the loop vectorizes, per-lane IEEE operations are identical).
+const LANES: usize = 8;
+
+/// Sums lanes in a fixed tree: ((0+1)+(2+3))+((4+5)+(6+7)).
+fn tree_sum(l: [f64; LANES]) -> f64 {
+    ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
+}
+
+/// NaN-propagating min and max (a NaN input makes both NaN).
+fn nan_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
+}
+
+fn nan_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
 /// Moments of `x` in two passes (mean first, then centered squares), so the
 /// variance does not cancel when |mean| ≫ std. An empty slice gives zeros.
 pub fn moments(x: &[f32]) -> Moments {
     if x.is_empty() {
         return Moments::default();
     }
-    let mut sum = 0.0f64;
-    let mut abs_sum = 0.0f64;
-    let mut sq_sum = 0.0f64;
-    let mut min = f64::INFINITY;
-    let mut max = f64::NEG_INFINITY;
-    for &v in x {
+    let (mut sum, mut abs, mut sq) = ([0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES]);
+    let (mut min, mut max) = ([f64::INFINITY; LANES], [f64::NEG_INFINITY; LANES]);
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for j in 0..LANES {
+            let v = c[j] as f64;
+            sum[j] += v;
+            abs[j] += v.abs();
+            sq[j] += v * v;
+            min[j] = nan_min(min[j], v);
+            max[j] = nan_max(max[j], v);
+        }
+    }
+    for (j, &v) in tail.iter().enumerate() {
         let v = v as f64;
-        sum += v;
-        abs_sum += v.abs();
-        sq_sum += v * v;
-        // NaN propagates into min/max so a broken tensor is visible.
-        min = if v < min || v.is_nan() { v } else { min };
-        max = if v > max || v.is_nan() { v } else { max };
+        sum[j] += v;
+        abs[j] += v.abs();
+        sq[j] += v * v;
+        min[j] = nan_min(min[j], v);
+        max[j] = nan_max(max[j], v);
     }
     let n = x.len() as f64;
-    let mean = sum / n;
-    let var = x
-        .iter()
-        .map(|&v| (v as f64 - mean) * (v as f64 - mean))
-        .sum::<f64>()
-        / n;
+    let mean = tree_sum(sum) / n;
+    let mut centered = [0.0f64; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for j in 0..LANES {
+            let d = c[j] as f64 - mean;
+            centered[j] += d * d;
+        }
+    }
+    for (j, &v) in tail.iter().enumerate() {
+        let d = v as f64 - mean;
+        centered[j] += d * d;
+    }
     Moments {
         count: x.len(),
         mean,
-        var,
-        min,
-        max,
-        abs_sum,
-        sq_sum,
+        var: tree_sum(centered) / n,
+        min: min.into_iter().fold(f64::INFINITY, nan_min),
+        max: max.into_iter().fold(f64::NEG_INFINITY, nan_max),
+        abs_sum: tree_sum(abs),
+        sq_sum: tree_sum(sq),
     }
 }
 
@@ -128,6 +171,29 @@ mod tests {
         assert_eq!((m.min, m.max), (-2.0, 4.0));
         assert_eq!(m.norm(), 30f64.sqrt());
         assert_eq!(m.abs_mean(), 2.5);
+    }
+
+    #[test]
+    fn lanes_match_the_sequential_twin() {
+        for n in [0usize, 1, 7, 8, 9, 15, 16, 17, 63, 65, 1000] {
+            for off in 0..3 {
+                let x: Vec<f32> = (0..n + off)
+                    .map(|i| ((i * 7919) % 1013) as f32 / 101.0 - 4.0)
+                    .collect();
+                let (a, b) = (moments(&x[off..]), crate::reference::moments(&x[off..]));
+                let close = |p: f64, q: f64| (p - q).abs() <= 1e-12 * (1.0 + q.abs());
+                assert!(
+                    close(a.mean, b.mean)
+                        && close(a.var, b.var)
+                        && close(a.abs_sum, b.abs_sum)
+                        && close(a.sq_sum, b.sq_sum),
+                    "n={n}: {a:?} vs {b:?}"
+                );
+                assert_eq!((a.count, a.min, a.max), (b.count, b.min, b.max));
+            }
+        }
+        let m = moments(&[1.0, f32::NAN, 3.0]);
+        assert!(m.min.is_nan() && m.max.is_nan() && m.mean.is_nan());
     }
 
     #[test]

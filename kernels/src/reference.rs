@@ -2,6 +2,8 @@
 //! every fast kernel is tested against (same signatures, same contracts).
 
 use crate::activation::{Activation, apply, derivative, param_derivative, unit_params};
+use crate::reduce::Moments;
+use crate::update::{Adam, Sgd};
 
 /// C (m, n) ← A (m, k) · B (k, n) + β·C.
 pub fn gemm_nn(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, beta: f32) {
@@ -171,6 +173,81 @@ pub fn activation_backward(
             }
             d_row[j] = g * derivative(act, x, y, p);
         }
+    }
+}
+
+/// One torch.optim.SGD step, element by element (see `update::sgd_update`).
+pub fn sgd_update(theta: &mut [f32], buf: &mut [f32], grad: &[f32], h: &Sgd) {
+    for (i, (t, &g)) in theta.iter_mut().zip(grad).enumerate() {
+        let mut g = if h.maximize { -g } else { g };
+        if h.weight_decay != 0.0 {
+            g += h.weight_decay * *t;
+        }
+        if h.momentum != 0.0 {
+            let b = &mut buf[i];
+            *b = if h.first_step {
+                g
+            } else {
+                h.momentum * *b + h.keep * g
+            };
+            g = if h.nesterov { g + h.momentum * *b } else { *b };
+        }
+        *t -= h.lr * g;
+    }
+}
+
+/// One torch.optim.Adam/AdamW step, element by element (see
+/// `update::adam_update`).
+pub fn adam_update(
+    theta: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    vmax: &mut [f32],
+    grad: &[f32],
+    h: &Adam,
+) {
+    for i in 0..theta.len() {
+        let mut g = if h.maximize { -grad[i] } else { grad[i] };
+        if h.decoupled {
+            theta[i] *= h.decay;
+        } else if h.weight_decay != 0.0 {
+            g += h.weight_decay * theta[i];
+        }
+        m[i] += h.one_m_b1 * (g - m[i]);
+        v[i] = h.beta2 * v[i] + h.one_m_b2 * g * g;
+        let second = if h.amsgrad {
+            vmax[i] = vmax[i].max(v[i]);
+            vmax[i]
+        } else {
+            v[i]
+        };
+        theta[i] -= h.step_size * (m[i] / (second.sqrt() / h.bc2_sqrt + h.eps));
+    }
+}
+
+/// Moments in one sequential f64 pass per statistic (see
+/// `reduce::moments`).
+pub fn moments(x: &[f32]) -> Moments {
+    if x.is_empty() {
+        return Moments::default();
+    }
+    let n = x.len() as f64;
+    let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
+    Moments {
+        count: x.len(),
+        mean,
+        var: x
+            .iter()
+            .map(|&v| (v as f64 - mean) * (v as f64 - mean))
+            .sum::<f64>()
+            / n,
+        min: x.iter().map(|&v| v as f64).fold(f64::INFINITY, f64::min),
+        max: x
+            .iter()
+            .map(|&v| v as f64)
+            .fold(f64::NEG_INFINITY, f64::max),
+        abs_sum: x.iter().map(|&v| (v as f64).abs()).sum(),
+        sq_sum: x.iter().map(|&v| v as f64 * v as f64).sum(),
     }
 }
 

@@ -1,0 +1,274 @@
+//! A persistent worker pool: threads are spawned once, then each call hands
+//! them a borrowed closure and waits until every part is done. Workers spin
+//! briefly before parking, so back-to-back steps of a training loop start
+//! in well under a microsecond instead of the 8–20 µs of a spawn or a
+//! condvar wake-up.
+//!
+//! Work is split into parts by the caller (over output blocks only); part
+//! `i` always runs on thread `i % threads`, and nothing is reduced across
+//! parts, so results do not depend on the thread count.
+
+use std::ops::Range;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+/// Spins before a worker parks (≈ 50–100 µs).
+const SPINS: u32 = 20_000;
+
+type Task = &'static (dyn Fn(usize) + Sync);
+
+struct Job {
+    task: Option<Task>,
+    parts: usize,
+}
+
+struct Shared {
+    threads: usize,
+    job: Mutex<Job>,
+    wake: Condvar,
+    epoch: AtomicUsize,
+    remaining: AtomicUsize,
+    panicked: AtomicBool,
+    shutdown: AtomicBool,
+}
+
+/// A pool of `threads - 1` workers plus the calling thread.
+pub struct Pool {
+    shared: Arc<Shared>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    /// A pool running parts on `threads` threads (the caller included);
+    /// `threads` ≤ 1 runs everything on the caller.
+    pub fn new(threads: usize) -> Pool {
+        let threads = threads.max(1);
+        let shared = Arc::new(Shared {
+            threads,
+            job: Mutex::new(Job {
+                task: None,
+                parts: 0,
+            }),
+            wake: Condvar::new(),
+            epoch: AtomicUsize::new(0),
+            remaining: AtomicUsize::new(0),
+            panicked: AtomicBool::new(false),
+            shutdown: AtomicBool::new(false),
+        });
+        let workers = (1..threads)
+            .map(|index| {
+                let shared = Arc::clone(&shared);
+                std::thread::Builder::new()
+                    .name(format!("depthlab-{index}"))
+                    .spawn(move || worker(&shared, index))
+                    .expect("spawning a worker thread")
+            })
+            .collect();
+        Pool { shared, workers }
+    }
+
+    /// Threads that run parts (the caller included).
+    pub fn threads(&self) -> usize {
+        self.shared.threads
+    }
+
+    /// Runs `task(i)` for every part i in 0..parts, part i on thread
+    /// i % threads, and returns when all are done. Allocates nothing.
+    pub fn run(&self, parts: usize, task: &(dyn Fn(usize) + Sync)) {
+        let s = &*self.shared;
+        if s.threads == 1 || parts <= 1 {
+            (0..parts).for_each(task);
+            return;
+        }
+        // SAFETY: the 'static lifetime is a lie told only to the workers:
+        // this function does not return (nor unwind) before `remaining`
+        // reaches 0, i.e. before every worker has finished calling `task`,
+        // and it clears the reference before returning.
+        let task_static: Task =
+            unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), Task>(task) };
+        {
+            let mut job = s.job.lock().unwrap_or_else(|e| e.into_inner());
+            job.task = Some(task_static);
+            job.parts = parts;
+            s.remaining.store(s.threads - 1, Ordering::Relaxed);
+            s.epoch.fetch_add(1, Ordering::Release);
+        }
+        s.wake.notify_all();
+        let caller = catch_unwind(AssertUnwindSafe(|| {
+            (0..parts).step_by(s.threads).for_each(task)
+        }));
+        let mut spins = 0u32;
+        while s.remaining.load(Ordering::Acquire) != 0 {
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(1024) {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        s.job.lock().unwrap_or_else(|e| e.into_inner()).task = None;
+        if let Err(payload) = caller {
+            std::panic::resume_unwind(payload);
+        }
+        if s.panicked.swap(false, Ordering::Relaxed) {
+            panic!("a depthlab worker thread panicked");
+        }
+    }
+
+    /// Splits `out`, a (rows, row_len) matrix, into `parts` contiguous row
+    /// blocks (boundaries on multiples of 8 rows) and calls
+    /// `f(row_range, block)` for each, in parallel.
+    pub fn split_rows(
+        &self,
+        out: &mut [f32],
+        row_len: usize,
+        parts: usize,
+        f: impl Fn(Range<usize>, &mut [f32]) + Sync,
+    ) {
+        self.split_rows2(out, &mut [], row_len, parts, |rows, a, _| f(rows, a));
+    }
+
+    /// As [`Pool::split_rows`] over two matrices of the same shape at once
+    /// (`second` may be empty: its blocks are then empty).
+    pub fn split_rows2(
+        &self,
+        first: &mut [f32],
+        second: &mut [f32],
+        row_len: usize,
+        parts: usize,
+        f: impl Fn(Range<usize>, &mut [f32], &mut [f32]) + Sync,
+    ) {
+        let rows = first.len().checked_div(row_len).unwrap_or(0);
+        debug_assert_eq!(first.len(), rows * row_len);
+        debug_assert!(second.is_empty() || second.len() == first.len());
+        let parts = parts.clamp(1, rows.max(1));
+        let (p1, p2) = (first.as_mut_ptr() as usize, second.as_mut_ptr() as usize);
+        let has_second = !second.is_empty();
+        let bounds = |i: usize| (rows * i / parts).next_multiple_of(8).min(rows);
+        self.run(parts, &|i| {
+            let r = bounds(i)..bounds(i + 1);
+            let (start, len) = (r.start * row_len, r.len() * row_len);
+            // SAFETY: the row blocks of distinct parts are disjoint and lie
+            // inside `first`/`second`, which stay mutably borrowed by this
+            // call until every part has finished.
+            let a = unsafe { std::slice::from_raw_parts_mut((p1 as *mut f32).add(start), len) };
+            let b = if has_second {
+                // SAFETY: as above, for `second`, which has `first`'s shape.
+                unsafe { std::slice::from_raw_parts_mut((p2 as *mut f32).add(start), len) }
+            } else {
+                &mut []
+            };
+            f(r, a, b);
+        });
+    }
+}
+
+fn worker(s: &Shared, index: usize) {
+    let mut seen = 0usize;
+    loop {
+        let mut spins = 0;
+        while s.epoch.load(Ordering::Acquire) == seen {
+            if spins < SPINS {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                let job = s.job.lock().unwrap_or_else(|e| e.into_inner());
+                if s.epoch.load(Ordering::Acquire) == seen {
+                    drop(s.wake.wait(job).unwrap_or_else(|e| e.into_inner()));
+                }
+            }
+        }
+        seen = s.epoch.load(Ordering::Acquire);
+        if s.shutdown.load(Ordering::Acquire) {
+            return;
+        }
+        let (task, parts) = {
+            let job = s.job.lock().unwrap_or_else(|e| e.into_inner());
+            (job.task, job.parts)
+        };
+        if let Some(task) = task {
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                (index..parts).step_by(s.threads).for_each(task)
+            }));
+            if result.is_err() {
+                s.panicked.store(true, Ordering::Relaxed);
+            }
+        }
+        s.remaining.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        {
+            let _job = self.shared.job.lock().unwrap_or_else(|e| e.into_inner());
+            self.shared.shutdown.store(true, Ordering::Release);
+            self.shared.epoch.fetch_add(1, Ordering::Release);
+        }
+        self.shared.wake.notify_all();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_part_runs_once_on_any_thread_count() {
+        for threads in 1..=4 {
+            let pool = Pool::new(threads);
+            for parts in [0, 1, 2, 3, 7, 16] {
+                let hits: Vec<AtomicUsize> = (0..parts).map(|_| AtomicUsize::new(0)).collect();
+                for _ in 0..50 {
+                    pool.run(parts, &|i| {
+                        hits[i].fetch_add(1, Ordering::Relaxed);
+                    });
+                }
+                assert!(
+                    hits.iter().all(|h| h.load(Ordering::Relaxed) == 50),
+                    "threads {threads} parts {parts}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn split_rows_covers_every_row_once() {
+        let pool = Pool::new(3);
+        for rows in [0, 1, 5, 8, 9, 33, 100] {
+            for parts in 1..5 {
+                let (mut a, mut b) = (vec![0.0f32; rows * 3], vec![0.0f32; rows * 3]);
+                pool.split_rows2(&mut a, &mut b, 3, parts, |r, x, y| {
+                    assert_eq!(x.len(), r.len() * 3);
+                    for (i, row) in r.clone().enumerate() {
+                        x[i * 3..][..3].fill(row as f32 + 1.0);
+                        y[i * 3..][..3].fill(-(row as f32) - 1.0);
+                    }
+                });
+                let want: Vec<f32> = (0..rows).flat_map(|r| [r as f32 + 1.0; 3]).collect();
+                assert_eq!(a, want);
+                assert!(a.iter().zip(&b).all(|(x, y)| *x == -*y));
+            }
+        }
+    }
+
+    #[test]
+    fn a_panicking_part_is_reported_not_hung() {
+        let pool = Pool::new(2);
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            pool.run(2, &|i| assert!(i != 1, "part 1 fails"))
+        }));
+        assert!(r.is_err());
+        // The pool still works afterwards.
+        let n = AtomicUsize::new(0);
+        pool.run(4, &|_| {
+            n.fetch_add(1, Ordering::Relaxed);
+        });
+        assert_eq!(n.load(Ordering::Relaxed), 4);
+    }
+}
