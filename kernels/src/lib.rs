@@ -6,6 +6,7 @@
 pub mod activation;
 pub mod gemm;
 pub mod loss;
+pub mod peak;
 pub mod pool;
 pub mod reduce;
 pub mod reference;
