@@ -52,6 +52,8 @@ pub struct StatsOptions {
     pub probe: usize,
     pub config: StatsConfig,
     pub memory_limit: u64,
+    /// Threads to split large steps over.
+    pub threads: usize,
 }
 
 /// Compiles `spec` for a probe batch, initializes it from the spec's seed,
@@ -59,9 +61,11 @@ pub struct StatsOptions {
 pub fn measure(spec: &Spec, opts: &StatsOptions) -> Result<Executor, Error> {
     let graph = Graph::check(spec)?;
     let plan =
-        Plan::compile(&graph, opts.probe, opts.memory_limit).map_err(|error| Error::Plan {
-            spec: spec.source.name.clone(),
-            error,
+        Plan::compile(&graph, opts.probe, opts.memory_limit, opts.threads).map_err(|error| {
+            Error::Plan {
+                spec: spec.source.name.clone(),
+                error,
+            }
         })?;
     let mut exec = Executor::new(plan, opts.config);
     exec.init_params(spec.train.seed);
@@ -127,12 +131,18 @@ pub fn stats(
 }
 
 /// `depthlab check`: the compiled plan for a batch of `batch` rows.
-pub fn check(spec: &Spec, batch: usize, memory_limit: u64) -> Result<String, Error> {
+pub fn check(
+    spec: &Spec,
+    batch: usize,
+    memory_limit: u64,
+    threads: usize,
+) -> Result<String, Error> {
     let graph = Graph::check(spec)?;
-    let plan = Plan::compile(&graph, batch, memory_limit).map_err(|error| Error::Plan {
-        spec: spec.source.name.clone(),
-        error,
-    })?;
+    let plan =
+        Plan::compile(&graph, batch, memory_limit, threads).map_err(|error| Error::Plan {
+            spec: spec.source.name.clone(),
+            error,
+        })?;
     Ok(format!("spec: {}\n{plan}", spec.source.name))
 }
 

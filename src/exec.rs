@@ -6,11 +6,15 @@ use crate::init::{init_act_params, init_bias, init_weights};
 use crate::plan::{Buf, Plan, Step};
 use crate::spec::LossKind;
 use crate::stats::{LayerStats, LayerView, NetworkStats, StatsConfig, layer_stats, network_stats};
+use depthlab_kernels::Activation;
 use depthlab_kernels::activation::{activation_backward, activation_forward};
-use depthlab_kernels::gemm::{bias_add, column_sum, gemm_nn, gemm_nt, gemm_tn};
+use depthlab_kernels::gemm::{bias_add, column_sum};
+use depthlab_kernels::pool::Pool;
+// The scalar row-block gemm until the SIMD one lands.
 use depthlab_kernels::loss::{
     bce_forward_backward, cross_entropy_forward_backward, mse_forward_backward,
 };
+use depthlab_kernels::reference::{gemm_nn_rows, gemm_nt_rows_with, gemm_tn_rows};
 
 /// A plan bound to its memory.
 pub struct Executor {
@@ -18,10 +22,13 @@ pub struct Executor {
     arena: Arena,
     stats: NetworkStats,
     config: StatsConfig,
+    /// Runs the steps the compiler split (persistent workers).
+    pool: Pool,
 }
 
 impl Executor {
-    /// Allocates the arena (zeroed) and the statistics, once.
+    /// Allocates the arena (zeroed) and the statistics, and starts the
+    /// plan's worker threads, once.
     pub fn new(plan: Plan, config: StatsConfig) -> Self {
         let arena = Arena::new(plan.arena_len);
         let stats = NetworkStats {
@@ -29,11 +36,13 @@ impl Executor {
             hist_range: 0.0,
             loss: f64::NAN,
         };
+        let pool = Pool::new(plan.threads);
         Executor {
             plan,
             arena,
             stats,
             config,
+            pool,
         }
     }
 
@@ -93,21 +102,59 @@ impl Executor {
             arena,
             stats,
             config,
+            pool,
         } = self;
         let mem = arena.as_mut_slice();
         match step {
             Step::Linear {
                 s,
+                a,
                 x,
                 w,
                 b,
+                act,
                 rows,
                 fan_in,
                 units,
+                parts,
             } => {
-                let [s, x, w, b] = disjoint(mem, plan, [s, x, w, b]);
-                gemm_nt(s, x, w, rows, fan_in, units, 0.0);
-                bias_add(s, b, rows, units);
+                if act == Activation::Identity {
+                    let [s, x, w, b] = disjoint(mem, plan, [s, x, w, b]);
+                    let (x, w, b) = (&*x, &*w, &*b);
+                    pool.split_rows(s, units, parts, |r, s| {
+                        gemm_nt_rows_with(s, x, w, rows, fan_in, units, r, 0.0, |_, col0, seg| {
+                            bias_add(seg, &b[col0..col0 + seg.len()], 1, seg.len())
+                        });
+                    });
+                } else {
+                    let [s, a, x, w, b] = disjoint(mem, plan, [s, a, x, w, b]);
+                    let (x, w, b) = (&*x, &*w, &*b);
+                    pool.split_rows2(s, a, units, parts, |r, s, a| {
+                        let first = r.start;
+                        gemm_nt_rows_with(
+                            s,
+                            x,
+                            w,
+                            rows,
+                            fan_in,
+                            units,
+                            r,
+                            0.0,
+                            |row, col0, seg| {
+                                bias_add(seg, &b[col0..col0 + seg.len()], 1, seg.len());
+                                let at = (row - first) * units + col0;
+                                activation_forward(
+                                    act,
+                                    &mut a[at..at + seg.len()],
+                                    seg,
+                                    &[],
+                                    1,
+                                    seg.len(),
+                                );
+                            },
+                        );
+                    });
+                }
             }
             Step::Activation {
                 act,
@@ -146,10 +193,29 @@ impl Executor {
                 p,
                 rows,
                 units,
+                parts,
             } => {
                 let [delta, dp, s, a, p] = disjoint(mem, plan, [delta, dp, s, a, p]);
                 dp.fill(0.0);
-                activation_backward(act, delta, dp, s, a, p, rows, units);
+                if parts > 1 {
+                    // No parameters (the compiler splits only then): rows are independent.
+                    let (s, a) = (&*s, &*a);
+                    pool.split_rows(delta, units, parts, |r, d| {
+                        let span = r.start * units..r.end * units;
+                        activation_backward(
+                            act,
+                            d,
+                            &mut [],
+                            &s[span.clone()],
+                            &a[span],
+                            &[],
+                            r.len(),
+                            units,
+                        );
+                    });
+                } else {
+                    activation_backward(act, delta, dp, s, a, p, rows, units);
+                }
             }
             Step::LinearBackwardParams {
                 dw,
@@ -159,9 +225,13 @@ impl Executor {
                 rows,
                 fan_in,
                 units,
+                parts,
             } => {
                 let [dw, db, delta, x] = disjoint(mem, plan, [dw, db, delta, x]);
-                gemm_tn(dw, delta, x, units, rows, fan_in, 0.0);
+                let (delta, x) = (&*delta, &*x);
+                pool.split_rows(dw, fan_in, parts, |r, dw| {
+                    gemm_tn_rows(dw, delta, x, units, rows, fan_in, r, 0.0)
+                });
                 column_sum(db, delta, rows, units, 0.0);
             }
             Step::LinearBackwardInput {
@@ -171,9 +241,13 @@ impl Executor {
                 rows,
                 fan_in,
                 units,
+                parts,
             } => {
                 let [dx, delta, w] = disjoint(mem, plan, [dx, delta, w]);
-                gemm_nn(dx, delta, w, rows, units, fan_in, 0.0);
+                let (delta, w) = (&*delta, &*w);
+                pool.split_rows(dx, fan_in, parts, |r, dx| {
+                    gemm_nn_rows(dx, delta, w, rows, units, fan_in, r, 0.0)
+                });
             }
             Step::LayerStats { layer } => {
                 // The scratch buffer is laid out last, so every other buffer

@@ -76,6 +76,10 @@ struct SpecArgs {
     /// Seed of the weights and the probe data (overrides `train seed=`).
     #[arg(long, value_name = "SEED")]
     seed: Option<u64>,
+    /// Threads to split large steps over (results are bit-identical for any
+    /// count). Default: the available cores.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    threads: Option<u32>,
     /// Refuse networks whose arena would exceed this many GiB.
     #[arg(long, value_name = "GIB", default_value_t = (DEFAULT_MEMORY_LIMIT >> 30) as f64)]
     memory_limit: f64,
@@ -91,6 +95,13 @@ impl SpecArgs {
             seed: self.seed,
         };
         commands::load_spec(self.spec.as_deref(), self.net.as_deref(), &overrides)
+    }
+
+    fn threads(&self) -> usize {
+        self.threads.map_or_else(
+            || std::thread::available_parallelism().map_or(1, |n| n.get()),
+            |t| t as usize,
+        )
     }
 
     fn memory_limit(&self) -> u64 {
@@ -180,6 +191,7 @@ fn run(cli: Cli) -> Result<String, Error> {
                     saturation: a.saturation,
                 },
                 memory_limit: a.spec.memory_limit(),
+                threads: a.spec.threads(),
             };
             let format = match a.format {
                 FormatArg::Table => Format::Table,
@@ -190,7 +202,12 @@ fn run(cli: Cli) -> Result<String, Error> {
         }
         Command::Check(a) => {
             let spec = a.spec.load()?;
-            commands::check(&spec, a.batch as usize, a.spec.memory_limit())
+            commands::check(
+                &spec,
+                a.batch as usize,
+                a.spec.memory_limit(),
+                a.spec.threads(),
+            )
         }
         Command::Examples => Ok(commands::list_examples()),
     }

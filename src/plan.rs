@@ -52,17 +52,22 @@ pub struct LayerBufs {
 /// One step of the schedule: a kernel call over buffers with its dims.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Step {
-    /// s = x·Wᵀ + b, x (rows, fan_in), W (units, fan_in).
+    /// s = x·Wᵀ + b, x (rows, fan_in), W (units, fan_in); with a fused
+    /// activation (`act` not identity) also a = f(s), in the gemm's
+    /// epilogue while each tile is hot. Split over `parts` row blocks.
     Linear {
         s: Buf,
+        a: Buf,
         x: Buf,
         w: Buf,
         b: Buf,
+        act: Activation,
         rows: usize,
         fan_in: usize,
         units: usize,
+        parts: usize,
     },
-    /// a = f(s).
+    /// a = f(s), for activations with learnable parameters (not fused).
     Activation {
         act: Activation,
         a: Buf,
@@ -80,7 +85,8 @@ pub enum Step {
         rows: usize,
         cols: usize,
     },
-    /// δ ← δ ⊙ f'(s); dp = ∂L/∂p.
+    /// δ ← δ ⊙ f'(s); dp = ∂L/∂p (split only without parameters, whose
+    /// gradient sums over rows).
     ActivationBackward {
         act: Activation,
         delta: Buf,
@@ -90,8 +96,9 @@ pub enum Step {
         p: Buf,
         rows: usize,
         units: usize,
+        parts: usize,
     },
-    /// dW = δᵀ·x, db = Σ_rows δ.
+    /// dW = δᵀ·x split over `parts` row blocks of dW; db = Σ_rows δ.
     LinearBackwardParams {
         dw: Buf,
         db: Buf,
@@ -100,8 +107,9 @@ pub enum Step {
         rows: usize,
         fan_in: usize,
         units: usize,
+        parts: usize,
     },
-    /// dx = δ·W (the next layer down's ∂L/∂a).
+    /// dx = δ·W (the next layer down's ∂L/∂a), split over row blocks.
     LinearBackwardInput {
         dx: Buf,
         delta: Buf,
@@ -109,6 +117,7 @@ pub enum Step {
         rows: usize,
         fan_in: usize,
         units: usize,
+        parts: usize,
     },
     /// Per-layer statistics of layer `layer` (0-based).
     LayerStats { layer: usize },
@@ -134,6 +143,32 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// Arena length in f32 elements.
     pub arena_len: usize,
+    /// Threads the plan was split for.
+    pub threads: usize,
+}
+
+/// Below this many FLOPs a matrix product runs on one thread: the split
+/// (≈ 1–2 µs with spinning workers) would cost more than it saves.
+pub const MIN_SPLIT_FLOPS: u64 = 1 << 21;
+/// Below this many elements an element-wise step runs on one thread.
+pub const MIN_SPLIT_ELEMENTS: usize = 1 << 16;
+
+/// Row blocks for a matrix product of `flops` on `threads` threads.
+fn gemm_parts(flops: u64, threads: usize) -> usize {
+    if flops < MIN_SPLIT_FLOPS {
+        1
+    } else {
+        threads.min((flops / (MIN_SPLIT_FLOPS / 2)) as usize).max(1)
+    }
+}
+
+/// Row blocks for an element-wise step over `elements` values.
+fn elementwise_parts(elements: usize, threads: usize) -> usize {
+    if elements < MIN_SPLIT_ELEMENTS {
+        1
+    } else {
+        threads.min(elements / (MIN_SPLIT_ELEMENTS / 2)).max(1)
+    }
 }
 
 /// Why a graph could not be compiled.
@@ -185,7 +220,21 @@ impl Plan {
     /// Compiles `graph` for batches of `batch` rows: lays out every buffer
     /// (checked against `memory_limit` bytes before anything is allocated),
     /// then lists the steps.
-    pub fn compile(graph: &Graph, batch: usize, memory_limit: u64) -> Result<Plan, PlanError> {
+    /// The compiler decides each step's split into row blocks for
+    /// `threads` threads by its work size; splits are over output rows only,
+    /// so results are bit-identical for any thread count.
+    pub fn compile(
+        graph: &Graph,
+        batch: usize,
+        memory_limit: u64,
+        threads: usize,
+    ) -> Result<Plan, PlanError> {
+        let threads = threads.max(1);
+        let flops = |a: usize, b: usize, c: usize| {
+            2u64.saturating_mul(a as u64)
+                .saturating_mul(b as u64)
+                .saturating_mul(c as u64)
+        };
         let mut lay = Layout {
             buffers: Vec::new(),
             cursor: 0,
@@ -243,24 +292,34 @@ impl Plan {
         }
 
         let mut steps = Vec::new();
-        // Forward.
+        // Forward: activations without parameters are fused into the
+        // gemm's epilogue.
         for (l, bufs) in graph.layers.iter().zip(&layers) {
             let input = if l.index == 1 {
                 x
             } else {
                 layers[l.index - 2].a
             };
+            let act = l.act.kernel();
+            let parts = gemm_parts(flops(batch, l.fan_in, l.units), threads);
+            let fused = if act.params_per_unit() == 0 {
+                act
+            } else {
+                Activation::Identity
+            };
             steps.push(Step::Linear {
                 s: bufs.s,
+                a: bufs.a,
                 x: input,
                 w: bufs.w,
                 b: bufs.b,
+                act: fused,
                 rows: batch,
                 fan_in: l.fan_in,
                 units: l.units,
+                parts,
             });
-            let act = l.act.kernel();
-            if act != Activation::Identity {
+            if act.params_per_unit() > 0 {
                 steps.push(Step::Activation {
                     act,
                     a: bufs.a,
@@ -284,6 +343,11 @@ impl Plan {
         for (l, bufs) in graph.layers.iter().zip(&layers).rev() {
             let act = l.act.kernel();
             if act != Activation::Identity {
+                let parts = if act.params_per_unit() == 0 {
+                    elementwise_parts(batch * l.units, threads)
+                } else {
+                    1
+                };
                 steps.push(Step::ActivationBackward {
                     act,
                     delta: bufs.delta,
@@ -293,6 +357,7 @@ impl Plan {
                     p: bufs.p,
                     rows: batch,
                     units: l.units,
+                    parts,
                 });
             }
             let input = if l.index == 1 {
@@ -300,6 +365,7 @@ impl Plan {
             } else {
                 layers[l.index - 2].a
             };
+            let parts = gemm_parts(flops(batch, l.fan_in, l.units), threads);
             steps.push(Step::LinearBackwardParams {
                 dw: bufs.dw,
                 db: bufs.db,
@@ -308,6 +374,7 @@ impl Plan {
                 rows: batch,
                 fan_in: l.fan_in,
                 units: l.units,
+                parts,
             });
             if l.index > 1 {
                 let dx = layers[l.index - 2].delta;
@@ -318,6 +385,7 @@ impl Plan {
                     rows: batch,
                     fan_in: l.fan_in,
                     units: l.units,
+                    parts,
                 });
             }
         }
@@ -334,6 +402,7 @@ impl Plan {
             scratch,
             steps,
             arena_len: lay.cursor,
+            threads,
         })
     }
 
@@ -350,25 +419,46 @@ impl Plan {
         &self.buffers[b.0].name
     }
 
-    /// One line describing a step, e.g. `linear      s3 = a2·W3ᵀ + b3   (300×100)·(100×100)ᵀ`.
+    /// One line describing a step, e.g.
+    /// `linear+tanh   s1 = x·W1ᵀ + b1, a1 = tanh(s1)   (300×256)·(256×256)ᵀ  ×2`
+    /// (`×2`: split over 2 threads).
     pub fn describe(&self, step: &Step) -> String {
         let n = |b: Buf| self.name(b);
+        let split = |parts: usize| {
+            if parts > 1 {
+                format!("  ×{parts}")
+            } else {
+                String::new()
+            }
+        };
         match *step {
             Step::Linear {
                 s,
+                a,
                 x,
                 w,
                 b,
+                act,
                 rows,
                 fan_in,
                 units,
+                parts,
             } => {
+                let (kind, fused) = if act == Activation::Identity {
+                    ("linear".to_owned(), String::new())
+                } else {
+                    (
+                        format!("linear+{}", act.name()),
+                        format!(", {} = {}({})", n(a), act.name(), n(s)),
+                    )
+                };
                 format!(
-                    "linear        {} = {}·{}ᵀ + {}   ({rows}×{fan_in})·({units}×{fan_in})ᵀ",
+                    "{kind:<13} {} = {}·{}ᵀ + {}{fused}   ({rows}×{fan_in})·({units}×{fan_in})ᵀ{}",
                     n(s),
                     n(x),
                     n(w),
-                    n(b)
+                    n(b),
+                    split(parts)
                 )
             }
             Step::Activation {
@@ -379,16 +469,12 @@ impl Plan {
                 rows,
                 units,
             } => {
-                let p = if self.buffer(p).len > 0 {
-                    format!("; {}", n(p))
-                } else {
-                    String::new()
-                };
                 format!(
-                    "activation    {} = {}({}{p})   {rows}×{units}",
+                    "activation    {} = {}({}; {})   {rows}×{units}",
                     n(a),
                     act.name(),
-                    n(s)
+                    n(s),
+                    n(p)
                 )
             }
             Step::Loss {
@@ -414,6 +500,7 @@ impl Plan {
                 s,
                 rows,
                 units,
+                parts,
                 ..
             } => {
                 let dp = if self.buffer(dp).len > 0 {
@@ -422,10 +509,11 @@ impl Plan {
                     String::new()
                 };
                 format!(
-                    "act backward  {} ⊙= {}'({}){dp}   {rows}×{units}",
+                    "act backward  {} ⊙= {}'({}){dp}   {rows}×{units}{}",
                     n(delta),
                     act.name(),
-                    n(s)
+                    n(s),
+                    split(parts)
                 )
             }
             Step::LinearBackwardParams {
@@ -436,14 +524,16 @@ impl Plan {
                 rows,
                 fan_in,
                 units,
+                parts,
             } => {
                 format!(
-                    "linear ∂W,∂b  {} = {}ᵀ·{}, {} = Σ {}   ({rows}×{units})ᵀ·({rows}×{fan_in})",
+                    "linear ∂W,∂b  {} = {}ᵀ·{}, {} = Σ {}   ({rows}×{units})ᵀ·({rows}×{fan_in}){}",
                     n(dw),
                     n(delta),
                     n(x),
                     n(db),
-                    n(delta)
+                    n(delta),
+                    split(parts)
                 )
             }
             Step::LinearBackwardInput {
@@ -453,12 +543,14 @@ impl Plan {
                 rows,
                 fan_in,
                 units,
+                parts,
             } => {
                 format!(
-                    "linear ∂x     {} = {}·{}   ({rows}×{units})·({units}×{fan_in})",
+                    "linear ∂x     {} = {}·{}   ({rows}×{units})·({units}×{fan_in}){}",
                     n(dx),
                     n(delta),
-                    n(w)
+                    n(w),
+                    split(parts)
                 )
             }
             Step::LayerStats { layer } => format!("stats         layer {}", layer + 1),
@@ -520,6 +612,11 @@ impl fmt::Display for Plan {
         writeln!(out)?;
         writeln!(out, "parameters:   {}", g.params)?;
         writeln!(out, "batch:        {} rows", self.batch)?;
+        writeln!(
+            out,
+            "threads:      {} (×N after a step: split into N row blocks)",
+            self.threads
+        )?;
         writeln!(
             out,
             "arena:        {} bytes ({}) in {} buffers",

@@ -14,6 +14,8 @@ mod robustness;
 mod snapshots;
 /// Theory where theory gives a number: vanishing, He, SELU, predicted gains.
 mod theory;
+/// Thread splits do not change a single bit.
+mod threads;
 
 use depthlab::commands::{StatsOptions, load_spec, measure};
 use depthlab::exec::Executor;
@@ -27,6 +29,7 @@ pub fn options(probe: usize) -> StatsOptions {
         probe,
         config: StatsConfig::default(),
         memory_limit: DEFAULT_MEMORY_LIMIT,
+        threads: 2,
     }
 }
 

@@ -85,6 +85,7 @@ fn mutated_specs_never_panic() {
         probe: 2,
         config: StatsConfig::default(),
         memory_limit: 16 << 20,
+        threads: 2,
     };
     let (mut ok, mut refused) = (0, 0);
     for i in 0..1500 {

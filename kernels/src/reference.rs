@@ -79,6 +79,85 @@ fn scale(x: &mut [f32], beta: f32) {
     }
 }
 
+/// Rows `rows` of C ← A·B + β·C into `c_rows` ((rows.len(), n)).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_nn_rows(
+    c_rows: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    rows: std::ops::Range<usize>,
+    beta: f32,
+) {
+    debug_assert!(rows.end <= m);
+    gemm_nn(
+        c_rows,
+        &a[rows.start * k..rows.end * k],
+        b,
+        rows.len(),
+        k,
+        n,
+        beta,
+    );
+}
+
+/// Rows `rows` of C ← Aᵀ·B + β·C (A stored (k, m)) into `c_rows`.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_tn_rows(
+    c_rows: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    rows: std::ops::Range<usize>,
+    beta: f32,
+) {
+    debug_assert_eq!(c_rows.len(), rows.len() * n);
+    debug_assert_eq!(a.len(), k * m);
+    scale(c_rows, beta);
+    for p in 0..k {
+        let b_row = &b[p * n..(p + 1) * n];
+        for (c_row, i) in c_rows.chunks_exact_mut(n.max(1)).zip(rows.clone()) {
+            let api = a[p * m + i];
+            for (cij, &bpj) in c_row.iter_mut().zip(b_row) {
+                *cij += api * bpj;
+            }
+        }
+    }
+}
+
+/// Rows `rows` of C ← A·Bᵀ + β·C (B stored (n, k)) into `c_rows`, then
+/// `epilogue(row, 0, c_row)` on each finished row.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_nt_rows_with<F: FnMut(usize, usize, &mut [f32])>(
+    c_rows: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    rows: std::ops::Range<usize>,
+    beta: f32,
+    mut epilogue: F,
+) {
+    debug_assert!(rows.end <= m);
+    gemm_nt(
+        c_rows,
+        &a[rows.start * k..rows.end * k],
+        b,
+        rows.len(),
+        k,
+        n,
+        beta,
+    );
+    for (c_row, i) in c_rows.chunks_exact_mut(n.max(1)).zip(rows) {
+        epilogue(i, 0, c_row);
+    }
+}
+
 /// s (rows, cols) += b (cols), the bias broadcast over rows.
 pub fn bias_add(s: &mut [f32], b: &[f32], rows: usize, cols: usize) {
     debug_assert_eq!(s.len(), rows * cols);
