@@ -20,6 +20,16 @@ pub enum Stream {
     ProbeInputs,
     /// Probe targets (labels or regression targets).
     ProbeTargets,
+    /// A data generator's training examples ([`crate::dataset`]).
+    DataTrain,
+    /// A data generator's held-out test examples.
+    DataTest,
+    /// The fixed parts of a generator's distribution, shared by its train
+    /// and test sets: blob centres, teacher weights.
+    DataModel,
+    /// The example order of one training epoch
+    /// ([`crate::dataset::shuffled_order`]); epochs ≥ 2³² wrap around.
+    Shuffle(u64),
 }
 
 impl Stream {
@@ -29,6 +39,10 @@ impl Stream {
             Stream::Bias(l) => (1 << 32) | l as u64,
             Stream::ProbeInputs => 2 << 32,
             Stream::ProbeTargets => (2 << 32) | 1,
+            Stream::DataTrain => 3 << 32,
+            Stream::DataTest => (3 << 32) | 1,
+            Stream::DataModel => (3 << 32) | 2,
+            Stream::Shuffle(epoch) => (4 << 32) | (epoch & 0xFFFF_FFFF),
         }
     }
 }

@@ -11,6 +11,7 @@
 pub mod arena;
 pub mod commands;
 pub mod data;
+pub mod dataset;
 pub mod dump;
 pub mod error;
 pub mod examples;

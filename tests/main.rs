@@ -4,6 +4,8 @@
 mod alloc;
 /// The command line: bad input gets a positioned message and exit code 2.
 mod cli;
+/// Data sources: deterministic generators, Shapeset-3×2, CSV and IDX loaders.
+mod dataset;
 /// `--dump` writes the documented safetensors files.
 mod dump;
 /// Finite-difference gradient checks against an independent f64 forward.

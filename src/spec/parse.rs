@@ -73,7 +73,17 @@ const DATA: &[(&str, &[&str])] = &[
     ("shapeset", &["n", "test", "seed"]),
     ("poly", &["n", "test", "seed", "noise"]),
     ("csv", &["path", "label", "test", "split", "normalize"]),
-    ("mnist", &["path", "test", "split", "normalize"]),
+    (
+        "mnist",
+        &[
+            "path",
+            "labels",
+            "test",
+            "test_labels",
+            "split",
+            "normalize",
+        ],
+    ),
 ];
 
 /// Parses and validates a whole spec.
@@ -401,7 +411,7 @@ fn data(src: &Source, st: &Statement) -> Result<Data, SpecError> {
         &format!("a `data {}` key", name.text),
     )? {
         match (name.text, key.text) {
-            ("csv" | "mnist", "path" | "label" | "test") => {}
+            ("csv" | "mnist", "path" | "label" | "labels" | "test" | "test_labels") => {}
             (_, "n") => {
                 count(src, value)?;
             }
