@@ -1,8 +1,11 @@
 //! Probe batches: the fixed inputs and targets the statistics are measured
 //! on, generated deterministically from a seed (never downloaded).
 
+use crate::dataset::{Target, load};
+use crate::error::Error;
 use crate::init::{Rng, Stream};
-use crate::spec::{Data, LossKind, Source, SpecError};
+use crate::spec::{Data, LossKind, Source};
+use std::path::Path;
 
 /// Fills the probe inputs `x` (rows, inputs) and targets `y` from the
 /// spec's data source.
@@ -10,6 +13,9 @@ use crate::spec::{Data, LossKind, Source, SpecError};
 /// `gaussian` (the default): x ~ N(0, 1); class labels uniform in
 /// [0, outputs) for cross_entropy, N(0, 1) targets for mse, fair coin flips
 /// for bce. The seed is the `data seed=` if given, else the train seed.
+/// Every other source ([`crate::dataset`]) gives its first rows: held-out
+/// ones when it has a test set (Glorot & Bengio measured on held-out
+/// examples), training ones otherwise.
 pub fn fill_probe(
     x: &mut [f32],
     y: &mut [f32],
@@ -18,16 +24,52 @@ pub fn fill_probe(
     data: Option<&Data>,
     src: &Source,
     train_seed: u64,
-) -> Result<(), SpecError> {
+) -> Result<(), Error> {
     let seed = match data.and_then(|d| d.get("seed")) {
         // Validated by the parser.
         Some(s) => s.parse().unwrap_or(train_seed),
         None => train_seed,
     };
     if let Some(d) = data.filter(|d| d.name != "gaussian") {
-        return Err(src
-            .error(d.name_span, format!("`data {}` is not available in this version: `stats` measures on a Gaussian probe", d.name))
-            .with_help("use `data gaussian`, or remove the `data` line"));
+        let rows = y.len()
+            / if loss == LossKind::CrossEntropy {
+                1
+            } else {
+                outputs.max(1)
+            };
+        let inputs = x.len() / rows.max(1);
+        let spec_path = Path::new(&src.name);
+        let base = if spec_path.is_file() {
+            spec_path.parent().unwrap_or(Path::new("."))
+        } else {
+            Path::new(".")
+        };
+        let split = load(d, src, inputs, outputs, loss, train_seed, base)?;
+        let set = split.test.as_ref().unwrap_or(&split.train);
+        if set.n < rows {
+            let which = if split.test.is_some() {
+                "held-out"
+            } else {
+                "training"
+            };
+            return Err(Error::Spec(
+                src.error(
+                    d.name_span,
+                    format!(
+                        "the probe needs {rows} examples but `data {}` has {} {which} ones",
+                        d.name, set.n
+                    ),
+                )
+                .with_help(format!("use `--probe {}` or more data", set.n)),
+            ));
+        }
+        x.copy_from_slice(&set.x[..x.len()]);
+        let width = match set.target {
+            Target::Classes(_) => 1,
+            Target::Values(w) => w,
+        };
+        y.copy_from_slice(&set.y[..rows * width]);
+        return Ok(());
     }
     let mut rng = Rng::new(seed, Stream::ProbeInputs);
     for v in x.iter_mut() {

@@ -339,7 +339,18 @@ fn bad_flags_and_files() {
             "--net",
             "input 4; dense 3 relu; dense 2; data spirals",
         ],
-        &["`data spirals` is not available in this version"],
+        &["--net:1:38: `data spirals` gives 2 inputs but the spec's `input` is 4"],
+    );
+    refused(
+        &[
+            "stats",
+            "--net",
+            "input 2; dense 3 relu; dense 2; data spirals test=50",
+        ],
+        &[
+            "the probe needs 300 examples but `data spirals` has 50 held-out ones",
+            "--probe 50",
+        ],
     );
     refused(&["frobnicate"], &["unrecognized subcommand"]);
 }
@@ -383,6 +394,32 @@ fn stats_and_check_work_and_overrides_apply() {
     );
     let o = depthlab(&["--version"]);
     assert!(String::from_utf8(o.stdout).unwrap().contains("simd:"));
+}
+
+#[test]
+fn the_probe_comes_from_the_data_line() {
+    // Shapeset pixels lie in [0, 1] with grey levels on k/255 and 9 classes;
+    // the default Gaussian probe would have negative inputs.
+    let exec = crate::run(
+        "input 1024; dense 64 tanh x2; dense 9; data shapeset test=300",
+        300,
+    );
+    let x = exec.buf(exec.plan().x);
+    assert!(
+        x.iter()
+            .all(|&v| (0.0..=1.0).contains(&v) && (v * 255.0 - (v * 255.0).round()).abs() < 1e-3)
+    );
+    let y = exec.buf(exec.plan().y);
+    assert!(y.iter().all(|&c| c == c.round() && (0.0..9.0).contains(&c)));
+    assert!(exec.loss().is_finite());
+    let o = depthlab(&[
+        "stats",
+        "--net",
+        "input 2; dense 16 tanh; dense 3; data spirals",
+        "--probe",
+        "100",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 #[test]
