@@ -120,64 +120,41 @@ fn store(x: &mut [f32], v: f32x16) {
 pub fn sgd_update(theta: &mut [f32], buf: &mut [f32], grad: &[f32], h: &Sgd) {
     debug_assert_eq!(theta.len(), grad.len());
     debug_assert!(h.momentum == 0.0 || buf.len() == theta.len());
-    let step = |t: f32, b: &mut f32, g: f32| -> f32 {
-        let mut g = if h.maximize { -g } else { g };
-        if h.weight_decay != 0.0 {
-            g += h.weight_decay * t;
-        }
-        if h.momentum != 0.0 {
-            *b = if h.first_step {
-                g
-            } else {
-                h.momentum * *b + h.keep * g
-            };
-            g = if h.nesterov { g + h.momentum * *b } else { *b };
-        }
-        t - h.lr * g
-    };
-    if h.momentum == 0.0 {
-        let mut unused = 0.0;
-        for (t, &g) in theta.iter_mut().zip(grad) {
-            *t = step(*t, &mut unused, g);
-        }
-        return;
-    }
-    // The vector body is the same arithmetic, lane by lane.
     let split = theta.len() - theta.len() % LANES;
-    let (t_body, t_tail) = theta.split_at_mut(split);
-    let (b_body, b_tail) = buf.split_at_mut(split);
-    let (g_body, g_tail) = grad.split_at(split);
-    let (lr, mu, damp, wd) = (
+    let (lr, mu, keep, wd) = (
         f32x16::splat(h.lr),
         f32x16::splat(h.momentum),
         f32x16::splat(h.keep),
         f32x16::splat(h.weight_decay),
     );
-    for ((t, b), g) in t_body
-        .chunks_exact_mut(LANES)
-        .zip(b_body.chunks_exact_mut(LANES))
-        .zip(g_body.chunks_exact(LANES))
-    {
-        let tv = load(t);
-        let mut gv = load(g);
+    // The vector body is the scalar twin's arithmetic, lane by lane.
+    for i in (0..split).step_by(LANES) {
+        let r = i..i + LANES;
+        let tv = load(&theta[r.clone()]);
+        let mut gv = load(&grad[r.clone()]);
         if h.maximize {
             gv = -gv;
         }
         if h.weight_decay != 0.0 {
             gv += wd * tv;
         }
-        let bv = if h.first_step {
-            gv
-        } else {
-            mu * load(b) + damp * gv
-        };
-        store(b, bv);
-        let d = if h.nesterov { gv + mu * bv } else { bv };
-        store(t, tv - lr * d);
+        if h.momentum != 0.0 {
+            let bv = if h.first_step {
+                gv
+            } else {
+                mu * load(&buf[r.clone()]) + keep * gv
+            };
+            store(&mut buf[r.clone()], bv);
+            gv = if h.nesterov { gv + mu * bv } else { bv };
+        }
+        store(&mut theta[r], tv - lr * gv);
     }
-    for ((t, b), &g) in t_tail.iter_mut().zip(b_tail.iter_mut()).zip(g_tail) {
-        *t = step(*t, b, g);
-    }
+    let buf_tail = if h.momentum != 0.0 {
+        &mut buf[split..]
+    } else {
+        &mut []
+    };
+    crate::reference::sgd_update(&mut theta[split..], buf_tail, &grad[split..], h);
 }
 
 /// One Adam/AdamW step. `theta`, `grad`, `m`, `v` and (with amsgrad) `vmax`
@@ -199,33 +176,14 @@ pub fn adam_update(
     debug_assert!(grad.len() == n && m.len() == n && v.len() == n);
     debug_assert!(!h.amsgrad || vmax.len() == n);
     let split = n - n % LANES;
-    let (one_m_b1, one_m_b2, decay) = (h.one_m_b1, h.one_m_b2, h.decay);
-    let elem = |t: &mut f32, m: &mut f32, v: &mut f32, vmax: Option<&mut f32>, g: f32| {
-        let mut g = if h.maximize { -g } else { g };
-        if h.decoupled {
-            *t *= decay;
-        } else if h.weight_decay != 0.0 {
-            g += h.weight_decay * *t;
-        }
-        *m += one_m_b1 * (g - *m);
-        *v = h.beta2 * *v + one_m_b2 * g * g;
-        let second = match vmax {
-            Some(vm) => {
-                *vm = vm.max(*v);
-                *vm
-            }
-            None => *v,
-        };
-        *t -= h.step_size * (*m / (second.sqrt() / h.bc2_sqrt + h.eps));
-    };
     let (b1c, b2, b2c) = (
-        f32x16::splat(one_m_b1),
+        f32x16::splat(h.one_m_b1),
         f32x16::splat(h.beta2),
-        f32x16::splat(one_m_b2),
+        f32x16::splat(h.one_m_b2),
     );
     let (wd, dec, ss, bc2, eps) = (
         f32x16::splat(h.weight_decay),
-        f32x16::splat(decay),
+        f32x16::splat(h.decay),
         f32x16::splat(h.step_size),
         f32x16::splat(h.bc2_sqrt),
         f32x16::splat(h.eps),
@@ -257,10 +215,19 @@ pub fn adam_update(
         tv -= ss * (mv / (second.sqrt() / bc2 + eps));
         store(&mut theta[r], tv);
     }
-    for i in split..n {
-        let vm = if h.amsgrad { Some(&mut vmax[i]) } else { None };
-        elem(&mut theta[i], &mut m[i], &mut v[i], vm, grad[i]);
-    }
+    let vmax_tail = if h.amsgrad {
+        &mut vmax[split..]
+    } else {
+        &mut []
+    };
+    crate::reference::adam_update(
+        &mut theta[split..],
+        &mut m[split..],
+        &mut v[split..],
+        vmax_tail,
+        &grad[split..],
+        h,
+    );
 }
 
 #[cfg(test)]
