@@ -8,13 +8,12 @@ use crate::spec::LossKind;
 use crate::stats::{LayerStats, LayerView, NetworkStats, StatsConfig, layer_stats, network_stats};
 use depthlab_kernels::Activation;
 use depthlab_kernels::activation::{activation_backward, activation_forward};
-use depthlab_kernels::gemm::{bias_add, column_sum};
+use depthlab_kernels::gemm::{bias_add, column_sum, gemm_nn_rows, gemm_nt_rows_with, gemm_tn_rows};
 use depthlab_kernels::pool::Pool;
 // The scalar row-block gemm until the SIMD one lands.
 use depthlab_kernels::loss::{
     bce_forward_backward, cross_entropy_forward_backward, mse_forward_backward,
 };
-use depthlab_kernels::reference::{gemm_nn_rows, gemm_nt_rows_with, gemm_tn_rows};
 
 /// A plan bound to its memory.
 pub struct Executor {

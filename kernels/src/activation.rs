@@ -4,6 +4,13 @@
 //! Conventions follow PyTorch where PyTorch has the function: relu'(0) = 0,
 //! leaky_relu'(0) = a, elu'(0) = α (the `x <= 0` branch), softplus is linear
 //! above 20 (PyTorch's `threshold`), gelu is the erf form.
+//!
+//! The element-wise `apply`/`derivative`/`param_derivative` are the scalar
+//! definitions (statistics and `reference` use them); `activation_forward`
+//! and `activation_backward` are the SIMD kernels over slices, built on the
+//! functions of `crate::simd` whose errors that module measures.
+
+use crate::simd::{self, LANES, Vf, load, load_padded, mul_add, splat, store, store_partial};
 
 /// SELU's scale λ (Klambauer et al. 2017; PyTorch's constant).
 pub const SELU_LAMBDA: f32 = 1.050_701;
@@ -254,7 +261,359 @@ pub fn param_derivative(act: Activation, x: f32, p: [f32; 4]) -> [f32; 4] {
     }
 }
 
-pub use crate::reference::{activation_backward, activation_forward};
+// ---------------------------------------------------------------------------
+// SIMD kernels (scalar twins: `reference::activation_forward/_backward`)
+
+/// λ·α, rounded to f32 once as the scalar `apply` does (Rust folds
+/// `SELU_LAMBDA * SELU_ALPHA` with f32 semantics).
+const SELU_LAMBDA_ALPHA: f32 = SELU_LAMBDA * SELU_ALPHA;
+
+/// σ(x) = 1/(1 + e^−x), the scalar formula with the vector exp.
+#[inline(always)]
+fn sigmoid_v(x: Vf) -> Vf {
+    quotient_by_1p(Numerator::One, -x)
+}
+
+/// The numerator of [`quotient_by_1p`].
+#[derive(Clone, Copy)]
+enum Numerator {
+    One,
+    /// e^y itself: e^y/(1 + e^y).
+    Exp,
+    Given(Vf),
+}
+
+/// n/(1 + e^y): the quotient of sigmoid, silu and softplus' derivative, by
+/// [`simd::recip`]/[`simd::div`] rather than `vdivps`.
+///
+/// When every |y| ≤ 86.5, 1 + e^y < 2^126 is within their range. Otherwise
+/// each lane with 1 + e^y ≥ 2^126 (a subnormal or zero quotient) or an
+/// infinite numerator takes the IEEE division, and the other lanes the same
+/// operations as the fast path: a lane's result depends on its values only.
+#[inline(always)]
+fn quotient_by_1p(n: Numerator, y: Vf) -> Vf {
+    let q = |e: Vf, d: Vf| match n {
+        Numerator::One => simd::recip(d),
+        Numerator::Exp => simd::div(e, d),
+        Numerator::Given(n) => simd::div(n, d),
+    };
+    if simd::exp_fast_ok(y) {
+        let e = simd::exp_in_range(y);
+        return q(e, splat(1.0) + e);
+    }
+    let e = simd::exp(y);
+    let d = splat(1.0) + e;
+    let num = match n {
+        Numerator::One => splat(1.0),
+        Numerator::Exp => e,
+        Numerator::Given(n) => n,
+    };
+    // (MAX first: a NaN d stays NaN through the min.)
+    let fast = q(e, splat(simd::RECIP_MAX).fast_min(d));
+    let ieee = d.simd_ge(splat(simd::RECIP_MAX)) | num.abs().simd_eq(splat(f32::INFINITY));
+    ieee.select(num / d, fast)
+}
+
+/// 1 where x > 0, else `other`: the derivative of a ReLU-family kink with
+/// PyTorch's convention f'(0) = the left slope.
+#[inline(always)]
+fn pos_or(x: Vf, other: Vf) -> Vf {
+    x.simd_gt(splat(0.0)).select(splat(1.0), other)
+}
+
+/// out = f(x) over two slices of equal length: full vectors, then the tail
+/// through the same `f` on a zero-padded vector.
+#[inline(always)]
+fn map(out: &mut [f32], x: &[f32], f: impl Fn(Vf) -> Vf) {
+    let mut o = out.chunks_exact_mut(LANES);
+    let mut i = x.chunks_exact(LANES);
+    for (oc, ic) in (&mut o).zip(&mut i) {
+        store(oc, f(load(ic)));
+    }
+    let tail = i.remainder();
+    if !tail.is_empty() {
+        store_partial(o.into_remainder(), f(load_padded(tail, 0.0)));
+    }
+}
+
+/// d = d ⊙ f'(x) in place, `deriv` giving f'(x): the same product the scalar
+/// twin forms (so inf/NaN gradients behave the same).
+#[inline(always)]
+fn scale_by(d: &mut [f32], x: &[f32], deriv: impl Fn(Vf) -> Vf) {
+    let mut o = d.chunks_exact_mut(LANES);
+    let mut i = x.chunks_exact(LANES);
+    for (dc, xc) in (&mut o).zip(&mut i) {
+        store(dc, load(dc) * deriv(load(xc)));
+    }
+    let tail = i.remainder();
+    if !tail.is_empty() {
+        let dt = o.into_remainder();
+        store_partial(dt, load_padded(dt, 0.0) * deriv(load_padded(tail, 0.0)));
+    }
+}
+
+/// Calls `f(j, width)` for the column blocks of one row: full vectors at
+/// j = 0, 16, …, then one block of the remaining width (< 16).
+#[inline(always)]
+fn col_blocks(cols: usize, mut f: impl FnMut(usize, usize)) {
+    let full = cols - cols % LANES;
+    for j in (0..full).step_by(LANES) {
+        f(j, LANES);
+    }
+    if full < cols {
+        f(full, cols - full);
+    }
+}
+
+/// Loads `width` (≤ 16) values at `x[j..]`, zero-padded.
+#[inline(always)]
+fn load_at(x: &[f32], j: usize, width: usize) -> Vf {
+    if width == LANES {
+        load(&x[j..])
+    } else {
+        load_padded(&x[j..j + width], 0.0)
+    }
+}
+
+#[inline(always)]
+fn store_at(out: &mut [f32], j: usize, width: usize, v: Vf) {
+    if width == LANES {
+        store(&mut out[j..], v);
+    } else {
+        store_partial(&mut out[j..j + width], v);
+    }
+}
+
+/// SReLU on one vector with the unit parameters of its lanes.
+#[inline(always)]
+fn srelu_v(x: Vf, tl: Vf, al: Vf, tr: Vf, ar: Vf) -> Vf {
+    let right = tr + ar * (x - tr);
+    let left = tl + al * (x - tl);
+    let inner = x.simd_le(tl).select(left, x);
+    x.simd_ge(tr).select(right, inner)
+}
+
+/// a = f(s), element-wise. `a`, `s`: (rows, cols), overwrites `a`.
+/// `params`: the per-unit parameters, parameter-major (`params_per_unit ×
+/// cols` values: PReLU `[a]`, SReLU `[t_l, a_l, t_r, a_r]`), empty otherwise.
+///
+/// Each element's result depends only on its value (and its unit's
+/// parameters): tails run through the same vector code on padded lanes.
+pub fn activation_forward(
+    act: Activation,
+    a: &mut [f32],
+    s: &[f32],
+    params: &[f32],
+    rows: usize,
+    cols: usize,
+) {
+    debug_assert_eq!(a.len(), rows * cols);
+    debug_assert_eq!(s.len(), rows * cols);
+    debug_assert_eq!(params.len(), act.params_per_unit() * cols);
+    match act {
+        Activation::Identity => a.copy_from_slice(s),
+        Activation::Sigmoid => map(a, s, sigmoid_v),
+        Activation::Tanh => map(a, s, simd::tanh),
+        Activation::Softsign => map(a, s, |x| x / (splat(1.0) + x.abs())),
+        // max(x, 0) with f32::max's NaN rule (a NaN input gives 0), as `apply`.
+        Activation::Relu => map(a, s, |x| x.fast_max(splat(0.0))),
+        Activation::LeakyRelu { slope } => {
+            let k = splat(slope);
+            map(a, s, |x| x.simd_gt(splat(0.0)).select(x, x * k))
+        }
+        Activation::Elu { alpha } => {
+            let k = splat(alpha);
+            map(a, s, |x| {
+                x.simd_gt(splat(0.0)).select(x, k * simd::expm1(x))
+            })
+        }
+        Activation::Selu => map(a, s, |x| {
+            let neg = splat(SELU_LAMBDA_ALPHA) * simd::expm1(x);
+            x.simd_gt(splat(0.0)).select(splat(SELU_LAMBDA) * x, neg)
+        }),
+        // ln(1 + e^x) = max(x, 0) + ln(1 + e^−|x|) (no overflow, no
+        // cancellation), linear above the threshold as PyTorch.
+        Activation::Softplus => map(a, s, |x| {
+            let sp = x.fast_max(splat(0.0)) + simd::log1p_unit(simd::exp(-x.abs()));
+            x.simd_gt(splat(SOFTPLUS_THRESHOLD)).select(x, sp)
+        }),
+        Activation::Gelu => map(a, s, |x| x * simd::normal_cdf(x)),
+        // x·σ(x) as x/(1 + e^−x): one rounding fewer than x·(1/(1 + e^−x)).
+        Activation::Silu => map(a, s, |x| quotient_by_1p(Numerator::Given(x), -x)),
+        Activation::Prelu => {
+            let slope = &params[..cols];
+            for (a_row, s_row) in a
+                .chunks_exact_mut(cols.max(1))
+                .zip(s.chunks_exact(cols.max(1)))
+            {
+                col_blocks(cols, |j, w| {
+                    let x = load_at(s_row, j, w);
+                    let y = x.simd_gt(splat(0.0)).select(x, x * load_at(slope, j, w));
+                    store_at(a_row, j, w, y);
+                });
+            }
+        }
+        Activation::Srelu => {
+            let (tl, rest) = params.split_at(cols);
+            let (al, rest) = rest.split_at(cols);
+            let (tr, ar) = rest.split_at(cols);
+            for (a_row, s_row) in a
+                .chunks_exact_mut(cols.max(1))
+                .zip(s.chunks_exact(cols.max(1)))
+            {
+                col_blocks(cols, |j, w| {
+                    let x = load_at(s_row, j, w);
+                    let (p0, p1) = (load_at(tl, j, w), load_at(al, j, w));
+                    let (p2, p3) = (load_at(tr, j, w), load_at(ar, j, w));
+                    store_at(a_row, j, w, srelu_v(x, p0, p1, p2, p3));
+                });
+            }
+        }
+    }
+}
+
+/// Backward through f. `delta`: (rows, cols), ∂L/∂a on entry, ∂L/∂s =
+/// ∂L/∂a ⊙ f'(s) on exit (overwrites in place). `dparams` accumulates
+/// ∂L/∂params (same layout as `params`), summed over rows in increasing row
+/// order per unit, so the result depends only on the data. `s`, `a`: the
+/// forward's input and output; sigmoid and tanh use `a` (as PyTorch), the
+/// others `s`.
+#[allow(clippy::too_many_arguments)]
+pub fn activation_backward(
+    act: Activation,
+    delta: &mut [f32],
+    dparams: &mut [f32],
+    s: &[f32],
+    a: &[f32],
+    params: &[f32],
+    rows: usize,
+    cols: usize,
+) {
+    debug_assert_eq!(delta.len(), rows * cols);
+    debug_assert_eq!(s.len(), rows * cols);
+    debug_assert_eq!(a.len(), rows * cols);
+    debug_assert_eq!(params.len(), act.params_per_unit() * cols);
+    debug_assert_eq!(dparams.len(), params.len());
+    match act {
+        // f' = 1: δ is already ∂L/∂s.
+        Activation::Identity => {}
+        // dσ/dx = σ(1 − σ)
+        Activation::Sigmoid => scale_by(delta, a, |y| y * (splat(1.0) - y)),
+        // dtanh/dx = 1 − tanh² (unfused, as the scalar twin)
+        Activation::Tanh => scale_by(delta, a, |y| splat(1.0) - y * y),
+        // d/dx x/(1+|x|) = 1/(1+|x|)²
+        Activation::Softsign => scale_by(delta, s, |x| {
+            let d = splat(1.0) + x.abs();
+            splat(1.0) / (d * d)
+        }),
+        Activation::Relu => scale_by(delta, s, |x| pos_or(x, splat(0.0))),
+        Activation::LeakyRelu { slope } => scale_by(delta, s, |x| pos_or(x, splat(slope))),
+        // x ≤ 0: α e^x
+        Activation::Elu { alpha } => scale_by(delta, s, |x| pos_or(x, splat(alpha) * simd::exp(x))),
+        Activation::Selu => scale_by(delta, s, |x| {
+            let neg = splat(SELU_LAMBDA_ALPHA) * simd::exp(x);
+            x.simd_gt(splat(0.0)).select(splat(SELU_LAMBDA), neg)
+        }),
+        // e^x/(1 + e^x) as z/(z + 1), 1 above the threshold
+        Activation::Softplus => scale_by(delta, s, |x| {
+            let z = quotient_by_1p(Numerator::Exp, x);
+            x.simd_gt(splat(SOFTPLUS_THRESHOLD)).select(splat(1.0), z)
+        }),
+        // d/dx xΦ(x) = Φ(x) + x φ(x)
+        Activation::Gelu => scale_by(delta, s, |x| {
+            let (cdf, gauss) = simd::normal_cdf_and_gauss(x);
+            mul_add(x, simd::normal_pdf_from_gauss(gauss), cdf)
+        }),
+        // d/dx xσ(x) = σ(1 + x(1 − σ))
+        Activation::Silu => scale_by(delta, s, |x| {
+            let sg = sigmoid_v(x);
+            sg * (splat(1.0) + x * (splat(1.0) - sg))
+        }),
+        Activation::Prelu => {
+            let slope = &params[..cols];
+            for (d_rows, s_rows) in row_blocks(delta, s, cols) {
+                // Column blocks outside, rows inside: the accumulator stays
+                // in a register and still adds row after row.
+                let mut j = 0;
+                while j < cols {
+                    let w = LANES.min(cols - j);
+                    let a = load_at(slope, j, w);
+                    let mut acc = load_at(dparams, j, w);
+                    for (d_row, s_row) in
+                        d_rows.chunks_exact_mut(cols).zip(s_rows.chunks_exact(cols))
+                    {
+                        let (g, x) = (load_at(d_row, j, w), load_at(s_row, j, w));
+                        let pos = x.simd_gt(splat(0.0));
+                        // ∂/∂a (x ≤ 0 branch a·x) = x
+                        acc += g * pos.select(splat(0.0), x);
+                        store_at(d_row, j, w, g * pos.select(splat(1.0), a));
+                    }
+                    store_at(dparams, j, w, acc);
+                    j += w;
+                }
+            }
+        }
+        Activation::Srelu => {
+            let (tl, rest) = params.split_at(cols);
+            let (al, rest) = rest.split_at(cols);
+            let (tr, ar) = rest.split_at(cols);
+            let (dtl, rest) = dparams.split_at_mut(cols);
+            let (dal, rest) = rest.split_at_mut(cols);
+            let (dtr, dar) = rest.split_at_mut(cols);
+            for (d_rows, s_rows) in row_blocks(delta, s, cols) {
+                let mut j = 0;
+                while j < cols {
+                    let w = LANES.min(cols - j);
+                    let (p_tl, p_al) = (load_at(tl, j, w), load_at(al, j, w));
+                    let (p_tr, p_ar) = (load_at(tr, j, w), load_at(ar, j, w));
+                    let (one_m_al, one_m_ar) = (splat(1.0) - p_al, splat(1.0) - p_ar);
+                    let (mut a_tl, mut a_al) = (load_at(dtl, j, w), load_at(dal, j, w));
+                    let (mut a_tr, mut a_ar) = (load_at(dtr, j, w), load_at(dar, j, w));
+                    for (d_row, s_row) in
+                        d_rows.chunks_exact_mut(cols).zip(s_rows.chunks_exact(cols))
+                    {
+                        let (g, x) = (load_at(d_row, j, w), load_at(s_row, j, w));
+                        // The scalar twin's branch order: x ≥ t_r first, then x ≤ t_l.
+                        let right = x.simd_ge(p_tr);
+                        let left = !right & x.simd_le(p_tl);
+                        let zero = splat(0.0);
+                        // f = t_l + a_l (x − t_l): ∂t_l = 1 − a_l, ∂a_l = x − t_l;
+                        // f = t_r + a_r (x − t_r): ∂t_r = 1 − a_r, ∂a_r = x − t_r.
+                        a_tl += g * left.select(one_m_al, zero);
+                        a_al += g * left.select(x - p_tl, zero);
+                        a_tr += g * right.select(one_m_ar, zero);
+                        a_ar += g * right.select(x - p_tr, zero);
+                        let d = right.select(p_ar, left.select(p_al, splat(1.0)));
+                        store_at(d_row, j, w, g * d);
+                    }
+                    store_at(dtl, j, w, a_tl);
+                    store_at(dal, j, w, a_al);
+                    store_at(dtr, j, w, a_tr);
+                    store_at(dar, j, w, a_ar);
+                    j += w;
+                }
+            }
+        }
+    }
+}
+
+/// Rows per block of [`row_blocks`]: 8 rows of δ and s (64 KB at 1024
+/// columns) stay in L1/L2 while their column blocks are visited.
+const ROW_BLOCK: usize = 8;
+
+/// (δ rows, s rows) in blocks of up to [`ROW_BLOCK`] whole rows, in order.
+/// The parametrized backward kernels visit each block column block by column
+/// block, keeping the per-unit ∂L/∂params sums in registers across the rows
+/// of the block while still adding row after row (the scalar twin's order).
+#[inline(always)]
+fn row_blocks<'a>(
+    delta: &'a mut [f32],
+    s: &'a [f32],
+    cols: usize,
+) -> impl Iterator<Item = (&'a mut [f32], &'a [f32])> {
+    let block = ROW_BLOCK * cols.max(1);
+    delta.chunks_mut(block).zip(s.chunks(block))
+}
 
 #[cfg(test)]
 mod tests {
@@ -312,5 +671,386 @@ mod tests {
         // sigmoid' peaks at 1/4
         let y = apply(Activation::Sigmoid, 0.0, p);
         assert_eq!(derivative(Activation::Sigmoid, 0.0, y, p), 0.25);
+    }
+
+    // --- SIMD kernels against the scalar twins in `reference` -------------
+
+    use crate::reference;
+    use crate::simd::tests::ulp_of;
+
+    /// Every activation, with non-default constants for the parametrized ones.
+    const KERNEL_CASES: [Activation; 15] = [
+        Activation::Identity,
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Softsign,
+        Activation::Relu,
+        Activation::LeakyRelu { slope: 0.01 },
+        Activation::LeakyRelu { slope: -0.3 },
+        Activation::Prelu,
+        Activation::Elu { alpha: 1.0 },
+        Activation::Elu { alpha: 0.37 },
+        Activation::Selu,
+        Activation::Srelu,
+        Activation::Softplus,
+        Activation::Gelu,
+        Activation::Silu,
+    ];
+    const SIZES: [usize; 11] = [0, 1, 7, 8, 9, 15, 16, 17, 63, 65, 1000];
+
+    /// Deterministic values in [0, 1).
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> f32 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (self.0 >> 40) as f32 / (1u64 << 24) as f32
+        }
+    }
+
+    /// Inputs: uniform on [−30, 30], every 5th one a special value.
+    fn inputs(n: usize, seed: u64) -> Vec<f32> {
+        const SPECIAL: [f32; 28] = [
+            0.0,
+            -0.0,
+            1e-30,
+            -1e-30,
+            1e-40,
+            -1e-40,
+            1e-7,
+            -1e-7,
+            0.5,
+            -0.5,
+            20.0,
+            20.000002,
+            -20.0,
+            88.0,
+            -88.0,
+            -87.5,
+            100.0,
+            -100.0,
+            1e30,
+            -1e30,
+            f32::MAX,
+            f32::MIN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            -0.7518,
+            -1.2785,
+            1.0,
+        ];
+        let mut r = Lcg(seed);
+        (0..n)
+            .map(|i| {
+                if i % 5 == 4 {
+                    SPECIAL[(r.next() * SPECIAL.len() as f32) as usize % SPECIAL.len()]
+                } else {
+                    60.0 * r.next() - 30.0
+                }
+            })
+            .collect()
+    }
+
+    /// Per-unit parameters: PReLU slopes in [−0.5, 1.5]; SReLU t_l ∈ [−2, 0],
+    /// a_l ∈ [0, 0.5], t_r ∈ [0, 3], a_r ∈ [0.5, 1.5] (t_l > t_r happens
+    /// for some units, which exercises the branch order).
+    fn params_for(act: Activation, cols: usize, seed: u64) -> Vec<f32> {
+        let mut r = Lcg(seed ^ 0x5eed);
+        match act {
+            Activation::Prelu => (0..cols).map(|_| 2.0 * r.next() - 0.5).collect(),
+            Activation::Srelu => {
+                let mut p = vec![0.0; 4 * cols];
+                for j in 0..cols {
+                    p[j] = -2.0 * r.next();
+                    p[cols + j] = 0.5 * r.next();
+                    p[2 * cols + j] = 3.0 * r.next() - 0.5;
+                    p[3 * cols + j] = 0.5 + r.next();
+                }
+                p
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn sigma64(x: f64) -> f64 {
+        1.0 / (1.0 + (-x).exp())
+    }
+
+    /// Absolute slack where the scalar formula itself cancels (0 elsewhere).
+    /// `x` the input, `g` the incoming gradient (backward only).
+    fn floor(act: Activation, backward: bool, x: f32, g: f32) -> f64 {
+        let (x, g) = (x as f64, g.abs() as f64);
+        match (act, backward) {
+            // The reference forms Φ = ½(1 + erf(x/√2)): for x < 0, erf rounds
+            // at |erf| ≥ ½ with ulp 2^-24, leaving Φ an absolute error up to
+            // 2^-25 (e.g. Φ = 0 below x ≈ −5.5 where the true Φ is ~1e-8),
+            // so x·Φ is off by |x|·2^-25. Twice that.
+            (Activation::Gelu, false) if x < 0.0 => x.abs() * 2f64.powi(-24),
+            // Φ + xφ: the same 2^-25 in Φ, plus exp(−0.5·x·x) rounding x·x, a
+            // relative error ≤ x²·2^-25 in φ, i.e. ≤ |x|³φ(x)·2^-25 ≤ 0.47·2^-25
+            // absolute in xφ; and near x ≈ −0.75, where Φ + xφ = 0, both terms
+            // (≈ 0.23) carry rounding errors of 2^-26. Sum < 2^-23; floor 2^-22.
+            (Activation::Gelu, true) if x < 0.0 => g * 2f64.powi(-22),
+            // σ(1 + x(1 − σ)) cancels near x ≈ −1.28: σ's error (≤ 2 ulp,
+            // 2^-23 σ) times |x|, plus the rounding of x(1 − σ) ≈ −1 (2^-24),
+            // times σ. Floor σ(1 + |x|)·2^-22.
+            // Below x ≈ −16.6, 1 + e^−x ≥ 2^24 absorbs the 1 (a rounding tie in
+            // [2^24, 2^25)): the twin's σ carries up to 2^-24 relative from
+            // that alone and its x·σ another 2^-24 (our x/(1 + e^−x) rounds
+            // once); measured up to 5 ulp apart. Floor: 2^-23 relative. Below
+            // x ≈ −87.3 the twin's σ is subnormal, rounded to 2^-149 before
+            // the product by x: |x|·2^-149 more.
+            (Activation::Silu, false) if x < -16.6 => {
+                x.abs() * (sigma64(x) * 2f64.powi(-23) + 2f64.powi(-149))
+            }
+            (Activation::Silu, true) if x < 0.0 => {
+                g * sigma64(x) * (1.0 + x.abs()) * 2f64.powi(-22)
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// Compares kernel output to the reference: ≤ 4 ulp of the reference
+    /// value plus the floor. Returns (max ulp over normal results without a
+    /// floor, max fraction of the tolerance used over all elements).
+    fn check(what: &str, got: &[f32], want: &[f32], slack: impl Fn(usize) -> f64) -> (f64, f64) {
+        let (mut worst_ulp, mut worst_frac) = (0.0f64, 0.0f64);
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            if g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()) || g == w {
+                continue;
+            }
+            assert!(
+                g.is_finite() && w.is_finite(),
+                "{what}[{i}]: got {g:e}, want {w:e}"
+            );
+            let diff = (g as f64 - w as f64).abs();
+            let ulp = ulp_of(w as f64);
+            let fl = slack(i);
+            let tol = 4.0 * ulp + fl;
+            assert!(
+                diff <= tol,
+                "{what}[{i}]: got {g:e}, want {w:e} ({:.2} ulp, floor {fl:e})",
+                diff / ulp
+            );
+            // Normal results only: in the subnormal range an ulp is 2^-149
+            // absolute and the reference's own rounding there is coarser.
+            if fl == 0.0 && w.abs() >= f32::MIN_POSITIVE {
+                worst_ulp = worst_ulp.max(diff / ulp);
+            }
+            worst_frac = worst_frac.max(diff / tol);
+        }
+        (worst_ulp, worst_frac)
+    }
+
+    /// Equal bits, or both NaN (IEEE leaves the payload and sign of a NaN
+    /// from two NaN operands to the hardware and the operand order LLVM
+    /// picks for a commutative add).
+    fn same_bits(x: f32, y: f32) -> bool {
+        x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())
+    }
+
+    /// Activations whose kernels use exactly the scalar operations (no exp):
+    /// those must match bit for bit, forward and backward.
+    fn bit_exact(act: Activation, backward: bool) -> bool {
+        matches!(
+            act,
+            Activation::Identity
+                | Activation::Softsign
+                | Activation::Relu
+                | Activation::LeakyRelu { .. }
+                | Activation::Prelu
+                | Activation::Srelu
+        ) || (backward && matches!(act, Activation::Sigmoid | Activation::Tanh))
+    }
+
+    #[test]
+    fn simd_kernels_match_reference() {
+        for act in KERNEL_CASES {
+            let (mut fwd, mut bwd, mut dpar) =
+                ((0.0f64, 0.0f64), (0.0f64, 0.0f64), (0.0f64, 0.0f64));
+            let mut cases = 0;
+            for &cols in &SIZES {
+                for rows in 1..=3 {
+                    for offset in 0..=3 {
+                        let n = rows * cols;
+                        let seed = (cols * 31 + rows * 7 + offset) as u64;
+                        // Slices start `offset` floats into larger buffers.
+                        let s_buf = [vec![0.0; offset], inputs(n, seed)].concat();
+                        let s = &s_buf[offset..];
+                        let p_buf = [vec![0.0; offset], params_for(act, cols, seed)].concat();
+                        let params = &p_buf[offset..];
+                        let mut a_buf = vec![f32::NAN; n + offset];
+                        let a = &mut a_buf[offset..];
+                        let mut a_ref = vec![f32::NAN; n];
+                        activation_forward(act, a, s, params, rows, cols);
+                        reference::activation_forward(act, &mut a_ref, s, params, rows, cols);
+                        if bit_exact(act, false) {
+                            assert!(
+                                a.iter().zip(&a_ref).all(|(x, y)| same_bits(*x, *y)),
+                                "{act:?} forward bits"
+                            );
+                        }
+                        let r = check(
+                            &format!("{act:?} forward {rows}x{cols}+{offset}"),
+                            a,
+                            &a_ref,
+                            |i| floor(act, false, s[i], 0.0),
+                        );
+                        fwd = (fwd.0.max(r.0), fwd.1.max(r.1));
+
+                        // Backward from the same a (the reference's), with
+                        // gradients in [−2, 2] and a few specials.
+                        let mut rg = Lcg(seed ^ 0xd1ff);
+                        let g: Vec<f32> = (0..n)
+                            .map(|i| match i % 97 {
+                                13 => 0.0,
+                                29 => 1e-38,
+                                _ => 4.0 * rg.next() - 2.0,
+                            })
+                            .collect();
+                        let mut d_buf = [vec![0.0; offset], g.clone()].concat();
+                        let d = &mut d_buf[offset..];
+                        let mut d_ref = g.clone();
+                        let dp0: Vec<f32> = (0..params.len()).map(|_| rg.next() - 0.5).collect();
+                        let mut dp_buf = [vec![0.0; offset], dp0.clone()].concat();
+                        let dp = &mut dp_buf[offset..];
+                        let mut dp_ref = dp0.clone();
+                        activation_backward(act, d, dp, s, &a_ref, params, rows, cols);
+                        reference::activation_backward(
+                            act,
+                            &mut d_ref,
+                            &mut dp_ref,
+                            s,
+                            &a_ref,
+                            params,
+                            rows,
+                            cols,
+                        );
+                        if bit_exact(act, true) {
+                            assert!(
+                                d.iter().zip(&d_ref).all(|(x, y)| same_bits(*x, *y)),
+                                "{act:?} backward bits"
+                            );
+                            for (k, (x, y)) in dp.iter().zip(&dp_ref).enumerate() {
+                                assert!(
+                                    same_bits(*x, *y),
+                                    "{act:?} dparams[{k}] {rows}x{cols}+{offset}: {x:e} vs {y:e}"
+                                );
+                            }
+                        }
+                        let r = check(
+                            &format!("{act:?} backward {rows}x{cols}+{offset}"),
+                            d,
+                            &d_ref,
+                            |i| floor(act, true, s[i], g[i]),
+                        );
+                        bwd = (bwd.0.max(r.0), bwd.1.max(r.1));
+                        let r = check(
+                            &format!("{act:?} dparams {rows}x{cols}+{offset}"),
+                            dp,
+                            &dp_ref,
+                            |_| 0.0,
+                        );
+                        dpar = (dpar.0.max(r.0), dpar.1.max(r.1));
+                        cases += 1;
+                    }
+                }
+            }
+            println!(
+                "{:<28} {cases} cases: forward max {:.2} ulp ({:.2} of tolerance), backward max {:.2} ulp ({:.2} of tolerance), dparams max {:.2} ulp",
+                format!("{act:?}"),
+                fwd.0,
+                fwd.1,
+                bwd.0,
+                bwd.1,
+                dpar.0
+            );
+        }
+    }
+
+    #[test]
+    fn element_results_do_not_depend_on_position() {
+        // The same values at different offsets and in tails give the same bits.
+        let x = inputs(40, 99);
+        for act in KERNEL_CASES
+            .into_iter()
+            .filter(|a| a.params_per_unit() == 0)
+        {
+            let mut full = vec![0.0; 40];
+            activation_forward(act, &mut full, &x, &[], 1, 40);
+            for off in [1, 5, 17, 33] {
+                let mut part = vec![0.0; 40 - off];
+                activation_forward(act, &mut part, &x[off..], &[], 1, 40 - off);
+                for (i, (p, f)) in part.iter().zip(&full[off..]).enumerate() {
+                    assert_eq!(
+                        p.to_bits(),
+                        f.to_bits(),
+                        "{act:?} element {} at offset {off}",
+                        i + off
+                    );
+                }
+            }
+        }
+    }
+
+    /// Every f32 in [−90, 90] (2.2e9 of them) through each exp-based forward
+    /// kernel and its scalar twin; prints the histogram of ulp differences
+    /// over normal results without a floor, and asserts the test tolerance.
+    /// About 10 s per activation: `cargo test -p depthlab-kernels --lib
+    /// exhaustive -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn exhaustive_forward_against_reference() {
+        for act in [
+            Activation::Sigmoid,
+            Activation::Tanh,
+            Activation::Elu { alpha: 0.37 },
+            Activation::Selu,
+            Activation::Softplus,
+            Activation::Gelu,
+            Activation::Silu,
+        ] {
+            let (mut hist, mut worst) = ([0u64; 6], (0.0f64, 0.0f32));
+            const N: usize = 1 << 16;
+            let (mut xs, mut a, mut r) = (vec![0.0f32; N], vec![0.0f32; N], vec![0.0f32; N]);
+            for (lo, hi) in [
+                (0u32, 90.0f32.to_bits()),
+                (0x8000_0000, (-90.0f32).to_bits()),
+            ] {
+                let mut b = lo;
+                while b < hi {
+                    let n = ((hi - b) as usize).min(N);
+                    for (i, x) in xs[..n].iter_mut().enumerate() {
+                        *x = f32::from_bits(b + i as u32);
+                    }
+                    activation_forward(act, &mut a[..n], &xs[..n], &[], 1, n);
+                    reference::activation_forward(act, &mut r[..n], &xs[..n], &[], 1, n);
+                    check(&format!("{act:?}"), &a[..n], &r[..n], |i| {
+                        floor(act, false, xs[i], 0.0)
+                    });
+                    for i in 0..n {
+                        if a[i] == r[i]
+                            || r[i].abs() < f32::MIN_POSITIVE
+                            || floor(act, false, xs[i], 0.0) > 0.0
+                        {
+                            continue;
+                        }
+                        let u = (a[i] as f64 - r[i] as f64).abs() / ulp_of(r[i] as f64);
+                        hist[(u as usize).min(5)] += 1;
+                        if u > worst.0 {
+                            worst = (u, xs[i]);
+                        }
+                    }
+                    b += n as u32;
+                }
+            }
+            println!(
+                "{act:?}: ulp differences 0..5+: {hist:?}, max {:.0} at x = {:e}",
+                worst.0, worst.1
+            );
+        }
     }
 }

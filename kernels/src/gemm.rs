@@ -1,5 +1,1379 @@
 //! Matrix multiply for the three layouts backprop needs, on row-major
 //! buffers, without materializing a transpose: C ← A·B + β·C, C ← Aᵀ·B + β·C
 //! and C ← A·Bᵀ + β·C. If β is 0, C is not read (so it may hold NaN).
+//!
+//! Design (BLIS; sizes tuned on a 2-vCPU Xeon with AVX-512, 48 KiB L1D,
+//! 2 MiB L2, where the microkernel alone runs at ~95 % of the FMA peak):
+//!
+//! * Microkernel: an MR×NR = 12×32 register tile of C, 24 `f32x16`
+//!   accumulators kept as separate locals (an array of them was spilled by
+//!   LLVM in an earlier attempt). Per k step: two B vector loads, twelve A
+//!   broadcasts, 24 FMAs, no spills. Edge tiles use the same kernel with
+//!   fewer rows (a const generic; rows are cut into tiles of nearly equal
+//!   height, so there is no thin last tile) and, for an N tail of at most 16
+//!   columns, one vector per row.
+//! * A is read in place by the broadcasts (NN/NT: `a[i*k + p]`, TN:
+//!   `a[p*m + i]`), except when its stride would crowd the micro-panel into
+//!   a few L1 sets (TN with m a multiple of 16, NN/NT with k a multiple of
+//!   1024): then the 12×KC micro-panel is copied to a stack buffer.
+//! * B: NN/TN with N ≤ 512 read full 32-column panels in place; otherwise B
+//!   is packed into KC×32 micro-panels in a stack buffer (at most KC×NC
+//!   floats = 128 KiB). NT always packs, transposing 8×8 blocks, since its k
+//!   index is the contiguous one. N tails are packed zero-padded to 16 or 32.
+//! * Loops: LOOP 4 splits K into blocks of at most KC, LOOP 5 splits N into
+//!   NC blocks (and packs B), LOOP 3 walks the row tiles, LOOP 2 the B
+//!   panels, LOOP 1 (the microkernel) the k steps. K is outside N (BLIS
+//!   nests them the other way) so the A block stays in L2 across N blocks;
+//!   the row tile is outside the panel loop so the A micro-panel (12×KC,
+//!   12 KiB) stays in L1 while the B block streams from L2.
+//! * No heap: the pack buffers are fixed-size, uninitialized stack arrays.
+//!
+//! Determinism: every element is computed the same way whatever path, tile
+//! or row range it falls in: `acc ← β·c` (or 0 if β = 0), then
+//! `acc ← fma(a_ip, b_pj, acc)` for p = 0, 1, …, k−1 in increasing order, in
+//! one lane of an `f32x16`. Between K blocks `acc` is stored to C and loaded
+//! back, which is exact, so the bits do not even depend on KC. Zero padding
+//! only touches lanes that are thrown away. Hence the result does not depend
+//! on m, on the rows a call computes, on edge vs full tiles, or on the thread
+//! split. (Without FMA compiled in, wide's `mul_add` is a multiply then an
+//! add, in every path alike.)
 
-pub use crate::reference::{bias_add, column_sum, gemm_nn, gemm_nt, gemm_tn};
+use std::mem::MaybeUninit;
+use std::ops::Range;
+
+use wide::{f32x8, f32x16};
+
+/// Rows of the register tile (A broadcasts per k step).
+const MR: usize = 12;
+/// Lanes of one vector.
+const LANES: usize = 16;
+/// Columns of a full register tile: two vectors per row.
+const NR: usize = 2 * LANES;
+/// Maximum depth of a K block (the A micro-panel MR×KC stays in L1).
+const KC: usize = 256;
+/// Columns of a packed B block: KC×NC floats = 128 KiB of stack.
+const NC: usize = 128;
+/// NN/TN read full B panels in place (no packing) up to this N.
+const IN_PLACE_MAX_N: usize = 512;
+
+/// C (m, n) ← A (m, k) · B (k, n) + β·C. Overwrites C (reads it only if
+/// β ≠ 0).
+pub fn gemm_nn(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, beta: f32) {
+    gemm_nn_rows(c, a, b, m, k, n, 0..m, beta);
+}
+
+/// C (m, n) ← Aᵀ · B + β·C, with A stored (k, m) and B (k, n). Overwrites C
+/// (reads it only if β ≠ 0).
+pub fn gemm_tn(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, beta: f32) {
+    gemm_tn_rows(c, a, b, m, k, n, 0..m, beta);
+}
+
+/// C (m, n) ← A · Bᵀ + β·C, with A stored (m, k) and B (n, k). Overwrites C
+/// (reads it only if β ≠ 0).
+pub fn gemm_nt(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, beta: f32) {
+    gemm_nt_rows_with(c, a, b, m, k, n, 0..m, beta, |_, _, _| {});
+}
+
+/// Rows `rows` of [`gemm_nn`]: `c_rows` is (rows.len(), n), row r of it is
+/// row `rows.start + r` of C. The bits equal those of the full call.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_nn_rows(
+    c_rows: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    rows: Range<usize>,
+    beta: f32,
+) {
+    check_shapes(c_rows, a, b, m, k, n, &rows);
+    gemm::<false, false, _>(c_rows, a, b, m, k, n, rows, beta, |_, _, _| {});
+}
+
+/// Rows `rows` of [`gemm_tn`]: `c_rows` is (rows.len(), n), row r of it is
+/// row `rows.start + r` of C. The bits equal those of the full call.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_tn_rows(
+    c_rows: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    rows: Range<usize>,
+    beta: f32,
+) {
+    check_shapes(c_rows, a, b, m, k, n, &rows);
+    gemm::<true, false, _>(c_rows, a, b, m, k, n, rows, beta, |_, _, _| {});
+}
+
+/// Rows `rows` of [`gemm_nt`]: `c_rows` is (rows.len(), n), row r of it is
+/// row `rows.start + r` of C. The bits equal those of the full call.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_nt_rows(
+    c_rows: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    rows: Range<usize>,
+    beta: f32,
+) {
+    gemm_nt_rows_with(c_rows, a, b, m, k, n, rows, beta, |_, _, _| {});
+}
+
+/// [`gemm_nt_rows`] with a fused epilogue (the forward layout: bias and
+/// activation while the tile is hot in cache). Once the last K block of a
+/// tile is done, `epilogue(i, j0, segment)` is called for each of its rows:
+/// `i` is the row index in C (not in `c_rows`), `segment` is
+/// C[i, j0 .. j0 + segment.len()] holding its final value. Every element of
+/// the computed rows is passed exactly once; segments are at most 32 long.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_nt_rows_with<F: FnMut(usize, usize, &mut [f32])>(
+    c_rows: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    rows: Range<usize>,
+    beta: f32,
+    epilogue: F,
+) {
+    check_shapes(c_rows, a, b, m, k, n, &rows);
+    gemm::<false, true, _>(c_rows, a, b, m, k, n, rows, beta, epilogue);
+}
+
+/// The shape preconditions. These are real asserts, not debug ones: the
+/// kernels index with raw pointers, so memory safety rests on them (a few
+/// compares per call).
+#[allow(clippy::too_many_arguments)]
+fn check_shapes(
+    c_rows: &[f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    rows: &Range<usize>,
+) {
+    assert!(
+        rows.start <= rows.end && rows.end <= m,
+        "rows {rows:?} of {m}"
+    );
+    assert_eq!(c_rows.len(), rows.len() * n, "c_rows is (rows.len(), n)");
+    assert_eq!(a.len(), m * k, "A has m·k elements");
+    assert_eq!(b.len(), k * n, "B has k·n elements");
+}
+
+/// How a tile's accumulators start.
+#[derive(Clone, Copy)]
+enum Init {
+    /// 0 (β = 0 on the first K block: C is not read).
+    Zero,
+    /// C (β = 1, or a later K block).
+    Load,
+    /// β·C.
+    Scale(f32),
+}
+
+/// Scratch for packed panels, 64-byte aligned so panel rows are aligned
+/// vector loads. Never initialized as a whole (that would cost as much as
+/// a small product): packing writes every element the kernel then reads.
+#[repr(C, align(64))]
+struct PackBuf<const LEN: usize>([MaybeUninit<f32>; LEN]);
+
+impl<const LEN: usize> PackBuf<LEN> {
+    fn new() -> Self {
+        Self([MaybeUninit::uninit(); LEN])
+    }
+    fn as_mut_ptr(&mut self) -> *mut f32 {
+        self.0.as_mut_ptr().cast()
+    }
+}
+
+/// Dispatch on layout and on how B is read. The pack buffer size is a
+/// const, so small products do not reserve (and probe) the 128 KiB frame.
+#[allow(clippy::too_many_arguments)]
+fn gemm<const TA: bool, const TB: bool, F: FnMut(usize, usize, &mut [f32])>(
+    c_rows: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    rows: Range<usize>,
+    beta: f32,
+    epilogue: F,
+) {
+    if rows.is_empty() || n == 0 {
+        return;
+    }
+    if !TB && n <= IN_PLACE_MAX_N {
+        blocked::<TA, TB, true, { KC * NR }, F>(c_rows, a, b, m, k, n, rows, beta, KC, epilogue);
+    } else if n <= NR {
+        blocked::<TA, TB, false, { KC * NR }, F>(c_rows, a, b, m, k, n, rows, beta, KC, epilogue);
+    } else if n <= 2 * NR {
+        blocked::<TA, TB, false, { KC * 2 * NR }, F>(
+            c_rows, a, b, m, k, n, rows, beta, KC, epilogue,
+        );
+    } else {
+        blocked::<TA, TB, false, { KC * NC }, F>(c_rows, a, b, m, k, n, rows, beta, KC, epilogue);
+    }
+}
+
+/// The BLIS loop nest. `TA`: A is stored (k, m); `TB`: B is stored (n, k);
+/// `IN_PLACE`: full B panels are read from B itself (NN/TN only) and only
+/// the N tail is packed; `BUF`: floats in the B pack buffer, KC × (a
+/// multiple of NR columns: the N block when B is packed).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn blocked<
+    const TA: bool,
+    const TB: bool,
+    const IN_PLACE: bool,
+    const BUF: usize,
+    F: FnMut(usize, usize, &mut [f32]),
+>(
+    c_rows: &mut [f32],
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+    rows: Range<usize>,
+    beta: f32,
+    kc_max: usize,
+    mut epilogue: F,
+) {
+    const { assert!(BUF.is_multiple_of(KC * NR)) };
+    debug_assert!(!(TB && IN_PLACE) && (1..=KC).contains(&kc_max));
+    let mut b_buf = PackBuf::<BUF>::new();
+    let b_pack = b_buf.as_mut_ptr();
+    let mut a_buf = PackBuf::<{ KC * MR }>::new();
+    let a_pack = a_buf.as_mut_ptr();
+    // A(i, p) sits at a[i*lda + p] (NN, NT) or a[p*lda + i] (TN).
+    let lda = if TA { m } else { k };
+    let nc_step = if IN_PLACE { n } else { BUF / KC };
+
+    // K blocks of (nearly) equal depth ≤ kc_max, a multiple of 8 but the
+    // last: no short last block.
+    let kc_step = k
+        .div_ceil(k.div_ceil(kc_max).max(1))
+        .next_multiple_of(8)
+        .min(kc_max);
+
+    // LOOP 4: split k into kc parts. Runs once with kc = 0 when k = 0, so
+    // C is still scaled (and the epilogue still called). Outside the N
+    // loop (BLIS has it inside): the A block (m × kc) then stays in L2
+    // across N blocks, which matters for the strided TN A.
+    let mut pc = 0;
+    loop {
+        let kc = kc_step.min(k - pc);
+        let last = pc + kc == k;
+        let init = if pc > 0 || beta == 1.0 {
+            Init::Load
+        } else if beta == 0.0 {
+            Init::Zero
+        } else {
+            Init::Scale(beta)
+        };
+
+        // LOOP 5: split n into nc parts (one part when B is read in place).
+        let mut jc = 0;
+        while jc < n {
+            let nc = nc_step.min(n - jc);
+            let full_panels = nc / NR;
+            let tail = nc % NR;
+            let panels = full_panels + usize::from(tail > 0);
+            // The tail panel: one vector per row if it fits in 16 lanes.
+            let tail_nv = if tail > LANES { 2 } else { 1 };
+            let tail_pw = tail_nv * LANES;
+            // The A micro-panel is reused by every B panel of the block; it
+            // is copied to a short-stride buffer when A's own stride would
+            // crowd it into a few L1 sets (and get it evicted between
+            // panels).
+            let pack_a = panels >= 2 && a_panel_crowds_l1::<TA>(lda, kc_step);
+
+            // Pack B[pc..pc+kc, jc..jc+nc] (or only its tail) into panels:
+            // panel q is kc rows of NR floats at b_pack + q·kc·NR, the tail
+            // panel (tail_pw wide) follows the full ones.
+            let tail_off = if IN_PLACE { 0 } else { full_panels * kc * NR };
+            debug_assert!(tail == 0 || tail_off + kc * tail_pw <= BUF);
+            // SAFETY: every panel written lies inside `b_buf` (BUF floats
+            // ≥ kc·nc rounded up to NR; in place only the tail), and
+            // the reads stay inside B (rows pc..pc+kc ≤ k, cols jc..jc+nc ≤
+            // n, check_shapes).
+            unsafe {
+                if !IN_PLACE && !TB {
+                    // Row by row, so that each B row is read as one run.
+                    for p in 0..kc {
+                        let s = b.as_ptr().add((pc + p) * n + jc);
+                        for q in 0..full_panels {
+                            let d = b_pack.add(q * kc * NR + p * NR);
+                            store(d, load(s.add(q * NR)));
+                            store(d.add(LANES), load(s.add(q * NR + LANES)));
+                        }
+                    }
+                } else if !IN_PLACE {
+                    for q in 0..full_panels {
+                        let dst = b_pack.add(q * kc * NR);
+                        pack_b::<TB>(dst, NR, b, k, n, pc, kc, jc + q * NR, NR);
+                    }
+                }
+                if tail > 0 {
+                    let j = jc + full_panels * NR;
+                    pack_b::<TB>(b_pack.add(tail_off), tail_pw, b, k, n, pc, kc, j, tail);
+                }
+            }
+
+            // LOOP 3: row tiles of MR rows.
+            let mut i = rows.start;
+            while i < rows.end {
+                let mr = tile_rows(rows.end - i);
+                let (a_ptr, a_ld) = if pack_a {
+                    // SAFETY: A(i + r, pc + p) for r < mr, p < kc is inside
+                    // `a` (a.len() = m·k, i + mr ≤ m, pc + kc ≤ k), the
+                    // copy (kc·MR floats) inside `a_buf`.
+                    unsafe { pack_a_panel::<TA>(a_pack, a, lda, i, mr, pc, kc) };
+                    (a_pack.cast_const(), if TA { MR } else { KC })
+                } else {
+                    let a_tile = if TA { pc * lda + i } else { i * lda + pc };
+                    // SAFETY: as above, read in place.
+                    (unsafe { a.as_ptr().add(a_tile) }, lda)
+                };
+                let c_row0 = (i - rows.start) * n;
+
+                // LOOP 2: the B panels of this block.
+                for q in 0..panels {
+                    let j = jc + q * NR;
+                    let full = q < full_panels;
+                    let (w, nv) = if full { (NR, 2) } else { (tail, tail_nv) };
+                    let (b_ptr, ldb) = if full && IN_PLACE {
+                        // SAFETY: row pc, cols j..j+NR of B, inside `b`.
+                        (unsafe { b.as_ptr().add(pc * n + j) }, n)
+                    } else if full {
+                        // SAFETY: panel q of the packed block, in `b_buf`.
+                        (unsafe { b_pack.add(q * kc * NR) }.cast_const(), NR)
+                    } else {
+                        // SAFETY: the tail panel, in `b_buf`.
+                        (unsafe { b_pack.add(tail_off) }.cast_const(), tail_pw)
+                    };
+                    // SAFETY: the kernel reads A as above, B panel rows
+                    // p < kc of nv·16 floats (packed, or in place with
+                    // j + NR ≤ n), and touches C rows i..i+mr, cols
+                    // j..j+w of `c_rows` (or a local tile when w < nv·16).
+                    unsafe {
+                        let c_ptr = c_rows.as_mut_ptr().add(c_row0 + j);
+                        tile::<TA>(mr, nv, w, kc, a_ptr, a_ld, b_ptr, ldb, c_ptr, n, init);
+                    }
+                    if last {
+                        for r in 0..mr {
+                            let off = c_row0 + r * n + j;
+                            epilogue(i + r, j, &mut c_rows[off..off + w]);
+                        }
+                    }
+                }
+                i += mr;
+            }
+
+            jc += nc;
+        }
+        pc += kc;
+        if pc >= k {
+            break;
+        }
+    }
+}
+
+/// Whether the A micro-panel, read in place with stride `lda` floats, maps
+/// onto so few L1 sets that it cannot stay cached across B panels. A
+/// 4 KiB-per-way L1 (64 sets of 64-byte lines; Zen 4 and recent Intel
+/// cores) sees a stride s as 4096 / gcd(s, 4096) distinct sets. TN reads
+/// one line per k step (kc lines); NN/NT read MR rows of kc/16 lines each,
+/// which only collide when the row stride is a multiple of 4 KiB.
+fn a_panel_crowds_l1<const TA: bool>(lda: usize, kc: usize) -> bool {
+    let stride = 4 * lda;
+    let mut g = (stride, 4096);
+    while g.1 != 0 {
+        g = (g.1, g.0 % g.1);
+    }
+    let sets = 4096 / g.0.max(64);
+    if TA { kc > 8 * sets } else { sets == 1 }
+}
+
+/// Height of the next row tile when `left` rows remain: the rows are cut
+/// into ⌈left/MR⌉ tiles of nearly equal height (64 rows: 11+11+11+11+10+10
+/// rather than 5×12 + 4), so there is no thin, slow edge tile. (The bits of
+/// an element do not depend on its tile.)
+#[inline]
+fn tile_rows(left: usize) -> usize {
+    left.div_ceil(left.div_ceil(MR))
+}
+
+/// Copies the A micro-panel A(i..i+mr, pc..pc+kc) to `dst`: row r at
+/// dst[r*KC..] (NN, NT), or k step p at dst[p*MR..] (TN), i.e. the layout
+/// of A itself with a short, fixed stride.
+///
+/// # Safety
+/// `dst` must be valid for KC·MR writes, A must hold rows i..i+mr and
+/// columns pc..pc+kc of op(A) with leading dimension `lda` as in
+/// [`blocked`].
+#[inline(always)]
+unsafe fn pack_a_panel<const TA: bool>(
+    dst: *mut f32,
+    a: &[f32],
+    lda: usize,
+    i: usize,
+    mr: usize,
+    pc: usize,
+    kc: usize,
+) {
+    let src = a.as_ptr();
+    // SAFETY: caller's contract.
+    unsafe {
+        if TA {
+            for p in 0..kc {
+                let s = src.add((pc + p) * lda + i);
+                let d = dst.add(p * MR);
+                if mr == MR {
+                    d.cast::<[f32; MR]>()
+                        .write_unaligned(s.cast::<[f32; MR]>().read_unaligned());
+                } else {
+                    std::ptr::copy_nonoverlapping(s, d, mr);
+                }
+            }
+        } else {
+            for r in 0..mr {
+                std::ptr::copy_nonoverlapping(src.add((i + r) * lda + pc), dst.add(r * KC), kc);
+            }
+        }
+    }
+}
+
+/// Packs B[pc..pc+kc, j..j+w] (as op(B), i.e. (k, n)) into `dst`: kc rows
+/// of `pw` floats, zero-padded from w to pw.
+///
+/// # Safety
+/// `dst` must be valid for kc·pw writes; w ≤ pw, j + w ≤ n, pc + kc ≤ k and
+/// B must hold k·n floats.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn pack_b<const TB: bool>(
+    dst: *mut f32,
+    pw: usize,
+    b: &[f32],
+    k: usize,
+    n: usize,
+    pc: usize,
+    kc: usize,
+    j: usize,
+    w: usize,
+) {
+    debug_assert!(w <= pw && j + w <= n && pc + kc <= k && b.len() == k * n);
+    let src = b.as_ptr();
+    if !TB {
+        // B is (k, n): each panel row is a contiguous piece of a B row.
+        for p in 0..kc {
+            // SAFETY: caller's contract.
+            unsafe {
+                let s = src.add((pc + p) * n + j);
+                let d = dst.add(p * pw);
+                if w == NR && pw == NR {
+                    store(d, load(s));
+                    store(d.add(LANES), load(s.add(LANES)));
+                } else {
+                    std::ptr::copy_nonoverlapping(s, d, w);
+                    std::ptr::write_bytes(d.add(w), 0, pw - w);
+                }
+            }
+        }
+        return;
+    }
+    // B is stored (n, k): panel column jj is a contiguous piece of B row
+    // j + jj, so this is a transpose, done in 8×8 blocks.
+    let (w8, kc8) = (w - w % 8, kc - kc % 8);
+    for jj in (0..w8).step_by(8) {
+        // SAFETY: caller's contract (rows j+jj..j+jj+8 ≤ j+w of B, columns
+        // pc+p..pc+p+8 ≤ pc+kc; panel rows p..p+8 < kc, columns < w).
+        unsafe {
+            let s = src.add((j + jj) * k + pc);
+            for p in (0..kc8).step_by(8) {
+                let block = std::array::from_fn(|t| load8(s.add(t * k + p)));
+                for (u, v) in f32x8::transpose(block).into_iter().enumerate() {
+                    store8(dst.add((p + u) * pw + jj), v);
+                }
+            }
+            for p in kc8..kc {
+                for t in 0..8 {
+                    *dst.add(p * pw + jj + t) = *s.add(t * k + p);
+                }
+            }
+        }
+    }
+    for jj in w8..w {
+        // SAFETY: as above, one B row.
+        unsafe {
+            let s = src.add((j + jj) * k + pc);
+            for p in 0..kc {
+                *dst.add(p * pw + jj) = *s.add(p);
+            }
+        }
+    }
+    if w < pw {
+        for p in 0..kc {
+            // SAFETY: panel row p < kc, columns w..pw.
+            unsafe { std::ptr::write_bytes(dst.add(p * pw + w), 0, pw - w) };
+        }
+    }
+}
+
+/// One register tile: C[0..mr, 0..w] of the tile at `c` (row stride ldc),
+/// with `nv` vectors per row. Partial tiles (w < nv·16) run on a local
+/// copy so the kernel can load and store whole vectors.
+///
+/// # Safety
+/// As for [`kernel`], with C only valid for rows < mr, cols < w.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn tile<const TA: bool>(
+    mr: usize,
+    nv: usize,
+    w: usize,
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    init: Init,
+) {
+    if w == nv * LANES {
+        // SAFETY: caller's contract.
+        unsafe { dispatch::<TA>(mr, nv, kc, a, lda, b, ldb, c, ldc, init) };
+        return;
+    }
+    let mut local = [f32x16::ZERO; 2 * MR];
+    let t = local.as_mut_ptr().cast::<f32>();
+    // SAFETY: `local` is MR rows of NR floats; C is valid for rows < mr,
+    // cols < w (caller's contract).
+    unsafe {
+        if !matches!(init, Init::Zero) {
+            for r in 0..mr {
+                std::ptr::copy_nonoverlapping(c.add(r * ldc), t.add(r * NR), w);
+            }
+        }
+        dispatch::<TA>(mr, nv, kc, a, lda, b, ldb, t, NR, init);
+        for r in 0..mr {
+            std::ptr::copy_nonoverlapping(t.add(r * NR), c.add(r * ldc), w);
+        }
+    }
+}
+
+/// Picks the kernel instance for (mr, nv).
+///
+/// # Safety
+/// As for [`kernel`].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn dispatch<const TA: bool>(
+    mr: usize,
+    nv: usize,
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    init: Init,
+) {
+    macro_rules! go {
+        ($($r:literal)*) => {
+            // SAFETY: caller's contract, with mr = $r and nv as matched.
+            unsafe {
+                match (mr, nv) {
+                    $(
+                        ($r, 2) => kernel::<$r, 2, TA>(kc, a, lda, b, ldb, c, ldc, init),
+                        ($r, _) => kernel::<$r, 1, TA>(kc, a, lda, b, ldb, c, ldc, init),
+                    )*
+                    _ => unreachable!("tile rows {mr} > MR"),
+                }
+            }
+        };
+    }
+    const _: () = assert!(MR == 12, "dispatch lists the tile heights 1..=MR");
+    go!(12 11 10 9 8 7 6 5 4 3 2 1)
+}
+
+/// Unaligned vector load.
+///
+/// # Safety
+/// `p` must be valid for reading 16 floats.
+#[inline(always)]
+unsafe fn load(p: *const f32) -> f32x16 {
+    // SAFETY: caller's contract; f32x16 is plain data (16 f32).
+    unsafe { p.cast::<f32x16>().read_unaligned() }
+}
+
+/// Unaligned load of 8 floats.
+///
+/// # Safety
+/// `p` must be valid for reading 8 floats.
+#[inline(always)]
+unsafe fn load8(p: *const f32) -> f32x8 {
+    // SAFETY: caller's contract; f32x8 is plain data (8 f32).
+    unsafe { p.cast::<f32x8>().read_unaligned() }
+}
+
+/// Unaligned store of 8 floats.
+///
+/// # Safety
+/// `p` must be valid for writing 8 floats.
+#[inline(always)]
+unsafe fn store8(p: *mut f32, v: f32x8) {
+    // SAFETY: caller's contract; f32x8 is plain data (8 f32).
+    unsafe { p.cast::<f32x8>().write_unaligned(v) }
+}
+
+/// Unaligned vector store.
+///
+/// # Safety
+/// `p` must be valid for writing 16 floats.
+#[inline(always)]
+unsafe fn store(p: *mut f32, v: f32x16) {
+    // SAFETY: caller's contract; f32x16 is plain data (16 f32).
+    unsafe { p.cast::<f32x16>().write_unaligned(v) }
+}
+
+/// The microkernel: C[0..R, 0..16·NV] ← init, then += Σ_p A(r, p)·B(p, ·)
+/// over p = 0..kc in increasing order, one FMA per term. A(r, p) is
+/// `a[r*lda + p]`, or `a[p*lda + r]` if TA; B row p is `b[p*ldb..]`.
+///
+/// The accumulators are separate locals (c0a, c0b, …): rows ≥ R and the
+/// second vector when NV = 1 are dead code removed at compile time.
+///
+/// # Safety
+/// A must be valid for reading (r < R, p < kc), B rows p < kc for 16·NV
+/// floats, C rows r < R (stride ldc) for reading and writing 16·NV floats.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+unsafe fn kernel<const R: usize, const NV: usize, const TA: bool>(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    init: Init,
+) {
+    let z = f32x16::ZERO;
+    let (mut c0a, mut c0b, mut c1a, mut c1b) = (z, z, z, z);
+    let (mut c2a, mut c2b, mut c3a, mut c3b) = (z, z, z, z);
+    let (mut c4a, mut c4b, mut c5a, mut c5b) = (z, z, z, z);
+    let (mut c6a, mut c6b, mut c7a, mut c7b) = (z, z, z, z);
+    let (mut c8a, mut c8b, mut c9a, mut c9b) = (z, z, z, z);
+    let (mut c10a, mut c10b, mut c11a, mut c11b) = (z, z, z, z);
+    // Applies `$m!(row, first vector, second vector)` to every row.
+    macro_rules! each_row {
+        ($m:ident) => {
+            $m!(0, c0a, c0b);
+            $m!(1, c1a, c1b);
+            $m!(2, c2a, c2b);
+            $m!(3, c3a, c3b);
+            $m!(4, c4a, c4b);
+            $m!(5, c5a, c5b);
+            $m!(6, c6a, c6b);
+            $m!(7, c7a, c7b);
+            $m!(8, c8a, c8b);
+            $m!(9, c9a, c9b);
+            $m!(10, c10a, c10b);
+            $m!(11, c11a, c11b);
+        };
+    }
+
+    macro_rules! init_row {
+        ($r:literal, $x:ident, $y:ident) => {
+            if R > $r {
+                // SAFETY: C row $r < R (caller's contract).
+                let cr = unsafe { c.add($r * ldc) };
+                match init {
+                    Init::Zero => {}
+                    Init::Load => {
+                        // SAFETY: as above.
+                        $x = unsafe { load(cr) };
+                        if NV > 1 {
+                            // SAFETY: as above.
+                            $y = unsafe { load(cr.add(LANES)) };
+                        }
+                    }
+                    Init::Scale(beta) => {
+                        let beta = f32x16::splat(beta);
+                        // SAFETY: as above.
+                        $x = beta * unsafe { load(cr) };
+                        if NV > 1 {
+                            // SAFETY: as above.
+                            $y = beta * unsafe { load(cr.add(LANES)) };
+                        }
+                    }
+                }
+            }
+        };
+    }
+    each_row!(init_row);
+
+    // LOOP 1: the k steps.
+    let (mut ap, mut bp) = (a, b);
+    for _ in 0..kc {
+        // SAFETY: B row p < kc (caller's contract).
+        let b0 = unsafe { load(bp) };
+        // SAFETY: as above.
+        let b1 = if NV > 1 {
+            unsafe { load(bp.add(LANES)) }
+        } else {
+            z
+        };
+        macro_rules! fma_row {
+            ($r:literal, $x:ident, $y:ident) => {
+                if R > $r {
+                    // SAFETY: A(r, p) with r < R, p < kc (caller's contract).
+                    let av = f32x16::splat(unsafe { *ap.add(if TA { $r } else { $r * lda }) });
+                    $x = av.mul_add(b0, $x);
+                    if NV > 1 {
+                        $y = av.mul_add(b1, $y);
+                    }
+                }
+            };
+        }
+        each_row!(fma_row);
+        // SAFETY: one past the last A column / B row read at most.
+        unsafe {
+            ap = ap.add(if TA { lda } else { 1 });
+            bp = bp.add(ldb);
+        }
+    }
+
+    macro_rules! store_row {
+        ($r:literal, $x:ident, $y:ident) => {
+            if R > $r {
+                // SAFETY: C row $r < R (caller's contract).
+                unsafe {
+                    let cr = c.add($r * ldc);
+                    store(cr, $x);
+                    if NV > 1 {
+                        store(cr.add(LANES), $y);
+                    }
+                }
+            }
+        };
+    }
+    each_row!(store_row);
+}
+
+/// s (rows, cols) += b (cols), the bias broadcast over rows. Accumulates.
+pub fn bias_add(s: &mut [f32], b: &[f32], rows: usize, cols: usize) {
+    debug_assert_eq!(s.len(), rows * cols);
+    debug_assert_eq!(b.len(), cols);
+    for row in s.chunks_exact_mut(cols.max(1)) {
+        let (body, tail) = row.split_at_mut(cols - cols % LANES);
+        for (v, bj) in body.chunks_exact_mut(LANES).zip(b.chunks_exact(LANES)) {
+            let sum = f32x16::from(&*v) + f32x16::from(bj);
+            v.copy_from_slice(sum.as_array());
+        }
+        // Leftovers: the same single rounding per element as the lanes.
+        for (v, &bj) in tail.iter_mut().zip(&b[cols - cols % LANES..]) {
+            *v += bj;
+        }
+    }
+}
+
+/// db (cols) ← Σ_rows x (rows, cols) + β·db: the bias gradient. Overwrites
+/// db (reads it only if β ≠ 0). Each column sums its rows in increasing row
+/// order, after β·db, exactly as the scalar twin (so the bits match it).
+pub fn column_sum(db: &mut [f32], x: &[f32], rows: usize, cols: usize, beta: f32) {
+    debug_assert_eq!(db.len(), cols);
+    debug_assert_eq!(x.len(), rows * cols);
+    let body = cols - cols % LANES;
+    // Four vectors of columns at a time, all rows, in registers.
+    const W: usize = 4 * LANES;
+    let mut j = 0;
+    while j < body {
+        let nv = ((body - j) / LANES).min(4);
+        let mut acc = [f32x16::ZERO; 4];
+        for (v, acc) in acc.iter_mut().enumerate().take(nv) {
+            let d = &db[j + v * LANES..j + (v + 1) * LANES];
+            *acc = if beta == 0.0 {
+                f32x16::ZERO
+            } else if beta == 1.0 {
+                f32x16::from(d)
+            } else {
+                f32x16::from(d) * beta
+            };
+        }
+        for row in x.chunks_exact(cols).take(rows) {
+            for (v, acc) in acc.iter_mut().enumerate().take(nv) {
+                *acc += f32x16::from(&row[j + v * LANES..j + (v + 1) * LANES]);
+            }
+        }
+        for (v, acc) in acc.iter().enumerate().take(nv) {
+            db[j + v * LANES..j + (v + 1) * LANES].copy_from_slice(acc.as_array());
+        }
+        j += W.min(nv * LANES);
+    }
+    for j in body..cols {
+        let mut acc = if beta == 0.0 {
+            0.0
+        } else if beta == 1.0 {
+            db[j]
+        } else {
+            db[j] * beta
+        };
+        for r in 0..rows {
+            acc += x[r * cols + j];
+        }
+        db[j] = acc;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference;
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Layout {
+        Nn,
+        Tn,
+        Nt,
+    }
+    const LAYOUTS: [Layout; 3] = [Layout::Nn, Layout::Tn, Layout::Nt];
+
+    /// Deterministic values in [-1, 1).
+    fn fill(len: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    /// Stored sizes of A and B for a layout.
+    fn run_simd(
+        layout: Layout,
+        c: &mut [f32],
+        a: &[f32],
+        b: &[f32],
+        dims: (usize, usize, usize),
+        beta: f32,
+    ) {
+        let (m, k, n) = dims;
+        match layout {
+            Layout::Nn => gemm_nn(c, a, b, m, k, n, beta),
+            Layout::Tn => gemm_tn(c, a, b, m, k, n, beta),
+            Layout::Nt => gemm_nt(c, a, b, m, k, n, beta),
+        }
+    }
+
+    fn run_rows(
+        layout: Layout,
+        c: &mut [f32],
+        a: &[f32],
+        b: &[f32],
+        dims: (usize, usize, usize),
+        rows: Range<usize>,
+        beta: f32,
+    ) {
+        let (m, k, n) = dims;
+        match layout {
+            Layout::Nn => gemm_nn_rows(c, a, b, m, k, n, rows, beta),
+            Layout::Tn => gemm_tn_rows(c, a, b, m, k, n, rows, beta),
+            Layout::Nt => gemm_nt_rows(c, a, b, m, k, n, rows, beta),
+        }
+    }
+
+    fn run_ref(
+        layout: Layout,
+        c: &mut [f32],
+        a: &[f32],
+        b: &[f32],
+        dims: (usize, usize, usize),
+        beta: f32,
+    ) {
+        let (m, k, n) = dims;
+        match layout {
+            Layout::Nn => reference::gemm_nn(c, a, b, m, k, n, beta),
+            Layout::Tn => reference::gemm_tn(c, a, b, m, k, n, beta),
+            Layout::Nt => reference::gemm_nt(c, a, b, m, k, n, beta),
+        }
+    }
+
+    /// op(A)(i, p) and op(B)(p, j) for a layout.
+    fn a_at(layout: Layout, a: &[f32], dims: (usize, usize, usize), i: usize, p: usize) -> f32 {
+        let (m, k, _) = dims;
+        if layout == Layout::Tn {
+            a[p * m + i]
+        } else {
+            a[i * k + p]
+        }
+    }
+    fn b_at(layout: Layout, b: &[f32], dims: (usize, usize, usize), p: usize, j: usize) -> f32 {
+        let (_, k, n) = dims;
+        if layout == Layout::Nt {
+            b[j * k + p]
+        } else {
+            b[p * n + j]
+        }
+    }
+
+    /// Largest |simd − ref| / scale seen, and at which case.
+    #[derive(Default)]
+    struct Worst {
+        ratio: f64,
+        abs: f64,
+        case: String,
+    }
+
+    /// Compares one case against the scalar twin, with A, B and C starting
+    /// at offset `off` of larger buffers (misaligned for `off` ≠ 0 mod 16).
+    ///
+    /// Tolerance: both sides round each of the k + 1 terms once (the SIMD
+    /// kernel fuses multiply and add, sums onto β·c from the start; the
+    /// reference rounds the product separately and, for NT, adds β·c last),
+    /// so |simd − ref| ≤ ~2·k·2⁻²⁴·(Σ_p |a_ip·b_pj| + |β·c_ij|) in the
+    /// worst case, and in practice ≈ √k·2⁻²⁴ times that. 1e-5 of the
+    /// absolute sum (which includes the |β·c| term, the one rounding-error
+    /// source the reference also has) is ~170 ulps of it.
+    fn check(
+        layout: Layout,
+        dims: (usize, usize, usize),
+        beta: f32,
+        off: usize,
+        worst: &mut Worst,
+    ) {
+        let (m, k, n) = dims;
+        let seed = (m * 1_000_003 + k * 1009 + n) as u64;
+        let a_buf = fill(m * k + off, seed);
+        let b_buf = fill(k * n + off, seed + 1);
+        let a = &a_buf[off..];
+        let b = &b_buf[off..];
+        let mut c0 = fill(m * n + off, seed + 2);
+        if beta == 0.0 {
+            // β = 0 must not read C.
+            c0.fill(f32::NAN);
+        }
+        let mut got = c0.clone();
+        let mut want = c0.clone();
+        run_simd(layout, &mut got[off..], a, b, dims, beta);
+        run_ref(layout, &mut want[off..], a, b, dims, beta);
+        for i in 0..m {
+            for j in 0..n {
+                let idx = off + i * n + j;
+                let abs_sum: f64 = (0..k)
+                    .map(|p| {
+                        (a_at(layout, a, dims, i, p) as f64 * b_at(layout, b, dims, p, j) as f64)
+                            .abs()
+                    })
+                    .sum();
+                let bc = if beta == 0.0 {
+                    0.0
+                } else {
+                    (beta * c0[idx]).abs() as f64
+                };
+                let scale = abs_sum + bc;
+                let diff = (got[idx] as f64 - want[idx] as f64).abs();
+                let tol = 1e-5 * scale + f32::MIN_POSITIVE as f64;
+                assert!(
+                    diff <= tol,
+                    "{layout:?} {m}x{k}x{n} beta {beta} off {off}: C[{i},{j}] = {} vs reference {} (diff {diff:e}, tol {tol:e})",
+                    got[idx],
+                    want[idx]
+                );
+                if scale > 0.0 && diff / scale > worst.ratio {
+                    worst.ratio = diff / scale;
+                    worst.abs = diff;
+                    worst.case = format!("{layout:?} {m}x{k}x{n} beta {beta} C[{i},{j}]");
+                }
+            }
+        }
+        // Nothing outside C's slice was touched.
+        assert!(
+            got[..off]
+                .iter()
+                .zip(&c0[..off])
+                .all(|(x, y)| x.to_bits() == y.to_bits())
+        );
+    }
+
+    const DIMS: [usize; 10] = [0, 1, 7, 8, 9, 15, 16, 17, 63, 65];
+
+    #[test]
+    fn matches_reference_on_tail_sizes_betas_and_offsets() {
+        for layout in LAYOUTS {
+            let mut worst = Worst::default();
+            for &m in &DIMS {
+                for &k in &DIMS {
+                    for &n in &DIMS {
+                        for beta in [0.0, 1.0, 0.5] {
+                            let off = (m + 2 * k + 3 * n) % 4;
+                            check(layout, (m, k, n), beta, off, &mut worst);
+                        }
+                    }
+                }
+            }
+            println!(
+                "{layout:?} tail sizes: OK, max |simd-ref| = {:e} = {:.2e} of Σ|a·b|+|βc| ({})",
+                worst.abs, worst.ratio, worst.case
+            );
+        }
+    }
+
+    #[test]
+    fn matches_reference_on_larger_shapes() {
+        // Several K blocks (KC = 256), N blocks (NC = 128), in-place and
+        // packed B, packed A (TN; NN/NT with k a multiple of 1024), all
+        // tails.
+        let shapes = [
+            (130, 257, 100),
+            (64, 128, 10),
+            (16, 32, 32),
+            (33, 600, 300),
+            (9, 513, 129),
+            (70, 64, 1000),
+            (3, 1000, 65),
+            (10, 1024, 70),
+            (64, 300, 70),
+            (128, 260, 40),
+        ];
+        for layout in LAYOUTS {
+            let mut worst = Worst::default();
+            for &dims in &shapes {
+                for beta in [0.0, 1.0, 0.5] {
+                    for off in [0, 1, 3] {
+                        check(layout, dims, beta, off, &mut worst);
+                    }
+                }
+            }
+            println!(
+                "{layout:?} larger shapes: OK, max |simd-ref| = {:e} = {:.2e} of Σ|a·b|+|βc| ({})",
+                worst.abs, worst.ratio, worst.case
+            );
+        }
+    }
+
+    fn bits(x: &[f32]) -> Vec<u32> {
+        x.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// C computed over `splits` (consecutive row ranges) into one buffer.
+    fn by_rows(
+        layout: Layout,
+        a: &[f32],
+        b: &[f32],
+        c0: &[f32],
+        dims: (usize, usize, usize),
+        splits: &[usize],
+        beta: f32,
+    ) -> Vec<f32> {
+        let n = dims.2;
+        let mut c = c0.to_vec();
+        let mut start = 0;
+        for &end in splits {
+            run_rows(
+                layout,
+                &mut c[start * n..end * n],
+                a,
+                b,
+                dims,
+                start..end,
+                beta,
+            );
+            start = end;
+        }
+        assert_eq!(start, dims.0);
+        c
+    }
+
+    #[test]
+    fn row_splits_give_identical_bits() {
+        for layout in LAYOUTS {
+            for &(m, k, n) in &[(37, 300, 70), (13, 40, 33), (20, 600, 200), (17, 5, 10)] {
+                let dims = (m, k, n);
+                let a = fill(m * k, 7);
+                let b = fill(k * n, 8);
+                let c0 = fill(m * n, 9);
+                for beta in [0.0, 0.5] {
+                    let whole = by_rows(layout, &a, &b, &c0, dims, &[m], beta);
+                    let every_row: Vec<usize> = (1..=m).collect();
+                    for splits in [&[5, m][..], &[1, m], &[m / 2, m], &[3, 11, m], &every_row] {
+                        let split = by_rows(layout, &a, &b, &c0, dims, splits, beta);
+                        assert_eq!(
+                            bits(&whole),
+                            bits(&split),
+                            "{layout:?} {dims:?} split {splits:?}"
+                        );
+                    }
+                }
+            }
+            println!("{layout:?}: row splits bit-identical");
+        }
+    }
+
+    #[test]
+    fn edge_tiles_give_identical_bits() {
+        // Rows: C from m = 13 (rows 8..13 in a 5-row edge tile) vs m = 12
+        // (rows 8..12 in a 4-row tile) vs m = 16 (all full tiles), on the
+        // shared rows. Columns: n = 40 (a full panel and an 8-wide tail),
+        // 33 (a full panel and a 1-wide tail), 31 (a 2-vector tail), 16 (a
+        // full 1-vector tail), 15 (a partial one), on the shared columns.
+        for layout in LAYOUTS {
+            for k in [1, 37, 300] {
+                let (m_max, n_max) = (16, 40);
+                let a_full = fill(m_max * k, 11);
+                let b_full = fill(k * n_max, 12);
+                let c_full = fill(m_max * n_max, 13);
+                let (a_full, b_full, c_full) = (&a_full, &b_full, &c_full);
+                // op(A) rows 0..m and op(B) columns 0..n, stored per layout.
+                let sub = |m: usize, n: usize| {
+                    let a: Vec<f32> = if layout == Layout::Tn {
+                        (0..k)
+                            .flat_map(|p| (0..m).map(move |i| a_full[p * m_max + i]))
+                            .collect()
+                    } else {
+                        a_full[..m * k].to_vec()
+                    };
+                    let b: Vec<f32> = if layout == Layout::Nt {
+                        b_full[..n * k].to_vec()
+                    } else {
+                        (0..k)
+                            .flat_map(|p| (0..n).map(move |j| b_full[p * n_max + j]))
+                            .collect()
+                    };
+                    let c0: Vec<f32> = (0..m)
+                        .flat_map(|i| (0..n).map(move |j| c_full[i * n_max + j]))
+                        .collect();
+                    (a, b, c0)
+                };
+                for beta in [0.0, 0.5] {
+                    let (a, b, mut reference_c) = sub(m_max, n_max);
+                    run_simd(layout, &mut reference_c, &a, &b, (m_max, k, n_max), beta);
+                    for m in [1, 5, 8, 12, 13, 16] {
+                        for n in [1, 8, 15, 16, 17, 31, 32, 33, 40] {
+                            let (a, b, mut c) = sub(m, n);
+                            run_simd(layout, &mut c, &a, &b, (m, k, n), beta);
+                            for i in 0..m {
+                                for j in 0..n {
+                                    assert_eq!(
+                                        c[i * n + j].to_bits(),
+                                        reference_c[i * n_max + j].to_bits(),
+                                        "{layout:?} k {k} beta {beta}: C[{i},{j}] of {m}x{n} vs {m_max}x{n_max}"
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            println!("{layout:?}: edge and full tiles bit-identical");
+        }
+    }
+
+    /// C through `blocked` with a given B path, buffer and K block depth.
+    fn forced<const TA: bool, const TB: bool, const IN_PLACE: bool, const BUF: usize>(
+        c0: &[f32],
+        a: &[f32],
+        b: &[f32],
+        dims: (usize, usize, usize),
+        beta: f32,
+        kc_max: usize,
+    ) -> Vec<u32> {
+        let (m, k, n) = dims;
+        let mut c = c0.to_vec();
+        let noop = |_: usize, _: usize, _: &mut [f32]| {};
+        blocked::<TA, TB, IN_PLACE, BUF, _>(&mut c, a, b, m, k, n, 0..m, beta, kc_max, noop);
+        bits(&c)
+    }
+
+    #[test]
+    fn blocking_and_b_path_do_not_change_bits() {
+        // The partial sums round-trip exactly through C between K blocks,
+        // so K block depth (8 … KC), N block width (packed B in 32-, 64- or
+        // 128-column blocks) and in-place vs packed B give the same bits.
+        let (m, k, n) = (19, 600, 200 + 7);
+        let dims = (m, k, n);
+        let a = fill(m * k, 21);
+        let b = fill(k * n, 22);
+        let c0 = fill(m * n, 23);
+        for beta in [0.0, 0.5] {
+            let want = forced::<false, false, false, { KC * NC }>(&c0, &a, &b, dims, beta, KC);
+            for kc_max in [8, 24, 100, KC] {
+                let got = [
+                    forced::<false, false, true, { KC * NR }>(&c0, &a, &b, dims, beta, kc_max),
+                    forced::<false, false, false, { KC * NR }>(&c0, &a, &b, dims, beta, kc_max),
+                    forced::<false, false, false, { KC * 2 * NR }>(&c0, &a, &b, dims, beta, kc_max),
+                    forced::<false, false, false, { KC * NC }>(&c0, &a, &b, dims, beta, kc_max),
+                ];
+                for (path, g) in got.iter().enumerate() {
+                    assert_eq!(g, &want, "NN beta {beta} kc_max {kc_max} path {path}");
+                }
+            }
+            // TN: A stored (k, m); NT: B stored (n, k) (same buffers, other
+            // meaning; only bit equality between paths matters here).
+            let want = forced::<true, false, false, { KC * NC }>(&c0, &a, &b, dims, beta, KC);
+            for kc_max in [8, 100, KC] {
+                let g = forced::<true, false, true, { KC * NR }>(&c0, &a, &b, dims, beta, kc_max);
+                assert_eq!(g, want, "TN beta {beta} kc_max {kc_max}");
+                let g =
+                    forced::<true, false, false, { KC * 2 * NR }>(&c0, &a, &b, dims, beta, kc_max);
+                assert_eq!(g, want, "TN beta {beta} kc_max {kc_max}");
+            }
+            let want = forced::<false, true, false, { KC * NC }>(&c0, &a, &b, dims, beta, KC);
+            for kc_max in [8, 100, KC] {
+                let g = forced::<false, true, false, { KC * NR }>(&c0, &a, &b, dims, beta, kc_max);
+                assert_eq!(g, want, "NT beta {beta} kc_max {kc_max}");
+            }
+        }
+        println!("K block depth, N block width, in-place/packed B: bit-identical");
+    }
+
+    #[test]
+    fn packing_a_does_not_change_bits() {
+        // TN packs A when its stride m crowds L1 (m = 64, k = 300) but not
+        // for m = 63; NN packs A for k = 1024 when there are two or more B
+        // panels (n = 64) but not for one (n = 32). Shared elements must
+        // agree bit for bit.
+        let (k, n) = (300, 70);
+        let a64 = fill(k * 64, 41);
+        let b = fill(k * n, 42);
+        let a63: Vec<f32> = (0..k)
+            .flat_map(|p| a64[p * 64..p * 64 + 63].to_vec())
+            .collect();
+        let mut c64 = vec![0.0; 64 * n];
+        let mut c63 = vec![0.0; 63 * n];
+        gemm_tn(&mut c64, &a64, &b, 64, k, n, 0.0);
+        gemm_tn(&mut c63, &a63, &b, 63, k, n, 0.0);
+        assert_eq!(bits(&c64[..63 * n]), bits(&c63));
+
+        let (m, k) = (13, 1024);
+        let a = fill(m * k, 43);
+        let b64 = fill(k * 64, 44);
+        let b32: Vec<f32> = (0..k)
+            .flat_map(|p| b64[p * 64..p * 64 + 32].to_vec())
+            .collect();
+        let mut c64 = vec![0.0; m * 64];
+        let mut c32 = vec![0.0; m * 32];
+        gemm_nn(&mut c64, &a, &b64, m, k, 64, 0.0);
+        gemm_nn(&mut c32, &a, &b32, m, k, 32, 0.0);
+        for i in 0..m {
+            assert_eq!(
+                bits(&c64[i * 64..i * 64 + 32]),
+                bits(&c32[i * 32..i * 32 + 32])
+            );
+        }
+    }
+
+    #[test]
+    fn epilogue_sees_every_element_once_with_its_final_value() {
+        for &(m, k, n) in &[(13, 300, 70), (8, 0, 5), (20, 33, 200), (1, 1, 1)] {
+            let a = fill(m * k, 31);
+            let b = fill(n * k, 32);
+            let mut c = vec![f32::NAN; m * n];
+            let mut seen = vec![0u32; m * n];
+            let mut at_epilogue = vec![0.0f32; m * n];
+            let rows = 2.min(m)..m;
+            let r0 = rows.start;
+            gemm_nt_rows_with(
+                &mut c[r0 * n..],
+                &a,
+                &b,
+                m,
+                k,
+                n,
+                rows.clone(),
+                0.0,
+                |i, j0, seg| {
+                    assert!(rows.contains(&i) && j0 + seg.len() <= n && seg.len() <= NR);
+                    for (jj, &v) in seg.iter().enumerate() {
+                        seen[i * n + j0 + jj] += 1;
+                        at_epilogue[i * n + j0 + jj] = v;
+                    }
+                    // The caller may change the segment (bias, activation).
+                    for v in seg.iter_mut() {
+                        *v += 1.0;
+                    }
+                },
+            );
+            let mut want = vec![0.0; m * n];
+            gemm_nt(&mut want, &a, &b, m, k, n, 0.0);
+            for i in 0..m {
+                for j in 0..n {
+                    let idx = i * n + j;
+                    if rows.contains(&i) {
+                        assert_eq!(
+                            seen[idx], 1,
+                            "{m}x{k}x{n}: C[{i},{j}] seen {} times",
+                            seen[idx]
+                        );
+                        assert_eq!(at_epilogue[idx].to_bits(), want[idx].to_bits());
+                        assert_eq!(c[idx], want[idx] + 1.0);
+                    } else {
+                        assert_eq!(seen[idx], 0);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bias_add_and_column_sum_match_the_scalar_twins_exactly() {
+        for &rows in &[0, 1, 7, 17, 65] {
+            for &cols in &DIMS {
+                let x = fill(rows * cols + 3, (rows * 100 + cols) as u64);
+                let x = &x[3..];
+                let b = fill(cols + 1, 5);
+                let b = &b[1..];
+                let mut s = x.to_vec();
+                let mut s_ref = x.to_vec();
+                bias_add(&mut s, b, rows, cols);
+                reference::bias_add(&mut s_ref, b, rows, cols);
+                assert_eq!(bits(&s), bits(&s_ref), "bias_add {rows}x{cols}");
+                for beta in [0.0, 1.0, 0.5] {
+                    let d0 = if beta == 0.0 {
+                        vec![f32::NAN; cols]
+                    } else {
+                        fill(cols, 6)
+                    };
+                    let mut d = d0.clone();
+                    let mut d_ref = d0.clone();
+                    column_sum(&mut d, x, rows, cols, beta);
+                    reference::column_sum(&mut d_ref, x, rows, cols, beta);
+                    assert_eq!(
+                        bits(&d),
+                        bits(&d_ref),
+                        "column_sum {rows}x{cols} beta {beta}"
+                    );
+                }
+            }
+        }
+        println!("bias_add, column_sum: bit-identical to the scalar twins");
+    }
+
+    #[test]
+    fn reports_the_simd_features_compiled_in() {
+        // `RUSTFLAGS="" cargo test` must really be a baseline build.
+        println!(
+            "target features: sse2={} avx2={} fma={} avx512f={}",
+            cfg!(target_feature = "sse2"),
+            cfg!(target_feature = "avx2"),
+            cfg!(target_feature = "fma"),
+            cfg!(target_feature = "avx512f")
+        );
+    }
+}

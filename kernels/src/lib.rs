@@ -10,6 +10,7 @@ pub mod peak;
 pub mod pool;
 pub mod reduce;
 pub mod reference;
+pub mod simd;
 pub mod update;
 
 pub use activation::Activation;

@@ -201,7 +201,10 @@ pub fn activation_forward(
         }
         return;
     }
-    for (a_row, s_row) in a.chunks_exact_mut(cols).zip(s.chunks_exact(cols)) {
+    for (a_row, s_row) in a
+        .chunks_exact_mut(cols.max(1))
+        .zip(s.chunks_exact(cols.max(1)))
+    {
         for (j, (y, &x)) in a_row.iter_mut().zip(s_row).enumerate() {
             *y = apply(act, x, unit_params(act, params, cols, j));
         }
@@ -239,9 +242,9 @@ pub fn activation_backward(
     // Parameter gradients sum over the batch in row order (fixed order, so
     // the result does not depend on how the work is split).
     for ((d_row, s_row), a_row) in delta
-        .chunks_exact_mut(cols)
-        .zip(s.chunks_exact(cols))
-        .zip(a.chunks_exact(cols))
+        .chunks_exact_mut(cols.max(1))
+        .zip(s.chunks_exact(cols.max(1)))
+        .zip(a.chunks_exact(cols.max(1)))
     {
         for j in 0..cols {
             let p = unit_params(act, params, cols, j);
