@@ -2,15 +2,20 @@
 //! and render what `main` prints. `main.rs` only parses flags.
 
 use crate::data::fill_probe;
-use crate::dump::dump;
+use crate::dump::{dump, write_atomic};
 use crate::error::Error;
 use crate::examples;
 use crate::exec::Executor;
 use crate::graph::Graph;
-use crate::plan::Plan;
+use crate::plan::{Plan, Purpose};
 use crate::report::Report;
+use crate::report::sig4;
 use crate::spec::{Overrides, Source, Spec, parse};
-use crate::stats::StatsConfig;
+use crate::stats::{NetworkStats, StatsConfig};
+use crate::train::{EpochRecord, Event, TrainOptions, Trainer, optimizer};
+use crate::train_report::{
+    EPOCH_CSV_HEADER, epoch_csv, epoch_header, epoch_line, stats_line, summary_table,
+};
 use std::path::{Path, PathBuf};
 
 /// Reads a spec from a file, a built-in example name, or `--net` text, and
@@ -60,13 +65,17 @@ pub struct StatsOptions {
 /// fills the probe and runs forward, backward and statistics once.
 pub fn measure(spec: &Spec, opts: &StatsOptions) -> Result<Executor, Error> {
     let graph = Graph::check(spec)?;
-    let plan =
-        Plan::compile(&graph, opts.probe, opts.memory_limit, opts.threads).map_err(|error| {
-            Error::Plan {
-                spec: spec.source.name.clone(),
-                error,
-            }
-        })?;
+    let plan = Plan::compile(
+        &graph,
+        opts.probe,
+        Purpose::Stats,
+        opts.memory_limit,
+        opts.threads,
+    )
+    .map_err(|error| Error::Plan {
+        spec: spec.source.name.clone(),
+        error,
+    })?;
     let mut exec = Executor::new(plan, opts.config);
     exec.init_params(spec.train.seed);
     let (x, y) = (exec.plan().x, exec.plan().y);
@@ -139,9 +148,11 @@ pub fn check(
 ) -> Result<String, Error> {
     let graph = Graph::check(spec)?;
     let plan =
-        Plan::compile(&graph, batch, memory_limit, threads).map_err(|error| Error::Plan {
-            spec: spec.source.name.clone(),
-            error,
+        Plan::compile(&graph, batch, Purpose::Stats, memory_limit, threads).map_err(|error| {
+            Error::Plan {
+                spec: spec.source.name.clone(),
+                error,
+            }
         })?;
     Ok(format!("spec: {}\n{plan}", spec.source.name))
 }
@@ -157,4 +168,194 @@ pub fn list_examples() -> String {
         .iter()
         .map(|(name, text)| format!("{name:<width$}  {}\n", examples::summary(text)))
         .collect()
+}
+
+/// What `depthlab train` does beyond the trainer's own options.
+#[derive(Clone, Debug, Default)]
+pub struct TrainFiles {
+    /// Folder for `epochs.csv`, `stats.jsonl`, `summary.txt` and
+    /// `checkpoint.safetensors`.
+    pub out: Option<PathBuf>,
+    /// Also write the final checkpoint here.
+    pub save: Option<PathBuf>,
+    /// Continue from this checkpoint.
+    pub resume: Option<PathBuf>,
+}
+
+/// An output file written one whole line at a time (appended), so a
+/// killed run never leaves half a line.
+struct LineFile {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl LineFile {
+    /// Opens `dir/name`: truncated for a new run, appended to on resume.
+    fn open(dir: &Path, name: &str, append: bool, header: &str) -> Result<LineFile, Error> {
+        let path = dir.join(name);
+        let existed = path.exists();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(&path)
+            .map_err(|error| Error::Write {
+                path: path.clone(),
+                error,
+            })?;
+        let mut f = LineFile { path, file };
+        let continuing = append && existed;
+        if !continuing && !header.is_empty() {
+            f.write(header)?;
+        }
+        Ok(f)
+    }
+
+    fn write(&mut self, line: &str) -> Result<(), Error> {
+        use std::io::Write as _;
+        self.file
+            .write_all(line.as_bytes())
+            .map_err(|error| Error::Write {
+                path: self.path.clone(),
+                error,
+            })
+    }
+}
+
+/// `depthlab train`: trains `spec`, printing the per-epoch table through
+/// `print` as epochs finish and reporting every step to `progress` (done,
+/// total, batch loss). Returns the final summary.
+pub fn train(
+    spec: &Spec,
+    opts: &TrainOptions,
+    files: &TrainFiles,
+    print: &mut dyn FnMut(&str),
+    progress: &mut dyn FnMut(u64, u64, f64),
+) -> Result<String, Error> {
+    let started = std::time::Instant::now();
+    let mut trainer = Trainer::new(spec, opts)?;
+    if let Some(path) = &files.resume {
+        trainer.resume(path)?;
+    }
+    let resumed = files.resume.is_some();
+    let (mut epochs_csv, mut stats_jsonl) = match &files.out {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|error| Error::Write {
+                path: dir.clone(),
+                error,
+            })?;
+            (
+                Some(LineFile::open(
+                    dir,
+                    "epochs.csv",
+                    resumed,
+                    EPOCH_CSV_HEADER,
+                )?),
+                Some(LineFile::open(dir, "stats.jsonl", resumed, "")?),
+            )
+        }
+        None => (None, None),
+    };
+    let graph = trainer.executor().plan().graph.clone();
+    let split = trainer.data();
+    let o = optimizer(spec);
+    print(&format!(
+        "depthlab train: {} — {} layers, {} params; {} train / {} test examples; batch {}, {} steps ({} per epoch); optim {} lr {}{}\n",
+        spec.source.name,
+        graph.layers.len(),
+        graph.params,
+        split.train.n,
+        split.test.as_ref().map_or(0, |t| t.n),
+        spec.train.batch,
+        trainer.total_steps(),
+        trainer.steps_per_epoch(),
+        o.kind.name(),
+        sig4(o.lr),
+        if resumed {
+            format!("; resumed at step {}", trainer.step())
+        } else {
+            String::new()
+        }
+    ));
+    print(&format!("{}\n", epoch_header()));
+    let start_step = trainer.step();
+    let mut first: Option<NetworkStats> = None;
+    let mut last: Option<NetworkStats> = None;
+    let mut ratios: Vec<f64> = Vec::new();
+    let mut last_epoch: Option<EpochRecord> = None;
+    let mut failure: Option<Error> = None;
+    let result = trainer.run(&mut |event| match event {
+        Event::Step { step, total, loss } => progress(step, total, loss),
+        Event::Epoch(r) => {
+            print(&format!("{}\n", epoch_line(r)));
+            if let Some(f) = epochs_csv.as_mut()
+                && let Err(e) = f.write(&epoch_csv(r))
+            {
+                failure.get_or_insert(e);
+            }
+            last_epoch = Some(r.clone());
+        }
+        Event::Stats(r) => {
+            if let Some(f) = stats_jsonl.as_mut()
+                && let Err(e) = f.write(&stats_line(&graph, r))
+            {
+                failure.get_or_insert(e);
+            }
+            if first.is_none() {
+                first = Some(r.stats.clone());
+            }
+            last = Some(r.stats.clone());
+            if let Some(u) = r.update_ratio {
+                ratios = u.to_vec();
+            }
+        }
+    });
+    // Whatever happened, keep what was measured: the checkpoint first.
+    let checkpoint_paths: Vec<PathBuf> = files
+        .out
+        .iter()
+        .map(|d| d.join("checkpoint.safetensors"))
+        .chain(files.save.clone())
+        .collect();
+    for path in &checkpoint_paths {
+        trainer.save(path)?;
+    }
+    result?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let steps = trainer.step() - start_step;
+    let mut summary = String::new();
+    if let (Some(f), Some(l)) = (&first, &last) {
+        summary.push_str(&summary_table(&graph, f, l, &ratios));
+    }
+    if let Some(r) = &last_epoch {
+        summary.push_str(&format!(
+            "final: train loss {}{}, test loss {}{}\n",
+            sig4(r.train_loss),
+            r.train_acc
+                .map_or(String::new(), |a| format!(" (acc {:.1}%)", 100.0 * a)),
+            r.test_loss.map_or("-".into(), sig4),
+            r.test_acc
+                .map_or(String::new(), |a| format!(" (acc {:.1}%)", 100.0 * a)),
+        ));
+    }
+    summary.push_str(&format!(
+        "{steps} steps in {seconds:.2} s ({} µs/step incl. evaluation and statistics)\n",
+        if steps > 0 {
+            format!("{:.0}", 1e6 * seconds / steps as f64)
+        } else {
+            "-".into()
+        }
+    ));
+    for path in &checkpoint_paths {
+        summary.push_str(&format!("checkpoint: {}\n", path.display()));
+    }
+    if let Some(dir) = &files.out {
+        let path = dir.join("summary.txt");
+        write_atomic(&path, summary.as_bytes()).map_err(|error| Error::Write { path, error })?;
+    }
+    Ok(summary)
 }

@@ -13,7 +13,8 @@
 //!   `loss` (1): the batch-mean loss.
 
 use crate::exec::Executor;
-use crate::spec::{ActSpec, LossKind};
+use crate::plan::{Buf, Plan};
+use crate::spec::LossKind;
 use safetensors::{Dtype, tensor::TensorView};
 use std::collections::HashMap;
 use std::io;
@@ -36,6 +37,39 @@ fn f32s(name: String, shape: Vec<usize>, data: &[f32]) -> Tensor {
     }
 }
 
+/// A learnable tensor under the weights file's name, with its buffer, its
+/// gradient's buffer and its shape.
+pub struct ParamTensor {
+    pub name: String,
+    pub param: Buf,
+    pub grad: Buf,
+    pub shape: Vec<usize>,
+}
+
+/// The learnable tensors of `plan`: `W{l}`, `b{l}`, then
+/// `prelu{l}`/`srelu{l}`, layer by layer.
+pub fn param_tensors(plan: &Plan) -> Vec<ParamTensor> {
+    let mut out = Vec::new();
+    for (l, bufs) in plan.graph.layers.iter().zip(&plan.layers) {
+        let i = l.index;
+        let t = |name: String, param, grad, shape| ParamTensor {
+            name,
+            param,
+            grad,
+            shape,
+        };
+        out.push(t(format!("W{i}"), bufs.w, bufs.dw, vec![l.units, l.fan_in]));
+        out.push(t(format!("b{i}"), bufs.b, bufs.db, vec![l.units]));
+        let name = format!("{}{i}", l.act.name());
+        match l.act.kernel().params_per_unit() {
+            0 => {}
+            1 => out.push(t(name, bufs.p, bufs.dp, vec![l.units])),
+            k => out.push(t(name, bufs.p, bufs.dp, vec![k, l.units])),
+        }
+    }
+    out
+}
+
 /// Writes the three files into `dir` (created if missing). Each file is
 /// written under a temporary name and renamed, so a failure never leaves a
 /// truncated file.
@@ -43,36 +77,18 @@ pub fn dump(exec: &Executor, dir: &Path) -> io::Result<()> {
     let plan = exec.plan();
     let g = &plan.graph;
     std::fs::create_dir_all(dir)?;
-    let mut weights = Vec::new();
-    let mut grads = Vec::new();
+    let params = param_tensors(plan);
+    let weights: Vec<Tensor> = params
+        .iter()
+        .map(|t| f32s(t.name.clone(), t.shape.clone(), exec.buf(t.param)))
+        .collect();
+    // Gradients under the weights' names with a `d`: dW1, db1, dprelu1.
+    let mut grads: Vec<Tensor> = params
+        .iter()
+        .map(|t| f32s(format!("d{}", t.name), t.shape.clone(), exec.buf(t.grad)))
+        .collect();
     for (l, bufs) in g.layers.iter().zip(&plan.layers) {
         let i = l.index;
-        weights.push(f32s(
-            format!("W{i}"),
-            vec![l.units, l.fan_in],
-            exec.buf(bufs.w),
-        ));
-        weights.push(f32s(format!("b{i}"), vec![l.units], exec.buf(bufs.b)));
-        grads.push(f32s(
-            format!("dW{i}"),
-            vec![l.units, l.fan_in],
-            exec.buf(bufs.dw),
-        ));
-        grads.push(f32s(format!("db{i}"), vec![l.units], exec.buf(bufs.db)));
-        let k = l.act.kernel().params_per_unit();
-        let shape = if k == 1 {
-            vec![l.units]
-        } else {
-            vec![k, l.units]
-        };
-        match l.act {
-            ActSpec::Prelu { .. } | ActSpec::Srelu { .. } => {
-                let name = l.act.name();
-                weights.push(f32s(format!("{name}{i}"), shape.clone(), exec.buf(bufs.p)));
-                grads.push(f32s(format!("d{name}{i}"), shape, exec.buf(bufs.dp)));
-            }
-            _ => {}
-        }
         grads.push(f32s(
             format!("delta{i}"),
             vec![plan.batch, l.units],

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code for a failure writing output.
 pub const EXIT_IO: i32 = 1;
+/// Exit code for a training run stopped by a NaN or an infinity.
+pub const EXIT_DIVERGED: i32 = 3;
 
 #[derive(Debug)]
 pub enum Error {
@@ -27,13 +29,22 @@ pub enum Error {
         path: PathBuf,
         error: std::io::Error,
     },
+    /// A checkpoint cannot be resumed from (corrupt, truncated, or for
+    /// another spec).
+    Checkpoint { path: PathBuf, message: String },
+    /// Training produced a NaN or an infinity at 1-based `step`, first in
+    /// tensor `what`.
+    Diverged { step: u64, what: String },
 }
 
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Spec(_) | Error::Plan { .. } | Error::Read { .. } => EXIT_USAGE,
+            Error::Spec(_) | Error::Plan { .. } | Error::Read { .. } | Error::Checkpoint { .. } => {
+                EXIT_USAGE
+            }
             Error::Write { .. } => EXIT_IO,
+            Error::Diverged { .. } => EXIT_DIVERGED,
         }
     }
 }
@@ -45,6 +56,13 @@ impl fmt::Display for Error {
             Error::Plan { spec, error } => write!(f, "{spec}: {error}"),
             Error::Read { path, error } => write!(f, "cannot read `{}`: {error}", path.display()),
             Error::Write { path, error } => write!(f, "cannot write `{}`: {error}", path.display()),
+            Error::Checkpoint { path, message } => {
+                write!(f, "cannot resume from `{}`: {message}", path.display())
+            }
+            Error::Diverged { step, what } => write!(
+                f,
+                "training diverged at step {step}: the loss is not finite, first in {what} (lower the learning rate, or check the init)"
+            ),
         }
     }
 }

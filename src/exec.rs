@@ -4,12 +4,13 @@
 use crate::arena::Arena;
 use crate::init::{init_act_params, init_bias, init_weights};
 use crate::plan::{Buf, Plan, Step};
-use crate::spec::LossKind;
+use crate::spec::{LossKind, OptimKind};
 use crate::stats::{LayerStats, LayerView, NetworkStats, StatsConfig, layer_stats, network_stats};
 use depthlab_kernels::Activation;
 use depthlab_kernels::activation::{activation_backward, activation_forward};
 use depthlab_kernels::gemm::{bias_add, column_sum, gemm_nn_rows, gemm_nt_rows_with, gemm_tn_rows};
 use depthlab_kernels::pool::Pool;
+use depthlab_kernels::update::{Adam, Sgd, adam_update, sgd_update};
 // The scalar row-block gemm until the SIMD one lands.
 use depthlab_kernels::loss::{
     bce_forward_backward, cross_entropy_forward_backward, mse_forward_backward,
@@ -23,6 +24,18 @@ pub struct Executor {
     config: StatsConfig,
     /// Runs the steps the compiler split (persistent workers).
     pool: Pool,
+    /// The optimizer's run-time state: learning rate and steps done.
+    progress: Progress,
+}
+
+/// What a training plan's update steps need at run time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Progress {
+    /// Learning rate of the next update (the schedule's value).
+    pub lr: f64,
+    /// Optimizer steps done so far (SGD's first step starts the momentum
+    /// buffer; Adam's bias corrections use step + 1).
+    pub step: u64,
 }
 
 impl Executor {
@@ -36,12 +49,17 @@ impl Executor {
             loss: f64::NAN,
         };
         let pool = Pool::new(plan.threads);
+        let progress = Progress {
+            lr: plan.optim.as_ref().map_or(0.0, |o| o.lr),
+            step: 0,
+        };
         Executor {
             plan,
             arena,
             stats,
             config,
             pool,
+            progress,
         }
     }
 
@@ -86,12 +104,38 @@ impl Executor {
         self.stats.loss
     }
 
-    /// Runs every step of the plan, in order.
+    /// Runs every step of the plan, in order. For a training plan that is
+    /// one optimizer step on the batch in `x`, `y`.
     pub fn run(&mut self) {
         for i in 0..self.plan.steps.len() {
             let step = self.plan.steps[i];
             self.step(step);
         }
+        if self.plan.optim.is_some() {
+            self.progress.step += 1;
+        }
+    }
+
+    /// Runs the forward steps only (up to the loss): the outputs of the
+    /// batch in `x` are then in the last layer's `a`.
+    pub fn run_forward(&mut self) {
+        for i in 0..self.plan.steps.len() {
+            let step = self.plan.steps[i];
+            if matches!(step, Step::Loss { .. }) {
+                break;
+            }
+            self.step(step);
+        }
+    }
+
+    pub fn progress(&self) -> Progress {
+        self.progress
+    }
+
+    /// Sets the learning rate of the next updates and the count of steps
+    /// done (a schedule's new epoch, or a resumed checkpoint).
+    pub fn set_progress(&mut self, progress: Progress) {
+        self.progress = progress;
     }
 
     /// Runs one step.
@@ -102,6 +146,7 @@ impl Executor {
             stats,
             config,
             pool,
+            progress,
         } = self;
         let mem = arena.as_mut_slice();
         match step {
@@ -247,6 +292,48 @@ impl Executor {
                 pool.split_rows(dx, fan_in, parts, |r, dx| {
                     gemm_nn_rows(dx, delta, w, rows, units, fan_in, r, 0.0)
                 });
+            }
+            Step::Update {
+                param,
+                grad,
+                state,
+                decay,
+            } => {
+                let o = plan
+                    .optim
+                    .as_ref()
+                    .expect("update steps only in training plans");
+                let [theta, g, s0, s1, s2] =
+                    disjoint(mem, plan, [param, grad, state[0], state[1], state[2]]);
+                let Progress { lr, step } = *progress;
+                match o.kind {
+                    OptimKind::Sgd => {
+                        let h = Sgd::new(
+                            lr,
+                            o.momentum,
+                            o.dampening,
+                            o.nesterov,
+                            decay,
+                            o.maximize,
+                            step == 0,
+                        );
+                        sgd_update(theta, s0, g, &h);
+                    }
+                    OptimKind::Adam | OptimKind::AdamW => {
+                        let h = Adam::at_step(
+                            lr,
+                            o.beta1,
+                            o.beta2,
+                            o.eps,
+                            decay,
+                            o.kind == OptimKind::AdamW,
+                            o.amsgrad,
+                            o.maximize,
+                            step + 1,
+                        );
+                        adam_update(theta, s0, s1, s2, g, &h);
+                    }
+                }
             }
             Step::LayerStats { layer } => {
                 // The scratch buffer is laid out last, so every other buffer

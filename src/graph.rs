@@ -21,6 +21,8 @@ pub struct Layer {
     pub bias: InitSpec,
     /// Per-layer weight decay, overriding the optimizer's.
     pub weight_decay: Option<f64>,
+    /// Weight decay of the PReLU/SReLU parameters (none unless asked).
+    pub act_decay: Option<f64>,
     /// The spec line the layer comes from.
     pub line: usize,
 }
@@ -121,6 +123,7 @@ impl Graph {
                     init,
                     bias,
                     weight_decay: d.weight_decay,
+                    act_decay: d.act_decay,
                     line: d.span.line,
                 };
                 let count = d

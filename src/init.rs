@@ -254,6 +254,7 @@ mod tests {
             init,
             bias: InitSpec::Zeros,
             weight_decay: None,
+            act_decay: None,
             line: 1,
         }
     }

@@ -9,6 +9,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod arena;
+pub mod checkpoint;
 pub mod commands;
 pub mod data;
 pub mod dataset;
@@ -22,3 +23,5 @@ pub mod plan;
 pub mod report;
 pub mod spec;
 pub mod stats;
+pub mod train;
+pub mod train_report;

@@ -5,11 +5,12 @@
 #![allow(clippy::result_large_err)]
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use depthlab::commands::{self, Format, StatsOptions};
+use depthlab::commands::{self, Format, StatsOptions, TrainFiles};
 use depthlab::error::Error;
 use depthlab::plan::DEFAULT_MEMORY_LIMIT;
 use depthlab::spec::{Overrides, Spec};
 use depthlab::stats::StatsConfig;
+use depthlab::train::TrainOptions;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +46,13 @@ enum Command {
     /// beside the mean-field prediction √(n_l+1·Var(W_l+1)·E[f'(s_l)²]);
     /// then the vanishing factor std(δ_1)/std(δ_L) and warnings.
     Stats(StatsArgs),
+    /// Train the spec on its data: per-epoch loss and accuracy, the
+    /// statistics of a fixed probe batch as training goes, checkpoints.
+    ///
+    /// Prints a table row per epoch (train loss/accuracy, test
+    /// loss/accuracy) and a final summary of how ‖W‖, std(δ) and saturation
+    /// changed per layer. A progress bar goes to stderr.
+    Train(TrainArgs),
     /// Print the compiled plan: layer shapes, parameters, arena bytes,
     /// FLOPs per step and the list of steps.
     Check(CheckArgs),
@@ -87,12 +95,18 @@ struct SpecArgs {
 
 impl SpecArgs {
     fn load(&self) -> Result<Spec, Error> {
+        self.load_with(Overrides::default())
+    }
+
+    /// Loads the spec with these flags and the training ones in `more`.
+    fn load_with(&self, more: Overrides) -> Result<Spec, Error> {
         let overrides = Overrides {
             act: self.act.clone(),
             init: self.init.clone(),
             depth: self.depth.map(|d| d as usize),
             width: self.width.map(|w| w as usize),
             seed: self.seed,
+            ..more
         };
         commands::load_spec(self.spec.as_deref(), self.net.as_deref(), &overrides)
     }
@@ -128,6 +142,53 @@ struct StatsArgs {
     dump: Option<PathBuf>,
     /// Saturation threshold t: tanh/softsign saturate when |a| > t, sigmoid
     /// when a < 1-t or a > t.
+    #[arg(long, value_name = "T", default_value_t = 0.99)]
+    saturation: f64,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    spec: SpecArgs,
+    /// Epochs (overrides `train epochs=` and `steps=`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    epochs: Option<u32>,
+    /// Optimizer steps in all (overrides `train steps=` and epochs).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    steps: Option<u64>,
+    /// Examples per step (overrides `train batch=`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    batch: Option<u32>,
+    /// Learning rate (overrides `optim lr=`).
+    #[arg(long, value_name = "LR")]
+    lr: Option<f64>,
+    /// Weight decay λ of every layer without its own `weight_decay=`
+    /// (overrides `optim weight_decay=`).
+    #[arg(long, value_name = "L")]
+    weight_decay: Option<f64>,
+    /// Examples in the probe batch the statistics are measured on
+    /// (held-out ones when the data has a test set).
+    #[arg(long, value_name = "N", default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
+    probe: u32,
+    /// Also measure the probe statistics every K steps (always at the
+    /// start and the end); written to DIR/stats.jsonl with --out.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    stats_every: Option<u64>,
+    /// Write epochs.csv, stats.jsonl, summary.txt and
+    /// checkpoint.safetensors into DIR (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Write the final checkpoint (weights, optimizer state, step) to FILE.
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
+    /// Continue a run from a checkpoint written by --save or --out; the
+    /// result is bit-identical to the uninterrupted run.
+    #[arg(long, value_name = "FILE")]
+    resume: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Saturation threshold (see `stats --saturation`).
     #[arg(long, value_name = "T", default_value_t = 0.99)]
     saturation: f64,
 }
@@ -179,12 +240,7 @@ fn run(cli: Cli) -> Result<String, Error> {
     match cli.command {
         Command::Stats(a) => {
             let spec = a.spec.load()?;
-            if !(0.5..1.0).contains(&a.saturation) {
-                return Err(Error::Spec(spec.source.error_whole(format!(
-                    "--saturation must be in [0.5, 1), found {}",
-                    a.saturation
-                ))));
-            }
+            check_saturation(&spec, a.saturation)?;
             let opts = StatsOptions {
                 probe: a.probe as usize,
                 config: StatsConfig {
@@ -200,6 +256,7 @@ fn run(cli: Cli) -> Result<String, Error> {
             };
             commands::stats(&spec, &opts, format, a.hist, a.dump.as_deref())
         }
+        Command::Train(a) => train(a),
         Command::Check(a) => {
             let spec = a.spec.load()?;
             commands::check(
@@ -210,6 +267,85 @@ fn run(cli: Cli) -> Result<String, Error> {
             )
         }
         Command::Examples => Ok(commands::list_examples()),
+    }
+}
+
+/// `depthlab train`: epoch rows go to stdout as they come, the progress
+/// bar to stderr (plain lines every 10 % when stderr is not a terminal).
+fn train(a: TrainArgs) -> Result<String, Error> {
+    use std::io::IsTerminal;
+    let spec = a.spec.load_with(Overrides {
+        lr: a.lr,
+        weight_decay: a.weight_decay,
+        epochs: a.epochs.map(|e| e as usize),
+        steps: a.steps.map(|s| s as usize),
+        batch: a.batch.map(|b| b as usize),
+        ..Overrides::default()
+    })?;
+    let saturation = check_saturation(&spec, a.saturation)?;
+    let opts = TrainOptions {
+        probe: a.probe as usize,
+        stats_every: a.stats_every,
+        config: StatsConfig { saturation },
+        memory_limit: a.spec.memory_limit(),
+        threads: a.spec.threads(),
+    };
+    let files = TrainFiles {
+        out: a.out,
+        save: a.save,
+        resume: a.resume,
+    };
+    let bar = (!a.quiet && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} steps  {msg}  {elapsed} (eta {eta})",
+            )
+            .expect("a valid template"),
+        );
+        bar
+    });
+    let mut next_plain = 0u64;
+    let mut progress = |done: u64, total: u64, loss: f64| match &bar {
+        Some(bar) => {
+            bar.set_length(total);
+            bar.set_position(done);
+            if done.is_multiple_of(16) || done == total {
+                bar.set_message(format!("loss {}", depthlab::report::sig4(loss)));
+            }
+        }
+        None if !a.quiet && done >= next_plain => {
+            eprintln!("step {done}/{total}  loss {}", depthlab::report::sig4(loss));
+            next_plain = done + total.div_ceil(10).max(1);
+        }
+        None => {}
+    };
+    let mut print = |line: &str| {
+        let write = || {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(line.as_bytes());
+            let _ = out.flush();
+        };
+        // The bar steps aside while a row is printed.
+        match &bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    };
+    let result = commands::train(&spec, &opts, &files, &mut print, &mut progress);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    result.map(|summary| format!("\n{summary}"))
+}
+
+fn check_saturation(spec: &Spec, t: f64) -> Result<f64, Error> {
+    if (0.5..1.0).contains(&t) {
+        Ok(t)
+    } else {
+        Err(Error::Spec(spec.source.error_whole(format!(
+            "--saturation must be in [0.5, 1), found {t}"
+        ))))
     }
 }
 

@@ -5,7 +5,7 @@
 
 use crate::arena::ALIGN_BYTES;
 use crate::graph::Graph;
-use crate::spec::LossKind;
+use crate::spec::{LossKind, Optim};
 use depthlab_kernels::Activation;
 use std::fmt::{self, Write as _};
 
@@ -119,10 +119,33 @@ pub enum Step {
         units: usize,
         parts: usize,
     },
+    /// One fused optimizer pass over a parameter buffer: decay, moments
+    /// and the parameter write. `state` holds the optimizer's buffers in
+    /// [`crate::spec::OptimKind::state_names`] order (unused slots are empty); `decay` is
+    /// this buffer's weight decay, resolved by the compiler (per-layer
+    /// overrides, `decay_bias`, none on activation parameters unless asked).
+    /// The learning rate and step count are the executor's, at run time.
+    Update {
+        param: Buf,
+        grad: Buf,
+        state: [Buf; 3],
+        decay: f64,
+    },
     /// Per-layer statistics of layer `layer` (0-based).
     LayerStats { layer: usize },
     /// Cross-layer statistics: gains and δ histograms on a common range.
     NetworkStats,
+}
+
+/// What a plan is compiled for.
+#[derive(Clone, Copy, Debug)]
+pub enum Purpose<'a> {
+    /// Forward, loss, backward, then the statistics (`stats`, the probe
+    /// batch of `train`).
+    Stats,
+    /// Forward, loss, backward, then one optimizer update per parameter
+    /// buffer (a training step).
+    Train(&'a Optim),
 }
 
 /// The compiled schedule for one batch size.
@@ -145,6 +168,22 @@ pub struct Plan {
     pub arena_len: usize,
     /// Threads the plan was split for.
     pub threads: usize,
+    /// The optimizer of a training plan.
+    pub optim: Option<Optim>,
+    /// The learnable buffers with their optimizer state, in update order
+    /// (W, b, then activation parameters, layer by layer); empty unless
+    /// compiled for training.
+    pub params: Vec<ParamBufs>,
+}
+
+/// A learnable buffer, its gradient and its optimizer state.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ParamBufs {
+    pub param: Buf,
+    pub grad: Buf,
+    pub state: [Buf; 3],
+    /// Weight decay λ of this buffer.
+    pub decay: f64,
 }
 
 /// Below this many FLOPs a matrix product runs on one thread: the split
@@ -226,6 +265,7 @@ impl Plan {
     pub fn compile(
         graph: &Graph,
         batch: usize,
+        purpose: Purpose,
         memory_limit: u64,
         threads: usize,
     ) -> Result<Plan, PlanError> {
@@ -279,6 +319,45 @@ impl Plan {
                 a,
                 delta,
             });
+        }
+        // Optimizer state, named `<param>.<torch's state name>`.
+        let optim = match purpose {
+            Purpose::Train(o) => Some(o.clone()),
+            Purpose::Stats => None,
+        };
+        let mut params = Vec::new();
+        if let Some(o) = &optim {
+            let names = o.kind.state_names(o);
+            for (l, bufs) in graph.layers.iter().zip(&layers) {
+                let wd = l.weight_decay.unwrap_or(o.weight_decay);
+                let bias_wd = if o.decay_bias { wd } else { 0.0 };
+                // No decay on PReLU/SReLU parameters unless asked (He et al.).
+                let act_wd = l.act_decay.unwrap_or(0.0);
+                for (param, grad, decay) in [
+                    (bufs.w, bufs.dw, wd),
+                    (bufs.b, bufs.db, bias_wd),
+                    (bufs.p, bufs.dp, act_wd),
+                ] {
+                    let len = lay.buffers[param.0].len;
+                    if len == 0 {
+                        continue;
+                    }
+                    let base = lay.buffers[param.0].name.clone();
+                    let mut state = [Buf(0); 3];
+                    for (slot, name) in state.iter_mut().zip(names) {
+                        *slot = match name {
+                            Some(n) => lay.add(format!("{base}.{n}"), Some(len))?,
+                            None => lay.add(String::new(), Some(0))?,
+                        };
+                    }
+                    params.push(ParamBufs {
+                        param,
+                        grad,
+                        state,
+                        decay,
+                    });
+                }
+            }
         }
         let scratch = lay.add("scratch".into(), rows_times(widest))?;
         let bytes = (lay.cursor as u64)
@@ -389,9 +468,18 @@ impl Plan {
                 });
             }
         }
-        // Statistics.
-        steps.extend((0..layers.len()).map(|layer| Step::LayerStats { layer }));
-        steps.push(Step::NetworkStats);
+        match &optim {
+            Some(_) => steps.extend(params.iter().map(|pb| Step::Update {
+                param: pb.param,
+                grad: pb.grad,
+                state: pb.state,
+                decay: pb.decay,
+            })),
+            None => {
+                steps.extend((0..layers.len()).map(|layer| Step::LayerStats { layer }));
+                steps.push(Step::NetworkStats);
+            }
+        }
         Ok(Plan {
             graph: graph.clone(),
             batch,
@@ -403,6 +491,8 @@ impl Plan {
             steps,
             arena_len: lay.cursor,
             threads,
+            optim,
+            params,
         })
     }
 
@@ -551,6 +641,27 @@ impl Plan {
                     n(delta),
                     n(w),
                     split(parts)
+                )
+            }
+            Step::Update {
+                param, grad, decay, ..
+            } => {
+                let o = self
+                    .optim
+                    .as_ref()
+                    .expect("update steps only in training plans");
+                let decay = if decay != 0.0 {
+                    format!(", weight_decay {decay}")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "update        {} ← {}({}, {}){decay}   {}",
+                    n(param),
+                    o.kind.name(),
+                    n(param),
+                    n(grad),
+                    self.buffer(param).len
                 )
             }
             Step::LayerStats { layer } => format!("stats         layer {}", layer + 1),

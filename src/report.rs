@@ -257,35 +257,7 @@ impl Report<'_> {
 
     /// The `--format json` document (schema [`JSON_SCHEMA`]).
     pub fn json(&self) -> String {
-        let layers: Vec<Value> = self
-            .layers()
-            .map(|(l, s)| {
-                let total: u64 = s.hist.iter().sum::<u64>().max(1);
-                json!({
-                    "layer": l.index,
-                    "fan_in": l.fan_in,
-                    "units": l.units,
-                    "activation": l.act.to_string(),
-                    "init": l.init.to_string(),
-                    "bias_init": l.bias.to_string(),
-                    "a": {
-                        "mean": s.a.mean, "std": s.a.std(), "min": s.a.min, "max": s.a.max,
-                        "p98_abs": s.a_p98, "saturated": s.saturated, "dead_units": s.dead,
-                    },
-                    "s": { "mean": s.s.mean, "std": s.s.std() },
-                    "delta": {
-                        "mean": s.delta.mean, "std": s.delta.std(), "abs_mean": s.delta.abs_mean(), "norm": s.delta.norm(),
-                        "histogram": s.hist.iter().map(|&c| c as f64 / total as f64).collect::<Vec<_>>(),
-                    },
-                    "weight": { "std": s.w.std(), "norm": s.w.norm() },
-                    "weight_grad": { "std": s.dw.std(), "norm": s.dw.norm(), "ratio": s.grad_ratio() },
-                    "bias_grad": { "norm": s.db.norm() },
-                    "act_params": (s.p.count > 0).then(|| json!({ "mean": s.p.mean, "norm": s.p.norm(), "grad_norm": s.dp.norm() })),
-                    "mean_sq_derivative": s.mean_sq_derivative,
-                    "gain": s.gain.map(|g| json!({ "measured": g, "predicted": s.gain_predicted })),
-                })
-            })
-            .collect();
+        let layers: Vec<Value> = self.layers().map(|(l, s)| layer_json(l, s)).collect();
         let f = self.stats.vanishing_factor();
         let doc = json!({
             "schema": JSON_SCHEMA,
@@ -381,4 +353,33 @@ impl Report<'_> {
 /// A ratio of standard deviations in decibels (20·log10).
 fn db(f: f64) -> String {
     format!("{:.1}", 20.0 * f.log10())
+}
+
+/// One layer's statistics as the JSON object of the `layers` array (see
+/// `docs/stats-json.md`); `train --stats-every` writes the same objects.
+pub fn layer_json(l: &crate::graph::Layer, s: &LayerStats) -> Value {
+    let total: u64 = s.hist.iter().sum::<u64>().max(1);
+    json!({
+        "layer": l.index,
+        "fan_in": l.fan_in,
+        "units": l.units,
+        "activation": l.act.to_string(),
+        "init": l.init.to_string(),
+        "bias_init": l.bias.to_string(),
+        "a": {
+            "mean": s.a.mean, "std": s.a.std(), "min": s.a.min, "max": s.a.max,
+            "p98_abs": s.a_p98, "saturated": s.saturated, "dead_units": s.dead,
+        },
+        "s": { "mean": s.s.mean, "std": s.s.std() },
+        "delta": {
+            "mean": s.delta.mean, "std": s.delta.std(), "abs_mean": s.delta.abs_mean(), "norm": s.delta.norm(),
+            "histogram": s.hist.iter().map(|&c| c as f64 / total as f64).collect::<Vec<_>>(),
+        },
+        "weight": { "std": s.w.std(), "norm": s.w.norm() },
+        "weight_grad": { "std": s.dw.std(), "norm": s.dw.norm(), "ratio": s.grad_ratio() },
+        "bias_grad": { "norm": s.db.norm() },
+        "act_params": (s.p.count > 0).then(|| json!({ "mean": s.p.mean, "norm": s.p.norm(), "grad_norm": s.dp.norm() })),
+        "mean_sq_derivative": s.mean_sq_derivative,
+        "gain": s.gain.map(|g| json!({ "measured": g, "predicted": s.gain_predicted })),
+    })
 }

@@ -340,13 +340,21 @@ pub fn load(
 /// assert_eq!(order, depthlab::dataset::shuffled_order(5, 1, 0));
 /// ```
 pub fn shuffled_order(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..n).collect();
+    let mut order = vec![0; n];
+    shuffle_into(&mut order, seed, epoch);
+    order
+}
+
+/// [`shuffled_order`] into `order` (its length is n), without allocating.
+pub fn shuffle_into(order: &mut [usize], seed: u64, epoch: u64) {
+    for (i, o) in order.iter_mut().enumerate() {
+        *o = i;
+    }
     let mut rng = Rng::new(seed, Stream::Shuffle(epoch));
-    for i in (1..n).rev() {
+    for i in (1..order.len()).rev() {
         let j = rng.below(i as u64 + 1) as usize;
         order.swap(i, j);
     }
-    order
 }
 
 /// Everything [`load`] was asked, with helpers to read the `data` line's

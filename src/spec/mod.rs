@@ -55,6 +55,8 @@ pub struct Dense {
     pub init: Option<(InitSpec, Span)>,
     pub bias: Option<(InitSpec, Span)>,
     pub weight_decay: Option<f64>,
+    /// Weight decay of the layer's PReLU/SReLU parameters (default none).
+    pub act_decay: Option<f64>,
     /// The `xK` repeat count (1 when absent).
     pub repeat: usize,
     /// Where `xK` was written, if it was.
@@ -274,7 +276,67 @@ pub struct Optim {
     pub maximize: bool,
     /// Whether weight decay also applies to biases (default true).
     pub decay_bias: bool,
+    pub schedule: Schedule,
     pub span: Span,
+}
+
+impl Optim {
+    /// PyTorch's defaults (torch.optim, 2.x) for `kind`: lr 1e-3, no
+    /// momentum, betas (0.9, 0.999), eps 1e-8, weight decay 0 (AdamW 1e-2).
+    pub fn torch_defaults(kind: OptimKind, span: Span) -> Optim {
+        Optim {
+            kind,
+            lr: 1e-3,
+            momentum: 0.0,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: if kind == OptimKind::AdamW { 1e-2 } else { 0.0 },
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            amsgrad: false,
+            maximize: false,
+            decay_bias: true,
+            schedule: Schedule::Constant,
+            span,
+        }
+    }
+}
+
+/// The learning rate over training, stepped once per epoch as PyTorch's
+/// schedulers are usually stepped (`scheduler.step()` after each epoch).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Schedule {
+    /// `lr` throughout.
+    Constant,
+    /// torch.optim.lr_scheduler.StepLR: lr·γ^⌊epoch/step_size⌋.
+    Step { step_size: usize, gamma: f64 },
+    /// CosineAnnealingLR with T_max = the run's epochs:
+    /// min_lr + (lr − min_lr)·(1 + cos(π·epoch/T_max))/2.
+    Cosine { min_lr: f64 },
+}
+
+impl Schedule {
+    /// The learning rate of 0-based `epoch` in a run of `epochs` epochs.
+    ///
+    /// ```
+    /// use depthlab::spec::Schedule;
+    /// let s = Schedule::Step { step_size: 2, gamma: 0.5 };
+    /// assert_eq!(s.lr(1.0, 3, 10), 0.5);
+    /// assert_eq!(Schedule::Cosine { min_lr: 0.0 }.lr(1.0, 0, 10), 1.0);
+    /// ```
+    pub fn lr(self, lr: f64, epoch: usize, epochs: usize) -> f64 {
+        match self {
+            Schedule::Constant => lr,
+            Schedule::Step { step_size, gamma } => {
+                lr * gamma.powi((epoch / step_size.max(1)).min(i32::MAX as usize) as i32)
+            }
+            Schedule::Cosine { min_lr } => {
+                let t = epoch.min(epochs) as f64 / epochs.max(1) as f64;
+                min_lr + (lr - min_lr) * (1.0 + (std::f64::consts::PI * t).cos()) / 2.0
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -290,6 +352,21 @@ impl OptimKind {
             OptimKind::Sgd => "sgd",
             OptimKind::Adam => "adam",
             OptimKind::AdamW => "adamw",
+        }
+    }
+
+    /// The per-parameter state buffers `o` needs, with torch.optim's names
+    /// (as in `optimizer.state_dict()`): SGD `momentum_buffer` (only with
+    /// momentum), Adam/AdamW `exp_avg`, `exp_avg_sq` and, with amsgrad,
+    /// `max_exp_avg_sq`.
+    pub fn state_names(self, o: &Optim) -> [Option<&'static str>; 3] {
+        match self {
+            OptimKind::Sgd => [(o.momentum != 0.0).then_some("momentum_buffer"), None, None],
+            OptimKind::Adam | OptimKind::AdamW => [
+                Some("exp_avg"),
+                Some("exp_avg_sq"),
+                o.amsgrad.then_some("max_exp_avg_sq"),
+            ],
         }
     }
 }

@@ -1,10 +1,11 @@
 //! Command-line flags that override spec lines, so a spec is a starting
-//! point: `--act`, `--init`, `--depth`, `--width`, `--seed`.
+//! point: `--act`, `--init`, `--depth`, `--width`, `--seed`, `--lr`,
+//! `--weight-decay`, `--epochs`, `--steps`, `--batch`.
 
-use super::Spec;
 use super::error::{Source, SpecError};
 use super::parse::{parse_activation, parse_init};
 use super::syntax::single_value;
+use super::{Optim, OptimKind, Spec};
 
 /// Values given on the command line; `None` leaves the spec as written.
 ///
@@ -22,6 +23,15 @@ pub struct Overrides {
     pub width: Option<usize>,
     /// The `train seed=` (weights and probe data derive from it).
     pub seed: Option<u64>,
+    /// The optimizer's `lr=` (a spec without `optim` line gets Adam's
+    /// defaults first).
+    pub lr: Option<f64>,
+    /// The optimizer's `weight_decay=` (per-layer values still win).
+    pub weight_decay: Option<f64>,
+    /// `train epochs=`, `steps=`, `batch=`.
+    pub epochs: Option<usize>,
+    pub steps: Option<usize>,
+    pub batch: Option<usize>,
 }
 
 impl Overrides {
@@ -67,6 +77,40 @@ impl Overrides {
         }
         if let Some(seed) = self.seed {
             spec.train.seed = seed;
+        }
+        for (flag, value) in [("--lr", self.lr), ("--weight-decay", self.weight_decay)] {
+            let Some(v) = value else { continue };
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(spec
+                    .source
+                    .error_whole(format!("`{flag}` must be a finite number ≥ 0, found {v}")));
+            }
+            let o = spec.optim.get_or_insert_with(|| {
+                Optim::torch_defaults(
+                    OptimKind::Adam,
+                    super::Span {
+                        line: 0,
+                        col: 0,
+                        len: 0,
+                    },
+                )
+            });
+            if flag == "--lr" {
+                o.lr = v;
+            } else {
+                o.weight_decay = v;
+            }
+        }
+        if let Some(epochs) = self.epochs {
+            spec.train.epochs = epochs;
+            // An explicit epoch count wins over the spec's `steps=`.
+            spec.train.steps = None;
+        }
+        if let Some(steps) = self.steps {
+            spec.train.steps = Some(steps);
+        }
+        if let Some(batch) = self.batch {
+            spec.train.batch = batch;
         }
         Ok(())
     }

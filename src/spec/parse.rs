@@ -3,7 +3,9 @@
 
 use super::error::{Source, Span, SpecError, did_you_mean};
 use super::syntax::{Item, Statement, Value, Word, statements};
-use super::{ActSpec, Data, Dense, Gain, InitSpec, Input, LossKind, Optim, OptimKind, Spec, Train};
+use super::{
+    ActSpec, Data, Dense, Gain, InitSpec, Input, LossKind, Optim, OptimKind, Schedule, Spec, Train,
+};
 
 /// Every activation name the spec language knows.
 pub const ACTIVATIONS: &[&str] = &[
@@ -50,6 +52,10 @@ const SGD_KEYS: &[&str] = &[
     "weight_decay",
     "maximize",
     "decay_bias",
+    "schedule",
+    "step_size",
+    "gamma",
+    "min_lr",
 ];
 const ADAM_KEYS: &[&str] = &[
     "lr",
@@ -60,8 +66,13 @@ const ADAM_KEYS: &[&str] = &[
     "amsgrad",
     "maximize",
     "decay_bias",
+    "schedule",
+    "step_size",
+    "gamma",
+    "min_lr",
 ];
-const DENSE_KEYS: &[&str] = &["init", "bias", "weight_decay"];
+const SCHEDULES: &[&str] = &["constant", "step", "cosine"];
+const DENSE_KEYS: &[&str] = &["init", "bias", "weight_decay", "act_decay"];
 const TRAIN_KEYS: &[&str] = &["epochs", "batch", "seed", "steps"];
 /// Data sources and the keys each accepts.
 const DATA: &[(&str, &[&str])] = &[
@@ -264,6 +275,7 @@ fn dense(src: &Source, st: &Statement) -> Result<Dense, SpecError> {
         init: None,
         bias: None,
         weight_decay: None,
+        act_decay: None,
         repeat: 1,
         repeat_span: None,
         span: st.keyword.span,
@@ -286,20 +298,26 @@ fn dense(src: &Source, st: &Statement) -> Result<Dense, SpecError> {
                     }
                     set_once(src, &mut d.bias, (init, item.value.span), item)?;
                 }
-                "weight_decay" => {
+                "weight_decay" | "act_decay" => {
                     if !item.value.args.is_empty() {
-                        return Err(
-                            src.error(item.value.span, "`weight_decay` takes a plain number")
-                        );
+                        return Err(src.error(
+                            item.value.span,
+                            format!("`{}` takes a plain number", key.text),
+                        ));
                     }
                     let v = non_negative(src, item.value.name)?;
-                    set_once(src, &mut d.weight_decay, v, item)?;
+                    let slot = if key.text == "weight_decay" {
+                        &mut d.weight_decay
+                    } else {
+                        &mut d.act_decay
+                    };
+                    set_once(src, slot, v, item)?;
                 }
                 _ => {
                     return Err(unknown(
                         src,
                         key,
-                        "a dense key (init, bias, weight_decay)",
+                        "a dense key (init, bias, weight_decay, act_decay)",
                         DENSE_KEYS,
                     ));
                 }
@@ -345,22 +363,8 @@ fn optim(src: &Source, st: &Statement) -> Result<Optim, SpecError> {
         "adamw" => (OptimKind::AdamW, ADAM_KEYS),
         _ => return Err(unknown(src, name, "an optimizer", OPTIMS)),
     };
-    // PyTorch's defaults (torch.optim, 2.x).
-    let mut o = Optim {
-        kind,
-        lr: 1e-3,
-        momentum: 0.0,
-        dampening: 0.0,
-        nesterov: false,
-        weight_decay: if kind == OptimKind::AdamW { 1e-2 } else { 0.0 },
-        beta1: 0.9,
-        beta2: 0.999,
-        eps: 1e-8,
-        amsgrad: false,
-        maximize: false,
-        decay_bias: true,
-        span: st.keyword.span,
-    };
+    let mut o = Optim::torch_defaults(kind, st.keyword.span);
+    let (mut schedule, mut step_size, mut gamma, mut min_lr) = (None, None, None, None);
     for (key, value) in keyed(
         src,
         &st.items[1..],
@@ -379,9 +383,45 @@ fn optim(src: &Source, st: &Statement) -> Result<Optim, SpecError> {
             "amsgrad" => o.amsgrad = boolean(src, value)?,
             "maximize" => o.maximize = boolean(src, value)?,
             "decay_bias" => o.decay_bias = boolean(src, value)?,
+            "schedule" => {
+                if !SCHEDULES.contains(&value.text) {
+                    return Err(unknown(src, value, "a schedule", SCHEDULES));
+                }
+                schedule = Some((value.text, value.span));
+            }
+            "step_size" => step_size = Some((count(src, value)? as f64, key.span)),
+            "gamma" => gamma = Some((non_negative(src, value)?, key.span)),
+            "min_lr" => min_lr = Some((non_negative(src, value)?, key.span)),
             _ => unreachable!("keys are checked by `keyed`"),
         }
     }
+    // Keys of another schedule are an error rather than silently ignored.
+    let stray = |key: Option<(_, Span)>, name: &str, needs: &str| match key {
+        Some((_, span)) => Err(src.error(span, format!("`{name}` needs `schedule={needs}`"))),
+        None => Ok(()),
+    };
+    o.schedule = match schedule.map(|(name, _)| name) {
+        Some("step") => {
+            stray(min_lr, "min_lr", "cosine")?;
+            Schedule::Step {
+                step_size: step_size.map_or(10, |(v, _)| v as usize),
+                gamma: gamma.map_or(0.1, |(v, _)| v),
+            }
+        }
+        Some("cosine") => {
+            stray(step_size, "step_size", "step")?;
+            stray(gamma, "gamma", "step")?;
+            Schedule::Cosine {
+                min_lr: min_lr.map_or(0.0, |(v, _)| v),
+            }
+        }
+        _ => {
+            stray(step_size, "step_size", "step")?;
+            stray(gamma, "gamma", "step")?;
+            stray(min_lr, "min_lr", "cosine")?;
+            Schedule::Constant
+        }
+    };
     if o.nesterov && (o.momentum <= 0.0 || o.dampening != 0.0) {
         return Err(src.error(
             st.keyword.span,

@@ -1,0 +1,214 @@
+//! Training checkpoints (`train --save FILE`, `--resume FILE`): one
+//! safetensors file holding everything a run needs to continue with the
+//! same bits as if it had never stopped.
+//!
+//! Tensors (f32, layers numbered from 1):
+//! - the parameters under the `--dump` weights names: `W{l}` (units,
+//!   fan_in), `b{l}` (units), `prelu{l}` (units), `srelu{l}` (4, units);
+//! - the optimizer state as `{param}.{name}` with torch.optim's state
+//!   names: `W1.momentum_buffer` (SGD with momentum), `W1.exp_avg`,
+//!   `W1.exp_avg_sq`, `W1.max_exp_avg_sq` (Adam/AdamW; the last with
+//!   amsgrad).
+//!
+//! Metadata (strings): `format` = `depthlab.checkpoint/1`, `step` (optimizer
+//! steps done), `seed` (the data order of every epoch derives from it and
+//! the epoch number, so it is the whole RNG state), `optimizer`, `batch`,
+//! the running sums of the current epoch (`epoch_loss_sum` as the f64's
+//! bits in hex, `epoch_correct`, `epoch_seen`, `epoch_steps`), `spec` (the
+//! spec text, for people), and `checksum`: FNV-1a 64 over every tensor's
+//! bytes in name order, so a corrupted file is refused rather than loaded.
+
+use crate::dump::param_tensors;
+use crate::error::Error;
+use crate::exec::Executor;
+use crate::plan::Buf;
+use crate::spec::Spec;
+use crate::train::EpochSums;
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Version tag of the checkpoint format.
+pub const FORMAT: &str = "depthlab.checkpoint/1";
+
+/// The run-time state stored beside the tensors.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Checkpoint {
+    pub step: u64,
+    pub seed: u64,
+    pub sums: EpochSums,
+}
+
+/// Every tensor a checkpoint of `exec` holds: name, buffer, shape.
+fn tensors(exec: &Executor) -> Vec<(String, Buf, Vec<usize>)> {
+    let plan = exec.plan();
+    let mut out = Vec::new();
+    for t in param_tensors(plan) {
+        let (name, buf, shape) = (t.name, t.param, t.shape);
+        let state = plan.params.iter().find(|p| p.param == buf).map(|p| p.state);
+        for s in state.into_iter().flatten() {
+            let info = plan.buffer(s);
+            if info.len > 0 {
+                let suffix = info.name.rsplit('.').next().unwrap_or_default();
+                out.push((format!("{name}.{suffix}"), s, shape.clone()));
+            }
+        }
+        out.push((name, buf, shape));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// FNV-1a, 64 bits: a checksum, not a cryptographic hash.
+fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Writes the checkpoint of `exec` to `path`, atomically (temporary file
+/// and rename).
+pub fn save(path: &Path, exec: &Executor, ck: &Checkpoint, spec: &Spec) -> Result<(), Error> {
+    let plan = exec.plan();
+    let list = tensors(exec);
+    let bytes: Vec<Vec<u8>> = list
+        .iter()
+        .map(|(_, b, _)| exec.buf(*b).iter().flat_map(|v| v.to_le_bytes()).collect())
+        .collect();
+    let checksum = bytes.iter().fold(FNV_START, |h, b| fnv1a(h, b));
+    let o = plan.optim.as_ref().expect("a training plan");
+    let meta = HashMap::from([
+        ("format".to_owned(), FORMAT.to_owned()),
+        ("step".to_owned(), ck.step.to_string()),
+        ("seed".to_owned(), ck.seed.to_string()),
+        ("optimizer".to_owned(), o.kind.name().to_owned()),
+        ("batch".to_owned(), plan.batch.to_string()),
+        (
+            "epoch_loss_sum".to_owned(),
+            format!("{:016x}", ck.sums.loss_sum.to_bits()),
+        ),
+        ("epoch_correct".to_owned(), ck.sums.correct.to_string()),
+        ("epoch_seen".to_owned(), ck.sums.seen.to_string()),
+        ("epoch_steps".to_owned(), ck.sums.steps.to_string()),
+        ("spec".to_owned(), spec.source.text.clone()),
+        ("checksum".to_owned(), format!("{checksum:016x}")),
+    ]);
+    let write_error = |error| Error::Write {
+        path: path.to_path_buf(),
+        error,
+    };
+    let views = list
+        .iter()
+        .zip(&bytes)
+        .map(|((name, _, shape), b)| {
+            TensorView::new(Dtype::F32, shape.clone(), b).map(|v| (name.as_str(), v))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| write_error(std::io::Error::other(e)))?;
+    let data = safetensors::serialize(views, Some(meta))
+        .map_err(|e| write_error(std::io::Error::other(e)))?;
+    crate::dump::write_atomic(path, &data).map_err(write_error)
+}
+
+/// Reads a checkpoint into `exec` (compiled from the same spec): every
+/// tensor must be present with the right shape, the metadata complete and
+/// the checksum right; otherwise nothing is changed and the error says
+/// what is wrong.
+pub fn load(path: &Path, exec: &mut Executor) -> Result<Checkpoint, Error> {
+    let bad = |message: String| Error::Checkpoint {
+        path: path.to_path_buf(),
+        message,
+    };
+    let data = std::fs::read(path).map_err(|error| Error::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let (_, header) = SafeTensors::read_metadata(&data).map_err(|e| {
+        bad(format!(
+            "not a readable safetensors file ({e}); truncated or corrupt?"
+        ))
+    })?;
+    let file = SafeTensors::deserialize(&data).map_err(|e| {
+        bad(format!(
+            "not a readable safetensors file ({e}); truncated or corrupt?"
+        ))
+    })?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    let get = |key: &str| {
+        meta.get(key).ok_or_else(|| {
+            bad(format!(
+                "its metadata has no `{key}`; not a depthlab checkpoint?"
+            ))
+        })
+    };
+    let format = get("format")?;
+    if format != FORMAT {
+        return Err(bad(format!(
+            "its format is `{format}`, expected `{FORMAT}`"
+        )));
+    }
+    let number = |key: &str| -> Result<u64, Error> {
+        let v = get(key)?;
+        v.parse()
+            .map_err(|_| bad(format!("metadata `{key}` is `{v}`, not a whole number")))
+    };
+    let plan = exec.plan();
+    let kind = plan.optim.as_ref().expect("a training plan").kind.name();
+    let optimizer = get("optimizer")?;
+    if optimizer != kind {
+        return Err(bad(format!(
+            "it was written by `optim {optimizer}` but this spec trains with `optim {kind}`"
+        )));
+    }
+    let list = tensors(exec);
+    let mut loaded = Vec::with_capacity(list.len());
+    let mut checksum = FNV_START;
+    for (name, buf, shape) in &list {
+        let t = file.tensor(name).map_err(|_| {
+            bad(format!(
+                "it has no tensor `{name}`; was it written for another spec or optimizer settings?"
+            ))
+        })?;
+        if t.dtype() != Dtype::F32 || t.shape() != shape.as_slice() {
+            return Err(bad(format!(
+                "tensor `{name}` is {:?} {:?}, this spec needs F32 {shape:?}",
+                t.dtype(),
+                t.shape()
+            )));
+        }
+        checksum = fnv1a(checksum, t.data());
+        loaded.push((*buf, t.data()));
+    }
+    let expected = get("checksum")?;
+    if format!("{checksum:016x}") != *expected {
+        return Err(bad(format!(
+            "its checksum is {checksum:016x}, the file says {expected}: the file is corrupt"
+        )));
+    }
+    let loss_bits = get("epoch_loss_sum")?;
+    let loss_sum = u64::from_str_radix(loss_bits, 16)
+        .map(f64::from_bits)
+        .map_err(|_| {
+            bad(format!(
+                "metadata `epoch_loss_sum` is `{loss_bits}`, not 16 hex digits"
+            ))
+        })?;
+    let ck = Checkpoint {
+        step: number("step")?,
+        seed: number("seed")?,
+        sums: EpochSums {
+            loss_sum,
+            correct: number("epoch_correct")?,
+            seen: number("epoch_seen")?,
+            steps: number("epoch_steps")?,
+        },
+    };
+    for (buf, bytes) in loaded {
+        for (v, b) in exec.buf_mut(buf).iter_mut().zip(bytes.chunks_exact(4)) {
+            *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+    }
+    Ok(ck)
+}
