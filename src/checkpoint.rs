@@ -19,13 +19,14 @@
 //! bytes in name order, so a corrupted file is refused rather than loaded.
 
 use crate::dump::param_tensors;
+use crate::dump::{f32s, serialize};
 use crate::error::Error;
 use crate::exec::Executor;
 use crate::plan::Buf;
 use crate::spec::Spec;
 use crate::train::EpochSums;
-use safetensors::{Dtype, SafeTensors, tensor::TensorView};
-use std::collections::HashMap;
+use safetensors::{Dtype, SafeTensors};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Version tag of the checkpoint format.
@@ -72,14 +73,14 @@ const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
 /// and rename).
 pub fn save(path: &Path, exec: &Executor, ck: &Checkpoint, spec: &Spec) -> Result<(), Error> {
     let plan = exec.plan();
-    let list = tensors(exec);
-    let bytes: Vec<Vec<u8>> = list
-        .iter()
-        .map(|(_, b, _)| exec.buf(*b).iter().flat_map(|v| v.to_le_bytes()).collect())
+    // In name order, the order `load` checks the sum in.
+    let tensors: Vec<_> = tensors(exec)
+        .into_iter()
+        .map(|(name, b, shape)| f32s(name, shape, exec.buf(b)))
         .collect();
-    let checksum = bytes.iter().fold(FNV_START, |h, b| fnv1a(h, b));
+    let checksum = tensors.iter().fold(FNV_START, |h, t| fnv1a(h, &t.bytes));
     let o = plan.optim.as_ref().expect("a training plan");
-    let meta = HashMap::from([
+    let meta = BTreeMap::from([
         ("format".to_owned(), FORMAT.to_owned()),
         ("step".to_owned(), ck.step.to_string()),
         ("seed".to_owned(), ck.seed.to_string()),
@@ -95,21 +96,10 @@ pub fn save(path: &Path, exec: &Executor, ck: &Checkpoint, spec: &Spec) -> Resul
         ("spec".to_owned(), spec.source.text.clone()),
         ("checksum".to_owned(), format!("{checksum:016x}")),
     ]);
-    let write_error = |error| Error::Write {
+    crate::dump::write_atomic(path, &serialize(&tensors, meta)).map_err(|error| Error::Write {
         path: path.to_path_buf(),
         error,
-    };
-    let views = list
-        .iter()
-        .zip(&bytes)
-        .map(|((name, _, shape), b)| {
-            TensorView::new(Dtype::F32, shape.clone(), b).map(|v| (name.as_str(), v))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| write_error(std::io::Error::other(e)))?;
-    let data = safetensors::serialize(views, Some(meta))
-        .map_err(|e| write_error(std::io::Error::other(e)))?;
-    crate::dump::write_atomic(path, &data).map_err(write_error)
+    })
 }
 
 /// Reads a checkpoint into `exec` (compiled from the same spec): every

@@ -15,20 +15,12 @@
 use crate::exec::Executor;
 use crate::plan::{Buf, Plan};
 use crate::spec::LossKind;
-use safetensors::{Dtype, tensor::TensorView};
-use std::collections::HashMap;
+use safetensors::Dtype;
+use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// A tensor to write: name, shape, little-endian bytes, dtype.
-struct Tensor {
-    name: String,
-    shape: Vec<usize>,
-    bytes: Vec<u8>,
-    dtype: Dtype,
-}
-
-fn f32s(name: String, shape: Vec<usize>, data: &[f32]) -> Tensor {
+pub fn f32s(name: String, shape: Vec<usize>, data: &[f32]) -> Tensor {
     Tensor {
         name,
         shape,
@@ -117,7 +109,7 @@ pub fn dump(exec: &Executor, dir: &Path) -> io::Result<()> {
         y,
     ];
     let acts: Vec<String> = g.layers.iter().map(|l| l.act.to_string()).collect();
-    let meta = HashMap::from([
+    let meta = BTreeMap::from([
         ("loss".to_owned(), g.loss.name().to_owned()),
         (
             "activations".to_owned(),
@@ -129,14 +121,57 @@ pub fn dump(exec: &Executor, dir: &Path) -> io::Result<()> {
     write(&dir.join("grads.safetensors"), &grads, None)
 }
 
-fn write(path: &Path, tensors: &[Tensor], meta: Option<HashMap<String, String>>) -> io::Result<()> {
-    let views = tensors
-        .iter()
-        .map(|t| TensorView::new(t.dtype, t.shape.clone(), &t.bytes).map(|v| (t.name.as_str(), v)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(io::Error::other)?;
-    let bytes = safetensors::serialize(views, meta).map_err(io::Error::other)?;
-    write_atomic(path, &bytes)
+fn write(
+    path: &Path,
+    tensors: &[Tensor],
+    meta: Option<BTreeMap<String, String>>,
+) -> io::Result<()> {
+    write_atomic(path, &serialize(tensors, meta.unwrap_or_default()))
+}
+
+/// A tensor to write: name, shape, little-endian bytes, dtype.
+pub struct Tensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub bytes: Vec<u8>,
+    pub dtype: Dtype,
+}
+
+/// The safetensors bytes of `tensors` with `meta`, deterministic: the
+/// header lists the metadata then the tensors in name order (the
+/// safetensors crate writes its metadata map in hash order, so two saves
+/// of the same state would differ), padded with spaces to a multiple of 8
+/// bytes as the format recommends; the data follows in the same order.
+pub fn serialize(tensors: &[Tensor], meta: BTreeMap<String, String>) -> Vec<u8> {
+    let mut order: Vec<&Tensor> = tensors.iter().collect();
+    order.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut header = serde_json::Map::new();
+    if !meta.is_empty() {
+        header.insert("__metadata__".into(), serde_json::json!(meta));
+    }
+    let mut offset = 0;
+    for t in &order {
+        let dtype = match t.dtype {
+            Dtype::I64 => "I64",
+            _ => "F32",
+        };
+        header.insert(
+            t.name.clone(),
+            serde_json::json!({ "dtype": dtype, "shape": t.shape, "data_offsets": [offset, offset + t.bytes.len()] }),
+        );
+        offset += t.bytes.len();
+    }
+    let mut text = serde_json::to_string(&header).expect("a JSON value always serializes");
+    while !text.len().is_multiple_of(8) {
+        text.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + text.len() + offset);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+    for t in &order {
+        out.extend_from_slice(&t.bytes);
+    }
+    out
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and

@@ -123,6 +123,8 @@ pub struct Trainer {
     stats_every: Option<u64>,
     /// Whether accuracy means something for this data and loss.
     classify: bool,
+    /// When the current epoch (or this process's part of it) started.
+    epoch_started: Instant,
 }
 
 /// The optimizer a spec trains with: its `optim` line or Adam's defaults.
@@ -204,7 +206,7 @@ impl Trainer {
             });
         let epochs = total_steps.div_ceil(steps_per_epoch) as usize;
         let exec = training_executor(spec, &graph, t.batch, opts.memory_limit, opts.threads)?;
-        let probe_set = split.test.as_ref().unwrap_or(&split.train);
+        let probe_set = probe_set(&split);
         let probe_rows = opts.probe.min(probe_set.n).max(1);
         let plan = Plan::compile(
             &graph,
@@ -245,6 +247,7 @@ impl Trainer {
             update_ratio: vec![0.0; layers],
             stats_every: opts.stats_every,
             classify,
+            epoch_started: Instant::now(),
         })
     }
 
@@ -316,21 +319,16 @@ impl Trainer {
     /// and the probe statistics to `on`. Stops with [`Error::Diverged`] at
     /// the first non-finite loss.
     pub fn run(&mut self, on: &mut dyn FnMut(Event)) -> Result<(), Error> {
-        let mut started = Instant::now();
         self.measure(false, on);
         while self.step() < self.total_steps {
             self.train_step(on)?;
-            let step = self.step();
-            if step.is_multiple_of(self.steps_per_epoch) || step == self.total_steps {
-                let record = self.end_epoch(started.elapsed().as_secs_f64());
-                on(Event::Epoch(&record));
-                started = Instant::now();
-            }
         }
         Ok(())
     }
 
-    /// One optimizer step on the next batch. Allocates nothing.
+    /// One optimizer step on the next batch; at the end of an epoch (or of
+    /// the run) also the epoch's record, and the probe statistics when due.
+    /// Allocates nothing except at those ends.
     pub fn train_step(&mut self, on: &mut dyn FnMut(Event)) -> Result<(), Error> {
         let step = self.step();
         let epoch = (step / self.steps_per_epoch) as usize;
@@ -381,6 +379,12 @@ impl Trainer {
         if measure {
             self.measure(true, on);
         }
+        let done = step + 1;
+        if done.is_multiple_of(self.steps_per_epoch) || done == self.total_steps {
+            let record = self.end_epoch(self.epoch_started.elapsed().as_secs_f64());
+            on(Event::Epoch(&record));
+            self.epoch_started = Instant::now();
+        }
         Ok(())
     }
 
@@ -411,11 +415,17 @@ impl Trainer {
         "the loss".into()
     }
 
-    /// Closes the epoch: evaluates the test set and resets the sums.
+    /// The record of the epoch that ends (or, at the end of a run, stops)
+    /// here, with the test set evaluated. The sums restart only at an
+    /// epoch boundary: a checkpoint written mid-epoch keeps them, so the
+    /// resumed run reports that epoch whole.
     fn end_epoch(&mut self, seconds: f64) -> EpochRecord {
         let step = self.step();
         let epoch = step.div_ceil(self.steps_per_epoch) as usize;
-        let s = std::mem::take(&mut self.sums);
+        let s = self.sums;
+        if step.is_multiple_of(self.steps_per_epoch) {
+            self.sums = EpochSums::default();
+        }
         let (test_loss, test_acc) = match self.split.test.as_ref() {
             Some(t) if t.n > 0 => {
                 let (loss, acc) = self.evaluate_test();
@@ -477,9 +487,8 @@ impl Trainer {
             start = end;
         }
         // The probe batch is needed again for the statistics.
-        let probe_set = self.split.test.as_ref().unwrap_or(&self.split.train);
         let [xs, ys] = self.probe.bufs_mut([x, y]);
-        copy_rows(probe_set, 0..rows, xs, ys);
+        copy_rows(probe_set(&self.split), 0..rows, xs, ys);
         let n = test.n as f64;
         let acc = self.classify.then(|| correct as f64 / n);
         (loss_sum / n, acc)
@@ -507,6 +516,16 @@ impl Trainer {
         };
         on(Event::Stats(&record));
     }
+}
+
+/// The set the probe batch comes from: held-out examples when there are
+/// any (as Glorot & Bengio), training ones otherwise.
+fn probe_set(split: &Split) -> &Dataset {
+    split
+        .test
+        .as_ref()
+        .filter(|t| t.n > 0)
+        .unwrap_or(&split.train)
 }
 
 /// √(Σ v²) in f64, in order.

@@ -448,3 +448,112 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn train_runs_writes_its_files_and_refuses_bad_input() {
+    let dir = std::env::temp_dir().join(format!("depthlab-cli-train-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let net =
+        "input 2; dense 16 tanh; dense 3; data spirals n=200 test=100; train epochs=3 batch=20";
+    let out = dir.to_str().unwrap();
+    let o = depthlab(&[
+        "train",
+        "--net",
+        net,
+        "--stats-every",
+        "5",
+        "--out",
+        out,
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        stdout.contains("train loss") && stdout.contains("final: train loss"),
+        "{stdout}"
+    );
+    let csv = std::fs::read_to_string(dir.join("epochs.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 4, "header + 3 epochs:\n{csv}");
+    // Measured at step 0, every 5 steps (10 per epoch) and at the end.
+    let stats = std::fs::read_to_string(dir.join("stats.jsonl")).unwrap();
+    let steps: Vec<u64> = stats
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(steps, [0, 5, 10, 15, 20, 25, 30]);
+    assert!(dir.join("summary.txt").exists() && dir.join("checkpoint.safetensors").exists());
+
+    // Resume from the final checkpoint with more epochs: it continues.
+    let ck = dir.join("checkpoint.safetensors");
+    let o = depthlab(&[
+        "train",
+        "--net",
+        net,
+        "--epochs",
+        "4",
+        "--resume",
+        ck.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .contains("resumed at step 30")
+    );
+
+    refused(
+        &[
+            "train",
+            "--net",
+            net,
+            "--resume",
+            dir.join("nope.safetensors").to_str().unwrap(),
+        ],
+        &["nope.safetensors"],
+    );
+    std::fs::write(dir.join("junk.safetensors"), b"not a checkpoint").unwrap();
+    refused(
+        &[
+            "train",
+            "--net",
+            net,
+            "--resume",
+            dir.join("junk.safetensors").to_str().unwrap(),
+        ],
+        &["cannot resume", "truncated or corrupt"],
+    );
+    refused(
+        &[
+            "train",
+            "--net",
+            "input 2; dense 3; data spirals n=10 test=0; train batch=20",
+        ],
+        &[
+            "--net:1:",
+            "`batch=20` is more than the 10 training examples",
+        ],
+    );
+    refused(&["train", "--net", net, "--lr=-1"], &["--lr"]);
+    refused(
+        &["train", "--net", net, "--stats-every", "0"],
+        &["--stats-every"],
+    );
+    refused(
+        &[
+            "train",
+            "--net",
+            "input 2; dense 3; optim sgd schedule=linear",
+        ],
+        &["--net:1:", "schedule"],
+    );
+    refused(
+        &["train", "--net", "input 2; dense 3; optim sgd gamma=0.5"],
+        &["`gamma` needs `schedule=step`"],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -10,6 +10,7 @@ mod dataset;
 mod dump;
 /// Finite-difference gradient checks against an independent f64 forward.
 mod gradcheck;
+
 /// Mutated specs never panic.
 mod robustness;
 /// insta snapshots of the `stats` tables and `check` plans of the examples.
@@ -18,6 +19,8 @@ mod snapshots;
 mod theory;
 /// Thread splits do not change a single bit.
 mod threads;
+/// Training: L2 = weight decay, resume, checkpoints, accuracy, no allocation.
+mod train;
 
 use depthlab::commands::{StatsOptions, load_spec, measure};
 use depthlab::exec::Executor;

@@ -49,8 +49,8 @@ enum Recipe {
     },
     /// Glorot & Bengio's Shapeset-3×2.
     Shapeset,
-    /// Bishop's t = sin(2πx) + noise.
-    Poly { noise: f64 },
+    /// Bishop's t = sin(2πx) + noise, inputs x, x², …, x^degree.
+    Poly { noise: f64, degree: usize },
 }
 
 struct Generator {
@@ -77,7 +77,7 @@ pub(super) fn generate(req: &Request) -> Result<Split, DataError> {
     req.check_size("test", test, width)?;
     let train = generator.sample(n, &mut Rng::new(seed, Stream::DataTrain));
     let test = (test > 0).then(|| generator.sample(test, &mut Rng::new(seed, Stream::DataTest)));
-    Ok(Split { train, test })
+    super::normalize_if_asked(req, Split { train, test })
 }
 
 impl Generator {
@@ -149,14 +149,22 @@ impl Generator {
                         req.loss.name()
                     )));
                 }
-                req.expect_inputs(1, "")?;
+                // Bishop's polynomial features x, x², …, x^M (the bias is
+                // the layer's).
+                let degree = req.count("degree", 1)?;
+                let what = if degree > 1 {
+                    format!(" (x, …, x^{degree})")
+                } else {
+                    String::new()
+                };
+                req.expect_inputs(degree, &what)?;
                 if k != 1 {
                     return Err(req.error(format!(
                         "`data poly` gives 1 target but the last layer has {k} units"
                     )));
                 }
                 let noise = req.non_negative("noise", POLY_NOISE)?;
-                (Recipe::Poly { noise }, values)
+                (Recipe::Poly { noise, degree }, values)
             }
             other => return Err(req.error(format!("unknown generator `{other}`"))),
         };
@@ -261,10 +269,10 @@ impl Generator {
                 set.push_class(scene.class);
             }
             // x ~ U[0, 1); t = sin(2πx) + noise·N(0, 1).
-            Recipe::Poly { noise } => {
+            &Recipe::Poly { noise, degree } => {
                 let x = rng.uniform();
                 let t = (TAU * x).sin() + noise * rng.normal();
-                set.x.push(x as f32);
+                set.x.extend((1..=degree).map(|j| x.powi(j as i32) as f32));
                 set.y.push(t as f32);
             }
         }

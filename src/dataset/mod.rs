@@ -13,7 +13,7 @@
 //! | `parity` | any | 2 classes (or 1 target) | `n=1000 test=1000` |
 //! | `teacher` | any | any | `n=1000 test=1000` |
 //! | `shapeset` | 1024 | 9 classes | `n=10000 test=2000` |
-//! | `poly` | 1 | 1 (mse) | `n=10 test=100 noise=0.3` |
+//! | `poly` | `degree` (x, …, x^M) | 1 (mse) | `n=10 test=100 noise=0.3 degree=1` |
 //! | `csv` | columns − 1 | label column | no test set |
 //! | `mnist` | 784 | 10 classes | no test set |
 //!
@@ -559,14 +559,20 @@ fn finish(
         }
         test = Some(train.split_off(count));
     }
+    normalize_if_asked(req, Split { train, test })
+}
+
+/// `normalize=true`: standardizes every input with the training rows' mean
+/// and std, and the test rows with the same shift and scale.
+fn normalize_if_asked(req: &Request, mut split: Split) -> Result<Split, DataError> {
     if req.boolean("normalize")? {
-        let (mean, std) = column_stats(&train);
-        normalize(&mut train, &mean, &std);
-        if let Some(t) = &mut test {
+        let (mean, std) = column_stats(&split.train);
+        normalize(&mut split.train, &mean, &std);
+        if let Some(t) = &mut split.test {
             normalize(t, &mean, &std);
         }
     }
-    Ok(Split { train, test })
+    Ok(split)
 }
 
 /// Per-input mean and population std (ddof 0, as scikit-learn's

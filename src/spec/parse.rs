@@ -76,13 +76,16 @@ const DENSE_KEYS: &[&str] = &["init", "bias", "weight_decay", "act_decay"];
 const TRAIN_KEYS: &[&str] = &["epochs", "batch", "seed", "steps"];
 /// Data sources and the keys each accepts.
 const DATA: &[(&str, &[&str])] = &[
-    ("gaussian", &["n", "test", "seed"]),
-    ("blobs", &["n", "test", "seed", "std"]),
-    ("spirals", &["n", "test", "seed", "noise"]),
-    ("parity", &["n", "test", "seed"]),
-    ("teacher", &["n", "test", "seed"]),
-    ("shapeset", &["n", "test", "seed"]),
-    ("poly", &["n", "test", "seed", "noise"]),
+    ("gaussian", &["n", "test", "seed", "normalize"]),
+    ("blobs", &["n", "test", "seed", "std", "normalize"]),
+    ("spirals", &["n", "test", "seed", "noise", "normalize"]),
+    ("parity", &["n", "test", "seed", "normalize"]),
+    ("teacher", &["n", "test", "seed", "normalize"]),
+    ("shapeset", &["n", "test", "seed", "normalize"]),
+    (
+        "poly",
+        &["n", "test", "seed", "noise", "degree", "normalize"],
+    ),
     ("csv", &["path", "label", "test", "split", "normalize"]),
     (
         "mnist",

@@ -1,0 +1,451 @@
+//! Training: L2 = weight decay, resumed runs equal uninterrupted ones,
+//! damaged checkpoints are refused, thread counts change no bit, and small
+//! problems are actually learned.
+
+use depthlab::commands::load_spec;
+use depthlab::error::Error;
+use depthlab::exec::Executor;
+use depthlab::graph::Graph;
+use depthlab::plan::{Buf, DEFAULT_MEMORY_LIMIT, Step};
+use depthlab::spec::{Overrides, Spec};
+use depthlab::stats::StatsConfig;
+use depthlab::train::{EpochRecord, Event, TrainOptions, Trainer, training_executor};
+
+fn spec(text: &str) -> Spec {
+    load_spec(None, Some(text), &Overrides::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn options(threads: usize) -> TrainOptions {
+    TrainOptions {
+        probe: 100,
+        stats_every: None,
+        config: StatsConfig::default(),
+        memory_limit: DEFAULT_MEMORY_LIMIT,
+        threads,
+    }
+}
+
+/// Runs a whole training, returning the trainer and its epoch records.
+fn train(text: &str, threads: usize) -> (Trainer, Vec<EpochRecord>) {
+    let mut t = Trainer::new(&spec(text), &options(threads)).unwrap_or_else(|e| panic!("{e}"));
+    let mut records = Vec::new();
+    t.run(&mut |e| {
+        if let Event::Epoch(r) = e {
+            records.push(r.clone());
+        }
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    (t, records)
+}
+
+/// Every buffer of an executor, as bits.
+fn bits(exec: &Executor) -> Vec<Vec<u32>> {
+    (0..exec.plan().buffers.len())
+        .map(|i| exec.buf(Buf(i)).iter().map(|v| v.to_bits()).collect())
+        .collect()
+}
+
+/// The learnable buffers (weights, biases, activation parameters).
+fn params(exec: &Executor) -> Vec<Vec<f32>> {
+    exec.plan()
+        .params
+        .iter()
+        .map(|p| exec.buf(p.param).to_vec())
+        .collect()
+}
+
+/// Epoch records without their wall-clock time.
+fn untimed(records: &[EpochRecord]) -> Vec<EpochRecord> {
+    records
+        .iter()
+        .map(|r| EpochRecord {
+            seconds: 0.0,
+            ..r.clone()
+        })
+        .collect()
+}
+
+const SPIRALS: &str = "input 2; dense 64 relu x2; dense 3; data spirals; \
+                       optim adam lr=0.01; train epochs=30 batch=32 seed=1";
+
+#[test]
+fn spirals_reach_95_percent_test_accuracy() {
+    let (_, records) = train(SPIRALS, 2);
+    let last = records.last().unwrap();
+    let acc = last.test_acc.unwrap();
+    assert!(
+        acc >= 0.95,
+        "test accuracy {acc} after {} epochs",
+        last.epoch
+    );
+    assert_eq!(records.len(), 30);
+    // The loss fell: the first epoch is far from the last.
+    assert!(records[0].train_loss > 4.0 * last.train_loss, "{records:?}");
+}
+
+#[test]
+fn shapeset_two_tanh_layers_beat_chance() {
+    // 9 classes: chance is 11 %. (The issue asks for > 40 % within a minute;
+    // the best we measured in a minute is ~31 %, see the README. This test
+    // keeps CI fast and checks that learning happens: well above chance.)
+    let text = "input 1024; dense 128 tanh x2; dense 9; data shapeset n=4000 test=1000 normalize=true; \
+                optim sgd lr=0.01 momentum=0.9; train epochs=8 batch=32 seed=1";
+    let (_, records) = train(text, 2);
+    let acc = records.last().unwrap().test_acc.unwrap();
+    assert!(acc > 0.18, "test accuracy {acc}: {records:?}");
+}
+
+/// Ridge regression in closed form: (XᵀX + αI)θ = Xᵀt, X with a column of
+/// ones last (the bias), solved by Gaussian elimination in f64.
+fn ridge(x: &[f32], t: &[f32], n: usize, d: usize, alpha: f64) -> Vec<f64> {
+    let k = d + 1;
+    let row = |i: usize| -> Vec<f64> {
+        let mut r: Vec<f64> = x[i * d..(i + 1) * d].iter().map(|&v| v as f64).collect();
+        r.push(1.0);
+        r
+    };
+    let mut a = vec![vec![0.0; k + 1]; k];
+    for (i, &ti) in t.iter().enumerate().take(n) {
+        let r = row(i);
+        for (p, a_p) in a.iter_mut().enumerate() {
+            for (q, rq) in r.iter().enumerate() {
+                a_p[q] += r[p] * rq;
+            }
+            a_p[k] += r[p] * ti as f64;
+        }
+    }
+    for (p, row) in a.iter_mut().enumerate() {
+        row[p] += alpha;
+    }
+    for c in 0..k {
+        let pivot = (c..k)
+            .max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs()))
+            .unwrap();
+        a.swap(c, pivot);
+        let pivot_row = a[c].clone();
+        for (r, row) in a.iter_mut().enumerate() {
+            if r != c {
+                let f = row[c] / pivot_row[c];
+                for (v, pv) in row.iter_mut().zip(&pivot_row).skip(c) {
+                    *v -= f * pv;
+                }
+            }
+        }
+    }
+    (0..k).map(|p| a[p][k] / a[p][p]).collect()
+}
+
+#[test]
+fn weight_decay_on_poly_converges_to_the_ridge_solution() {
+    // Full-batch gradient descent on L(θ) = (1/N)Σ(θ·x − t)² with SGD's
+    // weight_decay λ (on W and b) has the fixed point of L + (λ/2)‖θ‖²:
+    // (2/N)Xᵀ(Xθ − t) + λθ = 0, i.e. ridge with α = λN/2 in
+    // (XᵀX + αI)θ = Xᵀt.
+    let (lambda, n, degree) = (0.02, 10, 5);
+    let text = format!(
+        "input {degree}; dense 1; loss mse; optim sgd lr=0.3 weight_decay={lambda}; \
+         data poly degree={degree} n={n} test=0; train batch={n} steps=20000 seed=4"
+    );
+    let (t, _) = train(&text, 1);
+    let data = &t.data().train;
+    let expected = ridge(&data.x, &data.y, n, degree, lambda * n as f64 / 2.0);
+    let exec = t.executor();
+    let layer = exec.plan().layers[0];
+    let got: Vec<f64> = exec
+        .buf(layer.w)
+        .iter()
+        .chain(exec.buf(layer.b))
+        .map(|&v| v as f64)
+        .collect();
+    let scale = expected.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for (g, e) in got.iter().zip(&expected) {
+        assert!(
+            (g - e).abs() <= 1e-4 * scale,
+            "gradient descent {got:?} vs closed form {expected:?}"
+        );
+    }
+    // And the decay matters: without it the solution is far from this one.
+    let plain = ridge(&data.x, &data.y, n, degree, 0.0);
+    let apart = plain
+        .iter()
+        .zip(&expected)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        apart > 100.0 * 1e-4 * scale,
+        "λ changes the solution ({apart})"
+    );
+}
+
+/// Runs one training step by hand: forward and backward, then
+/// θ ← θ(1 − γλ) on W and b (decoupled decay), then the plan's updates.
+fn step_with_decoupled_decay(exec: &mut Executor, lr: f64, lambda: f64) {
+    let steps = exec.plan().steps.clone();
+    let mut decayed = false;
+    for s in steps {
+        if let Step::Update { .. } = s
+            && !decayed
+        {
+            for l in exec.plan().layers.clone() {
+                for b in [l.w, l.b] {
+                    for v in exec.buf_mut(b) {
+                        *v *= (1.0 - lr * lambda) as f32;
+                    }
+                }
+            }
+            decayed = true;
+        }
+        exec.step(s);
+    }
+    let p = exec.progress();
+    exec.set_progress(depthlab::exec::Progress {
+        step: p.step + 1,
+        ..p
+    });
+}
+
+/// Trains `text` for 5 steps on its probe-sized batch; with `decoupled`,
+/// by hand as [`step_with_decoupled_decay`].
+fn five_steps(text: &str, decoupled: Option<(f64, f64)>) -> Vec<Vec<f32>> {
+    let s = spec(text);
+    let graph = Graph::check(&s).unwrap();
+    let mut exec = training_executor(&s, &graph, 16, DEFAULT_MEMORY_LIMIT, 1).unwrap();
+    let (x, y) = (exec.plan().x, exec.plan().y);
+    let [xs, ys] = exec.bufs_mut([x, y]);
+    for (i, v) in xs.iter_mut().enumerate() {
+        *v = ((i * 37 % 101) as f32 / 50.0) - 1.0;
+    }
+    for (i, v) in ys.iter_mut().enumerate() {
+        *v = (i % 3) as f32;
+    }
+    for _ in 0..5 {
+        match decoupled {
+            Some((lr, lambda)) => step_with_decoupled_decay(&mut exec, lr, lambda),
+            None => exec.run(),
+        }
+    }
+    params(&exec)
+}
+
+fn max_rel_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
+    a.iter()
+        .flatten()
+        .zip(b.iter().flatten())
+        .map(|(&x, &y)| ((x - y).abs() / y.abs().max(1e-3)) as f64)
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn coupled_l2_equals_decoupled_decay_for_sgd_but_not_for_adam() {
+    let net = "input 8; dense 16 tanh; dense 3; loss cross_entropy; train seed=2";
+    let (lr, lambda) = (0.1, 0.05);
+    // SGD without momentum: θ − γ(∇ + λθ) = θ(1 − γλ) − γ∇.
+    let coupled = five_steps(
+        &format!("{net}; optim sgd lr={lr} weight_decay={lambda}"),
+        None,
+    );
+    let decoupled = five_steps(&format!("{net}; optim sgd lr={lr}"), Some((lr, lambda)));
+    let d = max_rel_diff(&coupled, &decoupled);
+    assert!(d < 1e-5, "SGD coupled vs decoupled differ by {d}");
+    // Adam: L2 in the gradient is rescaled by the moments; AdamW is the
+    // decoupled one.
+    let adam = five_steps(
+        &format!("{net}; optim adam lr={lr} weight_decay={lambda}"),
+        None,
+    );
+    let adamw = five_steps(
+        &format!("{net}; optim adamw lr={lr} weight_decay={lambda}"),
+        None,
+    );
+    let by_hand = five_steps(&format!("{net}; optim adam lr={lr}"), Some((lr, lambda)));
+    assert!(
+        max_rel_diff(&adamw, &by_hand) < 1e-5,
+        "AdamW is Adam plus decoupled decay ({})",
+        max_rel_diff(&adamw, &by_hand)
+    );
+    let d = max_rel_diff(&adam, &adamw);
+    assert!(
+        d > 1e-2,
+        "Adam's L2 and AdamW's decay should differ, differ by {d}"
+    );
+}
+
+#[test]
+fn act_parameters_are_not_decayed_unless_asked() {
+    let net = "input 8; dense 16 prelu; dense 3; loss cross_entropy; train seed=2";
+    // With a zero gradient on the slope (lr 0 would stop everything), the
+    // check is structural: the compiled decay per buffer.
+    for (text, expected) in [
+        (format!("{net}; optim sgd lr=0.1 weight_decay=0.5"), 0.0),
+        (
+            "input 8; dense 16 prelu act_decay=0.25; dense 3; loss cross_entropy; optim sgd weight_decay=0.5"
+                .to_owned(),
+            0.25,
+        ),
+    ] {
+        let s = spec(&text);
+        let exec = training_executor(&s, &Graph::check(&s).unwrap(), 4, DEFAULT_MEMORY_LIMIT, 1)
+            .unwrap();
+        let plan = exec.plan();
+        let p = plan.layers[0].p;
+        let pb = plan.params.iter().find(|b| b.param == p).unwrap();
+        assert_eq!(pb.decay, expected, "{text}");
+        let w = plan.params.iter().find(|b| b.param == plan.layers[0].w).unwrap();
+        assert_eq!(w.decay, 0.5);
+    }
+    // decay_bias=false and a per-layer weight_decay=.
+    let s = spec(
+        "input 8; dense 16 tanh weight_decay=0.1; dense 3; optim sgd weight_decay=0.5 decay_bias=false",
+    );
+    let exec =
+        training_executor(&s, &Graph::check(&s).unwrap(), 4, DEFAULT_MEMORY_LIMIT, 1).unwrap();
+    let plan = exec.plan();
+    let decay = |b: Buf| plan.params.iter().find(|p| p.param == b).unwrap().decay;
+    let (l1, l2) = (plan.layers[0], plan.layers[1]);
+    assert_eq!(
+        [decay(l1.w), decay(l1.b), decay(l2.w), decay(l2.b)],
+        [0.1, 0.0, 0.5, 0.0]
+    );
+}
+
+const RESUMABLE: &str = "input 2; dense 16 tanh; dense 16 prelu; dense 3; data spirals n=200 test=100; \
+                         optim adam lr=0.01 amsgrad=true schedule=cosine; train epochs=4 batch=16 seed=7";
+
+#[test]
+fn a_resumed_run_is_bit_identical_to_an_uninterrupted_one() {
+    let (whole, records) = train(RESUMABLE, 1);
+    let dir = tempdir("resume");
+    let path = dir.join("half.safetensors");
+    // Stop in the middle of epoch 2 (12 steps per epoch).
+    let mut first = Trainer::new(&spec(RESUMABLE), &options(1)).unwrap();
+    for _ in 0..17 {
+        first.train_step(&mut |_| {}).unwrap();
+    }
+    first.save(&path).unwrap();
+    drop(first);
+    let mut second = Trainer::new(&spec(RESUMABLE), &options(1)).unwrap();
+    second.resume(&path).unwrap();
+    assert_eq!(second.step(), 17);
+    let mut resumed = Vec::new();
+    second
+        .run(&mut |e| {
+            if let Event::Epoch(r) = e {
+                resumed.push(r.clone());
+            }
+        })
+        .unwrap();
+    assert_eq!(bits(second.executor()), bits(whole.executor()));
+    // The epochs from the one that was cut report what they did whole.
+    assert_eq!(untimed(&resumed), untimed(&records[1..]));
+    // And the checkpoints of both runs are the same bytes.
+    let (a, b) = (dir.join("a.safetensors"), dir.join("b.safetensors"));
+    whole.save(&a).unwrap();
+    second.save(&b).unwrap();
+    assert_eq!(std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("depthlab-test-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn damaged_checkpoints_are_refused_with_a_reason() {
+    let dir = tempdir("damaged");
+    let good = dir.join("good.safetensors");
+    let mut t = Trainer::new(&spec(RESUMABLE), &options(1)).unwrap();
+    t.train_step(&mut |_| {}).unwrap();
+    t.save(&good).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    let resume = |bytes: &[u8], name: &str| -> String {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let mut fresh = Trainer::new(&spec(RESUMABLE), &options(1)).unwrap();
+        let before = bits(fresh.executor());
+        let err = fresh.resume(&path).unwrap_err();
+        assert!(matches!(err, Error::Checkpoint { .. }), "{err}");
+        assert_eq!(err.exit_code(), 2);
+        // Nothing was changed by the failed load.
+        assert_eq!(bits(fresh.executor()), before, "{name}");
+        err.to_string()
+    };
+    let truncated = resume(&bytes[..bytes.len() - 100], "truncated.safetensors");
+    assert!(truncated.contains("truncated or corrupt"), "{truncated}");
+    let header_cut = resume(&bytes[..20], "cut.safetensors");
+    assert!(header_cut.contains("truncated or corrupt"), "{header_cut}");
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x40;
+    let corrupt = resume(&flipped, "flipped.safetensors");
+    assert!(corrupt.contains("checksum"), "{corrupt}");
+    // Another spec's checkpoint.
+    let other = dir.join("other.safetensors");
+    let other_spec = RESUMABLE.replace("dense 16 tanh", "dense 12 tanh");
+    let mut o = Trainer::new(&spec(&other_spec), &options(1)).unwrap();
+    o.train_step(&mut |_| {}).unwrap();
+    o.save(&other).unwrap();
+    let wrong = resume(&std::fs::read(&other).unwrap(), "wrong.safetensors");
+    assert!(wrong.contains("W1") && wrong.contains("[16, 2]"), "{wrong}");
+    // Not a file at all.
+    let missing = Trainer::new(&spec(RESUMABLE), &options(1))
+        .unwrap()
+        .resume(&dir.join("missing.safetensors"))
+        .unwrap_err();
+    assert_eq!(missing.exit_code(), 2);
+}
+
+#[test]
+fn training_steps_are_bit_identical_for_1_2_and_3_threads() {
+    // Wide enough that the compiler splits the gemms and activations.
+    let text = "input 300; dense 512 tanh; dense 512 relu; dense 10; data blobs n=512 test=0; \
+                optim adam lr=0.001 weight_decay=0.01; train steps=3 batch=256 seed=5";
+    let (one, _) = train(text, 1);
+    let (two, _) = train(text, 2);
+    assert!(
+        two.executor()
+            .plan()
+            .steps
+            .iter()
+            .any(|s| format!("{s:?}").contains("parts: 2")),
+        "the plan splits at this size"
+    );
+    let reference = bits(one.executor());
+    assert_eq!(reference, bits(two.executor()), "2 threads");
+    assert_eq!(reference, bits(train(text, 3).0.executor()), "3 threads");
+}
+
+#[test]
+fn a_training_step_allocates_nothing() {
+    for text in [
+        "input 2; dense 32 prelu; dense 32 srelu; dense 3; data spirals n=100 test=0; \
+         optim adam amsgrad=true weight_decay=0.1; train batch=16 epochs=100",
+        "input 8; dense 32 sigmoid; dense 4; loss mse; data teacher n=64 test=0; \
+         optim sgd lr=0.1 momentum=0.9 nesterov=true; train batch=8 epochs=100",
+    ] {
+        let mut t = Trainer::new(&spec(text), &options(2)).unwrap();
+        t.train_step(&mut |_| {}).unwrap();
+        // 20 steps cross epoch boundaries (a new shuffle each).
+        let info = allocation_counter::measure(|| {
+            for _ in 0..20 {
+                t.train_step(&mut |_| {}).unwrap();
+            }
+        });
+        assert_eq!(
+            info.count_total, 0,
+            "{text}: {} allocations in 20 steps",
+            info.count_total
+        );
+    }
+}
+
+#[test]
+fn a_diverging_run_stops_with_exit_code_3_and_names_the_step() {
+    let text = "input 2; dense 64 relu x2; dense 3; data spirals; optim sgd lr=1e30; \
+                train epochs=2 batch=32";
+    let mut t = Trainer::new(&spec(text), &options(1)).unwrap();
+    let err = t.run(&mut |_| {}).unwrap_err();
+    assert_eq!(err.exit_code(), 3);
+    let msg = err.to_string();
+    assert!(msg.contains("diverged at step"), "{msg}");
+}
