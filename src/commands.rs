@@ -180,6 +180,9 @@ pub struct TrainFiles {
     pub save: Option<PathBuf>,
     /// Continue from this checkpoint.
     pub resume: Option<PathBuf>,
+    /// Append the probe's δ histograms at the start and the end to the
+    /// summary.
+    pub hist: bool,
 }
 
 /// An output file written one whole line at a time (appended), so a
@@ -331,6 +334,19 @@ pub fn train(
     if let (Some(f), Some(l)) = (&first, &last) {
         summary.push_str(&summary_table(&graph, f, l, &ratios));
     }
+    let mut hist = String::new();
+    if let (Some(f), Some(l), true) = (&first, &last, files.hist) {
+        for (when, stats) in [("start", f), ("end", l)] {
+            let report = Report {
+                spec_name: &spec.source.name,
+                graph: &graph,
+                stats,
+                seed: spec.train.seed,
+                probe: opts.probe,
+            };
+            hist.push_str(&format!("\nat the {when}: {}", report.histograms()));
+        }
+    }
     if let Some(r) = &last_epoch {
         summary.push_str(&format!(
             "final: train loss {}{}, test loss {}{}\n",
@@ -353,6 +369,7 @@ pub fn train(
     for path in &checkpoint_paths {
         summary.push_str(&format!("checkpoint: {}\n", path.display()));
     }
+    summary.push_str(&hist);
     if let Some(dir) = &files.out {
         let path = dir.join("summary.txt");
         write_atomic(&path, summary.as_bytes()).map_err(|error| Error::Write { path, error })?;

@@ -14,6 +14,15 @@ pub const EXAMPLES: &[(&str, &str)] = &[
     ("tanh-glorot", include_str!("../examples/tanh-glorot.net")),
     ("relu-he", include_str!("../examples/relu-he.net")),
     ("selu-lecun", include_str!("../examples/selu-lecun.net")),
+    ("he-30-layers", include_str!("../examples/he-30-layers.net")),
+    (
+        "krizhevsky-relu-tanh",
+        include_str!("../examples/krizhevsky-relu-tanh.net"),
+    ),
+    (
+        "glorot-sigmoid-shapeset",
+        include_str!("../examples/glorot-sigmoid-shapeset.net"),
+    ),
 ];
 
 /// The built-in example called `name` (`relu-he`, `relu-he.net` or

@@ -185,6 +185,9 @@ struct TrainArgs {
     /// result is bit-identical to the uninterrupted run.
     #[arg(long, value_name = "FILE")]
     resume: Option<PathBuf>,
+    /// Also print the probe's δ histograms at the start and the end.
+    #[arg(long)]
+    hist: bool,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -294,6 +297,7 @@ fn train(a: TrainArgs) -> Result<String, Error> {
         out: a.out,
         save: a.save,
         resume: a.resume,
+        hist: a.hist,
     };
     let bar = (!a.quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(0);
