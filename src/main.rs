@@ -23,10 +23,14 @@ Examples:
   depthlab stats sigmoid-vanishing           built-in example: 10 sigmoid layers, gradients vanish
   depthlab stats relu-he --hist              20 ReLU layers with He init, δ histograms per layer
   depthlab stats --net \"input 64; dense 64 tanh x10; dense 10\" --init glorot_uniform
+  depthlab train --net \"input 2; dense 64 relu x2; dense 3; data spirals\" --lr 0.01 --epochs 20
+  depthlab train my.net --stats-every 100 --out runs/a   epochs.csv, stats.jsonl, summary, checkpoint
+  depthlab train my.net --resume runs/a/checkpoint.safetensors --epochs 40
   depthlab check my.net                      the compiled plan: shapes, arena bytes, FLOPs, steps
   depthlab examples                          list the built-in example specs
 
-Exit codes: 0 success, 1 an output could not be written, 2 bad spec, flag or input file.";
+Exit codes: 0 success, 1 an output could not be written, 2 bad spec, flag, input file or
+checkpoint, 3 training diverged (NaN or infinity).";
 
 #[derive(Parser)]
 #[command(name = "depthlab", version = version(), about = ABOUT, after_help = AFTER_HELP)]
