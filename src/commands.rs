@@ -61,21 +61,34 @@ pub struct StatsOptions {
     pub threads: usize,
 }
 
+/// Compiles `graph` (checked from `spec`) for batches of `batch` rows; a
+/// plan error names the spec.
+pub fn compile(
+    spec: &Spec,
+    graph: &Graph,
+    batch: usize,
+    purpose: Purpose,
+    memory_limit: u64,
+    threads: usize,
+) -> Result<Plan, Error> {
+    Plan::compile(graph, batch, purpose, memory_limit, threads).map_err(|error| Error::Plan {
+        spec: spec.source.name.clone(),
+        error,
+    })
+}
+
 /// Compiles `spec` for a probe batch, initializes it from the spec's seed,
 /// fills the probe and runs forward, backward and statistics once.
 pub fn measure(spec: &Spec, opts: &StatsOptions) -> Result<Executor, Error> {
     let graph = Graph::check(spec)?;
-    let plan = Plan::compile(
+    let plan = compile(
+        spec,
         &graph,
         opts.probe,
         Purpose::Stats,
         opts.memory_limit,
         opts.threads,
-    )
-    .map_err(|error| Error::Plan {
-        spec: spec.source.name.clone(),
-        error,
-    })?;
+    )?;
     let mut exec = Executor::new(plan, opts.config);
     exec.init_params(spec.train.seed);
     let (x, y) = (exec.plan().x, exec.plan().y);
@@ -147,13 +160,7 @@ pub fn check(
     threads: usize,
 ) -> Result<String, Error> {
     let graph = Graph::check(spec)?;
-    let plan =
-        Plan::compile(&graph, batch, Purpose::Stats, memory_limit, threads).map_err(|error| {
-            Error::Plan {
-                spec: spec.source.name.clone(),
-                error,
-            }
-        })?;
+    let plan = compile(spec, &graph, batch, Purpose::Stats, memory_limit, threads)?;
     Ok(format!("spec: {}\n{plan}", spec.source.name))
 }
 

@@ -1,7 +1,7 @@
 //! Probe batches: the fixed inputs and targets the statistics are measured
 //! on, generated deterministically from a seed (never downloaded).
 
-use crate::dataset::{Target, load};
+use crate::dataset::{Dataset, Split, load};
 use crate::error::Error;
 use crate::init::{Rng, Stream};
 use crate::spec::{Data, LossKind, Source};
@@ -38,19 +38,13 @@ pub fn fill_probe(
                 outputs.max(1)
             };
         let inputs = x.len() / rows.max(1);
-        let spec_path = Path::new(&src.name);
-        let base = if spec_path.is_file() {
-            spec_path.parent().unwrap_or(Path::new("."))
-        } else {
-            Path::new(".")
-        };
-        let split = load(d, src, inputs, outputs, loss, train_seed, base)?;
-        let set = split.test.as_ref().unwrap_or(&split.train);
+        let split = load(d, src, inputs, outputs, loss, train_seed, base_dir(src))?;
+        let set = probe_set(&split);
         if set.n < rows {
-            let which = if split.test.is_some() {
-                "held-out"
-            } else {
+            let which = if std::ptr::eq(set, &split.train) {
                 "training"
+            } else {
+                "held-out"
             };
             return Err(Error::Spec(
                 src.error(
@@ -63,12 +57,7 @@ pub fn fill_probe(
                 .with_help(format!("use `--probe {}` or more data", set.n)),
             ));
         }
-        x.copy_from_slice(&set.x[..x.len()]);
-        let width = match set.target {
-            Target::Classes(_) => 1,
-            Target::Values(w) => w,
-        };
-        y.copy_from_slice(&set.y[..rows * width]);
+        copy_rows(set, 0..rows, x, y);
         return Ok(());
     }
     let mut rng = Rng::new(seed, Stream::ProbeInputs);
@@ -94,4 +83,34 @@ pub fn fill_probe(
         }
     }
     Ok(())
+}
+
+/// The folder relative paths in a spec's `data` line are read from: the
+/// spec file's, or the working directory for `--net` and examples.
+pub fn base_dir(src: &Source) -> &Path {
+    let p = Path::new(&src.name);
+    if p.is_file() {
+        p.parent().unwrap_or(Path::new("."))
+    } else {
+        Path::new(".")
+    }
+}
+
+/// The set the probe batch comes from: held-out examples when there are
+/// any (as Glorot & Bengio), training ones otherwise.
+pub fn probe_set(split: &Split) -> &Dataset {
+    split
+        .test
+        .as_ref()
+        .filter(|t| t.n > 0)
+        .unwrap_or(&split.train)
+}
+
+/// Copies examples `rows` of `set` into consecutive rows of `x` and `y`.
+pub fn copy_rows(set: &Dataset, rows: impl Iterator<Item = usize>, x: &mut [f32], y: &mut [f32]) {
+    let (wx, wy) = (set.inputs, set.target.width());
+    for (k, i) in rows.enumerate() {
+        x[k * wx..(k + 1) * wx].copy_from_slice(set.x_row(i));
+        y[k * wy..(k + 1) * wy].copy_from_slice(set.y_row(i));
+    }
 }

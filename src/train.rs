@@ -21,11 +21,13 @@
 //!   of the box; no `data` line means `data gaussian`.
 
 use crate::checkpoint::{self, Checkpoint};
+use crate::commands::compile;
+use crate::data::{base_dir, copy_rows, probe_set};
 use crate::dataset::{self, Dataset, Split, Target};
 use crate::error::Error;
 use crate::exec::{Executor, Progress};
 use crate::graph::Graph;
-use crate::plan::{Plan, Purpose};
+use crate::plan::Purpose;
 use crate::spec::{Data, LossKind, Optim, OptimKind, Span, Spec};
 use crate::stats::{NetworkStats, StatsConfig};
 use std::path::Path;
@@ -144,26 +146,11 @@ pub fn training_executor(
     threads: usize,
 ) -> Result<Executor, Error> {
     let optim = optimizer(spec);
-    let plan = Plan::compile(graph, batch, Purpose::Train(&optim), memory_limit, threads).map_err(
-        |error| Error::Plan {
-            spec: spec.source.name.clone(),
-            error,
-        },
-    )?;
+    let purpose = Purpose::Train(&optim);
+    let plan = compile(spec, graph, batch, purpose, memory_limit, threads)?;
     let mut exec = Executor::new(plan, StatsConfig::default());
     exec.init_params(spec.train.seed);
     Ok(exec)
-}
-
-/// The folder relative paths in a spec's `data` line are read from: the
-/// spec file's, or the working directory for `--net` and examples.
-fn base_dir(spec: &Spec) -> &Path {
-    let p = Path::new(&spec.source.name);
-    if p.is_file() {
-        p.parent().unwrap_or(Path::new("."))
-    } else {
-        Path::new(".")
-    }
 }
 
 impl Trainer {
@@ -184,7 +171,7 @@ impl Trainer {
             graph.outputs(),
             graph.loss,
             spec.train.seed,
-            base_dir(spec),
+            base_dir(&spec.source),
         )?;
         let t = &spec.train;
         let n = split.train.n;
@@ -208,17 +195,14 @@ impl Trainer {
         let exec = training_executor(spec, &graph, t.batch, opts.memory_limit, opts.threads)?;
         let probe_set = probe_set(&split);
         let probe_rows = opts.probe.min(probe_set.n).max(1);
-        let plan = Plan::compile(
+        let plan = compile(
+            spec,
             &graph,
             probe_rows,
             Purpose::Stats,
             opts.memory_limit,
             opts.threads,
-        )
-        .map_err(|error| Error::Plan {
-            spec: spec.source.name.clone(),
-            error,
-        })?;
+        )?;
         let mut probe = Executor::new(plan, opts.config);
         let (px, py) = (probe.plan().x, probe.plan().y);
         let [xs, ys] = probe.bufs_mut([px, py]);
@@ -518,28 +502,9 @@ impl Trainer {
     }
 }
 
-/// The set the probe batch comes from: held-out examples when there are
-/// any (as Glorot & Bengio), training ones otherwise.
-fn probe_set(split: &Split) -> &Dataset {
-    split
-        .test
-        .as_ref()
-        .filter(|t| t.n > 0)
-        .unwrap_or(&split.train)
-}
-
 /// √(Σ v²) in f64, in order.
 fn l2(values: impl Iterator<Item = f64>) -> f64 {
     values.map(|v| v * v).sum::<f64>().sqrt()
-}
-
-/// Copies examples `rows` of `set` into consecutive rows of `x` and `y`.
-pub fn copy_rows(set: &Dataset, rows: impl Iterator<Item = usize>, x: &mut [f32], y: &mut [f32]) {
-    let (wx, wy) = (set.inputs, set.target.width());
-    for (k, i) in rows.enumerate() {
-        x[k * wx..(k + 1) * wx].copy_from_slice(set.x_row(i));
-        y[k * wy..(k + 1) * wy].copy_from_slice(set.y_row(i));
-    }
 }
 
 /// Sum over the first `rows` examples of the per-example loss (the batch
