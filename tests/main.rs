@@ -10,7 +10,8 @@ mod dataset;
 mod dump;
 /// Finite-difference gradient checks against an independent f64 forward.
 mod gradcheck;
-
+/// PyTorch parity: 5 optimizer steps replayed from committed fixtures.
+mod parity;
 /// Mutated specs never panic.
 mod robustness;
 /// insta snapshots of the `stats` tables and `check` plans of the examples.
