@@ -17,6 +17,7 @@ use crate::train_report::{
     EPOCH_CSV_HEADER, epoch_csv, epoch_header, epoch_line, stats_line, summary_table,
 };
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 /// Reads a spec from a file, a built-in example name, or `--net` text, and
 /// applies the command-line overrides. Returns the spec and the name to
@@ -242,6 +243,7 @@ pub fn train(
     files: &TrainFiles,
     print: &mut dyn FnMut(&str),
     progress: &mut dyn FnMut(u64, u64, f64),
+    stop: &AtomicBool,
 ) -> Result<String, Error> {
     let started = std::time::Instant::now();
     let mut trainer = Trainer::new(spec, opts)?;
@@ -295,32 +297,35 @@ pub fn train(
     let mut ratios: Vec<f64> = Vec::new();
     let mut last_epoch: Option<EpochRecord> = None;
     let mut failure: Option<Error> = None;
-    let result = trainer.run(&mut |event| match event {
-        Event::Step { step, total, loss } => progress(step, total, loss),
-        Event::Epoch(r) => {
-            print(&format!("{}\n", epoch_line(r)));
-            if let Some(f) = epochs_csv.as_mut()
-                && let Err(e) = f.write(&epoch_csv(r))
-            {
-                failure.get_or_insert(e);
+    let result = trainer.run_until(
+        &mut |event| match event {
+            Event::Step { step, total, loss } => progress(step, total, loss),
+            Event::Epoch(r) => {
+                print(&format!("{}\n", epoch_line(r)));
+                if let Some(f) = epochs_csv.as_mut()
+                    && let Err(e) = f.write(&epoch_csv(r))
+                {
+                    failure.get_or_insert(e);
+                }
+                last_epoch = Some(r.clone());
             }
-            last_epoch = Some(r.clone());
-        }
-        Event::Stats(r) => {
-            if let Some(f) = stats_jsonl.as_mut()
-                && let Err(e) = f.write(&stats_line(&graph, r))
-            {
-                failure.get_or_insert(e);
+            Event::Stats(r) => {
+                if let Some(f) = stats_jsonl.as_mut()
+                    && let Err(e) = f.write(&stats_line(&graph, r))
+                {
+                    failure.get_or_insert(e);
+                }
+                if first.is_none() {
+                    first = Some(r.stats.clone());
+                }
+                last = Some(r.stats.clone());
+                if let Some(u) = r.update_ratio {
+                    ratios = u.to_vec();
+                }
             }
-            if first.is_none() {
-                first = Some(r.stats.clone());
-            }
-            last = Some(r.stats.clone());
-            if let Some(u) = r.update_ratio {
-                ratios = u.to_vec();
-            }
-        }
-    });
+        },
+        stop,
+    );
     // Whatever happened, keep what was measured: the checkpoint first.
     let checkpoint_paths: Vec<PathBuf> = files
         .out

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code for a failure writing output.
 pub const EXIT_IO: i32 = 1;
+/// Exit code for a training run stopped by SIGINT/SIGTERM (128 + SIGINT).
+pub const EXIT_INTERRUPTED: i32 = 130;
 /// Exit code for a training run stopped by a NaN or an infinity.
 pub const EXIT_DIVERGED: i32 = 3;
 
@@ -32,6 +34,9 @@ pub enum Error {
     /// A checkpoint cannot be resumed from (corrupt, truncated, or for
     /// another spec).
     Checkpoint { path: PathBuf, message: String },
+    /// Training was stopped by SIGINT/SIGTERM after 1-based `step` (a
+    /// checkpoint of that state is written).
+    Interrupted { step: u64 },
     /// Training produced a NaN or an infinity at 1-based `step`, first in
     /// tensor `what`.
     Diverged { step: u64, what: String },
@@ -45,6 +50,7 @@ impl Error {
             }
             Error::Write { .. } => EXIT_IO,
             Error::Diverged { .. } => EXIT_DIVERGED,
+            Error::Interrupted { .. } => EXIT_INTERRUPTED,
         }
     }
 }
@@ -59,6 +65,10 @@ impl fmt::Display for Error {
             Error::Checkpoint { path, message } => {
                 write!(f, "cannot resume from `{}`: {message}", path.display())
             }
+            Error::Interrupted { step } => write!(
+                f,
+                "interrupted after step {step}; resume with --resume and the checkpoint"
+            ),
             Error::Diverged { step, what } => write!(
                 f,
                 "training diverged at step {step}: the loss is not finite, first in {what} (lower the learning rate, or check the init)"

@@ -30,7 +30,7 @@ Examples:
   depthlab examples                          list the built-in example specs
 
 Exit codes: 0 success, 1 an output could not be written, 2 bad spec, flag, input file or
-checkpoint, 3 training diverged (NaN or infinity).";
+checkpoint, 3 training diverged (NaN or infinity), 130 training interrupted (checkpoint written).";
 
 #[derive(Parser)]
 #[command(name = "depthlab", version = version(), about = ABOUT, after_help = AFTER_HELP)]
@@ -340,7 +340,16 @@ fn train(a: TrainArgs) -> Result<String, Error> {
             None => write(),
         }
     };
-    let result = commands::train(&spec, &opts, &files, &mut print, &mut progress);
+    // SIGINT/SIGTERM: finish the step, write the checkpoint, exit 130. A
+    // second signal while the first is handled kills as usual.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+    });
+    let result = commands::train(&spec, &opts, &files, &mut print, &mut progress, &stop);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

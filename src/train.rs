@@ -31,6 +31,7 @@ use crate::plan::Purpose;
 use crate::spec::{Data, LossKind, Optim, OptimKind, Span, Spec};
 use crate::stats::{NetworkStats, StatsConfig};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// The span of a line the spec does not have (defaults filled in).
@@ -303,8 +304,20 @@ impl Trainer {
     /// and the probe statistics to `on`. Stops with [`Error::Diverged`] at
     /// the first non-finite loss.
     pub fn run(&mut self, on: &mut dyn FnMut(Event)) -> Result<(), Error> {
+        self.run_until(on, &AtomicBool::new(false))
+    }
+
+    /// [`Trainer::run`], checking `stop` between steps: once it is set
+    /// (SIGINT, SIGTERM), the step in progress finishes, the epoch so far
+    /// is reported and the run ends with [`Error::Interrupted`].
+    pub fn run_until(&mut self, on: &mut dyn FnMut(Event), stop: &AtomicBool) -> Result<(), Error> {
         self.measure(false, on);
         while self.step() < self.total_steps {
+            if stop.load(Ordering::Relaxed) {
+                let record = self.end_epoch(self.epoch_started.elapsed().as_secs_f64());
+                on(Event::Epoch(&record));
+                return Err(Error::Interrupted { step: self.step() });
+            }
             self.train_step(on)?;
         }
         Ok(())

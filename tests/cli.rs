@@ -557,3 +557,55 @@ fn train_runs_writes_its_files_and_refuses_bad_input() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn sigterm_finishes_the_step_writes_the_checkpoint_and_exits_130() {
+    let dir = std::env::temp_dir().join(format!("depthlab-cli-sigterm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let child = Command::new(env!("CARGO_BIN_EXE_depthlab"))
+        .args([
+            "train",
+            "-q",
+            "--net",
+            "input 2; dense 64 relu x2; dense 3; data spirals; train epochs=100000 batch=32",
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until training has started (the first epoch row is written).
+    let csv = dir.join("epochs.csv");
+    for _ in 0..200 {
+        if std::fs::read_to_string(&csv).is_ok_and(|s| s.lines().count() > 1) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted after step"), "{err}");
+    // The checkpoint is whole and resumable.
+    let ck = dir.join("checkpoint.safetensors");
+    let o = depthlab(&[
+        "train",
+        "-q",
+        "--net",
+        "input 2; dense 64 relu x2; dense 3; data spirals; train epochs=100000 batch=32",
+        "--resume",
+        ck.to_str().unwrap(),
+        "--steps",
+        "1",
+    ]);
+    // --steps 1 is behind the checkpoint: refused with the reason, exit 2.
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("only 1 steps"), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&dir);
+}
