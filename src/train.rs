@@ -262,17 +262,28 @@ impl Trainer {
     }
 
     /// Restores weights, optimizer state, step and epoch sums from a
-    /// checkpoint written by [`Trainer::checkpoint`] for the same spec.
+    /// checkpoint written by [`Trainer::save`] for the same spec. After an
+    /// error the trainer is not to be used (its weights may be loaded).
     pub fn resume(&mut self, path: &Path) -> Result<(), Error> {
         let ck = checkpoint::load(path, &mut self.exec)?;
-        if ck.step > self.total_steps {
-            return Err(Error::Checkpoint {
+        let refuse = |message: String| {
+            Err(Error::Checkpoint {
                 path: path.to_path_buf(),
-                message: format!(
-                    "it is at step {} but this run has only {} steps",
-                    ck.step, self.total_steps
-                ),
-            });
+                message,
+            })
+        };
+        if ck.step > self.total_steps {
+            return refuse(format!(
+                "it is at step {} but this run has only {} steps",
+                ck.step, self.total_steps
+            ));
+        }
+        if ck.seed != self.spec.train.seed {
+            // The data order of every epoch derives from the seed.
+            return refuse(format!(
+                "it was written with seed {} but this run's seed is {} (use --seed {})",
+                ck.seed, self.spec.train.seed, ck.seed
+            ));
         }
         self.sums = ck.sums;
         let lr = self.lr_at(ck.step);

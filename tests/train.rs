@@ -387,6 +387,11 @@ fn damaged_checkpoints_are_refused_with_a_reason() {
     o.save(&other).unwrap();
     let wrong = resume(&std::fs::read(&other).unwrap(), "wrong.safetensors");
     assert!(wrong.contains("W1") && wrong.contains("[16, 2]"), "{wrong}");
+    // Another seed: every epoch's data order would differ.
+    let mut reseeded =
+        Trainer::new(&spec(&RESUMABLE.replace("seed=7", "seed=8")), &options(1)).unwrap();
+    let err = reseeded.resume(&good).unwrap_err().to_string();
+    assert!(err.contains("seed 7") && err.contains("--seed 7"), "{err}");
     // Not a file at all.
     let missing = Trainer::new(&spec(RESUMABLE), &options(1))
         .unwrap()
