@@ -107,13 +107,31 @@ impl Executor {
     /// Runs every step of the plan, in order. For a training plan that is
     /// one optimizer step on the batch in `x`, `y`.
     pub fn run(&mut self) {
+        self.run_steps(false);
+    }
+
+    /// One training step that stops right after the loss if it is not
+    /// finite, before anything is updated: then it returns false and the
+    /// parameters, optimizer state and step count are those of the last
+    /// good step.
+    pub fn run_checked(&mut self) -> bool {
+        self.run_steps(true)
+    }
+
+    /// Every step in order; with `check_loss`, stops after a non-finite
+    /// loss and returns false.
+    fn run_steps(&mut self, check_loss: bool) -> bool {
         for i in 0..self.plan.steps.len() {
             let step = self.plan.steps[i];
             self.step(step);
+            if check_loss && matches!(step, Step::Loss { .. }) && !self.stats.loss.is_finite() {
+                return false;
+            }
         }
         if self.plan.optim.is_some() {
             self.progress.step += 1;
         }
+        true
     }
 
     /// Runs the forward steps only (up to the loss): the outputs of the

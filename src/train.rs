@@ -366,14 +366,13 @@ impl Trainer {
                 before.copy_from_slice(self.exec.buf(l.w));
             }
         }
-        self.exec.run();
-        let loss = self.exec.loss();
-        if !loss.is_finite() {
+        if !self.exec.run_checked() {
             return Err(Error::Diverged {
                 step: step + 1,
                 what: self.first_non_finite(),
             });
         }
+        let loss = self.exec.loss();
         let (correct, _) = self.correct_in_batch();
         self.sums.loss_sum += loss;
         self.sums.correct += correct;

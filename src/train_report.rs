@@ -1,6 +1,6 @@
 //! Training records → text: the per-epoch table lines, `epochs.csv`, the
 //! `stats.jsonl` lines (schema `depthlab.train-stats/1`, documented in
-//! `docs/train-output.md`) and the final summary.
+//! `docs/training.md`) and the final summary.
 
 use crate::graph::Graph;
 use crate::report::{layer_json, sig4};

@@ -453,4 +453,15 @@ fn a_diverging_run_stops_with_exit_code_3_and_names_the_step() {
     assert_eq!(err.exit_code(), 3);
     let msg = err.to_string();
     assert!(msg.contains("diverged at step"), "{msg}");
+    // The step that diverged changed nothing: what a checkpoint would hold
+    // is the last good state, all finite.
+    let exec = t.executor();
+    assert!(
+        exec.plan()
+            .params
+            .iter()
+            .all(|p| exec.buf(p.param).iter().all(|v| v.is_finite())),
+        "parameters of the last good step"
+    );
+    assert!(msg.contains(&format!("step {}", t.step() + 1)), "{msg}");
 }
