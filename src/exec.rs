@@ -316,6 +316,7 @@ impl Executor {
                 grad,
                 state,
                 decay,
+                parts,
             } => {
                 let o = plan
                     .optim
@@ -323,7 +324,9 @@ impl Executor {
                     .expect("update steps only in training plans");
                 let [theta, g, s0, s1, s2] =
                     disjoint(mem, plan, [param, grad, state[0], state[1], state[2]]);
+                let g = &*g;
                 let Progress { lr, step } = *progress;
+                // Element-wise: any split gives the same bits.
                 match o.kind {
                     OptimKind::Sgd => {
                         let h = Sgd::new(
@@ -335,7 +338,9 @@ impl Executor {
                             o.maximize,
                             step == 0,
                         );
-                        sgd_update(theta, s0, g, &h);
+                        pool.split_rows_n([theta, s0], 1, parts, |r, [t, b]| {
+                            sgd_update(t, b, &g[r], &h)
+                        });
                     }
                     OptimKind::Adam | OptimKind::AdamW => {
                         let h = Adam::at_step(
@@ -349,7 +354,9 @@ impl Executor {
                             o.maximize,
                             step + 1,
                         );
-                        adam_update(theta, s0, s1, s2, g, &h);
+                        pool.split_rows_n([theta, s0, s1, s2], 1, parts, |r, [t, m, v, vmax]| {
+                            adam_update(t, m, v, vmax, &g[r], &h)
+                        });
                     }
                 }
             }

@@ -130,6 +130,8 @@ pub enum Step {
         grad: Buf,
         state: [Buf; 3],
         decay: f64,
+        /// Contiguous blocks to split the (element-wise) pass over.
+        parts: usize,
     },
     /// Per-layer statistics of layer `layer` (0-based).
     LayerStats { layer: usize },
@@ -474,6 +476,7 @@ impl Plan {
                 grad: pb.grad,
                 state: pb.state,
                 decay: pb.decay,
+                parts: elementwise_parts(lay.buffers[pb.param.0].len, threads),
             })),
             None => {
                 steps.extend((0..layers.len()).map(|layer| Step::LayerStats { layer }));
@@ -644,7 +647,11 @@ impl Plan {
                 )
             }
             Step::Update {
-                param, grad, decay, ..
+                param,
+                grad,
+                decay,
+                parts,
+                ..
             } => {
                 let o = self
                     .optim
@@ -656,12 +663,13 @@ impl Plan {
                     String::new()
                 };
                 format!(
-                    "update        {} ← {}({}, {}){decay}   {}",
+                    "update        {} ← {}({}, {}){decay}   {}{}",
                     n(param),
                     o.kind.name(),
                     n(param),
                     n(grad),
-                    self.buffer(param).len
+                    self.buffer(param).len,
+                    split(parts)
                 )
             }
             Step::LayerStats { layer } => format!("stats         layer {}", layer + 1),

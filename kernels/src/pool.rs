@@ -140,27 +140,49 @@ impl Pool {
         parts: usize,
         f: impl Fn(Range<usize>, &mut [f32], &mut [f32]) + Sync,
     ) {
-        let rows = first.len().checked_div(row_len).unwrap_or(0);
-        debug_assert_eq!(first.len(), rows * row_len);
-        debug_assert!(second.is_empty() || second.len() == first.len());
+        self.split_rows_n([first, second], row_len, parts, |rows, [a, b]| {
+            f(rows, a, b)
+        });
+    }
+
+    /// As [`Pool::split_rows`] over `N` matrices of the first one's shape
+    /// at once; an empty matrix gives empty blocks.
+    pub fn split_rows_n<const N: usize>(
+        &self,
+        bufs: [&mut [f32]; N],
+        row_len: usize,
+        parts: usize,
+        f: impl Fn(Range<usize>, [&mut [f32]; N]) + Sync,
+    ) {
+        let first_len = bufs.first().map_or(0, |b| b.len());
+        let rows = first_len.checked_div(row_len).unwrap_or(0);
+        debug_assert_eq!(first_len, rows * row_len);
+        debug_assert!(bufs.iter().all(|b| b.is_empty() || b.len() == first_len));
         let parts = parts.clamp(1, rows.max(1));
-        let (p1, p2) = (first.as_mut_ptr() as usize, second.as_mut_ptr() as usize);
-        let has_second = !second.is_empty();
+        // Addresses as integers so the closure is Sync; 0 marks an empty one.
+        let ptrs = bufs.map(|b| {
+            if b.is_empty() {
+                0
+            } else {
+                b.as_mut_ptr() as usize
+            }
+        });
         let bounds = |i: usize| (rows * i / parts).next_multiple_of(8).min(rows);
         self.run(parts, &|i| {
             let r = bounds(i)..bounds(i + 1);
             let (start, len) = (r.start * row_len, r.len() * row_len);
-            // SAFETY: the row blocks of distinct parts are disjoint and lie
-            // inside `first`/`second`, which stay mutably borrowed by this
-            // call until every part has finished.
-            let a = unsafe { std::slice::from_raw_parts_mut((p1 as *mut f32).add(start), len) };
-            let b = if has_second {
-                // SAFETY: as above, for `second`, which has `first`'s shape.
-                unsafe { std::slice::from_raw_parts_mut((p2 as *mut f32).add(start), len) }
-            } else {
-                &mut []
-            };
-            f(r, a, b);
+            let blocks = ptrs.map(|p| {
+                if p == 0 {
+                    &mut [][..]
+                } else {
+                    // SAFETY: the row blocks of distinct parts are disjoint
+                    // and lie inside their buffer (every non-empty one has
+                    // the first one's length), which stays mutably borrowed
+                    // by this call until every part has finished.
+                    unsafe { std::slice::from_raw_parts_mut((p as *mut f32).add(start), len) }
+                }
+            });
+            f(r, blocks);
         });
     }
 }
@@ -254,6 +276,25 @@ mod tests {
                 assert_eq!(a, want);
                 assert!(a.iter().zip(&b).all(|(x, y)| *x == -*y));
             }
+        }
+    }
+
+    #[test]
+    fn split_rows_n_gives_empty_buffers_empty_blocks() {
+        let pool = Pool::new(2);
+        for n in [0, 1, 7, 65, 1000] {
+            let (mut a, mut c) = (vec![0.0f32; n], vec![0.0f32; n]);
+            let mut empty: Vec<f32> = Vec::new();
+            pool.split_rows_n([&mut a, &mut empty, &mut c], 1, 2, |r, [x, e, z]| {
+                assert!(e.is_empty());
+                assert_eq!((x.len(), z.len()), (r.len(), r.len()));
+                for (i, (x, z)) in r.zip(x.iter_mut().zip(z.iter_mut())) {
+                    *x += i as f32;
+                    *z += 1.0;
+                }
+            });
+            assert!(a.iter().enumerate().all(|(i, &v)| v == i as f32), "n={n}");
+            assert!(c.iter().all(|&v| v == 1.0), "every element once, n={n}");
         }
     }
 
