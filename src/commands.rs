@@ -126,8 +126,54 @@ pub fn stats(
     dump_dir: Option<&Path>,
 ) -> Result<String, Error> {
     let exec = measure(spec, opts)?;
+    render_stats(spec, &exec, opts.probe, 0, format, hist, dump_dir)
+}
+
+/// `depthlab stats --steps N`: trains `steps` optimizer steps as `train`
+/// would (same data, batches and optimizer), then measures the probe.
+pub fn stats_after_training(
+    spec: &Spec,
+    opts: &StatsOptions,
+    steps: u64,
+    format: Format,
+    hist: bool,
+    dump_dir: Option<&Path>,
+) -> Result<String, Error> {
+    let mut spec = spec.clone();
+    spec.train.steps = Some(steps as usize);
+    let train_opts = TrainOptions {
+        probe: opts.probe,
+        stats_every: None,
+        config: opts.config,
+        memory_limit: opts.memory_limit,
+        threads: opts.threads,
+    };
+    let mut trainer = Trainer::new(&spec, &train_opts)?;
+    trainer.run(&mut |_| {})?;
+    let probe = trainer.probe();
+    render_stats(
+        &spec,
+        probe,
+        probe.plan().batch,
+        steps,
+        format,
+        hist,
+        dump_dir,
+    )
+}
+
+/// The `stats` output of a measured executor, and its `--dump` files.
+fn render_stats(
+    spec: &Spec,
+    exec: &Executor,
+    probe: usize,
+    steps: u64,
+    format: Format,
+    hist: bool,
+    dump_dir: Option<&Path>,
+) -> Result<String, Error> {
     if let Some(dir) = dump_dir {
-        dump(&exec, dir).map_err(|error| Error::Write {
+        dump(exec, dir).map_err(|error| Error::Write {
             path: dir.to_path_buf(),
             error,
         })?;
@@ -137,7 +183,8 @@ pub fn stats(
         graph: &exec.plan().graph,
         stats: exec.stats(),
         seed: spec.train.seed,
-        probe: opts.probe,
+        probe,
+        steps,
     };
     let mut out = match format {
         Format::Table => report.table(),
@@ -355,6 +402,7 @@ pub fn train(
                 stats,
                 seed: spec.train.seed,
                 probe: opts.probe,
+                steps: 0,
             };
             hist.push_str(&format!("\nat the {when}: {}", report.histograms()));
         }

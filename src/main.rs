@@ -148,6 +148,10 @@ struct StatsArgs {
     /// when a < 1-t or a > t.
     #[arg(long, value_name = "T", default_value_t = 0.99)]
     saturation: f64,
+    /// Measure after training N optimizer steps (as `train` would, with
+    /// the spec's optim, data and train lines) instead of at initialization.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    steps: Option<u64>,
 }
 
 #[derive(Args)]
@@ -261,7 +265,17 @@ fn run(cli: Cli) -> Result<String, Error> {
                 FormatArg::Json => Format::Json,
                 FormatArg::Csv => Format::Csv,
             };
-            commands::stats(&spec, &opts, format, a.hist, a.dump.as_deref())
+            match a.steps {
+                Some(n) => commands::stats_after_training(
+                    &spec,
+                    &opts,
+                    n,
+                    format,
+                    a.hist,
+                    a.dump.as_deref(),
+                ),
+                None => commands::stats(&spec, &opts, format, a.hist, a.dump.as_deref()),
+            }
         }
         Command::Train(a) => train(a),
         Command::Check(a) => {

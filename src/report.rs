@@ -28,6 +28,8 @@ pub struct Report<'a> {
     pub stats: &'a NetworkStats,
     pub seed: u64,
     pub probe: usize,
+    /// Optimizer steps trained before measuring (0: at initialization).
+    pub steps: u64,
 }
 
 /// A number to 4 significant digits: fixed notation for magnitudes in
@@ -109,8 +111,12 @@ impl Report<'_> {
 
     fn header(&self) -> String {
         let g = self.graph;
+        let trained = match self.steps {
+            0 => String::new(),
+            n => format!(", after {n} training steps"),
+        };
         format!(
-            "depthlab stats: {} — {} layers, probe {}×{}, seed {}, {} loss {}",
+            "depthlab stats: {} — {} layers, probe {}×{}, seed {}, {} loss {}{trained}",
             self.spec_name,
             g.layers.len(),
             self.probe,
@@ -264,6 +270,7 @@ impl Report<'_> {
             "spec": self.spec_name,
             "seed": self.seed,
             "probe": self.probe,
+            "steps": self.steps,
             "input": self.graph.input,
             "loss": { "kind": self.graph.loss.name(), "value": self.stats.loss },
             "histogram": { "bins": HIST_BINS, "range": self.stats.hist_range },

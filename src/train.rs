@@ -240,6 +240,12 @@ impl Trainer {
         &self.exec
     }
 
+    /// The probe executor: after [`Trainer::run`] it holds the final
+    /// weights and the statistics measured with them.
+    pub fn probe(&self) -> &Executor {
+        &self.probe
+    }
+
     pub fn total_steps(&self) -> u64 {
         self.total_steps
     }

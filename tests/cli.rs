@@ -609,3 +609,20 @@ fn sigterm_finishes_the_step_writes_the_checkpoint_and_exits_130() {
     assert!(stderr(&o).contains("only 1 steps"), "{}", stderr(&o));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn stats_after_training_steps() {
+    let o = depthlab(&[
+        "stats",
+        "--net",
+        "input 2; dense 16 tanh; dense 3; data spirals n=200 test=100; optim adam lr=0.01",
+        "--steps",
+        "50",
+        "--probe",
+        "100",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.contains("after 50 training steps"), "{out}");
+    refused(&["stats", "--steps", "0"], &["--steps"]);
+}

@@ -468,3 +468,42 @@ fn a_diverging_run_stops_with_exit_code_3_and_names_the_step() {
     );
     assert!(msg.contains(&format!("step {}", t.step() + 1)), "{msg}");
 }
+
+#[test]
+fn glorot_sigmoid_top_layer_drops_toward_zero_early() {
+    // Glorot & Bengio 2010, Fig. 2 at a test's size: 5 sigmoid layers,
+    // "standard" init, SGD with batches of 10 on Shapeset. After 1000
+    // updates the top hidden layer's mean activation has fallen from 0.5
+    // toward 0 while the lower layers stay at 0.5.
+    let text = "input 1024; dense 200 sigmoid init=standard x5; dense 9 init=standard; \
+                loss cross_entropy; optim sgd lr=0.1; data shapeset n=2000 test=300; \
+                train batch=10 steps=1000 seed=1";
+    let mut t = Trainer::new(
+        &spec(text),
+        &TrainOptions {
+            probe: 300,
+            ..options(2)
+        },
+    )
+    .unwrap();
+    let mut means: Vec<Vec<f64>> = Vec::new();
+    t.run(&mut |e| {
+        if let Event::Stats(r) = e {
+            means.push(r.stats.layers.iter().map(|l| l.a.mean).collect());
+        }
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (start, end) = (&means[0], means.last().unwrap());
+    assert!(
+        (start[4] - 0.5).abs() < 0.05,
+        "layer 5 starts at 0.5: {start:?}"
+    );
+    assert!(end[4] < 0.2, "layer 5 falls toward 0: {start:?} → {end:?}");
+    for l in 0..3 {
+        assert!(
+            (end[l] - 0.5).abs() < 0.05,
+            "layer {} stays at 0.5: {end:?}",
+            l + 1
+        );
+    }
+}
