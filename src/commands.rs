@@ -200,15 +200,23 @@ fn render_stats(
     Ok(out)
 }
 
-/// `depthlab check`: the compiled plan for a batch of `batch` rows.
+/// `depthlab check`: the compiled plan for a batch of `batch` rows: the
+/// statistics plan, or with `train` the training step's.
 pub fn check(
     spec: &Spec,
     batch: usize,
+    train: bool,
     memory_limit: u64,
     threads: usize,
 ) -> Result<String, Error> {
     let graph = Graph::check(spec)?;
-    let plan = compile(spec, &graph, batch, Purpose::Stats, memory_limit, threads)?;
+    let optim = optimizer(spec);
+    let purpose = if train {
+        Purpose::Train(&optim)
+    } else {
+        Purpose::Stats
+    };
+    let plan = compile(spec, &graph, batch, purpose, memory_limit, threads)?;
     Ok(format!("spec: {}\n{plan}", spec.source.name))
 }
 

@@ -208,9 +208,14 @@ struct TrainArgs {
 struct CheckArgs {
     #[command(flatten)]
     spec: SpecArgs,
-    /// Rows per step of the plan.
-    #[arg(long, value_name = "N", default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
-    batch: u32,
+    /// Rows per step of the plan. Default: 300 (the probe), or with
+    /// --train the spec's `train batch=`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    batch: Option<u32>,
+    /// Print the training step's plan (forward, loss, backward and the
+    /// fused optimizer updates) instead of the statistics plan.
+    #[arg(long)]
+    train: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -280,9 +285,13 @@ fn run(cli: Cli) -> Result<String, Error> {
         Command::Train(a) => train(a),
         Command::Check(a) => {
             let spec = a.spec.load()?;
+            let batch = a
+                .batch
+                .map_or(if a.train { spec.train.batch } else { 300 }, |b| b as usize);
             commands::check(
                 &spec,
-                a.batch as usize,
+                batch,
+                a.train,
                 a.spec.memory_limit(),
                 a.spec.threads(),
             )

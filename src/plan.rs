@@ -649,9 +649,9 @@ impl Plan {
             Step::Update {
                 param,
                 grad,
+                state,
                 decay,
                 parts,
-                ..
             } => {
                 let o = self
                     .optim
@@ -662,8 +662,13 @@ impl Plan {
                 } else {
                     String::new()
                 };
+                let state: String = state
+                    .iter()
+                    .filter(|&&b| self.buffer(b).len > 0)
+                    .map(|&b| format!(", {}", n(b)))
+                    .collect();
                 format!(
-                    "update        {} ← {}({}, {}){decay}   {}{}",
+                    "update        {} ← {}({}, {}{state}){decay}   {}{}",
                     n(param),
                     o.kind.name(),
                     n(param),

@@ -626,3 +626,23 @@ fn stats_after_training_steps() {
     assert!(out.contains("after 50 training steps"), "{out}");
     refused(&["stats", "--steps", "0"], &["--steps"]);
 }
+
+#[test]
+fn check_train_lists_the_fused_updates_with_their_decay() {
+    let o = depthlab(&[
+        "check",
+        "--train",
+        "--net",
+        "input 4; dense 8 prelu; dense 2; optim sgd lr=0.1 momentum=0.9 weight_decay=0.01 decay_bias=false; train batch=5",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    for line in [
+        "batch:        5 rows",
+        "W1 ← sgd(W1, dW1, W1.momentum_buffer), weight_decay 0.01",
+        "b1 ← sgd(b1, db1, b1.momentum_buffer)   8",
+        "p1 ← sgd(p1, dp1, p1.momentum_buffer)   8",
+    ] {
+        assert!(out.contains(line), "expected {line:?} in:\n{out}");
+    }
+}

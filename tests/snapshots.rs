@@ -33,7 +33,7 @@ fn check_plans_of_the_examples() {
         let spec = load_spec(Some(name), None, &Overrides::default()).unwrap();
         insta::assert_snapshot!(
             format!("check-{name}"),
-            check(&spec, 300, DEFAULT_MEMORY_LIMIT, 2).unwrap()
+            check(&spec, 300, false, DEFAULT_MEMORY_LIMIT, 2).unwrap()
         );
     }
 }
