@@ -37,6 +37,8 @@ pub const FORMAT: &str = "depthlab.checkpoint/1";
 pub struct Checkpoint {
     pub step: u64,
     pub seed: u64,
+    /// Rows per step of the run that wrote it.
+    pub batch: u64,
     pub sums: EpochSums,
 }
 
@@ -85,7 +87,7 @@ pub fn save(path: &Path, exec: &Executor, ck: &Checkpoint, spec: &Spec) -> Resul
         ("step".to_owned(), ck.step.to_string()),
         ("seed".to_owned(), ck.seed.to_string()),
         ("optimizer".to_owned(), o.kind.name().to_owned()),
-        ("batch".to_owned(), plan.batch.to_string()),
+        ("batch".to_owned(), ck.batch.to_string()),
         (
             "epoch_loss_sum".to_owned(),
             format!("{:016x}", ck.sums.loss_sum.to_bits()),
@@ -188,6 +190,7 @@ pub fn load(path: &Path, exec: &mut Executor) -> Result<Checkpoint, Error> {
     let ck = Checkpoint {
         step: number("step")?,
         seed: number("seed")?,
+        batch: number("batch")?,
         sums: EpochSums {
             loss_sum,
             correct: number("epoch_correct")?,

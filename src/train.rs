@@ -284,6 +284,14 @@ impl Trainer {
                 ck.step, self.total_steps
             ));
         }
+        let batch = self.exec.plan().batch as u64;
+        if ck.batch != batch {
+            // Epochs, shuffles and batches would not line up.
+            return refuse(format!(
+                "it was written with batch {} but this run's batch is {batch} (use --batch {})",
+                ck.batch, ck.batch
+            ));
+        }
         if ck.seed != self.spec.train.seed {
             // The data order of every epoch derives from the seed.
             return refuse(format!(
@@ -302,6 +310,7 @@ impl Trainer {
         Checkpoint {
             step: self.step(),
             seed: self.spec.train.seed,
+            batch: self.exec.plan().batch as u64,
             sums: self.sums,
         }
     }

@@ -392,6 +392,17 @@ fn damaged_checkpoints_are_refused_with_a_reason() {
         Trainer::new(&spec(&RESUMABLE.replace("seed=7", "seed=8")), &options(1)).unwrap();
     let err = reseeded.resume(&good).unwrap_err().to_string();
     assert!(err.contains("seed 7") && err.contains("--seed 7"), "{err}");
+    // Another batch size: epochs and batches would not line up.
+    let mut rebatched = Trainer::new(
+        &spec(&RESUMABLE.replace("batch=16", "batch=8")),
+        &options(1),
+    )
+    .unwrap();
+    let err = rebatched.resume(&good).unwrap_err().to_string();
+    assert!(
+        err.contains("batch 16") && err.contains("--batch 16"),
+        "{err}"
+    );
     // Not a file at all.
     let missing = Trainer::new(&spec(RESUMABLE), &options(1))
         .unwrap()
