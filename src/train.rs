@@ -74,13 +74,12 @@ pub struct EpochRecord {
     pub seconds: f64,
 }
 
-/// The probe statistics at one step, with the weight norms ‖W_l‖ and the
+/// The probe statistics at one step (‖W_l‖ among them), with the
 /// update ratio ‖ΔW_l‖/‖W_l‖ of the step that led here (none at step 0).
 pub struct StatsRecord<'a> {
     pub step: u64,
     pub epoch: usize,
     pub stats: &'a NetworkStats,
-    pub weight_norm: &'a [f64],
     pub update_ratio: Option<&'a [f64]>,
 }
 
@@ -121,7 +120,6 @@ pub struct Trainer {
     sums: EpochSums,
     /// W of every layer before the step whose update ratio is measured.
     before: Vec<Vec<f32>>,
-    weight_norm: Vec<f64>,
     update_ratio: Vec<f64>,
     stats_every: Option<u64>,
     /// Whether accuracy means something for this data and loss.
@@ -228,7 +226,6 @@ impl Trainer {
             epochs,
             sums: EpochSums::default(),
             before,
-            weight_norm: vec![0.0; layers],
             update_ratio: vec![0.0; layers],
             stats_every: opts.stats_every,
             classify,
@@ -252,10 +249,6 @@ impl Trainer {
 
     pub fn steps_per_epoch(&self) -> u64 {
         self.steps_per_epoch
-    }
-
-    pub fn epochs(&self) -> usize {
-        self.epochs
     }
 
     pub fn data(&self) -> &Split {
@@ -340,8 +333,7 @@ impl Trainer {
         self.measure(false, on);
         while self.step() < self.total_steps {
             if stop.load(Ordering::Relaxed) {
-                let record = self.end_epoch(self.epoch_started.elapsed().as_secs_f64());
-                on(Event::Epoch(&record));
+                self.close_epoch(on);
                 return Err(Error::Interrupted { step: self.step() });
             }
             self.train_step(on)?;
@@ -388,7 +380,7 @@ impl Trainer {
             });
         }
         let loss = self.exec.loss();
-        let (correct, _) = self.correct_in_batch();
+        let correct = self.correct_in_batch();
         self.sums.loss_sum += loss;
         self.sums.correct += correct;
         self.sums.seen += batch as u64;
@@ -403,16 +395,22 @@ impl Trainer {
         }
         let done = step + 1;
         if done.is_multiple_of(self.steps_per_epoch) || done == self.total_steps {
-            let record = self.end_epoch(self.epoch_started.elapsed().as_secs_f64());
-            on(Event::Epoch(&record));
-            self.epoch_started = Instant::now();
+            self.close_epoch(on);
         }
         Ok(())
     }
 
+    /// Reports the epoch that ends (or stops) here and starts its clock
+    /// anew.
+    fn close_epoch(&mut self, on: &mut dyn FnMut(Event)) {
+        let record = self.end_epoch(self.epoch_started.elapsed().as_secs_f64());
+        on(Event::Epoch(&record));
+        self.epoch_started = Instant::now();
+    }
+
     /// Right answers among the training batch's outputs (still in the last
     /// layer's `a`: the backward does not overwrite it).
-    fn correct_in_batch(&self) -> (u64, u64) {
+    fn correct_in_batch(&self) -> u64 {
         let plan = self.exec.plan();
         let out = self.exec.buf(plan.layers.last().expect("a layer").a);
         let y = self.exec.buf(plan.y);
@@ -471,17 +469,18 @@ impl Trainer {
 
     /// Copies the training executor's parameters into the probe one.
     fn sync_probe(&mut self) {
-        let (train, probe) = (&self.exec, &mut self.probe);
-        for (from, to) in train.plan().layers.iter().zip(probe.plan().layers.clone()) {
+        for (i, from) in self.exec.plan().layers.iter().enumerate() {
+            let to = self.probe.plan().layers[i];
             for (a, b) in [(from.w, to.w), (from.b, to.b), (from.p, to.p)] {
-                probe.buf_mut(b).copy_from_slice(train.buf(a));
+                self.probe.buf_mut(b).copy_from_slice(self.exec.buf(a));
             }
         }
     }
 
     /// Mean loss and accuracy over the test set, forward only, in chunks of
-    /// the probe's rows (the last chunk padded with zero rows, which are
-    /// not counted).
+    /// the probe's rows. Rows are independent in the forward pass, so the
+    /// rows past the end of a short last chunk (left from the previous one)
+    /// change nothing and are not counted.
     fn evaluate_test(&mut self) -> (f64, Option<f64>) {
         self.sync_probe();
         let test = self.split.test.as_ref().expect("a test set");
@@ -498,14 +497,12 @@ impl Trainer {
         while start < test.n {
             let end = (start + rows).min(test.n);
             let [xs, ys] = self.probe.bufs_mut([x, y]);
-            xs.fill(0.0);
-            ys.fill(0.0);
             copy_rows(test, start..end, xs, ys);
             self.probe.run_forward();
             let (o, t) = (self.probe.buf(out), self.probe.buf(y));
             let n = end - start;
             loss_sum += loss_sum_of(loss_kind, o, t, n, outputs);
-            correct += count_correct(loss_kind, o, t, n, outputs).0;
+            correct += count_correct(loss_kind, o, t, n, outputs);
             start = end;
         }
         // The probe batch is needed again for the statistics.
@@ -521,10 +518,10 @@ impl Trainer {
         self.sync_probe();
         self.probe.run();
         let stats = self.probe.stats();
+        // ‖W‖ is the probe's statistic (its W was just copied from here).
         for (i, l) in self.exec.plan().layers.iter().enumerate() {
+            let norm = stats.layers[i].w.norm();
             let w = self.exec.buf(l.w);
-            let norm = l2(w.iter().map(|&v| v as f64));
-            self.weight_norm[i] = norm;
             let diff = l2(w.iter().zip(&self.before[i]).map(|(&a, &b)| (a - b) as f64));
             self.update_ratio[i] = if norm == 0.0 { 0.0 } else { diff / norm };
         }
@@ -533,7 +530,6 @@ impl Trainer {
             step,
             epoch: (step / self.steps_per_epoch) as usize,
             stats,
-            weight_norm: &self.weight_norm,
             update_ratio: after_step.then_some(&self.update_ratio[..]),
         };
         on(Event::Stats(&record));
@@ -581,17 +577,10 @@ pub fn loss_sum_of(loss: LossKind, out: &[f32], y: &[f32], rows: usize, cols: us
     sum
 }
 
-/// Right answers among the first `rows` examples and how many were
-/// judged: cross_entropy the arg-max against the class; bce each output
+/// Right answers among the first `rows` examples: cross_entropy the arg-max against the class; bce each output
 /// thresholded at 0 against its 0/1 target; mse with one-hot targets the
 /// arg-max against the target's (regression targets count nothing).
-pub fn count_correct(
-    loss: LossKind,
-    out: &[f32],
-    y: &[f32],
-    rows: usize,
-    cols: usize,
-) -> (u64, u64) {
+pub fn count_correct(loss: LossKind, out: &[f32], y: &[f32], rows: usize, cols: usize) -> u64 {
     let argmax = |v: &[f32]| {
         v.iter()
             .enumerate()
@@ -615,7 +604,7 @@ pub fn count_correct(
             }
         };
     }
-    (correct, rows as u64)
+    correct
 }
 
 impl Dataset {

@@ -73,7 +73,7 @@ pub fn stats_line(graph: &Graph, r: &StatsRecord) -> String {
         .enumerate()
         .map(|(i, (l, s))| {
             let mut v = layer_json(l, s);
-            v["weight_norm"] = json!(r.weight_norm[i]);
+            v["weight_norm"] = json!(s.w.norm());
             v["update_ratio"] = json!(r.update_ratio.map(|u| u[i]));
             v
         })
