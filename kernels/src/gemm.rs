@@ -7,15 +7,17 @@
 //!
 //! * Microkernel: an MR×NR = 12×32 register tile of C, 24 `f32x16`
 //!   accumulators kept as separate locals (an array of them was spilled by
-//!   LLVM in an earlier attempt). Per k step: two B vector loads, twelve A
-//!   broadcasts, 24 FMAs, no spills. Edge tiles use the same kernel with
-//!   fewer rows (a const generic; rows are cut into tiles of nearly equal
-//!   height, so there is no thin last tile) and, for an N tail of at most 16
-//!   columns, one vector per row.
-//! * A is read in place by the broadcasts (NN/NT: `a[i*k + p]`, TN:
-//!   `a[p*m + i]`), except when its stride would crowd the micro-panel into
-//!   a few L1 sets (TN with m a multiple of 16, NN/NT with k a multiple of
-//!   1024): then the 12×KC micro-panel is copied to a stack buffer.
+//!   LLVM in an earlier attempt). Per k step: two B vector loads and 24
+//!   FMAs, each taking its A element as a broadcast memory operand with
+//!   AVX-512 (twelve separate broadcasts otherwise), no spills. Edge tiles
+//!   use the same kernel with fewer rows (a const generic; rows are cut
+//!   into tiles of nearly equal height, so there is no thin last tile)
+//!   and, for an N tail of at most 16 columns, one vector per row.
+//! * The kernel reads A(i + r, p) at `ap[p*lda + r]`: a k step's MR values
+//!   are consecutive. TN reads A in place that way (`a[p*m + i]`) unless
+//!   its stride would crowd the micro-panel into a few L1 sets (m a
+//!   multiple of 16 with deep K); NN/NT always pack the micro-panel
+//!   (8×8 transposes) to 16 floats per k step, one line.
 //! * B: NN/TN with N ≤ 512 read full 32-column panels in place; otherwise B
 //!   is packed into KC×32 micro-panels in a stack buffer (at most KC×NC
 //!   floats = 128 KiB). NT always packs, transposing 8×8 blocks, since its k
@@ -24,8 +26,8 @@
 //!   NC blocks (and packs B), LOOP 3 walks the row tiles, LOOP 2 the B
 //!   panels, LOOP 1 (the microkernel) the k steps. K is outside N (BLIS
 //!   nests them the other way) so the A block stays in L2 across N blocks;
-//!   the row tile is outside the panel loop so the A micro-panel (12×KC,
-//!   12 KiB) stays in L1 while the B block streams from L2.
+//!   the row tile is outside the panel loop so the A micro-panel (16×KC,
+//!   16 KiB) stays in L1 while the B block streams from L2.
 //! * No heap: the pack buffers are fixed-size, uninitialized stack arrays.
 //!
 //! Determinism: every element is computed the same way whatever path, tile
@@ -760,44 +762,39 @@ unsafe fn kernel<const R: usize, const NV: usize>(
     // worth 10–15 % when the other hyperthread is busy (measured, 12×32
     // tile in L1: 81 % → 93 % of the FMA peak). LLVM only folds a
     // broadcast used once, so this is written as asm; the FMA is the same
-    // single rounding as `mul_add`, so the bits do not change. The A
-    // offsets are assembly-time constants: a[r] (TA: k steps are A rows),
-    // or a[r·KC] (A rows packed at stride KC, see `pack_a_panel`).
+    // single rounding as `mul_add`, so the bits do not change. A(r, p) is
+    // at byte offset 4r from `ap`, an assembly-time constant.
     #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
     macro_rules! fma_broadcast {
         ($r:literal, $x:ident, $y:ident, $ap:ident, $b0:ident, $b1:ident) => {{
             use std::arch::x86_64::__m512;
             use std::mem::transmute;
-            let (mut x, mut y): (__m512, __m512) = transmute(($x, $y));
-            let (v0, v1): (__m512, __m512) = transmute(($b0, $b1));
-            macro_rules! emit {
-                        ($off:expr) => {
-                            if NV > 1 {
-                                std::arch::asm!(
-                                    "vfmadd231ps {x}, {v0}, dword ptr [{p} + {off}]{{1to16}}",
-                                    "vfmadd231ps {y}, {v1}, dword ptr [{p} + {off}]{{1to16}}",
-                                    x = inout(zmm_reg) x,
-                                    y = inout(zmm_reg) y,
-                                    v0 = in(zmm_reg) v0,
-                                    v1 = in(zmm_reg) v1,
-                                    p = in(reg) $ap,
-                                    off = const $off,
-                                    options(pure, readonly, nostack, preserves_flags),
-                                );
-                            } else {
-                                std::arch::asm!(
-                                    "vfmadd231ps {x}, {v0}, dword ptr [{p} + {off}]{{1to16}}",
-                                    x = inout(zmm_reg) x,
-                                    v0 = in(zmm_reg) v0,
-                                    p = in(reg) $ap,
-                                    off = const $off,
-                                    options(pure, readonly, nostack, preserves_flags),
-                                );
-                            }
-                        };
-                    }
-            emit!($r * 4);
-            ($x, $y) = transmute((x, y));
+            type Pair<T> = (T, T);
+            let (mut x, mut y) = transmute::<Pair<f32x16>, Pair<__m512>>(($x, $y));
+            let (v0, v1) = transmute::<Pair<f32x16>, Pair<__m512>>(($b0, $b1));
+            if NV > 1 {
+                std::arch::asm!(
+                    "vfmadd231ps {x}, {v0}, dword ptr [{p} + {off}]{{1to16}}",
+                    "vfmadd231ps {y}, {v1}, dword ptr [{p} + {off}]{{1to16}}",
+                    x = inout(zmm_reg) x,
+                    y = inout(zmm_reg) y,
+                    v0 = in(zmm_reg) v0,
+                    v1 = in(zmm_reg) v1,
+                    p = in(reg) $ap,
+                    off = const $r * 4,
+                    options(pure, readonly, nostack, preserves_flags),
+                );
+            } else {
+                std::arch::asm!(
+                    "vfmadd231ps {x}, {v0}, dword ptr [{p} + {off}]{{1to16}}",
+                    x = inout(zmm_reg) x,
+                    v0 = in(zmm_reg) v0,
+                    p = in(reg) $ap,
+                    off = const $r * 4,
+                    options(pure, readonly, nostack, preserves_flags),
+                );
+            }
+            ($x, $y) = transmute::<Pair<__m512>, Pair<f32x16>>((x, y));
         }};
     }
 
