@@ -325,8 +325,17 @@ fn pos_or(x: Vf, other: Vf) -> Vf {
 /// through the same `f` on a zero-padded vector.
 #[inline(always)]
 fn map(out: &mut [f32], x: &[f32], f: impl Fn(Vf) -> Vf) {
-    let mut o = out.chunks_exact_mut(LANES);
-    let mut i = x.chunks_exact(LANES);
+    // Two vectors per iteration: their long dependency chains (an exp is
+    // ~15 dependent operations) interleave.
+    let mut o2 = out.chunks_exact_mut(2 * LANES);
+    let mut i2 = x.chunks_exact(2 * LANES);
+    for (oc, ic) in (&mut o2).zip(&mut i2) {
+        let (y0, y1) = (f(load(ic)), f(load(&ic[LANES..])));
+        store(oc, y0);
+        store(&mut oc[LANES..], y1);
+    }
+    let mut o = o2.into_remainder().chunks_exact_mut(LANES);
+    let mut i = i2.remainder().chunks_exact(LANES);
     for (oc, ic) in (&mut o).zip(&mut i) {
         store(oc, f(load(ic)));
     }
@@ -340,8 +349,17 @@ fn map(out: &mut [f32], x: &[f32], f: impl Fn(Vf) -> Vf) {
 /// twin forms (so inf/NaN gradients behave the same).
 #[inline(always)]
 fn scale_by(d: &mut [f32], x: &[f32], deriv: impl Fn(Vf) -> Vf) {
-    let mut o = d.chunks_exact_mut(LANES);
-    let mut i = x.chunks_exact(LANES);
+    // Two vectors per iteration, as `map`.
+    let mut o2 = d.chunks_exact_mut(2 * LANES);
+    let mut i2 = x.chunks_exact(2 * LANES);
+    for (dc, xc) in (&mut o2).zip(&mut i2) {
+        let (f0, f1) = (deriv(load(xc)), deriv(load(&xc[LANES..])));
+        let (y0, y1) = (load(dc) * f0, load(&dc[LANES..]) * f1);
+        store(dc, y0);
+        store(&mut dc[LANES..], y1);
+    }
+    let mut o = o2.into_remainder().chunks_exact_mut(LANES);
+    let mut i = i2.remainder().chunks_exact(LANES);
     for (dc, xc) in (&mut o).zip(&mut i) {
         store(dc, load(dc) * deriv(load(xc)));
     }
