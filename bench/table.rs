@@ -1,0 +1,339 @@
+//! The speed tables of the README, from interleaved samples:
+//!
+//! ```sh
+//! taskset -c 1 cargo bench --bench table            # gemm, activations, updates
+//! taskset -c 1 cargo bench --bench table -- gemm    # one part: gemm | act | update
+//! ```
+//!
+//! Why beside criterion: this machine is shared, and its speed drifts by up
+//! to ±30 % over seconds (a busy neighbour on the other hyperthread).
+//! criterion times a kernel and its baseline minutes apart; here every
+//! sample of a kernel is taken right after a sample of its baseline (the
+//! FMA peak loop, matrixmultiply, a copy of the same bytes), and the tables
+//! give medians of the per-pair ratios, in which the drift cancels.
+//! One thread, no allocation inside the timed calls.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use depthlab_kernels::Activation;
+use depthlab_kernels::activation::{activation_backward, activation_forward};
+use depthlab_kernels::gemm::{gemm_nn, gemm_nt, gemm_tn};
+use depthlab_kernels::peak::{FLOPS_PER_ITER, fma_chains};
+use depthlab_kernels::update::{Adam, Sgd, adam_update, sgd_update};
+
+/// Sample pairs per table cell.
+const PAIRS: usize = 61;
+
+/// Deterministic values in [-1, 1).
+fn fill(len: usize, seed: u32) -> Vec<f32> {
+    (0..len)
+        .map(|i| {
+            let u = (i as u32).wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503);
+            (u >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Seconds per call of `f`, over enough calls to last about `target`
+/// seconds (`reps` found once, on the first sample).
+struct Timer {
+    reps: usize,
+}
+
+impl Timer {
+    fn new(target: f64, f: &mut impl FnMut()) -> Timer {
+        f();
+        let t = Instant::now();
+        f();
+        let one = t.elapsed().as_secs_f64().max(1e-8);
+        Timer {
+            reps: ((target / one) as usize).max(1),
+        }
+    }
+
+    fn sample(&self, f: &mut impl FnMut()) -> f64 {
+        let t = Instant::now();
+        for _ in 0..self.reps {
+            f();
+        }
+        t.elapsed().as_secs_f64() / self.reps as f64
+    }
+}
+
+/// Interleaved samples of `kernel` and `baseline`: (median seconds per
+/// kernel call, median of kernel time / baseline time).
+fn paired(mut kernel: impl FnMut(), mut baseline: impl FnMut(), target: f64) -> (f64, f64) {
+    let (tk, tb) = (
+        Timer::new(target, &mut kernel),
+        Timer::new(target, &mut baseline),
+    );
+    let (mut times, mut ratios) = (Vec::new(), Vec::new());
+    for _ in 0..PAIRS {
+        let b = tb.sample(&mut baseline);
+        let k = tk.sample(&mut kernel);
+        times.push(k);
+        ratios.push(k / b);
+    }
+    (median(times), median(ratios))
+}
+
+// ---------------------------------------------------------------------------
+// gemm
+
+const SHAPES: [(usize, usize, usize); 6] = [
+    (16, 32, 32),
+    (64, 128, 128),
+    (128, 784, 256),
+    (128, 256, 256),
+    (64, 128, 10),
+    (256, 1024, 1024),
+];
+
+/// The FMA peak loop, one call = `PEAK_ITERS · FLOPS_PER_ITER` FLOPs.
+const PEAK_ITERS: u64 = 2_000;
+
+fn peak_call() {
+    black_box(fma_chains(black_box(PEAK_ITERS), 1.0));
+}
+
+fn gemm_table() {
+    let peak_flops = (PEAK_ITERS * FLOPS_PER_ITER) as f64;
+    let (peak_s, _) = paired(peak_call, peak_call, 2e-4);
+    println!(
+        "FMA peak (12 f32x16 FMA chains): {:.1} GFLOP/s\n",
+        peak_flops / peak_s / 1e9
+    );
+    println!("| gemm M×K×N | layout | GFLOP/s | % of peak | × matrixmultiply |");
+    println!("|---|---|---|---|---|");
+    for (name, layout) in [("NN", 0), ("TN", 1), ("NT", 2)] {
+        for &(m, k, n) in &SHAPES {
+            let a = fill(m * k, 1);
+            let b = fill(k * n, 2);
+            let (mut c1, mut c2) = (vec![0.0f32; m * n], vec![0.0f32; m * n]);
+            // Strides (row, column) of op(A) (m, k) and op(B) (k, n) as stored.
+            let (rsa, csa) = if layout == 1 {
+                (1, m as isize)
+            } else {
+                (k as isize, 1)
+            };
+            let (rsb, csb) = if layout == 2 {
+                (1, k as isize)
+            } else {
+                (n as isize, 1)
+            };
+            let mut ours = || {
+                let (a, b) = (black_box(&a), black_box(&b));
+                match layout {
+                    0 => gemm_nn(&mut c1, a, b, m, k, n, 0.0),
+                    1 => gemm_tn(&mut c1, a, b, m, k, n, 0.0),
+                    _ => gemm_nt(&mut c1, a, b, m, k, n, 0.0),
+                }
+                black_box(&mut c1);
+            };
+            let mut mm = || {
+                // SAFETY: the strides describe op(A) (m, k) inside `a`, op(B)
+                // (k, n) inside `b` and C (m, n) row-major in `c2`.
+                unsafe {
+                    matrixmultiply::sgemm(
+                        m,
+                        k,
+                        n,
+                        1.0,
+                        a.as_ptr(),
+                        rsa,
+                        csa,
+                        b.as_ptr(),
+                        rsb,
+                        csb,
+                        0.0,
+                        c2.as_mut_ptr(),
+                        n as isize,
+                        1,
+                    );
+                }
+                black_box(&mut c2);
+            };
+            let flops = 2.0 * (m * k * n) as f64;
+            // Three-way interleaving: peak, ours, matrixmultiply.
+            let tp = Timer::new(2e-4, &mut peak_call);
+            let to = Timer::new(2e-4, &mut ours);
+            let tm = Timer::new(2e-4, &mut mm);
+            let (mut rate, mut of_peak, mut vs_mm) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..PAIRS {
+                let p = tp.sample(&mut peak_call);
+                let o = to.sample(&mut ours);
+                let x = tm.sample(&mut mm);
+                rate.push(flops / o / 1e9);
+                of_peak.push((flops / o) / (peak_flops / p));
+                vs_mm.push(x / o);
+            }
+            println!(
+                "| {m}×{k}×{n} | {name} | {:.0} | {:.0} % | {:.2}× |",
+                median(rate),
+                100.0 * median(of_peak),
+                median(vs_mm)
+            );
+        }
+    }
+    println!();
+}
+
+// ---------------------------------------------------------------------------
+// activations
+
+const ACTS: [Activation; 13] = [
+    Activation::Identity,
+    Activation::Sigmoid,
+    Activation::Tanh,
+    Activation::Softsign,
+    Activation::Relu,
+    Activation::LeakyRelu { slope: 0.01 },
+    Activation::Prelu,
+    Activation::Elu { alpha: 1.0 },
+    Activation::Selu,
+    Activation::Srelu,
+    Activation::Softplus,
+    Activation::Gelu,
+    Activation::Silu,
+];
+
+/// Runs `f` on δ restored from `pristine` first; only `f` is timed.
+fn in_place(delta: &mut [f32], pristine: &[f32], mut f: impl FnMut(&mut [f32])) -> f64 {
+    delta.copy_from_slice(pristine);
+    let t = Instant::now();
+    f(black_box(&mut *delta));
+    t.elapsed().as_secs_f64()
+}
+
+fn activation_table() {
+    let (rows, cols) = (1024, 1024);
+    let n = rows * cols;
+    // Inputs on [-6, 6): every activation saturates somewhere, no subnormals.
+    let s: Vec<f32> = fill(n, 4).iter().map(|x| 6.0 * x).collect();
+    let pristine = fill(n, 5);
+    let mut a = vec![0.0f32; n];
+    let mut copy_out = vec![0.0f32; n];
+    let (mut delta, mut delta_base) = (pristine.clone(), pristine.clone());
+    println!(
+        "Activations over {rows}×{cols} = 1M elements. Forward vs a copy of the same \
+         bytes (read s, write a); backward vs δ ⊙= s in place (read δ and s, write δ)."
+    );
+    println!();
+    println!("| activation | forward ns/elem | × copy | backward ns/elem | × in-place multiply |");
+    println!("|---|---|---|---|---|");
+    for act in ACTS {
+        let p: Vec<f32> = match act {
+            Activation::Prelu => vec![0.25; cols],
+            Activation::Srelu => [0.0, 0.2, 1.0, 1.0]
+                .iter()
+                .flat_map(|&v| std::iter::repeat_n(v, cols))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let (fwd, fwd_ratio) = paired(
+            || {
+                activation_forward(act, &mut a, black_box(&s), &p, rows, cols);
+                black_box(&mut a);
+            },
+            || {
+                copy_out.copy_from_slice(black_box(&s));
+                black_box(&mut copy_out);
+            },
+            3e-3,
+        );
+        let mut dp = vec![0.0f32; p.len()];
+        let (mut bwd, mut ratios) = (Vec::new(), Vec::new());
+        for _ in 0..PAIRS {
+            let base = in_place(&mut delta_base, &pristine, |d| {
+                for (d, &x) in d.iter_mut().zip(black_box(&s)) {
+                    *d *= x;
+                }
+            });
+            let t = in_place(&mut delta, &pristine, |d| {
+                activation_backward(act, d, &mut dp, black_box(&s), &a, &p, rows, cols)
+            });
+            bwd.push(t);
+            ratios.push(t / base);
+        }
+        println!(
+            "| {} | {:.3} | {:.2}× | {:.3} | {:.2}× |",
+            act.name(),
+            fwd / n as f64 * 1e9,
+            fwd_ratio,
+            median(bwd) / n as f64 * 1e9,
+            median(ratios)
+        );
+    }
+    println!();
+}
+
+// ---------------------------------------------------------------------------
+// updates
+
+fn update_table() {
+    println!("| update | n | ns/elem | × streaming its bytes once |");
+    println!("|---|---|---|---|");
+    for n in [1 << 16, 1 << 20] {
+        let g = fill(n, 4);
+        let (mut t, mut m, mut v) = (fill(n, 1), fill(n, 2), fill(n, 3));
+        v.iter_mut().for_each(|x| *x = x.abs());
+        let (mut t2, mut m2, mut v2) = (t.clone(), m.clone(), v.clone());
+        let adam = Adam::at_step(1e-3, 0.9, 0.999, 1e-8, 1e-4, false, false, false, 10);
+        let (s, r) = paired(
+            || adam_update(&mut t, &mut m, &mut v, &mut [], black_box(&g), &adam),
+            // Adam's bytes: read θ, m, v, g; write θ, m, v.
+            || {
+                for (((t, m), v), &g) in t2.iter_mut().zip(&mut m2).zip(&mut v2).zip(&g) {
+                    *t += g;
+                    *m += g;
+                    *v += g;
+                }
+                black_box(&t2);
+            },
+            2e-3,
+        );
+        println!("| Adam | {n} | {:.3} | {r:.2}× |", s / n as f64 * 1e9);
+        let sgd = Sgd::new(1e-2, 0.9, 0.0, false, 1e-4, false, false);
+        let (s, r) = paired(
+            || sgd_update(&mut t, &mut m, black_box(&g), &sgd),
+            // SGD with momentum: read θ, b, g; write θ, b.
+            || {
+                for ((t, m), &g) in t2.iter_mut().zip(&mut m2).zip(&g) {
+                    *t += g;
+                    *m += g;
+                }
+                black_box(&t2);
+            },
+            2e-3,
+        );
+        println!(
+            "| SGD momentum | {n} | {:.3} | {r:.2}× |",
+            s / n as f64 * 1e9
+        );
+    }
+    println!();
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; any other argument picks a part.
+    let parts: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let want = |p: &str| parts.is_empty() || parts.iter().any(|a| a == p);
+    if want("gemm") {
+        gemm_table();
+    }
+    if want("act") {
+        activation_table();
+    }
+    if want("update") {
+        update_table();
+    }
+}
