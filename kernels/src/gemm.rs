@@ -27,7 +27,7 @@
 //!   panels, LOOP 1 (the microkernel) the k steps. K is outside N (BLIS
 //!   nests them the other way) so the A block stays in L2 across N blocks;
 //!   the row tile is outside the panel loop so the A micro-panel (16×KC,
-//!   16 KiB) stays in L1 while the B block streams from L2.
+//!   8 KiB) stays in L1 while the B block streams from L2.
 //! * No heap: the pack buffers are fixed-size, uninitialized stack arrays.
 //!
 //! Determinism: every element is computed the same way whatever path, tile
@@ -55,10 +55,15 @@ const NR: usize = 2 * LANES;
 /// 64-byte line, so a k step's broadcasts read one aligned line and the
 /// 8-row transposes of NN/NT packing store whole vectors.
 const A_STEP: usize = 16;
-/// Maximum depth of a K block (the A micro-panel MR×KC stays in L1).
-const KC: usize = 256;
-/// Columns of a packed B block: KC×NC floats = 128 KiB of stack.
-const NC: usize = 128;
+/// Maximum depth of a K block. An A micro-panel line is reused once per B
+/// panel, after the whole panel (KC × 128 B) and the rest of the A panel
+/// (KC × 64 B) went through L1: 24 KiB at KC = 128 stays well inside the
+/// 48 KiB L1; at 256 (48 KiB) A was evicted between panels, and TN
+/// 128×256×256 ran at 130–135 GFLOP/s instead of 140–148 (quiet runs,
+/// same-run peak ~160).
+const KC: usize = 128;
+/// Columns of a packed B block: KC×NC floats = 128 KiB of stack (in L2).
+const NC: usize = 256;
 /// NN/TN read full B panels in place (no packing) up to this N.
 const IN_PLACE_MAX_N: usize = 512;
 
@@ -444,14 +449,19 @@ unsafe fn pack_a_panel<const TA: bool>(
     // SAFETY: caller's contract.
     unsafe {
         if TA {
+            // One vector per k step when A's row has 16 floats from i on
+            // (rows ≥ mr are copied but never read), else element by
+            // element: no memcpy call per k step.
+            let whole = i + A_STEP <= lda;
             for p in 0..kc {
                 let s = src.add((pc + p) * lda + i);
                 let d = dst.add(p * A_STEP);
-                if mr == MR {
-                    d.cast::<[f32; MR]>()
-                        .write_unaligned(s.cast::<[f32; MR]>().read_unaligned());
+                if whole {
+                    store(d, load(s));
                 } else {
-                    std::ptr::copy_nonoverlapping(s, d, mr);
+                    for r in 0..mr {
+                        *d.add(r) = *s.add(r);
+                    }
                 }
             }
         } else {
