@@ -525,8 +525,11 @@ unsafe fn pack_b<const TB: bool>(
                     store(d, load(s));
                     store(d.add(LANES), load(s.add(LANES)));
                 } else {
-                    std::ptr::copy_nonoverlapping(s, d, w);
-                    std::ptr::write_bytes(d.add(w), 0, pw - w);
+                    // Inline, not memcpy + memset: a call per row cost more
+                    // than the copy for a 10-column tail.
+                    for t in 0..pw {
+                        *d.add(t) = if t < w { *s.add(t) } else { 0.0 };
+                    }
                 }
             }
         }
@@ -564,8 +567,10 @@ unsafe fn pack_b<const TB: bool>(
     }
     if w < pw {
         for p in 0..kc {
-            // SAFETY: panel row p < kc, columns w..pw.
-            unsafe { std::ptr::write_bytes(dst.add(p * pw + w), 0, pw - w) };
+            for t in w..pw {
+                // SAFETY: panel row p < kc, column t < pw.
+                unsafe { *dst.add(p * pw + t) = 0.0 };
+            }
         }
     }
 }
