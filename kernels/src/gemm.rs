@@ -3,31 +3,35 @@
 //! and C ← A·Bᵀ + β·C. If β is 0, C is not read (so it may hold NaN).
 //!
 //! Design (BLIS; sizes tuned on a 2-vCPU Xeon with AVX-512, 48 KiB L1D,
-//! 2 MiB L2, where the microkernel alone runs at ~95 % of the FMA peak):
+//! 2 MiB L2, where the microkernel alone runs at 95–99 % of the FMA peak):
 //!
-//! * Microkernel: an MR×NR = 12×32 register tile of C, 24 `f32x16`
+//! * Microkernel: an MR×NR = 24×16 register tile of C, 24 `f32x16`
 //!   accumulators kept as separate locals (an array of them was spilled by
-//!   LLVM in an earlier attempt). Per k step: two B vector loads and 24
+//!   LLVM in an earlier attempt). Per k step: one B vector load and 24
 //!   FMAs, each taking its A element as a broadcast memory operand with
-//!   AVX-512 (twelve separate broadcasts otherwise), no spills. Edge tiles
-//!   use the same kernel with fewer rows (a const generic; rows are cut
-//!   into tiles of nearly equal height, so there is no thin last tile)
-//!   and, for an N tail of at most 16 columns, one vector per row.
+//!   AVX-512 (24 separate broadcasts otherwise), no spills. The tile is
+//!   tall and narrow because B streams from L2: one line per k step here
+//!   ran at 95–99 % of the peak, the two lines of a 12×32 tile at 82–87 %
+//!   (microkernel tests with B in L2, quiet machine). Edge tiles use the
+//!   same kernel with fewer rows (a const generic; rows are cut into tiles
+//!   of nearly equal height, so there is no thin last tile); an N tail runs
+//!   on a local, padded copy of its C tile.
 //! * The kernel reads A(i + r, p) at `ap[p*lda + r]`: a k step's MR values
 //!   are consecutive. TN reads A in place that way (`a[p*m + i]`) unless
 //!   its stride would crowd the micro-panel into a few L1 sets (m a
 //!   multiple of 16 with deep K); NN/NT always pack the micro-panel
-//!   (8×8 transposes) to 16 floats per k step, one line.
-//! * B: NN/TN with N ≤ 512 read full 32-column panels in place; otherwise B
-//!   is packed into KC×32 micro-panels in a stack buffer (at most KC×NC
+//!   (8×8 transposes) to MR floats per k step.
+//! * B: NN/TN with N ≤ 512 read full 16-column panels in place; otherwise B
+//!   is packed into KC×16 micro-panels in a stack buffer (at most KC×NC
 //!   floats = 128 KiB). NT always packs, transposing 8×8 blocks, since its k
-//!   index is the contiguous one. N tails are packed zero-padded to 16 or 32.
+//!   index is the contiguous one. An N tail is packed zero-padded to 16.
 //! * Loops: LOOP 4 splits K into blocks of at most KC, LOOP 5 splits N into
 //!   NC blocks (and packs B), LOOP 3 walks the row tiles, LOOP 2 the B
 //!   panels, LOOP 1 (the microkernel) the k steps. K is outside N (BLIS
 //!   nests them the other way) so the A block stays in L2 across N blocks;
-//!   the row tile is outside the panel loop so the A micro-panel (16×KC,
-//!   8 KiB) stays in L1 while the B block streams from L2.
+//!   the row tile is outside the panel loop so the A micro-panel (24×KC,
+//!   12 KiB) stays in L1 while the B block streams from L2. (BLIS's order,
+//!   the B panel in L1 and packed A streamed, was tried: no faster.)
 //! * No heap: the pack buffers are fixed-size, uninitialized stack arrays.
 //!
 //! Determinism: every element is computed the same way whatever path, tile
@@ -46,21 +50,19 @@ use std::ops::Range;
 use wide::{f32x8, f32x16};
 
 /// Rows of the register tile (A broadcasts per k step).
-const MR: usize = 12;
+const MR: usize = 24;
 /// Lanes of one vector.
 const LANES: usize = 16;
-/// Columns of a full register tile: two vectors per row.
-const NR: usize = 2 * LANES;
-/// Floats per k step in a packed A micro-panel: MR rounded up to a whole
-/// 64-byte line, so a k step's broadcasts read one aligned line and the
-/// 8-row transposes of NN/NT packing store whole vectors.
-const A_STEP: usize = 16;
+/// Columns of the register tile: one vector per row.
+const NR: usize = LANES;
+/// Floats per k step in a packed A micro-panel (MR, a multiple of 8 so the
+/// 8-row transposes of NN/NT packing store whole vectors).
+const A_STEP: usize = MR;
 /// Maximum depth of a K block. An A micro-panel line is reused once per B
-/// panel, after the whole panel (KC × 128 B) and the rest of the A panel
-/// (KC × 64 B) went through L1: 24 KiB at KC = 128 stays well inside the
-/// 48 KiB L1; at 256 (48 KiB) A was evicted between panels, and TN
-/// 128×256×256 ran at 130–135 GFLOP/s instead of 140–148 (quiet runs,
-/// same-run peak ~160).
+/// panel, after the whole B panel and the rest of the A panel went through
+/// L1: KC·(64 + 96) B = 20 KiB at KC = 128, well inside the 48 KiB L1.
+/// (With the 12×32 tile, KC = 256 filled L1 and ran TN 128×256×256 at
+/// 130–135 GFLOP/s instead of 140–148.)
 const KC: usize = 128;
 /// Columns of a packed B block: KC×NC floats = 128 KiB of stack (in L2).
 const NC: usize = 256;
@@ -140,7 +142,7 @@ pub fn gemm_nt_rows(
 /// tile is done, `epilogue(i, j0, segment)` is called for each of its rows:
 /// `i` is the row index in C (not in `c_rows`), `segment` is
 /// C[i, j0 .. j0 + segment.len()] holding its final value. Every element of
-/// the computed rows is passed exactly once; segments are at most 32 long.
+/// the computed rows is passed exactly once; segments are at most 16 long.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_nt_rows_with<F: FnMut(usize, usize, &mut [f32])>(
     c_rows: &mut [f32],
@@ -299,9 +301,8 @@ fn blocked<
             let full_panels = nc / NR;
             let tail = nc % NR;
             let panels = full_panels + usize::from(tail > 0);
-            // The tail panel: one vector per row if it fits in 16 lanes.
-            let tail_nv = if tail > LANES { 2 } else { 1 };
-            let tail_pw = tail_nv * LANES;
+            // The tail panel is zero-padded to a full vector.
+            let tail_pw = NR;
             // The A micro-panel is reused by every B panel of the block; it
             // is copied to a short-stride buffer when A's own stride would
             // crowd it into a few L1 sets (and get it evicted between
@@ -325,7 +326,6 @@ fn blocked<
                         for q in 0..full_panels {
                             let d = b_pack.add(q * kc * NR + p * NR);
                             store(d, load(s.add(q * NR)));
-                            store(d.add(LANES), load(s.add(q * NR + LANES)));
                         }
                     }
                 } else if !IN_PLACE {
@@ -362,7 +362,7 @@ fn blocked<
                 for q in 0..panels {
                     let j = jc + q * NR;
                     let full = q < full_panels;
-                    let (w, nv) = if full { (NR, 2) } else { (tail, tail_nv) };
+                    let w = if full { NR } else { tail };
                     let (b_ptr, ldb) = if full && IN_PLACE {
                         // SAFETY: row pc, cols j..j+NR of B, inside `b`.
                         (unsafe { b.as_ptr().add(pc * n + j) }, n)
@@ -374,12 +374,12 @@ fn blocked<
                         (unsafe { b_pack.add(tail_off) }.cast_const(), tail_pw)
                     };
                     // SAFETY: the kernel reads A as above, B panel rows
-                    // p < kc of nv·16 floats (packed, or in place with
+                    // p < kc of 16 floats (packed, or in place with
                     // j + NR ≤ n), and touches C rows i..i+mr, cols
-                    // j..j+w of `c_rows` (or a local tile when w < nv·16).
+                    // j..j+w of `c_rows` (or a local tile when w < 16).
                     unsafe {
                         let c_ptr = c_rows.as_mut_ptr().add(c_row0 + j);
-                        tile(mr, nv, w, kc, a_ptr, a_ld, b_ptr, ldb, c_ptr, n, init);
+                        tile(mr, w, kc, a_ptr, a_ld, b_ptr, ldb, c_ptr, n, init);
                     }
                     if last {
                         for r in 0..mr {
@@ -416,8 +416,8 @@ fn a_panel_crowds_l1(lda: usize, kc: usize) -> bool {
 }
 
 /// Height of the next row tile when `left` rows remain: the rows are cut
-/// into ⌈left/MR⌉ tiles of nearly equal height (64 rows: 11+11+11+11+10+10
-/// rather than 5×12 + 4), so there is no thin, slow edge tile. (The bits of
+/// into ⌈left/MR⌉ tiles of nearly equal height (64 rows: 22+21+21 rather
+/// than 24+24+16), so there is no thin, slow edge tile. (The bits of
 /// an element do not depend on its tile.)
 #[inline]
 fn tile_rows(left: usize) -> usize {
@@ -427,9 +427,9 @@ fn tile_rows(left: usize) -> usize {
 /// Copies the A micro-panel A(i..i+mr, pc..pc+kc) to `dst` as the kernel
 /// reads it: k step p at dst[p*A_STEP..p*A_STEP + mr]. For TN that is A's own
 /// layout with a short stride; NN/NT transpose 8×8 blocks. (NN/NT are not
-/// read in place: the twelve broadcasts of a k step would then come from
-/// twelve rows at the same offset in their cache lines, which cost ~30 %
-/// here, L1 bank conflicts presumably; 12 consecutive floats do not.)
+/// read in place: the broadcasts of a k step would then come from MR rows
+/// at the same offset in their cache lines, which cost ~30 %
+/// here, L1 bank conflicts presumably; MR consecutive floats do not.)
 ///
 /// # Safety
 /// `dst` must be valid for KC·A_STEP writes, A must hold rows i..i+mr and
@@ -449,15 +449,17 @@ unsafe fn pack_a_panel<const TA: bool>(
     // SAFETY: caller's contract.
     unsafe {
         if TA {
-            // One vector per k step when A's row has 16 floats from i on
-            // (rows ≥ mr are copied but never read), else element by
-            // element: no memcpy call per k step.
-            let whole = i + A_STEP <= lda;
+            // Whole vectors (16 + 8 floats) per k step when A's row has
+            // MR floats from i on (rows ≥ mr are copied but never read),
+            // else element by element: no memcpy call per k step.
+            const { assert!(MR == LANES + 8) };
+            let whole = i + MR <= lda;
             for p in 0..kc {
                 let s = src.add((pc + p) * lda + i);
                 let d = dst.add(p * A_STEP);
                 if whole {
                     store(d, load(s));
+                    store8(d.add(LANES), load8(s.add(LANES)));
                 } else {
                     for r in 0..mr {
                         *d.add(r) = *s.add(r);
@@ -523,7 +525,6 @@ unsafe fn pack_b<const TB: bool>(
                 let d = dst.add(p * pw);
                 if w == NR && pw == NR {
                     store(d, load(s));
-                    store(d.add(LANES), load(s.add(LANES)));
                 } else {
                     // Inline, not memcpy + memset: a call per row cost more
                     // than the copy for a 10-column tail.
@@ -576,8 +577,8 @@ unsafe fn pack_b<const TB: bool>(
 }
 
 /// One register tile: C[0..mr, 0..w] of the tile at `c` (row stride ldc),
-/// with `nv` vectors per row. Partial tiles (w < nv·16) run on a local
-/// copy so the kernel can load and store whole vectors.
+/// w ≤ 16. A partial tile (w < 16) runs on a local copy so the kernel can
+/// load and store whole vectors.
 ///
 /// # Safety
 /// As for [`kernel`], with C only valid for rows < mr, cols < w.
@@ -585,7 +586,6 @@ unsafe fn pack_b<const TB: bool>(
 #[inline(always)]
 unsafe fn tile(
     mr: usize,
-    nv: usize,
     w: usize,
     kc: usize,
     a: *const f32,
@@ -596,29 +596,29 @@ unsafe fn tile(
     ldc: usize,
     init: Init,
 ) {
-    if w == nv * LANES {
+    if w == LANES {
         // SAFETY: caller's contract.
-        unsafe { dispatch(mr, nv, kc, a, lda, b, ldb, c, ldc, init) };
+        unsafe { dispatch(mr, kc, a, lda, b, ldb, c, ldc, init) };
         return;
     }
-    let mut local = [f32x16::ZERO; 2 * MR];
+    let mut local = [f32x16::ZERO; MR];
     let t = local.as_mut_ptr().cast::<f32>();
-    // SAFETY: `local` is MR rows of NR floats; C is valid for rows < mr,
+    // SAFETY: `local` is MR rows of 16 floats; C is valid for rows < mr,
     // cols < w (caller's contract).
     unsafe {
         if !matches!(init, Init::Zero) {
             for r in 0..mr {
-                std::ptr::copy_nonoverlapping(c.add(r * ldc), t.add(r * NR), w);
+                std::ptr::copy_nonoverlapping(c.add(r * ldc), t.add(r * LANES), w);
             }
         }
-        dispatch(mr, nv, kc, a, lda, b, ldb, t, NR, init);
+        dispatch(mr, kc, a, lda, b, ldb, t, LANES, init);
         for r in 0..mr {
-            std::ptr::copy_nonoverlapping(t.add(r * NR), c.add(r * ldc), w);
+            std::ptr::copy_nonoverlapping(t.add(r * LANES), c.add(r * ldc), w);
         }
     }
 }
 
-/// Picks the kernel instance for (mr, nv).
+/// Picks the kernel instance for mr rows.
 ///
 /// # Safety
 /// As for [`kernel`].
@@ -626,7 +626,6 @@ unsafe fn tile(
 #[inline(always)]
 unsafe fn dispatch(
     mr: usize,
-    nv: usize,
     kc: usize,
     a: *const f32,
     lda: usize,
@@ -638,20 +637,17 @@ unsafe fn dispatch(
 ) {
     macro_rules! go {
         ($($r:literal)*) => {
-            // SAFETY: caller's contract, with mr = $r and nv as matched.
+            // SAFETY: caller's contract, with mr = $r.
             unsafe {
-                match (mr, nv) {
-                    $(
-                        ($r, 2) => kernel::<$r, 2>(kc, a, lda, b, ldb, c, ldc, init),
-                        ($r, _) => kernel::<$r, 1>(kc, a, lda, b, ldb, c, ldc, init),
-                    )*
+                match mr {
+                    $($r => kernel::<$r>(kc, a, lda, b, ldb, c, ldc, init),)*
                     _ => unreachable!("tile rows {mr} > MR"),
                 }
             }
         };
     }
-    const _: () = assert!(MR == 12, "dispatch lists the tile heights 1..=MR");
-    go!(12 11 10 9 8 7 6 5 4 3 2 1)
+    const _: () = assert!(MR == 24, "dispatch lists the tile heights 1..=MR");
+    go!(24 23 22 21 20 19 18 17 16 15 14 13 12 11 10 9 8 7 6 5 4 3 2 1)
 }
 
 /// Unaligned vector load.
@@ -694,19 +690,19 @@ unsafe fn store(p: *mut f32, v: f32x16) {
     unsafe { p.cast::<f32x16>().write_unaligned(v) }
 }
 
-/// The microkernel: C[0..R, 0..16·NV] ← init, then += Σ_p A(r, p)·B(p, ·)
+/// The microkernel: C[0..R, 0..16] ← init, then += Σ_p A(r, p)·B(p, ·)
 /// over p = 0..kc in increasing order, one FMA per term. A(r, p) is
-/// `a[r*lda + p]`, or `a[p*lda + r]` if TA; B row p is `b[p*ldb..]`.
+/// `a[p*lda + r]`; B row p is `b[p*ldb..]`.
 ///
-/// The accumulators are separate locals (c0a, c0b, …): rows ≥ R and the
-/// second vector when NV = 1 are dead code removed at compile time.
+/// The accumulators are separate locals (c0, c1, …): rows ≥ R are dead
+/// code removed at compile time.
 ///
 /// # Safety
-/// A must be valid for reading (r < R, p < kc), B rows p < kc for 16·NV
-/// floats, C rows r < R (stride ldc) for reading and writing 16·NV floats.
+/// A must be valid for reading (r < R, p < kc), B rows p < kc for 16
+/// floats, C rows r < R (stride ldc) for reading and writing 16 floats.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
-unsafe fn kernel<const R: usize, const NV: usize>(
+unsafe fn kernel<const R: usize>(
     kc: usize,
     a: *const f32,
     lda: usize,
@@ -717,54 +713,51 @@ unsafe fn kernel<const R: usize, const NV: usize>(
     init: Init,
 ) {
     let z = f32x16::ZERO;
-    let (mut c0a, mut c0b, mut c1a, mut c1b) = (z, z, z, z);
-    let (mut c2a, mut c2b, mut c3a, mut c3b) = (z, z, z, z);
-    let (mut c4a, mut c4b, mut c5a, mut c5b) = (z, z, z, z);
-    let (mut c6a, mut c6b, mut c7a, mut c7b) = (z, z, z, z);
-    let (mut c8a, mut c8b, mut c9a, mut c9b) = (z, z, z, z);
-    let (mut c10a, mut c10b, mut c11a, mut c11b) = (z, z, z, z);
-    // Applies `$m!(row, first vector, second vector)` to every row.
+    let (mut c0, mut c1, mut c2, mut c3, mut c4, mut c5) = (z, z, z, z, z, z);
+    let (mut c6, mut c7, mut c8, mut c9, mut c10, mut c11) = (z, z, z, z, z, z);
+    let (mut c12, mut c13, mut c14, mut c15, mut c16, mut c17) = (z, z, z, z, z, z);
+    let (mut c18, mut c19, mut c20, mut c21, mut c22, mut c23) = (z, z, z, z, z, z);
+    // Applies `$m!(row, accumulator)` to every row.
     macro_rules! each_row {
         ($m:ident) => {
-            $m!(0, c0a, c0b);
-            $m!(1, c1a, c1b);
-            $m!(2, c2a, c2b);
-            $m!(3, c3a, c3b);
-            $m!(4, c4a, c4b);
-            $m!(5, c5a, c5b);
-            $m!(6, c6a, c6b);
-            $m!(7, c7a, c7b);
-            $m!(8, c8a, c8b);
-            $m!(9, c9a, c9b);
-            $m!(10, c10a, c10b);
-            $m!(11, c11a, c11b);
+            $m!(0, c0);
+            $m!(1, c1);
+            $m!(2, c2);
+            $m!(3, c3);
+            $m!(4, c4);
+            $m!(5, c5);
+            $m!(6, c6);
+            $m!(7, c7);
+            $m!(8, c8);
+            $m!(9, c9);
+            $m!(10, c10);
+            $m!(11, c11);
+            $m!(12, c12);
+            $m!(13, c13);
+            $m!(14, c14);
+            $m!(15, c15);
+            $m!(16, c16);
+            $m!(17, c17);
+            $m!(18, c18);
+            $m!(19, c19);
+            $m!(20, c20);
+            $m!(21, c21);
+            $m!(22, c22);
+            $m!(23, c23);
         };
     }
 
     macro_rules! init_row {
-        ($r:literal, $x:ident, $y:ident) => {
+        ($r:literal, $x:ident) => {
             if R > $r {
                 // SAFETY: C row $r < R (caller's contract).
                 let cr = unsafe { c.add($r * ldc) };
                 match init {
                     Init::Zero => {}
-                    Init::Load => {
-                        // SAFETY: as above.
-                        $x = unsafe { load(cr) };
-                        if NV > 1 {
-                            // SAFETY: as above.
-                            $y = unsafe { load(cr.add(LANES)) };
-                        }
-                    }
-                    Init::Scale(beta) => {
-                        let beta = f32x16::splat(beta);
-                        // SAFETY: as above.
-                        $x = beta * unsafe { load(cr) };
-                        if NV > 1 {
-                            // SAFETY: as above.
-                            $y = beta * unsafe { load(cr.add(LANES)) };
-                        }
-                    }
+                    // SAFETY: as above.
+                    Init::Load => $x = unsafe { load(cr) },
+                    // SAFETY: as above.
+                    Init::Scale(beta) => $x = f32x16::splat(beta) * unsafe { load(cr) },
                 }
             }
         };
@@ -772,44 +765,29 @@ unsafe fn kernel<const R: usize, const NV: usize>(
     each_row!(init_row);
 
     // With AVX-512 each A element is broadcast by the FMA itself
-    // (`vfmadd231ps zmm, zmm, m32{1to16}`): 26 instructions per k step
-    // instead of 38 (separate `vbroadcastss`). The freed issue slots are
-    // worth 10–15 % when the other hyperthread is busy (measured, 12×32
-    // tile in L1: 81 % → 93 % of the FMA peak). LLVM only folds a
-    // broadcast used once, so this is written as asm; the FMA is the same
-    // single rounding as `mul_add`, so the bits do not change. A(r, p) is
-    // at byte offset 4r from `ap`, an assembly-time constant.
+    // (`vfmadd231ps zmm, zmm, m32{1to16}`): 25 instructions per k step
+    // instead of 49 (separate `vbroadcastss`). The freed issue slots are
+    // worth 10–15 % when the other hyperthread is busy (measured on a 12×32
+    // tile in L1: 81 % → 93 % of the FMA peak). LLVM only folds a broadcast
+    // used once, and does not reliably keep 24 of them folded, so this is
+    // written as asm; the FMA is the same single rounding as `mul_add`, so
+    // the bits do not change. A(r, p) is at byte offset 4r from `ap`, an
+    // assembly-time constant.
     #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
     macro_rules! fma_broadcast {
-        ($r:literal, $x:ident, $y:ident, $ap:ident, $b0:ident, $b1:ident) => {{
+        ($r:literal, $x:ident, $ap:ident, $b0:ident) => {{
             use std::arch::x86_64::__m512;
             use std::mem::transmute;
-            type Pair<T> = (T, T);
-            let (mut x, mut y) = transmute::<Pair<f32x16>, Pair<__m512>>(($x, $y));
-            let (v0, v1) = transmute::<Pair<f32x16>, Pair<__m512>>(($b0, $b1));
-            if NV > 1 {
-                std::arch::asm!(
-                    "vfmadd231ps {x}, {v0}, dword ptr [{p} + {off}]{{1to16}}",
-                    "vfmadd231ps {y}, {v1}, dword ptr [{p} + {off}]{{1to16}}",
-                    x = inout(zmm_reg) x,
-                    y = inout(zmm_reg) y,
-                    v0 = in(zmm_reg) v0,
-                    v1 = in(zmm_reg) v1,
-                    p = in(reg) $ap,
-                    off = const $r * 4,
-                    options(pure, readonly, nostack, preserves_flags),
-                );
-            } else {
-                std::arch::asm!(
-                    "vfmadd231ps {x}, {v0}, dword ptr [{p} + {off}]{{1to16}}",
-                    x = inout(zmm_reg) x,
-                    v0 = in(zmm_reg) v0,
-                    p = in(reg) $ap,
-                    off = const $r * 4,
-                    options(pure, readonly, nostack, preserves_flags),
-                );
-            }
-            ($x, $y) = transmute::<Pair<__m512>, Pair<f32x16>>((x, y));
+            let mut x = transmute::<f32x16, __m512>($x);
+            std::arch::asm!(
+                "vfmadd231ps {x}, {v0}, dword ptr [{p} + {off}]{{1to16}}",
+                x = inout(zmm_reg) x,
+                v0 = in(zmm_reg) transmute::<f32x16, __m512>($b0),
+                p = in(reg) $ap,
+                off = const $r * 4,
+                options(pure, readonly, nostack, preserves_flags),
+            );
+            $x = transmute::<__m512, f32x16>(x);
         }};
     }
 
@@ -818,28 +796,19 @@ unsafe fn kernel<const R: usize, const NV: usize>(
     for _ in 0..kc {
         // SAFETY: B row p < kc (caller's contract).
         let b0 = unsafe { load(bp) };
-        // SAFETY: as above.
-        let b1 = if NV > 1 {
-            unsafe { load(bp.add(LANES)) }
-        } else {
-            z
-        };
         macro_rules! fma_row {
-            ($r:literal, $x:ident, $y:ident) => {
+            ($r:literal, $x:ident) => {
                 if R > $r {
                     #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
                     // SAFETY: A(r, p) with r < R, p < kc (caller's contract).
                     unsafe {
-                        fma_broadcast!($r, $x, $y, ap, b0, b1)
+                        fma_broadcast!($r, $x, ap, b0)
                     }
                     #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
                     {
                         // SAFETY: A(r, p) with r < R, p < kc (caller's contract).
                         let av = f32x16::splat(unsafe { *ap.add($r) });
                         $x = av.mul_add(b0, $x);
-                        if NV > 1 {
-                            $y = av.mul_add(b1, $y);
-                        }
                     }
                 }
             };
@@ -853,16 +822,10 @@ unsafe fn kernel<const R: usize, const NV: usize>(
     }
 
     macro_rules! store_row {
-        ($r:literal, $x:ident, $y:ident) => {
+        ($r:literal, $x:ident) => {
             if R > $r {
                 // SAFETY: C row $r < R (caller's contract).
-                unsafe {
-                    let cr = c.add($r * ldc);
-                    store(cr, $x);
-                    if NV > 1 {
-                        store(cr.add(LANES), $y);
-                    }
-                }
+                unsafe { store(c.add($r * ldc), $x) };
             }
         };
     }
@@ -1223,14 +1186,14 @@ mod tests {
 
     #[test]
     fn edge_tiles_give_identical_bits() {
-        // Rows: C from m = 13 (rows 8..13 in a 5-row edge tile) vs m = 12
-        // (rows 8..12 in a 4-row tile) vs m = 16 (all full tiles), on the
-        // shared rows. Columns: n = 40 (a full panel and an 8-wide tail),
-        // 33 (a full panel and a 1-wide tail), 31 (a 2-vector tail), 16 (a
-        // full 1-vector tail), 15 (a partial one), on the shared columns.
+        // Rows: C from m = 1 … 50 (one tile of 1 … 24 rows, or two or
+        // three tiles of nearly equal height) vs m = 50, on the shared
+        // rows. Columns: n = 40 (two full panels and an 8-wide tail), 33
+        // (a 1-wide tail), 32 and 16 (full panels only), 31, 17, 15 (a
+        // partial tail), on the shared columns.
         for layout in LAYOUTS {
             for k in [1, 37, 300] {
-                let (m_max, n_max) = (16, 40);
+                let (m_max, n_max) = (50, 40);
                 let a_full = fill(m_max * k, 11);
                 let b_full = fill(k * n_max, 12);
                 let c_full = fill(m_max * n_max, 13);
@@ -1259,7 +1222,7 @@ mod tests {
                 for beta in [0.0, 0.5] {
                     let (a, b, mut reference_c) = sub(m_max, n_max);
                     run_simd(layout, &mut reference_c, &a, &b, (m_max, k, n_max), beta);
-                    for m in [1, 5, 8, 12, 13, 16] {
+                    for m in [1, 5, 8, 13, 16, 23, 24, 25, 49, 50] {
                         for n in [1, 8, 15, 16, 17, 31, 32, 33, 40] {
                             let (a, b, mut c) = sub(m, n);
                             run_simd(layout, &mut c, &a, &b, (m, k, n), beta);
@@ -1358,7 +1321,15 @@ mod tests {
         // of 8 with a short last one, k in steps of 8 with a remainder);
         // TN reads the same A, stored transposed, in place. Every tile
         // height and k remainder must give the bits of TN.
-        for (m, k) in [(13, 1027), (12, 8), (7, 5), (24, 263), (1, 17)] {
+        for (m, k) in [
+            (13, 1027),
+            (12, 8),
+            (7, 5),
+            (24, 263),
+            (25, 131),
+            (50, 40),
+            (1, 17),
+        ] {
             let a = fill(m * k, 43);
             let at: Vec<f32> = (0..k * m).map(|t| a[(t % m) * k + t / m]).collect();
             for n in [10, 32, 64] {
