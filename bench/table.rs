@@ -261,13 +261,20 @@ fn activation_table() {
             bwd.push(t);
             ratios.push(t / base);
         }
+        let backward = if act == Activation::Identity {
+            // f' = 1: the backward leaves δ as it is.
+            "no-op | –".to_string()
+        } else {
+            format!(
+                "{:.3} | {:.2}×",
+                median(bwd) / n as f64 * 1e9,
+                median(ratios)
+            )
+        };
         println!(
-            "| {} | {:.3} | {:.2}× | {:.3} | {:.2}× |",
+            "| {} | {:.3} | {fwd_ratio:.2}× | {backward} |",
             act.name(),
             fwd / n as f64 * 1e9,
-            fwd_ratio,
-            median(bwd) / n as f64 * 1e9,
-            median(ratios)
         );
     }
     println!();
