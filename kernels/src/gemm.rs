@@ -303,10 +303,10 @@ fn blocked<
             let panels = full_panels + usize::from(tail > 0);
             // The tail panel is zero-padded to a full vector.
             let tail_pw = NR;
-            // The A micro-panel is reused by every B panel of the block; it
-            // is copied to a short-stride buffer when A's own stride would
-            // crowd it into a few L1 sets (and get it evicted between
-            // panels).
+            // NN/NT always pack the A micro-panel (see `pack_a_panel`). TN
+            // reads it in place, unless several B panels reuse it and A's
+            // stride would crowd it into a few L1 sets (and get it evicted
+            // between panels).
             let pack_a = !TA || (panels >= 2 && a_panel_crowds_l1(lda, kc_step));
 
             // Pack B[pc..pc+kc, jc..jc+nc] (or only its tail) into panels:
