@@ -289,6 +289,36 @@ impl LineFile {
     }
 }
 
+/// Rewrites `epochs.csv` (if it exists) without the rows of epochs after
+/// `completed`: a run stopped mid-epoch wrote that epoch's row so far, and
+/// the resumed run writes the whole row again.
+fn drop_epoch_rows_after(path: &Path, completed: u64) -> Result<(), Error> {
+    let write_error = |error| Error::Write {
+        path: path.to_path_buf(),
+        error,
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(write_error(e)),
+    };
+    // The header and unparsable lines are kept as they are.
+    let after = |line: &str| {
+        line.split(',')
+            .next()
+            .and_then(|e| e.parse::<u64>().ok())
+            .is_some_and(|e| e > completed)
+    };
+    let kept: String = text
+        .split_inclusive('\n')
+        .filter(|line| !after(line))
+        .collect();
+    if kept.len() == text.len() {
+        return Ok(());
+    }
+    crate::dump::write_atomic(path, kept.as_bytes()).map_err(write_error)
+}
+
 /// `depthlab train`: trains `spec`, printing the per-epoch table through
 /// `print` as epochs finish and reporting every step to `progress` (done,
 /// total, batch loss). Returns the final summary.
@@ -312,6 +342,10 @@ pub fn train(
                 path: dir.clone(),
                 error,
             })?;
+            if resumed {
+                let completed = trainer.step() / trainer.steps_per_epoch().max(1);
+                drop_epoch_rows_after(&dir.join("epochs.csv"), completed)?;
+            }
             (
                 Some(LineFile::open(
                     dir,

@@ -364,11 +364,20 @@ fn train(a: TrainArgs) -> Result<String, Error> {
         }
     };
     // SIGINT/SIGTERM: finish the step, write the checkpoint, exit 130. A
-    // second signal while the first is handled kills as usual.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // second signal at least half a second after the first kills as usual;
+    // one sooner is the same signal delivered twice (`timeout` signals the
+    // child and then its whole process group, as do job schedulers) and
+    // must not cost the checkpoint.
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
+    let clock = std::time::Instant::now();
+    let first_ms = AtomicU64::new(u64::MAX);
     let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        let now = clock.elapsed().as_millis() as u64;
+        if !flag.swap(true, Ordering::Relaxed) {
+            first_ms.store(now, Ordering::Relaxed);
+        } else if now.saturating_sub(first_ms.load(Ordering::Relaxed)) >= 500 {
             std::process::exit(130);
         }
     });

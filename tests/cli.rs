@@ -560,37 +560,71 @@ fn train_runs_writes_its_files_and_refuses_bad_input() {
 
 #[test]
 fn sigterm_finishes_the_step_writes_the_checkpoint_and_exits_130() {
-    let dir = std::env::temp_dir().join(format!("depthlab-cli-sigterm-{}", std::process::id()));
+    interrupted_run_keeps_its_checkpoint(false);
+}
+
+#[test]
+fn sigterm_from_timeout_still_writes_the_checkpoint() {
+    // `timeout` sends SIGTERM to the child and then to its whole process
+    // group: the child gets it twice, a moment apart. That is one request
+    // to stop (it used to count as the second, "kill now", one and lost the
+    // checkpoint).
+    interrupted_run_keeps_its_checkpoint(true);
+}
+
+/// Stops a training run with SIGTERM (`kill`, or `timeout -s TERM 3`), then
+/// checks the exit code, the message and a whole, resumable checkpoint.
+fn interrupted_run_keeps_its_checkpoint(via_timeout: bool) {
+    let dir = std::env::temp_dir().join(format!(
+        "depthlab-cli-sigterm-{via_timeout}-{}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
-    let child = Command::new(env!("CARGO_BIN_EXE_depthlab"))
-        .args([
-            "train",
-            "-q",
-            "--net",
-            "input 2; dense 64 relu x2; dense 3; data spirals; train epochs=100000 batch=32",
-            "--out",
-            dir.to_str().unwrap(),
-        ])
+    let train = [
+        "train",
+        "-q",
+        "--net",
+        "input 2; dense 64 relu x2; dense 3; data spirals; train epochs=100000 batch=32",
+        "--out",
+        dir.to_str().unwrap(),
+    ];
+    let exe = env!("CARGO_BIN_EXE_depthlab");
+    let mut command = if via_timeout {
+        let mut c = Command::new("timeout");
+        c.args(["-s", "TERM", "3", exe]);
+        c
+    } else {
+        Command::new(exe)
+    };
+    let child = command
+        .args(train)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until training has started (the first epoch row is written).
-    let csv = dir.join("epochs.csv");
-    for _ in 0..200 {
-        if std::fs::read_to_string(&csv).is_ok_and(|s| s.lines().count() > 1) {
-            break;
+    if !via_timeout {
+        // Wait until training has started (the first epoch row is written).
+        let csv = dir.join("epochs.csv");
+        for _ in 0..200 {
+            if std::fs::read_to_string(&csv).is_ok_and(|s| s.lines().count() > 1) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
     }
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
     let o = child.wait_with_output().unwrap();
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(130), "{err}");
+    // timeout exits 124 when it had to signal, whatever the child returned.
+    assert_eq!(
+        o.status.code(),
+        Some(if via_timeout { 124 } else { 130 }),
+        "{err}"
+    );
     assert!(err.contains("interrupted after step"), "{err}");
     // The checkpoint is whole and resumable.
     let ck = dir.join("checkpoint.safetensors");
@@ -645,4 +679,37 @@ fn check_train_lists_the_fused_updates_with_their_decay() {
     ] {
         assert!(out.contains(line), "expected {line:?} in:\n{out}");
     }
+}
+
+#[test]
+fn resuming_replaces_the_partial_epoch_row() {
+    // A run stopped mid-epoch (here by --steps 15 with 10 steps per epoch)
+    // wrote epoch 2's row so far; resuming writes the whole row, once.
+    let base = std::env::temp_dir().join(format!("depthlab-cli-rows-{}", std::process::id()));
+    let (stopped, whole) = (base.join("stopped"), base.join("whole"));
+    let _ = std::fs::remove_dir_all(&base);
+    let net =
+        "input 2; dense 16 relu; dense 3; data spirals n=320 test=100; train epochs=3 batch=32";
+    let run = |dir: &std::path::Path, extra: &[&str]| {
+        let mut args = vec!["train", "-q", "--net", net, "--out", dir.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let o = depthlab(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    run(&stopped, &["--steps", "15"]);
+    let ck = stopped.join("checkpoint.safetensors");
+    run(&stopped, &["--resume", ck.to_str().unwrap()]);
+    run(&whole, &[]);
+    // Every column but the seconds.
+    let rows = |dir: &std::path::Path| -> Vec<String> {
+        std::fs::read_to_string(dir.join("epochs.csv"))
+            .unwrap()
+            .lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+            .collect()
+    };
+    let (got, want) = (rows(&stopped), rows(&whole));
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got, want);
+    let _ = std::fs::remove_dir_all(&base);
 }
