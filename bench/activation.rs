@@ -23,50 +23,13 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use depthlab_kernels::Activation;
 use depthlab_kernels::activation::{activation_backward, activation_forward};
 
+mod common;
+use common::{fill, unit_params};
+
 /// (name, rows, cols): one batch of 1024 rows through a 1024-unit layer
 /// (8–12 MB streamed per call, from L3), and a 256×256 one whose buffers
 /// stay in L2 (the arithmetic cost without the memory stream).
 const SHAPES: [(&str, usize, usize); 2] = [("1M", 1024, 1024), ("64K", 256, 256)];
-
-const ACTS: [Activation; 13] = [
-    Activation::Identity,
-    Activation::Sigmoid,
-    Activation::Tanh,
-    Activation::Softsign,
-    Activation::Relu,
-    Activation::LeakyRelu { slope: 0.01 },
-    Activation::Prelu,
-    Activation::Elu { alpha: 1.0 },
-    Activation::Selu,
-    Activation::Srelu,
-    Activation::Softplus,
-    Activation::Gelu,
-    Activation::Silu,
-];
-
-/// Deterministic values on [lo, hi).
-fn fill(n: usize, seed: u32, lo: f32, hi: f32) -> Vec<f32> {
-    (0..n)
-        .map(|i| {
-            let u = (i as u32)
-                .wrapping_mul(2_654_435_761)
-                .wrapping_add(seed.wrapping_mul(40_503));
-            lo + (hi - lo) * ((u >> 8) as f32 / (1u32 << 24) as f32)
-        })
-        .collect()
-}
-
-/// Default per-unit parameters: PReLU a = 0.25; SReLU (0, 0.2, 1, 1).
-fn params(act: Activation, cols: usize) -> Vec<f32> {
-    match act {
-        Activation::Prelu => vec![0.25; cols],
-        Activation::Srelu => [0.0, 0.2, 1.0, 1.0]
-            .iter()
-            .flat_map(|&v| std::iter::repeat_n(v, cols))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
 
 /// Times `f` on a freshly restored `delta` each call (the restore untimed).
 fn timed_in_place(
@@ -118,11 +81,11 @@ fn baselines(c: &mut Criterion) {
 }
 
 fn kernels(c: &mut Criterion) {
-    for act in ACTS {
+    for act in Activation::ALL {
         for &(shape, rows, cols) in &SHAPES {
             let n = rows * cols;
             let s = fill(n, 4, -6.0, 6.0);
-            let p = params(act, cols);
+            let p = unit_params(act, cols);
             let mut a = vec![0.0f32; n];
             activation_forward(act, &mut a, &s, &p, rows, cols);
 

@@ -18,22 +18,14 @@ use std::time::Instant;
 
 use depthlab_kernels::Activation;
 use depthlab_kernels::activation::{activation_backward, activation_forward};
-use depthlab_kernels::gemm::{gemm_nn, gemm_nt, gemm_tn};
 use depthlab_kernels::peak::{FLOPS_PER_ITER, fma_chains};
 use depthlab_kernels::update::{Adam, Sgd, adam_update, sgd_update};
 
+mod common;
+use common::{Layout, SHAPES, depthlab_gemm, fill, matrixmultiply_gemm, unit_params};
+
 /// Sample pairs per table cell.
 const PAIRS: usize = 61;
-
-/// Deterministic values in [-1, 1).
-fn fill(len: usize, seed: u32) -> Vec<f32> {
-    (0..len)
-        .map(|i| {
-            let u = (i as u32).wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503);
-            (u >> 8) as f32 / (1u32 << 23) as f32 - 1.0
-        })
-        .collect()
-}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -86,15 +78,6 @@ fn paired(mut kernel: impl FnMut(), mut baseline: impl FnMut(), target: f64) -> 
 // ---------------------------------------------------------------------------
 // gemm
 
-const SHAPES: [(usize, usize, usize); 6] = [
-    (16, 32, 32),
-    (64, 128, 128),
-    (128, 784, 256),
-    (128, 256, 256),
-    (64, 128, 10),
-    (256, 1024, 1024),
-];
-
 /// The FMA peak loop, one call = `PEAK_ITERS · FLOPS_PER_ITER` FLOPs.
 const PEAK_ITERS: u64 = 2_000;
 
@@ -111,52 +94,17 @@ fn gemm_table() {
     );
     println!("| gemm M×K×N | layout | GFLOP/s | % of peak | × matrixmultiply |");
     println!("|---|---|---|---|---|");
-    for (name, layout) in [("NN", 0), ("TN", 1), ("NT", 2)] {
+    for layout in Layout::ALL {
         for &(m, k, n) in &SHAPES {
-            let a = fill(m * k, 1);
-            let b = fill(k * n, 2);
+            let a = fill(m * k, 1, -1.0, 1.0);
+            let b = fill(k * n, 2, -1.0, 1.0);
             let (mut c1, mut c2) = (vec![0.0f32; m * n], vec![0.0f32; m * n]);
-            // Strides (row, column) of op(A) (m, k) and op(B) (k, n) as stored.
-            let (rsa, csa) = if layout == 1 {
-                (1, m as isize)
-            } else {
-                (k as isize, 1)
-            };
-            let (rsb, csb) = if layout == 2 {
-                (1, k as isize)
-            } else {
-                (n as isize, 1)
-            };
             let mut ours = || {
-                let (a, b) = (black_box(&a), black_box(&b));
-                match layout {
-                    0 => gemm_nn(&mut c1, a, b, m, k, n, 0.0),
-                    1 => gemm_tn(&mut c1, a, b, m, k, n, 0.0),
-                    _ => gemm_nt(&mut c1, a, b, m, k, n, 0.0),
-                }
+                depthlab_gemm(layout, &mut c1, black_box(&a), black_box(&b), (m, k, n));
                 black_box(&mut c1);
             };
             let mut mm = || {
-                // SAFETY: the strides describe op(A) (m, k) inside `a`, op(B)
-                // (k, n) inside `b` and C (m, n) row-major in `c2`.
-                unsafe {
-                    matrixmultiply::sgemm(
-                        m,
-                        k,
-                        n,
-                        1.0,
-                        a.as_ptr(),
-                        rsa,
-                        csa,
-                        b.as_ptr(),
-                        rsb,
-                        csb,
-                        0.0,
-                        c2.as_mut_ptr(),
-                        n as isize,
-                        1,
-                    );
-                }
+                matrixmultiply_gemm(layout, &mut c2, black_box(&a), black_box(&b), (m, k, n));
                 black_box(&mut c2);
             };
             let flops = 2.0 * (m * k * n) as f64;
@@ -174,7 +122,8 @@ fn gemm_table() {
                 vs_mm.push(x / o);
             }
             println!(
-                "| {m}×{k}×{n} | {name} | {:.0} | {:.0} % | {:.2}× |",
+                "| {m}×{k}×{n} | {} | {:.0} | {:.0} % | {:.2}× |",
+                layout.name(),
                 median(rate),
                 100.0 * median(of_peak),
                 median(vs_mm)
@@ -186,22 +135,6 @@ fn gemm_table() {
 
 // ---------------------------------------------------------------------------
 // activations
-
-const ACTS: [Activation; 13] = [
-    Activation::Identity,
-    Activation::Sigmoid,
-    Activation::Tanh,
-    Activation::Softsign,
-    Activation::Relu,
-    Activation::LeakyRelu { slope: 0.01 },
-    Activation::Prelu,
-    Activation::Elu { alpha: 1.0 },
-    Activation::Selu,
-    Activation::Srelu,
-    Activation::Softplus,
-    Activation::Gelu,
-    Activation::Silu,
-];
 
 /// Runs `f` on δ restored from `pristine` first; only `f` is timed.
 fn in_place(delta: &mut [f32], pristine: &[f32], mut f: impl FnMut(&mut [f32])) -> f64 {
@@ -215,8 +148,8 @@ fn activation_table() {
     let (rows, cols) = (1024, 1024);
     let n = rows * cols;
     // Inputs on [-6, 6): every activation saturates somewhere, no subnormals.
-    let s: Vec<f32> = fill(n, 4).iter().map(|x| 6.0 * x).collect();
-    let pristine = fill(n, 5);
+    let s = fill(n, 4, -6.0, 6.0);
+    let pristine = fill(n, 5, -1.0, 1.0);
     let mut a = vec![0.0f32; n];
     let mut copy_out = vec![0.0f32; n];
     let (mut delta, mut delta_base) = (pristine.clone(), pristine.clone());
@@ -227,15 +160,8 @@ fn activation_table() {
     println!();
     println!("| activation | forward ns/elem | × copy | backward ns/elem | × in-place multiply |");
     println!("|---|---|---|---|---|");
-    for act in ACTS {
-        let p: Vec<f32> = match act {
-            Activation::Prelu => vec![0.25; cols],
-            Activation::Srelu => [0.0, 0.2, 1.0, 1.0]
-                .iter()
-                .flat_map(|&v| std::iter::repeat_n(v, cols))
-                .collect(),
-            _ => Vec::new(),
-        };
+    for act in Activation::ALL {
+        let p = unit_params(act, cols);
         let (fwd, fwd_ratio) = paired(
             || {
                 activation_forward(act, &mut a, black_box(&s), &p, rows, cols);
@@ -287,9 +213,12 @@ fn update_table() {
     println!("| update | n | ns/elem | × streaming its bytes once |");
     println!("|---|---|---|---|");
     for n in [1 << 16, 1 << 20] {
-        let g = fill(n, 4);
-        let (mut t, mut m, mut v) = (fill(n, 1), fill(n, 2), fill(n, 3));
-        v.iter_mut().for_each(|x| *x = x.abs());
+        let g = fill(n, 4, -1.0, 1.0);
+        let (mut t, mut m, mut v) = (
+            fill(n, 1, -1.0, 1.0),
+            fill(n, 2, -1.0, 1.0),
+            fill(n, 3, 0.0, 1.0),
+        );
         let (mut t2, mut m2, mut v2) = (t.clone(), m.clone(), v.clone());
         let adam = Adam::at_step(1e-3, 0.9, 0.999, 1e-8, 1e-4, false, false, false, 10);
         let (s, r) = paired(

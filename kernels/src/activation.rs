@@ -43,6 +43,24 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// Every activation once, the parametrized ones with PyTorch's default
+    /// constants (leaky_relu slope 0.01, elu α = 1).
+    pub const ALL: [Activation; 13] = [
+        Activation::Identity,
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Softsign,
+        Activation::Relu,
+        Activation::LeakyRelu { slope: 0.01 },
+        Activation::Prelu,
+        Activation::Elu { alpha: 1.0 },
+        Activation::Selu,
+        Activation::Srelu,
+        Activation::Softplus,
+        Activation::Gelu,
+        Activation::Silu,
+    ];
+
     /// Number of learnable parameters per unit (0 for fixed activations).
     pub fn params_per_unit(self) -> usize {
         match self {
@@ -321,53 +339,44 @@ fn pos_or(x: Vf, other: Vf) -> Vf {
     x.simd_gt(splat(0.0)).select(splat(1.0), other)
 }
 
-/// out = f(x) over two slices of equal length: full vectors, then the tail
-/// through the same `f` on a zero-padded vector.
+/// out = f(out, x) over two slices of equal length, vector by vector: full
+/// vectors, then the tail through the same `f` on zero-padded vectors.
+/// (Where `f` ignores `out`, its loads are dead and compiled away.)
 #[inline(always)]
-fn map(out: &mut [f32], x: &[f32], f: impl Fn(Vf) -> Vf) {
+fn zip_map(out: &mut [f32], x: &[f32], f: impl Fn(Vf, Vf) -> Vf) {
     // Two vectors per iteration: their long dependency chains (an exp is
     // ~15 dependent operations) interleave.
     let mut o2 = out.chunks_exact_mut(2 * LANES);
     let mut i2 = x.chunks_exact(2 * LANES);
     for (oc, ic) in (&mut o2).zip(&mut i2) {
-        let (y0, y1) = (f(load(ic)), f(load(&ic[LANES..])));
+        let y0 = f(load(oc), load(ic));
+        let y1 = f(load(&oc[LANES..]), load(&ic[LANES..]));
         store(oc, y0);
         store(&mut oc[LANES..], y1);
     }
     let mut o = o2.into_remainder().chunks_exact_mut(LANES);
     let mut i = i2.remainder().chunks_exact(LANES);
     for (oc, ic) in (&mut o).zip(&mut i) {
-        store(oc, f(load(ic)));
+        store(oc, f(load(oc), load(ic)));
     }
     let tail = i.remainder();
     if !tail.is_empty() {
-        store_partial(o.into_remainder(), f(load_padded(tail, 0.0)));
+        let ot = o.into_remainder();
+        store_partial(ot, f(load_padded(ot, 0.0), load_padded(tail, 0.0)));
     }
+}
+
+/// out = f(x) over two slices of equal length.
+#[inline(always)]
+fn map(out: &mut [f32], x: &[f32], f: impl Fn(Vf) -> Vf) {
+    zip_map(out, x, |_, v| f(v));
 }
 
 /// d = d ⊙ f'(x) in place, `deriv` giving f'(x): the same product the scalar
 /// twin forms (so inf/NaN gradients behave the same).
 #[inline(always)]
 fn scale_by(d: &mut [f32], x: &[f32], deriv: impl Fn(Vf) -> Vf) {
-    // Two vectors per iteration, as `map`.
-    let mut o2 = d.chunks_exact_mut(2 * LANES);
-    let mut i2 = x.chunks_exact(2 * LANES);
-    for (dc, xc) in (&mut o2).zip(&mut i2) {
-        let (f0, f1) = (deriv(load(xc)), deriv(load(&xc[LANES..])));
-        let (y0, y1) = (load(dc) * f0, load(&dc[LANES..]) * f1);
-        store(dc, y0);
-        store(&mut dc[LANES..], y1);
-    }
-    let mut o = o2.into_remainder().chunks_exact_mut(LANES);
-    let mut i = i2.remainder().chunks_exact(LANES);
-    for (dc, xc) in (&mut o).zip(&mut i) {
-        store(dc, load(dc) * deriv(load(xc)));
-    }
-    let tail = i.remainder();
-    if !tail.is_empty() {
-        let dt = o.into_remainder();
-        store_partial(dt, load_padded(dt, 0.0) * deriv(load_padded(tail, 0.0)));
-    }
+    zip_map(d, x, |g, v| g * deriv(v));
 }
 
 /// Calls `f(j, width)` for the column blocks of one row: full vectors at
@@ -637,27 +646,11 @@ fn row_blocks<'a>(
 mod tests {
     use super::*;
 
-    const ALL: [Activation; 13] = [
-        Activation::Identity,
-        Activation::Sigmoid,
-        Activation::Tanh,
-        Activation::Softsign,
-        Activation::Relu,
-        Activation::LeakyRelu { slope: 0.01 },
-        Activation::Prelu,
-        Activation::Elu { alpha: 1.0 },
-        Activation::Selu,
-        Activation::Srelu,
-        Activation::Softplus,
-        Activation::Gelu,
-        Activation::Silu,
-    ];
-
     #[test]
     fn derivative_matches_central_difference_in_f64_scale() {
         // Points away from kinks; h chosen for f32 (error ~ h² f''' + ε/h).
         let p = [-0.5, 0.2, 1.0, 0.7];
-        for act in ALL {
+        for act in Activation::ALL {
             for &x in &[-3.1f32, -0.7, -0.2, 0.3, 0.6, 1.8, 4.2] {
                 let h = 1e-2f32;
                 let fd =
