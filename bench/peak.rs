@@ -2,9 +2,11 @@
 //! Run: `cargo bench --bench peak` (criterion reports elements/s = FLOP/s).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use depthlab_kernels::peak::{FLOPS_PER_ITER, fma_chains};
 use std::hint::black_box;
 use std::time::Duration;
+
+mod common;
+use common::{FLOPS_PER_ITER, fma_chains};
 
 const ITERS: u64 = 100_000;
 

@@ -18,11 +18,13 @@ use std::time::Instant;
 
 use depthlab_kernels::Activation;
 use depthlab_kernels::activation::{activation_backward, activation_forward};
-use depthlab_kernels::peak::{FLOPS_PER_ITER, fma_chains};
-use depthlab_kernels::update::{Adam, Sgd, adam_update, sgd_update};
+use depthlab_kernels::update::{adam_update, sgd_update};
 
 mod common;
-use common::{Layout, SHAPES, depthlab_gemm, fill, matrixmultiply_gemm, unit_params};
+use common::{
+    FLOPS_PER_ITER, Layout, SHAPES, bench_adam, bench_sgd, depthlab_gemm, fill, fma_chains,
+    matrixmultiply_gemm, unit_params,
+};
 
 /// Sample pairs per table cell.
 const PAIRS: usize = 61;
@@ -220,7 +222,7 @@ fn update_table() {
             fill(n, 3, 0.0, 1.0),
         );
         let (mut t2, mut m2, mut v2) = (t.clone(), m.clone(), v.clone());
-        let adam = Adam::at_step(1e-3, 0.9, 0.999, 1e-8, 1e-4, false, false, false, 10);
+        let adam = bench_adam();
         let (s, r) = paired(
             || adam_update(&mut t, &mut m, &mut v, &mut [], black_box(&g), &adam),
             // Adam's bytes: read θ, m, v, g; write θ, m, v.
@@ -235,7 +237,7 @@ fn update_table() {
             2e-3,
         );
         println!("| Adam | {n} | {:.3} | {r:.2}× |", s / n as f64 * 1e9);
-        let sgd = Sgd::new(1e-2, 0.9, 0.0, false, 1e-4, false, false);
+        let sgd = bench_sgd();
         let (s, r) = paired(
             || sgd_update(&mut t, &mut m, black_box(&g), &sgd),
             // SGD with momentum: read θ, b, g; write θ, b.

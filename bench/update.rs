@@ -3,18 +3,20 @@
 //! Run: `cargo bench --bench update`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use depthlab_kernels::update::{Adam, Sgd, adam_update, sgd_update};
+use depthlab_kernels::update::{Adam, adam_update, sgd_update};
 use std::hint::black_box;
 use std::time::Duration;
 
+mod common;
+use common::{bench_adam, bench_sgd};
+
+/// Deterministic values in [-0.5, 0.5).
+fn fill(n: usize, seed: u32) -> Vec<f32> {
+    common::fill(n, seed, -0.5, 0.5)
+}
+
 /// Parameter counts: a 256×256 layer (in cache) and a 1024×1024 one.
 const SIZES: &[(&str, usize)] = &[("64K", 1 << 16), ("1M", 1 << 20)];
-
-fn fill(n: usize, seed: u32) -> Vec<f32> {
-    (0..n)
-        .map(|i| ((i as u32).wrapping_mul(2_654_435_761) ^ seed) as f32 / u32::MAX as f32 - 0.5)
-        .collect()
-}
 
 /// Adam as five passes: decay into g, m, v, the denominator, θ.
 fn adam_unfused(
@@ -57,8 +59,8 @@ fn updates(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2))
         .sample_size(20);
-    let adam = Adam::at_step(1e-3, 0.9, 0.999, 1e-8, 1e-4, false, false, false, 10);
-    let sgd = Sgd::new(1e-2, 0.9, 0.0, false, 1e-4, false, false);
+    let adam = bench_adam();
+    let sgd = bench_sgd();
     for &(label, n) in SIZES {
         group.throughput(Throughput::Elements(n as u64));
         let (mut t, mut m, mut v, mut g, mut d) = (

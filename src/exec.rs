@@ -1,15 +1,16 @@
 //! The executor: one arena holding every buffer of a plan, and one `match`
 //! over the plan's steps. Running a step allocates nothing.
 
-use crate::arena::Arena;
+use crate::arena::{Arena, Pool};
 use crate::init::{init_act_params, init_bias, init_weights};
 use crate::plan::{Buf, Plan, Step};
 use crate::spec::{LossKind, OptimKind};
 use crate::stats::{LayerStats, LayerView, NetworkStats, StatsConfig, layer_stats, network_stats};
 use depthlab_kernels::Activation;
 use depthlab_kernels::activation::{activation_backward, activation_forward};
-use depthlab_kernels::gemm::{bias_add, column_sum, gemm_nn_rows, gemm_nt_rows_with, gemm_tn_rows};
-use depthlab_kernels::pool::Pool;
+use depthlab_kernels::gemm::{
+    Operands, bias_add, column_sum, gemm_nn_rows, gemm_nt_rows_with, gemm_tn_rows,
+};
 use depthlab_kernels::update::{Adam, Sgd, adam_update, sgd_update};
 // The scalar row-block gemm until the SIMD one lands.
 use depthlab_kernels::loss::{
@@ -182,39 +183,37 @@ impl Executor {
             } => {
                 if act == Activation::Identity {
                     let [s, x, w, b] = disjoint(mem, plan, [s, x, w, b]);
-                    let (x, w, b) = (&*x, &*w, &*b);
+                    let ops = Operands {
+                        a: x,
+                        b: w,
+                        m: rows,
+                        k: fan_in,
+                        n: units,
+                    };
+                    let b = &*b;
                     pool.split_rows(s, units, parts, |r, s| {
-                        gemm_nt_rows_with(s, x, w, rows, fan_in, units, r, 0.0, |_, col0, seg| {
+                        gemm_nt_rows_with(s, ops, r, 0.0, |_, col0, seg| {
                             bias_add(seg, &b[col0..col0 + seg.len()], 1, seg.len())
                         });
                     });
                 } else {
                     let [s, a, x, w, b] = disjoint(mem, plan, [s, a, x, w, b]);
-                    let (x, w, b) = (&*x, &*w, &*b);
+                    let ops = Operands {
+                        a: x,
+                        b: w,
+                        m: rows,
+                        k: fan_in,
+                        n: units,
+                    };
+                    let b = &*b;
                     pool.split_rows2(s, a, units, parts, |r, s, a| {
                         let first = r.start;
-                        gemm_nt_rows_with(
-                            s,
-                            x,
-                            w,
-                            rows,
-                            fan_in,
-                            units,
-                            r,
-                            0.0,
-                            |row, col0, seg| {
-                                bias_add(seg, &b[col0..col0 + seg.len()], 1, seg.len());
-                                let at = (row - first) * units + col0;
-                                activation_forward(
-                                    act,
-                                    &mut a[at..at + seg.len()],
-                                    seg,
-                                    &[],
-                                    1,
-                                    seg.len(),
-                                );
-                            },
-                        );
+                        gemm_nt_rows_with(s, ops, r, 0.0, |row, col0, seg| {
+                            bias_add(seg, &b[col0..col0 + seg.len()], 1, seg.len());
+                            let at = (row - first) * units + col0;
+                            let out = &mut a[at..at + seg.len()];
+                            activation_forward(act, out, seg, &[], 1, seg.len());
+                        });
                     });
                 }
             }
@@ -290,11 +289,15 @@ impl Executor {
                 parts,
             } => {
                 let [dw, db, delta, x] = disjoint(mem, plan, [dw, db, delta, x]);
-                let (delta, x) = (&*delta, &*x);
-                pool.split_rows(dw, fan_in, parts, |r, dw| {
-                    gemm_tn_rows(dw, delta, x, units, rows, fan_in, r, 0.0)
-                });
-                column_sum(db, delta, rows, units, 0.0);
+                let ops = Operands {
+                    a: delta,
+                    b: x,
+                    m: units,
+                    k: rows,
+                    n: fan_in,
+                };
+                pool.split_rows(dw, fan_in, parts, |r, dw| gemm_tn_rows(dw, ops, r, 0.0));
+                column_sum(db, ops.a, rows, units, 0.0);
             }
             Step::LinearBackwardInput {
                 dx,
@@ -306,10 +309,14 @@ impl Executor {
                 parts,
             } => {
                 let [dx, delta, w] = disjoint(mem, plan, [dx, delta, w]);
-                let (delta, w) = (&*delta, &*w);
-                pool.split_rows(dx, fan_in, parts, |r, dx| {
-                    gemm_nn_rows(dx, delta, w, rows, units, fan_in, r, 0.0)
-                });
+                let ops = Operands {
+                    a: delta,
+                    b: w,
+                    m: rows,
+                    k: units,
+                    n: fan_in,
+                };
+                pool.split_rows(dx, fan_in, parts, |r, dx| gemm_nn_rows(dx, ops, r, 0.0));
             }
             Step::Update {
                 param,
@@ -329,31 +336,13 @@ impl Executor {
                 // Element-wise: any split gives the same bits.
                 match o.kind {
                     OptimKind::Sgd => {
-                        let h = Sgd::new(
-                            lr,
-                            o.momentum,
-                            o.dampening,
-                            o.nesterov,
-                            decay,
-                            o.maximize,
-                            step == 0,
-                        );
+                        let h = Sgd::new(&o.sgd_config(lr, decay), step == 0);
                         pool.split_rows_n([theta, s0], 1, parts, |r, [t, b]| {
                             sgd_update(t, b, &g[r], &h)
                         });
                     }
                     OptimKind::Adam | OptimKind::AdamW => {
-                        let h = Adam::at_step(
-                            lr,
-                            o.beta1,
-                            o.beta2,
-                            o.eps,
-                            decay,
-                            o.kind == OptimKind::AdamW,
-                            o.amsgrad,
-                            o.maximize,
-                            step + 1,
-                        );
+                        let h = Adam::at_step(&o.adam_config(lr, decay), step + 1);
                         pool.split_rows_n([theta, s0, s1, s2], 1, parts, |r, [t, m, v, vmax]| {
                             adam_update(t, m, v, vmax, &g[r], &h)
                         });

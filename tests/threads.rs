@@ -6,7 +6,7 @@ use crate::options;
 use depthlab::commands::{load_spec, measure};
 use depthlab::exec::Executor;
 use depthlab::spec::Overrides;
-use depthlab_kernels::update::{Sgd, sgd_update};
+use depthlab_kernels::update::{Sgd, SgdConfig, sgd_update};
 
 fn run_with(spec: &str, threads: usize) -> Executor {
     let spec = load_spec(None, Some(spec), &Overrides::default()).unwrap();
@@ -22,7 +22,12 @@ fn run_with(spec: &str, threads: usize) -> Executor {
 
 /// Every buffer of the arena after forward, backward and one SGD step.
 fn snapshot(mut exec: Executor) -> Vec<Vec<u32>> {
-    let sgd = Sgd::new(0.1, 0.0, 0.0, false, 1e-3, false, true);
+    let c = SgdConfig {
+        lr: 0.1,
+        weight_decay: 1e-3,
+        ..SgdConfig::default()
+    };
+    let sgd = Sgd::new(&c, true);
     for l in exec.plan().layers.clone() {
         let dw = exec.buf(l.dw).to_vec();
         sgd_update(exec.buf_mut(l.w), &mut [], &dw, &sgd);

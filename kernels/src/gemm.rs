@@ -69,72 +69,54 @@ const NC: usize = 256;
 /// NN/TN read full B panels in place (no packing) up to this N.
 const IN_PLACE_MAX_N: usize = 512;
 
+/// The inputs of one product and its shape: op(A) is (m, k) and op(B)
+/// (k, n), stored as the layout says (A (m, k) or, for Aᵀ·B, (k, m); B
+/// (k, n) or, for A·Bᵀ, (n, k)).
+#[derive(Clone, Copy, Debug)]
+pub struct Operands<'a> {
+    pub a: &'a [f32],
+    pub b: &'a [f32],
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+}
+
 /// C (m, n) ← A (m, k) · B (k, n) + β·C. Overwrites C (reads it only if
 /// β ≠ 0).
 pub fn gemm_nn(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, beta: f32) {
-    gemm_nn_rows(c, a, b, m, k, n, 0..m, beta);
+    gemm_nn_rows(c, Operands { a, b, m, k, n }, 0..m, beta);
 }
 
 /// C (m, n) ← Aᵀ · B + β·C, with A stored (k, m) and B (k, n). Overwrites C
 /// (reads it only if β ≠ 0).
 pub fn gemm_tn(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, beta: f32) {
-    gemm_tn_rows(c, a, b, m, k, n, 0..m, beta);
+    gemm_tn_rows(c, Operands { a, b, m, k, n }, 0..m, beta);
 }
 
 /// C (m, n) ← A · Bᵀ + β·C, with A stored (m, k) and B (n, k). Overwrites C
 /// (reads it only if β ≠ 0).
 pub fn gemm_nt(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, beta: f32) {
-    gemm_nt_rows_with(c, a, b, m, k, n, 0..m, beta, |_, _, _| {});
+    gemm_nt_rows(c, Operands { a, b, m, k, n }, 0..m, beta);
 }
 
 /// Rows `rows` of [`gemm_nn`]: `c_rows` is (rows.len(), n), row r of it is
 /// row `rows.start + r` of C. The bits equal those of the full call.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_nn_rows(
-    c_rows: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    rows: Range<usize>,
-    beta: f32,
-) {
-    check_shapes(c_rows, a, b, m, k, n, &rows);
-    gemm::<false, false, _>(c_rows, a, b, m, k, n, rows, beta, |_, _, _| {});
+pub fn gemm_nn_rows(c_rows: &mut [f32], ops: Operands, rows: Range<usize>, beta: f32) {
+    check_shapes(c_rows, &ops, &rows);
+    gemm::<false, false, _>(c_rows, ops, rows, beta, |_, _, _| {});
 }
 
 /// Rows `rows` of [`gemm_tn`]: `c_rows` is (rows.len(), n), row r of it is
 /// row `rows.start + r` of C. The bits equal those of the full call.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_tn_rows(
-    c_rows: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    rows: Range<usize>,
-    beta: f32,
-) {
-    check_shapes(c_rows, a, b, m, k, n, &rows);
-    gemm::<true, false, _>(c_rows, a, b, m, k, n, rows, beta, |_, _, _| {});
+pub fn gemm_tn_rows(c_rows: &mut [f32], ops: Operands, rows: Range<usize>, beta: f32) {
+    check_shapes(c_rows, &ops, &rows);
+    gemm::<true, false, _>(c_rows, ops, rows, beta, |_, _, _| {});
 }
 
 /// Rows `rows` of [`gemm_nt`]: `c_rows` is (rows.len(), n), row r of it is
 /// row `rows.start + r` of C. The bits equal those of the full call.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_nt_rows(
-    c_rows: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    rows: Range<usize>,
-    beta: f32,
-) {
-    gemm_nt_rows_with(c_rows, a, b, m, k, n, rows, beta, |_, _, _| {});
+pub fn gemm_nt_rows(c_rows: &mut [f32], ops: Operands, rows: Range<usize>, beta: f32) {
+    gemm_nt_rows_with(c_rows, ops, rows, beta, |_, _, _| {});
 }
 
 /// [`gemm_nt_rows`] with a fused epilogue (the forward layout: bias and
@@ -143,35 +125,22 @@ pub fn gemm_nt_rows(
 /// `i` is the row index in C (not in `c_rows`), `segment` is
 /// C[i, j0 .. j0 + segment.len()] holding its final value. Every element of
 /// the computed rows is passed exactly once; segments are at most 16 long.
-#[allow(clippy::too_many_arguments)]
 pub fn gemm_nt_rows_with<F: FnMut(usize, usize, &mut [f32])>(
     c_rows: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
+    ops: Operands,
     rows: Range<usize>,
     beta: f32,
     epilogue: F,
 ) {
-    check_shapes(c_rows, a, b, m, k, n, &rows);
-    gemm::<false, true, _>(c_rows, a, b, m, k, n, rows, beta, epilogue);
+    check_shapes(c_rows, &ops, &rows);
+    gemm::<false, true, _>(c_rows, ops, rows, beta, epilogue);
 }
 
 /// The shape preconditions. These are real asserts, not debug ones: the
 /// kernels index with raw pointers, so memory safety rests on them (a few
 /// compares per call).
-#[allow(clippy::too_many_arguments)]
-fn check_shapes(
-    c_rows: &[f32],
-    a: &[f32],
-    b: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    rows: &Range<usize>,
-) {
+fn check_shapes(c_rows: &[f32], ops: &Operands, rows: &Range<usize>) {
+    let Operands { a, b, m, k, n } = *ops;
     assert!(
         rows.start <= rows.end && rows.end <= m,
         "rows {rows:?} of {m}"
@@ -179,6 +148,15 @@ fn check_shapes(
     assert_eq!(c_rows.len(), rows.len() * n, "c_rows is (rows.len(), n)");
     assert_eq!(a.len(), m * k, "A has m·k elements");
     assert_eq!(b.len(), k * n, "B has k·n elements");
+}
+
+/// A matrix the microkernel walks by pointer: A(r, p) at `ptr + p·ld + r`
+/// (a micro-panel, packed or in place), B panel row p at `ptr + p·ld`, C
+/// tile row r at `ptr + r·ld`.
+#[derive(Clone, Copy)]
+struct Strided<P> {
+    ptr: P,
+    ld: usize,
 }
 
 /// How a tile's accumulators start.
@@ -209,31 +187,25 @@ impl<const LEN: usize> PackBuf<LEN> {
 
 /// Dispatch on layout and on how B is read. The pack buffer size is a
 /// const, so small products do not reserve (and probe) the 128 KiB frame.
-#[allow(clippy::too_many_arguments)]
 fn gemm<const TA: bool, const TB: bool, F: FnMut(usize, usize, &mut [f32])>(
     c_rows: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
+    ops: Operands,
     rows: Range<usize>,
     beta: f32,
     epilogue: F,
 ) {
+    let n = ops.n;
     if rows.is_empty() || n == 0 {
         return;
     }
     if !TB && n <= IN_PLACE_MAX_N {
-        blocked::<TA, TB, true, { KC * NR }, F>(c_rows, a, b, m, k, n, rows, beta, KC, epilogue);
+        blocked::<TA, TB, true, { KC * NR }, F>(c_rows, ops, rows, beta, KC, epilogue);
     } else if n <= NR {
-        blocked::<TA, TB, false, { KC * NR }, F>(c_rows, a, b, m, k, n, rows, beta, KC, epilogue);
+        blocked::<TA, TB, false, { KC * NR }, F>(c_rows, ops, rows, beta, KC, epilogue);
     } else if n <= 2 * NR {
-        blocked::<TA, TB, false, { KC * 2 * NR }, F>(
-            c_rows, a, b, m, k, n, rows, beta, KC, epilogue,
-        );
+        blocked::<TA, TB, false, { KC * 2 * NR }, F>(c_rows, ops, rows, beta, KC, epilogue);
     } else {
-        blocked::<TA, TB, false, { KC * NC }, F>(c_rows, a, b, m, k, n, rows, beta, KC, epilogue);
+        blocked::<TA, TB, false, { KC * NC }, F>(c_rows, ops, rows, beta, KC, epilogue);
     }
 }
 
@@ -241,7 +213,6 @@ fn gemm<const TA: bool, const TB: bool, F: FnMut(usize, usize, &mut [f32])>(
 /// `IN_PLACE`: full B panels are read from B itself (NN/TN only) and only
 /// the N tail is packed; `BUF`: floats in the B pack buffer, KC × (a
 /// multiple of NR columns: the N block when B is packed).
-#[allow(clippy::too_many_arguments)]
 #[inline(never)]
 fn blocked<
     const TA: bool,
@@ -251,16 +222,13 @@ fn blocked<
     F: FnMut(usize, usize, &mut [f32]),
 >(
     c_rows: &mut [f32],
-    a: &[f32],
-    b: &[f32],
-    m: usize,
-    k: usize,
-    n: usize,
+    ops: Operands,
     rows: Range<usize>,
     beta: f32,
     kc_max: usize,
     mut epilogue: F,
 ) {
+    let Operands { a, b, m, k, n } = ops;
     const { assert!(BUF.is_multiple_of(KC * NR) && MR <= A_STEP && A_STEP.is_multiple_of(8)) };
     debug_assert!(!(TB && IN_PLACE) && (1..=KC).contains(&kc_max));
     let mut b_buf = PackBuf::<BUF>::new();
@@ -331,12 +299,12 @@ fn blocked<
                 } else if !IN_PLACE {
                     for q in 0..full_panels {
                         let dst = b_pack.add(q * kc * NR);
-                        pack_b::<TB>(dst, NR, b, k, n, pc, kc, jc + q * NR, NR);
+                        pack_b::<TB>(dst, NR, &ops, pc..pc + kc, jc + q * NR, NR);
                     }
                 }
                 if tail > 0 {
                     let j = jc + full_panels * NR;
-                    pack_b::<TB>(b_pack.add(tail_off), tail_pw, b, k, n, pc, kc, j, tail);
+                    pack_b::<TB>(b_pack.add(tail_off), tail_pw, &ops, pc..pc + kc, j, tail);
                 }
             }
 
@@ -344,17 +312,23 @@ fn blocked<
             let mut i = rows.start;
             while i < rows.end {
                 let mr = tile_rows(rows.end - i);
-                let (a_ptr, a_ld) = if pack_a {
+                let a_panel = if pack_a {
                     // SAFETY: A(i + r, pc + p) for r < mr, p < kc is inside
                     // `a` (a.len() = m·k, i + mr ≤ m, pc + kc ≤ k), the
                     // copy (kc·MR floats) inside `a_buf`.
                     unsafe { pack_a_panel::<TA>(a_pack, a, lda, i, mr, pc, kc) };
-                    (a_pack.cast_const(), A_STEP)
+                    Strided {
+                        ptr: a_pack.cast_const(),
+                        ld: A_STEP,
+                    }
                 } else {
                     // TA only: A(i + r, pc + p) is a[(pc + p)·lda + i + r].
                     let a_tile = pc * lda + i;
-                    // SAFETY: as above, read in place.
-                    (unsafe { a.as_ptr().add(a_tile) }, lda)
+                    Strided {
+                        // SAFETY: as above, read in place.
+                        ptr: unsafe { a.as_ptr().add(a_tile) },
+                        ld: lda,
+                    }
                 };
                 let c_row0 = (i - rows.start) * n;
 
@@ -373,13 +347,20 @@ fn blocked<
                         // SAFETY: the tail panel, in `b_buf`.
                         (unsafe { b_pack.add(tail_off) }.cast_const(), tail_pw)
                     };
+                    let b_panel = Strided {
+                        ptr: b_ptr,
+                        ld: ldb,
+                    };
                     // SAFETY: the kernel reads A as above, B panel rows
                     // p < kc of 16 floats (packed, or in place with
                     // j + NR ≤ n), and touches C rows i..i+mr, cols
                     // j..j+w of `c_rows` (or a local tile when w < 16).
                     unsafe {
-                        let c_ptr = c_rows.as_mut_ptr().add(c_row0 + j);
-                        tile(mr, w, kc, a_ptr, a_ld, b_ptr, ldb, c_ptr, n, init);
+                        let c_tile = Strided {
+                            ptr: c_rows.as_mut_ptr().add(c_row0 + j),
+                            ld: n,
+                        };
+                        tile(mr, w, kc, a_panel, b_panel, c_tile, init);
                     }
                     if last {
                         for r in 0..mr {
@@ -495,26 +476,24 @@ unsafe fn pack_a_panel<const TA: bool>(
     }
 }
 
-/// Packs B[pc..pc+kc, j..j+w] (as op(B), i.e. (k, n)) into `dst`: kc rows
+/// Packs B[ks, j..j+w] (as op(B), i.e. (k, n)) into `dst`: ks.len() rows
 /// of `pw` floats, zero-padded from w to pw.
 ///
 /// # Safety
-/// `dst` must be valid for kc·pw writes; w ≤ pw, j + w ≤ n, pc + kc ≤ k and
-/// B must hold k·n floats.
-#[allow(clippy::too_many_arguments)]
+/// `dst` must be valid for ks.len()·pw writes; w ≤ pw, j + w ≤ n,
+/// ks.end ≤ k and B must hold k·n floats.
 #[inline(always)]
 unsafe fn pack_b<const TB: bool>(
     dst: *mut f32,
     pw: usize,
-    b: &[f32],
-    k: usize,
-    n: usize,
-    pc: usize,
-    kc: usize,
+    ops: &Operands,
+    ks: Range<usize>,
     j: usize,
     w: usize,
 ) {
-    debug_assert!(w <= pw && j + w <= n && pc + kc <= k && b.len() == k * n);
+    let Operands { b, k, n, .. } = *ops;
+    let (pc, kc) = (ks.start, ks.len());
+    debug_assert!(w <= pw && j + w <= n && ks.end <= k && b.len() == k * n);
     let src = b.as_ptr();
     if !TB {
         // B is (k, n): each panel row is a contiguous piece of a B row.
@@ -582,25 +561,22 @@ unsafe fn pack_b<const TB: bool>(
 ///
 /// # Safety
 /// As for [`kernel`], with C only valid for rows < mr, cols < w.
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn tile(
     mr: usize,
     w: usize,
     kc: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
+    a: Strided<*const f32>,
+    b: Strided<*const f32>,
+    c: Strided<*mut f32>,
     init: Init,
 ) {
     if w == LANES {
         // SAFETY: caller's contract.
-        unsafe { dispatch(mr, kc, a, lda, b, ldb, c, ldc, init) };
+        unsafe { dispatch(mr, kc, a, b, c, init) };
         return;
     }
+    let Strided { ptr: c, ld: ldc } = c;
     let mut local = [f32x16::ZERO; MR];
     let t = local.as_mut_ptr().cast::<f32>();
     // SAFETY: `local` is MR rows of 16 floats; C is valid for rows < mr,
@@ -611,7 +587,7 @@ unsafe fn tile(
                 std::ptr::copy_nonoverlapping(c.add(r * ldc), t.add(r * LANES), w);
             }
         }
-        dispatch(mr, kc, a, lda, b, ldb, t, LANES, init);
+        dispatch(mr, kc, a, b, Strided { ptr: t, ld: LANES }, init);
         for r in 0..mr {
             std::ptr::copy_nonoverlapping(t.add(r * LANES), c.add(r * ldc), w);
         }
@@ -622,17 +598,13 @@ unsafe fn tile(
 ///
 /// # Safety
 /// As for [`kernel`].
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn dispatch(
     mr: usize,
     kc: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
+    a: Strided<*const f32>,
+    b: Strided<*const f32>,
+    c: Strided<*mut f32>,
     init: Init,
 ) {
     macro_rules! go {
@@ -640,7 +612,7 @@ unsafe fn dispatch(
             // SAFETY: caller's contract, with mr = $r.
             unsafe {
                 match mr {
-                    $($r => kernel::<$r>(kc, a, lda, b, ldb, c, ldc, init),)*
+                    $($r => kernel::<$r>(kc, a, b, c, init),)*
                     _ => unreachable!("tile rows {mr} > MR"),
                 }
             }
@@ -700,18 +672,16 @@ unsafe fn store(p: *mut f32, v: f32x16) {
 /// # Safety
 /// A must be valid for reading (r < R, p < kc), B rows p < kc for 16
 /// floats, C rows r < R (stride ldc) for reading and writing 16 floats.
-#[allow(clippy::too_many_arguments)]
 #[inline(never)]
 unsafe fn kernel<const R: usize>(
     kc: usize,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
+    a: Strided<*const f32>,
+    b: Strided<*const f32>,
+    c: Strided<*mut f32>,
     init: Init,
 ) {
+    let (Strided { ptr: a, ld: lda }, Strided { ptr: b, ld: ldb }) = (a, b);
+    let Strided { ptr: c, ld: ldc } = c;
     let z = f32x16::ZERO;
     let (mut c0, mut c1, mut c2, mut c3, mut c4, mut c5) = (z, z, z, z, z, z);
     let (mut c6, mut c7, mut c8, mut c9, mut c10, mut c11) = (z, z, z, z, z, z);
@@ -950,10 +920,11 @@ mod tests {
         beta: f32,
     ) {
         let (m, k, n) = dims;
+        let ops = Operands { a, b, m, k, n };
         match layout {
-            Layout::Nn => gemm_nn_rows(c, a, b, m, k, n, rows, beta),
-            Layout::Tn => gemm_tn_rows(c, a, b, m, k, n, rows, beta),
-            Layout::Nt => gemm_nt_rows(c, a, b, m, k, n, rows, beta),
+            Layout::Nn => gemm_nn_rows(c, ops, rows, beta),
+            Layout::Tn => gemm_tn_rows(c, ops, rows, beta),
+            Layout::Nt => gemm_nt_rows(c, ops, rows, beta),
         }
     }
 
@@ -1255,7 +1226,8 @@ mod tests {
         let (m, k, n) = dims;
         let mut c = c0.to_vec();
         let noop = |_: usize, _: usize, _: &mut [f32]| {};
-        blocked::<TA, TB, IN_PLACE, BUF, _>(&mut c, a, b, m, k, n, 0..m, beta, kc_max, noop);
+        let ops = Operands { a, b, m, k, n };
+        blocked::<TA, TB, IN_PLACE, BUF, _>(&mut c, ops, 0..m, beta, kc_max, noop);
         bits(&c)
     }
 
@@ -1359,11 +1331,13 @@ mod tests {
             let r0 = rows.start;
             gemm_nt_rows_with(
                 &mut c[r0 * n..],
-                &a,
-                &b,
-                m,
-                k,
-                n,
+                Operands {
+                    a: &a,
+                    b: &b,
+                    m,
+                    k,
+                    n,
+                },
                 rows.clone(),
                 0.0,
                 |i, j0, seg| {

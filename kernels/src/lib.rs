@@ -6,8 +6,6 @@
 pub mod activation;
 pub mod gemm;
 pub mod loss;
-pub mod peak;
-pub mod pool;
 pub mod reduce;
 pub mod reference;
 pub mod simd;

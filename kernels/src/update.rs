@@ -1,18 +1,32 @@
 //! Fused optimizer updates with torch.optim's exact semantics: one pass per
 //! parameter buffer does the weight decay, the moments and the parameter
 //! write. Hyperparameters arrive as f32 (as PyTorch casts Python floats
-//! for f32 tensors); bias corrections are computed by the caller in f64.
+//! for f32 tensors); bias corrections are computed in f64 and rounded once.
 //!
 //! Each kernel is element-wise, so any split of a buffer gives the same
-//! bits.
+//! bits. A buffer's tail (its last `len % 16` values) runs through the same
+//! vector code on zero-padded vectors, so the scalar twins in
+//! `reference.rs` stay an independent check at every size.
 
 use wide::f32x16;
 
-use crate::simd::{LANES, load, mul_add, store};
+use crate::simd::{for_each_vector, load_range, mul_add, store_range};
 
-/// torch.optim.SGD for one step. Constants derived from hyperparameters
-/// (1 - τ) are computed in f64 and rounded once, as PyTorch does with
-/// Python floats.
+/// torch.optim.SGD's hyper-parameters as written (f64), with the weight
+/// decay of the buffer being updated.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SgdConfig {
+    pub lr: f64,
+    pub momentum: f64,
+    pub dampening: f64,
+    pub nesterov: bool,
+    pub weight_decay: f64,
+    pub maximize: bool,
+}
+
+/// torch.optim.SGD for one step, in the f32 the kernel computes with.
+/// Constants derived from hyperparameters (1 - τ) are computed in f64 and
+/// rounded once, as PyTorch does with Python floats.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sgd {
     pub lr: f32,
@@ -27,23 +41,55 @@ pub struct Sgd {
 }
 
 impl Sgd {
-    pub fn new(
-        lr: f64,
-        momentum: f64,
-        dampening: f64,
-        nesterov: bool,
-        weight_decay: f64,
-        maximize: bool,
-        first_step: bool,
-    ) -> Sgd {
+    /// The step constants of `c`; `first_step` starts the momentum buffer.
+    ///
+    /// ```
+    /// use depthlab_kernels::update::{Sgd, SgdConfig, sgd_update};
+    /// let c = SgdConfig { lr: 0.1, weight_decay: 0.5, ..SgdConfig::default() };
+    /// let mut theta = [2.0f32];
+    /// sgd_update(&mut theta, &mut [], &[1.0], &Sgd::new(&c, true));
+    /// assert!((theta[0] - (2.0 - 0.1 * (1.0 + 0.5 * 2.0))).abs() < 1e-6);
+    /// ```
+    pub fn new(c: &SgdConfig, first_step: bool) -> Sgd {
         Sgd {
-            lr: lr as f32,
-            momentum: momentum as f32,
-            keep: (1.0 - dampening) as f32,
-            nesterov,
-            weight_decay: weight_decay as f32,
-            maximize,
+            lr: c.lr as f32,
+            momentum: c.momentum as f32,
+            keep: (1.0 - c.dampening) as f32,
+            nesterov: c.nesterov,
+            weight_decay: c.weight_decay as f32,
+            maximize: c.maximize,
             first_step,
+        }
+    }
+}
+
+/// torch.optim.Adam's (or AdamW's) hyper-parameters as written (f64), with
+/// the weight decay of the buffer being updated.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamConfig {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    /// AdamW: θ ← θ(1 - lr·λ) first, and no λθ in the gradient.
+    pub decoupled: bool,
+    pub amsgrad: bool,
+    pub maximize: bool,
+}
+
+impl Default for AdamConfig {
+    /// torch.optim.Adam's defaults.
+    fn default() -> Self {
+        AdamConfig {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled: false,
+            amsgrad: false,
+            maximize: false,
         }
     }
 }
@@ -71,34 +117,23 @@ pub struct Adam {
 }
 
 impl Adam {
-    /// The step constants for 1-based step `t`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn at_step(
-        lr: f64,
-        beta1: f64,
-        beta2: f64,
-        eps: f64,
-        weight_decay: f64,
-        decoupled: bool,
-        amsgrad: bool,
-        maximize: bool,
-        t: u64,
-    ) -> Adam {
+    /// The step constants of `c` for 1-based step `t`.
+    pub fn at_step(c: &AdamConfig, t: u64) -> Adam {
         let t = t.min(i32::MAX as u64) as i32;
         Adam {
-            lr: lr as f32,
-            beta1: beta1 as f32,
-            beta2: beta2 as f32,
-            eps: eps as f32,
-            weight_decay: weight_decay as f32,
-            decoupled,
-            amsgrad,
-            maximize,
-            step_size: (lr / (1.0 - beta1.powi(t))) as f32,
-            bc2_sqrt: (1.0 - beta2.powi(t)).sqrt() as f32,
-            one_m_b1: (1.0 - beta1) as f32,
-            one_m_b2: (1.0 - beta2) as f32,
-            decay: (1.0 - lr * weight_decay) as f32,
+            lr: c.lr as f32,
+            beta1: c.beta1 as f32,
+            beta2: c.beta2 as f32,
+            eps: c.eps as f32,
+            weight_decay: c.weight_decay as f32,
+            decoupled: c.decoupled,
+            amsgrad: c.amsgrad,
+            maximize: c.maximize,
+            step_size: (c.lr / (1.0 - c.beta1.powi(t))) as f32,
+            bc2_sqrt: (1.0 - c.beta2.powi(t)).sqrt() as f32,
+            one_m_b1: (1.0 - c.beta1) as f32,
+            one_m_b2: (1.0 - c.beta2) as f32,
+            decay: (1.0 - c.lr * c.weight_decay) as f32,
         }
     }
 }
@@ -165,41 +200,34 @@ impl DivBy {
 pub fn sgd_update(theta: &mut [f32], buf: &mut [f32], grad: &[f32], h: &Sgd) {
     debug_assert_eq!(theta.len(), grad.len());
     debug_assert!(h.momentum == 0.0 || buf.len() == theta.len());
-    let split = theta.len() - theta.len() % LANES;
     let (lr, mu, keep, wd) = (
         f32x16::splat(h.lr),
         f32x16::splat(h.momentum),
         f32x16::splat(h.keep),
         f32x16::splat(h.weight_decay),
     );
-    // The vector body is the scalar twin's arithmetic, lane by lane.
-    for i in (0..split).step_by(LANES) {
-        let r = i..i + LANES;
-        let tv = load(&theta[r.clone()]);
-        let mut gv = load(&grad[r.clone()]);
+    let momentum = h.momentum != 0.0;
+    // The scalar twin's arithmetic, lane by lane.
+    for_each_vector(theta.len(), |r| {
+        let tv = load_range(theta, &r);
+        let mut gv = load_range(grad, &r);
         if h.maximize {
             gv = -gv;
         }
         if h.weight_decay != 0.0 {
             gv += wd * tv;
         }
-        if h.momentum != 0.0 {
+        if momentum {
             let bv = if h.first_step {
                 gv
             } else {
-                mu * load(&buf[r.clone()]) + keep * gv
+                mu * load_range(buf, &r) + keep * gv
             };
-            store(&mut buf[r.clone()], bv);
+            store_range(buf, &r, bv);
             gv = if h.nesterov { gv + mu * bv } else { bv };
         }
-        store(&mut theta[r], tv - lr * gv);
-    }
-    let buf_tail = if h.momentum != 0.0 {
-        &mut buf[split..]
-    } else {
-        &mut []
-    };
-    crate::reference::sgd_update(&mut theta[split..], buf_tail, &grad[split..], h);
+        store_range(theta, &r, tv - lr * gv);
+    });
 }
 
 /// One Adam/AdamW step. `theta`, `grad`, `m`, `v` and (with amsgrad) `vmax`
@@ -220,7 +248,6 @@ pub fn adam_update(
     let n = theta.len();
     debug_assert!(grad.len() == n && m.len() == n && v.len() == n);
     debug_assert!(!h.amsgrad || vmax.len() == n);
-    let split = n - n % LANES;
     let (b1c, b2, b2c) = (
         f32x16::splat(h.one_m_b1),
         f32x16::splat(h.beta2),
@@ -233,10 +260,10 @@ pub fn adam_update(
         DivBy::new(h.bc2_sqrt),
         f32x16::splat(h.eps),
     );
-    for i in (0..split).step_by(LANES) {
-        let r = i..i + LANES;
-        let mut tv = load(&theta[r.clone()]);
-        let mut gv = load(&grad[r.clone()]);
+    // Padded lanes (zeros) stay finite unless ε = 0, and are never stored.
+    for_each_vector(n, |r| {
+        let mut tv = load_range(theta, &r);
+        let mut gv = load_range(grad, &r);
         if h.maximize {
             gv = -gv;
         }
@@ -245,40 +272,28 @@ pub fn adam_update(
         } else if h.weight_decay != 0.0 {
             gv += wd * tv;
         }
-        let mut mv = load(&m[r.clone()]);
+        let mut mv = load_range(m, &r);
         mv += b1c * (gv - mv);
-        let vv = b2 * load(&v[r.clone()]) + b2c * gv * gv;
-        store(&mut m[r.clone()], mv);
-        store(&mut v[r.clone()], vv);
+        let vv = b2 * load_range(v, &r) + b2c * gv * gv;
+        store_range(m, &r, mv);
+        store_range(v, &r, vv);
         let second = if h.amsgrad {
-            let vm = load(&vmax[r.clone()]).max(vv);
-            store(&mut vmax[r.clone()], vm);
+            let vm = load_range(vmax, &r).max(vv);
+            store_range(vmax, &r, vm);
             vm
         } else {
             vv
         };
         tv -= ss * (mv / (bc2.div(second.sqrt()) + eps));
-        store(&mut theta[r], tv);
-    }
-    let vmax_tail = if h.amsgrad {
-        &mut vmax[split..]
-    } else {
-        &mut []
-    };
-    crate::reference::adam_update(
-        &mut theta[split..],
-        &mut m[split..],
-        &mut v[split..],
-        vmax_tail,
-        &grad[split..],
-        h,
-    );
+        store_range(theta, &r, tv);
+    });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::reference;
+    use crate::simd::LANES;
 
     fn data(n: usize, seed: u32) -> Vec<f32> {
         (0..n)
@@ -286,18 +301,37 @@ mod tests {
             .collect()
     }
 
-    const SIZES: [usize; 11] = [0, 1, 7, 8, 9, 15, 16, 17, 63, 65, 1000];
+    /// Every size up to one vector and a bit (each tail length through the
+    /// padded vector path), then tails after several vectors.
+    fn sizes() -> impl Iterator<Item = usize> {
+        (0..=17).chain([31, 32, 33, 63, 65, 1000])
+    }
+
+    fn sgd(lr: f64, momentum: f64, dampening: f64, nesterov: bool, weight_decay: f64) -> SgdConfig {
+        SgdConfig {
+            lr,
+            momentum,
+            dampening,
+            nesterov,
+            weight_decay,
+            maximize: false,
+        }
+    }
 
     #[test]
     fn sgd_matches_the_scalar_twin_bit_for_bit() {
+        let maximized = SgdConfig {
+            maximize: true,
+            ..sgd(0.1, 0.9, 0.3, false, 1e-2)
+        };
         let configs = [
-            Sgd::new(0.1, 0.0, 0.0, false, 0.0, false, true),
-            Sgd::new(0.1, 0.9, 0.0, false, 1e-2, false, true),
-            Sgd::new(0.1, 0.9, 0.3, false, 1e-2, true, false),
-            Sgd::new(0.05, 0.8, 0.0, true, 0.0, false, false),
+            Sgd::new(&sgd(0.1, 0.0, 0.0, false, 0.0), true),
+            Sgd::new(&sgd(0.1, 0.9, 0.0, false, 1e-2), true),
+            Sgd::new(&maximized, false),
+            Sgd::new(&sgd(0.05, 0.8, 0.0, true, 0.0), false),
         ];
         for h in configs {
-            for n in SIZES {
+            for n in sizes() {
                 for off in 0..3 {
                     let (t0, b0, g) = (data(n + off, 1), data(n + off, 2), data(n + off, 3));
                     let (mut t1, mut b1) = (t0.clone(), b0.clone());
@@ -320,8 +354,16 @@ mod tests {
             (true, false, true, 0.1),
             (true, true, false, 0.01),
         ] {
-            let h = Adam::at_step(1e-2, 0.9, 0.999, 1e-8, wd, decoupled, amsgrad, maximize, 3);
-            for n in SIZES {
+            let c = AdamConfig {
+                lr: 1e-2,
+                weight_decay: wd,
+                decoupled,
+                amsgrad,
+                maximize,
+                ..AdamConfig::default()
+            };
+            let h = Adam::at_step(&c, 3);
+            for n in sizes() {
                 for off in 0..3 {
                     let init = [
                         data(n + off, 1),
@@ -440,7 +482,7 @@ mod tests {
     #[test]
     fn sgd_without_momentum_coupled_decay_equals_decoupled_shrink() {
         // θ - γ(g + λθ) = θ(1 - γλ) - γg: L2 and weight decay agree for plain SGD.
-        let h = Sgd::new(0.1, 0.0, 0.0, false, 0.5, false, true);
+        let h = Sgd::new(&sgd(0.1, 0.0, 0.0, false, 0.5), true);
         let mut t = vec![2.0f32; 20];
         sgd_update(&mut t, &mut [], &[1.0; 20], &h);
         assert!(t.iter().all(|&x| (x - (2.0 * 0.95 - 0.1)).abs() < 1e-6));

@@ -24,6 +24,7 @@ pub use overrides::Overrides;
 pub use parse::{ACTIVATIONS, INITS, parse, parse_activation, parse_init};
 
 use depthlab_kernels::Activation;
+use depthlab_kernels::update::{AdamConfig, SgdConfig};
 use std::fmt;
 
 /// A parsed spec. Lines that may be absent are `Option`s; defaults are
@@ -299,6 +300,36 @@ impl Optim {
             decay_bias: true,
             schedule: Schedule::Constant,
             span,
+        }
+    }
+}
+
+impl Optim {
+    /// The SGD kernel's hyper-parameters at learning rate `lr`, for a
+    /// buffer whose weight decay is `decay` (the compiler resolves it per
+    /// buffer).
+    pub fn sgd_config(&self, lr: f64, decay: f64) -> SgdConfig {
+        SgdConfig {
+            lr,
+            momentum: self.momentum,
+            dampening: self.dampening,
+            nesterov: self.nesterov,
+            weight_decay: decay,
+            maximize: self.maximize,
+        }
+    }
+
+    /// The Adam/AdamW kernel's hyper-parameters, as [`Optim::sgd_config`].
+    pub fn adam_config(&self, lr: f64, decay: f64) -> AdamConfig {
+        AdamConfig {
+            lr,
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            weight_decay: decay,
+            decoupled: self.kind == OptimKind::AdamW,
+            amsgrad: self.amsgrad,
+            maximize: self.maximize,
         }
     }
 }

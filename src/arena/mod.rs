@@ -1,7 +1,19 @@
-//! The one allocation of an executor: a zeroed, 64-byte-aligned region of
-//! f32 from a bumpalo arena, sized by the compiler. Every buffer of a plan
-//! is a sub-slice of it; the executor borrows disjoint buffers with
-//! `get_disjoint_mut`.
+//! The executor's memory and the one way it is shared across threads.
+//!
+//! [`Arena`] is the one allocation of an executor: a zeroed, 64-byte-aligned
+//! region of f32 from a bumpalo arena, sized by the compiler. Every buffer
+//! of a plan is a sub-slice of it; the executor borrows disjoint buffers
+//! with `get_disjoint_mut`. [`Pool`] runs the steps the compiler split over
+//! persistent worker threads, lending each worker disjoint row blocks of
+//! those buffers.
+//!
+//! Both need `unsafe` (an aligned raw allocation; borrowed blocks handed to
+//! threads that outlive the borrow's scope), so they live together: outside
+//! the kernels crate, this module is the only place with `unsafe` code.
+
+mod pool;
+
+pub use pool::Pool;
 
 use bumpalo::Bump;
 use std::alloc::Layout;
