@@ -1,7 +1,8 @@
 //! The subcommands as library functions: load a spec, compile it, run it,
 //! and render what `main` prints. `main.rs` only parses flags.
 
-use crate::data::fill_probe;
+use crate::dataset;
+use crate::dataset::probe::{copy_rows, probe_rows, probe_set};
 use crate::dump::{dump, write_atomic};
 use crate::error::Error;
 use crate::examples;
@@ -54,8 +55,9 @@ pub fn load_spec(
 /// What `stats` measures on and prints.
 #[derive(Clone, Debug)]
 pub struct StatsOptions {
-    /// Rows of the probe batch.
-    pub probe: usize,
+    /// Rows of the probe batch (`None`: the default,
+    /// [`crate::dataset::probe::DEFAULT_ROWS`] or fewer).
+    pub probe: Option<usize>,
     pub config: StatsConfig,
     pub memory_limit: u64,
     /// Threads to split large steps over.
@@ -82,10 +84,16 @@ pub fn compile(
 /// fills the probe and runs forward, backward and statistics once.
 pub fn measure(spec: &Spec, opts: &StatsOptions) -> Result<Executor, Error> {
     let graph = Graph::check(spec)?;
+    let split = dataset::load_for(spec, &graph)?;
+    let data = spec
+        .data
+        .clone()
+        .unwrap_or_else(crate::spec::Data::gaussian);
+    let rows = probe_rows(&split, opts.probe, &data, &spec.source)?;
     let plan = compile(
         spec,
         &graph,
-        opts.probe,
+        rows,
         Purpose::Stats,
         opts.memory_limit,
         opts.threads,
@@ -93,17 +101,8 @@ pub fn measure(spec: &Spec, opts: &StatsOptions) -> Result<Executor, Error> {
     let mut exec = Executor::new(plan, opts.config);
     exec.init_params(spec.train.seed);
     let (x, y) = (exec.plan().x, exec.plan().y);
-    let (loss, outputs) = (graph.loss, graph.outputs());
     let [xs, ys] = exec.bufs_mut([x, y]);
-    fill_probe(
-        xs,
-        ys,
-        loss,
-        outputs,
-        spec.data.as_ref(),
-        &spec.source,
-        spec.train.seed,
-    )?;
+    copy_rows(probe_set(&split), 0..rows, xs, ys);
     exec.run();
     Ok(exec)
 }
@@ -126,7 +125,7 @@ pub fn stats(
     dump_dir: Option<&Path>,
 ) -> Result<String, Error> {
     let exec = measure(spec, opts)?;
-    render_stats(spec, &exec, opts.probe, 0, format, hist, dump_dir)
+    render_stats(spec, &exec, exec.plan().batch, 0, format, hist, dump_dir)
 }
 
 /// `depthlab stats --steps N`: trains `steps` optimizer steps as `train`
@@ -443,7 +442,7 @@ pub fn train(
                 graph: &graph,
                 stats,
                 seed: spec.train.seed,
-                probe: opts.probe,
+                probe: trainer.probe().plan().batch,
                 steps: 0,
             };
             hist.push_str(&format!("\nat the {when}: {}", report.histograms()));

@@ -11,7 +11,6 @@
 pub mod arena;
 pub mod checkpoint;
 pub mod commands;
-pub mod data;
 pub mod dataset;
 pub mod dump;
 pub mod error;

@@ -131,9 +131,11 @@ impl SpecArgs {
 struct StatsArgs {
     #[command(flatten)]
     spec: SpecArgs,
-    /// Examples in the probe batch (Glorot & Bengio used 300).
-    #[arg(long, value_name = "N", default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
-    probe: u32,
+    /// Examples in the probe batch: the first N held-out examples of the
+    /// spec's data (Glorot & Bengio used 300). Default: 300, or all of them
+    /// if fewer.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    probe: Option<u32>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     format: FormatArg,
@@ -149,8 +151,9 @@ struct StatsArgs {
     #[arg(long, value_name = "T", default_value_t = 0.99)]
     saturation: f64,
     /// Measure after training N optimizer steps (as `train` would, with
-    /// the spec's optim, data and train lines) instead of at initialization.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    /// the spec's optim, data and train lines) instead of at initialization
+    /// (`--steps 0` measures the same as no `--steps`).
+    #[arg(long, value_name = "N")]
     steps: Option<u64>,
 }
 
@@ -174,10 +177,10 @@ struct TrainArgs {
     /// (overrides `optim weight_decay=`).
     #[arg(long, value_name = "L")]
     weight_decay: Option<f64>,
-    /// Examples in the probe batch the statistics are measured on
-    /// (held-out ones when the data has a test set).
-    #[arg(long, value_name = "N", default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
-    probe: u32,
+    /// Examples in the probe batch the statistics are measured on (as
+    /// `stats --probe`: the first held-out ones).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    probe: Option<u32>,
     /// Also measure the probe statistics every K steps (always at the
     /// start and the end); written to DIR/stats.jsonl with --out.
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
@@ -258,7 +261,7 @@ fn run(cli: Cli) -> Result<String, Error> {
             let spec = a.spec.load()?;
             check_saturation(&spec, a.saturation)?;
             let opts = StatsOptions {
-                probe: a.probe as usize,
+                probe: a.probe.map(|p| p as usize),
                 config: StatsConfig {
                     saturation: a.saturation,
                 },
@@ -314,7 +317,7 @@ fn train(a: TrainArgs) -> Result<String, Error> {
     })?;
     let saturation = check_saturation(&spec, a.saturation)?;
     let opts = TrainOptions {
-        probe: a.probe as usize,
+        probe: a.probe.map(|p| p as usize),
         stats_every: a.stats_every,
         config: StatsConfig { saturation },
         memory_limit: a.spec.memory_limit(),

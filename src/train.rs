@@ -22,7 +22,7 @@
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::commands::compile;
-use crate::data::{base_dir, copy_rows, probe_set};
+use crate::dataset::probe::{copy_rows, probe_rows, probe_set};
 use crate::dataset::{self, Dataset, Split, Target};
 use crate::error::Error;
 use crate::exec::{Executor, Progress};
@@ -44,8 +44,9 @@ const NO_SPAN: Span = Span {
 /// How to train, beyond what the spec says.
 #[derive(Clone, Debug)]
 pub struct TrainOptions {
-    /// Rows of the probe batch the statistics are measured on.
-    pub probe: usize,
+    /// Rows of the probe batch the statistics are measured on (`None`: the
+    /// default, [`crate::dataset::probe::DEFAULT_ROWS`] or fewer).
+    pub probe: Option<usize>,
     /// Also measure the probe statistics every this many steps (they are
     /// always measured at the start and the end).
     pub stats_every: Option<u64>,
@@ -158,20 +159,7 @@ impl Trainer {
     /// allocated here.
     pub fn new(spec: &Spec, opts: &TrainOptions) -> Result<Trainer, Error> {
         let graph = Graph::check(spec)?;
-        let data = spec.data.clone().unwrap_or_else(|| Data {
-            name: "gaussian".into(),
-            name_span: NO_SPAN,
-            params: Vec::new(),
-        });
-        let split = dataset::load(
-            &data,
-            &spec.source,
-            graph.input,
-            graph.outputs(),
-            graph.loss,
-            spec.train.seed,
-            base_dir(&spec.source),
-        )?;
+        let split = dataset::load_for(spec, &graph)?;
         let t = &spec.train;
         let n = split.train.n;
         if t.batch > n {
@@ -192,8 +180,9 @@ impl Trainer {
             });
         let epochs = total_steps.div_ceil(steps_per_epoch) as usize;
         let exec = training_executor(spec, &graph, t.batch, opts.memory_limit, opts.threads)?;
+        let data = spec.data.clone().unwrap_or_else(Data::gaussian);
+        let probe_rows = probe_rows(&split, opts.probe, &data, &spec.source)?;
         let probe_set = probe_set(&split);
-        let probe_rows = opts.probe.min(probe_set.n).max(1);
         let plan = compile(
             spec,
             &graph,

@@ -16,18 +16,10 @@ use std::path::{Path, PathBuf};
 // DataError carries its SpecError by value, as the library's errors do.
 #[allow(clippy::result_large_err)]
 fn load_in(net: &str, dir: &Path) -> Result<Split, DataError> {
-    let spec = parse(Source::new("spec.net", net)).unwrap_or_else(|e| panic!("{e}"));
+    let spec = parse(Source::new("spec.net", net)).map_err(DataError::Spec)?;
     let graph = Graph::check(&spec).unwrap_or_else(|e| panic!("{e}"));
     let data = spec.data.as_ref().expect("the spec has a `data` line");
-    load(
-        data,
-        &spec.source,
-        graph.input,
-        graph.outputs(),
-        graph.loss,
-        spec.train.seed,
-        dir,
-    )
+    load(data, &spec.source, &graph, spec.train.seed, dir)
 }
 
 fn generate(net: &str) -> Split {
@@ -683,6 +675,16 @@ fn csv_errors_name_the_file_and_line() {
             b"a,b,label\n1,2,0\n\n3,4,1,5\n",
             "",
             format!("{d}:4: expected 3 cells as in the header, found 4"),
+        ),
+        (
+            b"a,b,label\r\n1,2,0\r\n\r\n  \r\n3,4\r\n",
+            "",
+            format!("{d}:5: expected 3 cells as in the header, found 2"),
+        ),
+        (
+            b"a,b,label\n\"1,5\",2,0\n",
+            "",
+            format!("{d}:2: column `a`: expected a number, found `1,5`"),
         ),
         (
             b"a,b,label\n1,x,0\n",

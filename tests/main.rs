@@ -12,6 +12,8 @@ mod dump;
 mod gradcheck;
 /// PyTorch parity: 5 optimizer steps replayed from committed fixtures.
 mod parity;
+/// One probe path: `stats`, `stats --steps N` and the trainer agree.
+mod probe;
 /// Mutated specs never panic.
 mod robustness;
 /// insta snapshots of the `stats` tables and `check` plans of the examples.
@@ -32,7 +34,7 @@ use depthlab::stats::StatsConfig;
 /// Statistics options with a probe of `probe` rows.
 pub fn options(probe: usize) -> StatsOptions {
     StatsOptions {
-        probe,
+        probe: Some(probe),
         config: StatsConfig::default(),
         memory_limit: DEFAULT_MEMORY_LIMIT,
         threads: 2,

@@ -82,7 +82,7 @@ fn mutate(text: &str, rng: &mut Mix) -> String {
 fn mutated_specs_never_panic() {
     let mut rng = Mix(42);
     let opts = StatsOptions {
-        probe: 2,
+        probe: Some(2),
         config: StatsConfig::default(),
         memory_limit: 16 << 20,
         threads: 2,

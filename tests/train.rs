@@ -17,7 +17,7 @@ fn spec(text: &str) -> Spec {
 
 fn options(threads: usize) -> TrainOptions {
     TrainOptions {
-        probe: 100,
+        probe: None,
         stats_every: None,
         config: StatsConfig::default(),
         memory_limit: DEFAULT_MEMORY_LIMIT,
@@ -492,7 +492,7 @@ fn glorot_sigmoid_top_layer_drops_toward_zero_early() {
     let mut t = Trainer::new(
         &spec(text),
         &TrainOptions {
-            probe: 300,
+            probe: Some(300),
             ..options(2)
         },
     )

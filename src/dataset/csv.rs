@@ -2,34 +2,38 @@
 //!
 //! The format: the first non-blank line is a header naming the columns;
 //! every later non-blank line is one example with one cell per column
-//! (cells are trimmed; a pair of double quotes around a cell or name is
-//! dropped; `\r\n` line ends and a UTF-8 byte-order mark are accepted).
+//! (read by the `csv` crate: cells are trimmed, quoted cells may hold
+//! commas, `\r\n` line ends and a UTF-8 byte-order mark are accepted, blank
+//! lines are skipped).
 //! `label=` names the label column (default: the last); every other column
 //! is an input, in file order, and their count must equal the spec's
 //! `input`. Under `cross_entropy` a label is a class index, a whole number
 //! in [0, outputs); under `mse` it is the single regression target and
 //! under `bce` a probability in [0, 1] (the last layer then has 1 unit).
 //! Rows keep their file order; no shuffling and no normalization unless
-//! asked (see [`super::load`] for `split=` and `normalize=`).
+//! asked (see [`super`] for `split=` and `normalize=`).
 
-use super::{DataError, Dataset, Request, Split, Target, finish, read_file};
-use crate::spec::{LossKind, did_you_mean};
+use super::{DataError, Dataset, Request, Target, read_file};
+use crate::spec::{Files, LossKind, Span, did_you_mean};
 use std::path::Path;
 
-pub(super) fn load(req: &Request) -> Result<Split, DataError> {
-    let Some((path, _)) = req.path("path") else {
-        return Err(req.error("`data csv` needs `path=FILE`"));
-    };
+/// Reads the training file and the `test=` file, if any.
+pub(super) fn load(
+    req: &Request,
+    files: &Files,
+    label: Option<&(String, Span)>,
+) -> Result<(Dataset, Option<Dataset>), DataError> {
+    let path = req.path(&files.path);
     let bytes = read_file(&path)?;
     let file = CsvFile::parse(&path, &bytes)?;
-    let label = match req.param("label") {
+    let label = match label {
         None => file.header.len() - 1,
         Some((name, span)) => match file.header.iter().position(|h| h == name) {
             Some(i) => i,
             None => {
                 let names: Vec<&str> = file.header.iter().map(String::as_str).collect();
                 let mut e = req.error_at(
-                    span,
+                    *span,
                     format!(
                         "`{}` has no column `{name}` (its columns: {})",
                         path.display(),
@@ -74,9 +78,10 @@ pub(super) fn load(req: &Request) -> Result<Split, DataError> {
         ));
     }
     let train = file.dataset(label, target, req)?;
-    let test = match req.path("test") {
+    let test = match &files.test {
         None => None,
-        Some((test_path, _)) => {
+        Some(test) => {
+            let test_path = req.path(test);
             let bytes = read_file(&test_path)?;
             let test_file = CsvFile::parse(&test_path, &bytes)?;
             if test_file.header != file.header {
@@ -92,59 +97,86 @@ pub(super) fn load(req: &Request) -> Result<Split, DataError> {
             Some(test_file.dataset(label, target, req)?)
         }
     };
-    finish(req, train, test)
+    Ok((train, test))
 }
 
-/// A CSV file split into its header and data lines (not yet numbers).
+/// A CSV file read by the `csv` crate into its header and rows of cells
+/// (not yet numbers), each with its 1-based line.
 struct CsvFile<'a> {
     path: &'a Path,
     header: Vec<String>,
     header_line: usize,
-    /// (1-based line number, text) of every non-blank line after the header.
-    rows: Vec<(usize, &'a str)>,
+    rows: Vec<(usize, Vec<String>)>,
 }
 
 impl<'a> CsvFile<'a> {
-    fn parse(path: &'a Path, bytes: &'a [u8]) -> Result<Self, DataError> {
-        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    fn parse(path: &'a Path, bytes: &[u8]) -> Result<Self, DataError> {
         let error = |line, message: String| DataError::Csv {
             path: path.to_owned(),
             line,
             message,
         };
+        // Rows of unequal length are refused below, with their line.
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(bytes);
+        // Line numbers from byte offsets: the reader's own line count
+        // leaves out the blank lines it skips, and a record's position is
+        // where the previous one ended (before those blank lines and the
+        // `\n` of a `\r\n`), so the count starts after any line breaks.
+        let mut counted = (0, 1);
+        let mut line_at = |byte: u64| {
+            let (from, line) = counted;
+            let mut to = (byte as usize).clamp(from, bytes.len());
+            while to < bytes.len() && matches!(bytes[to], b'\r' | b'\n') {
+                to += 1;
+            }
+            counted = (
+                to,
+                line + bytes[from..to].iter().filter(|&&b| b == b'\n').count(),
+            );
+            counted.1
+        };
         let mut lines = Vec::new();
-        for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-            let text = std::str::from_utf8(raw).map_err(|e| {
-                error(
-                    i + 1,
-                    format!(
-                        "not UTF-8 text (invalid byte at column {})",
-                        e.valid_up_to() + 1
-                    ),
-                )
+        for record in reader.byte_records() {
+            let record = record.map_err(|e| {
+                let line = e.position().map_or(1, |p| line_at(p.byte()));
+                error(line, format!("not a CSV file: {e}"))
             })?;
-            if !text.trim().is_empty() {
-                lines.push((i + 1, text));
+            let line = record.position().map_or(1, |p| line_at(p.byte()));
+            let cells = record
+                .iter()
+                .enumerate()
+                .map(|(i, cell)| {
+                    String::from_utf8(cell.to_vec()).map_err(|_| {
+                        error(
+                            line,
+                            format!("not UTF-8 text (invalid byte in cell {})", i + 1),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            // Blank lines (or lines of spaces) are skipped.
+            if cells.iter().any(|c| !c.is_empty()) {
+                lines.push((line, cells));
             }
         }
-        let Some(&(header_line, header_text)) = lines.first() else {
+        let mut lines = lines.into_iter();
+        let Some((header_line, header)) = lines.next() else {
             return Err(error(
                 1,
                 "the file is empty; expected a header row naming the columns, then one row per example"
                     .to_owned(),
             ));
         };
-        let header: Vec<String> = header_text
-            .split(',')
-            .map(|c| unquote(c).to_owned())
-            .collect();
         if header.iter().all(|h| h.parse::<f64>().is_ok()) {
             return Err(error(
                 header_line,
                 format!(
                     "`{}` looks like data: the first row must name the columns (e.g. `x1,x2,label`)",
-                    header_text.trim()
+                    header.join(",")
                 ),
             ));
         }
@@ -166,7 +198,7 @@ impl<'a> CsvFile<'a> {
                 ));
             }
         }
-        let rows = lines[1..].to_vec();
+        let rows: Vec<_> = lines.collect();
         if rows.is_empty() {
             return Err(error(
                 header_line,
@@ -193,16 +225,18 @@ impl<'a> CsvFile<'a> {
     fn dataset(&self, label: usize, target: Target, req: &Request) -> Result<Dataset, DataError> {
         let columns = self.header.len();
         let mut set = Dataset::with_capacity(self.rows.len(), columns - 1, target);
-        for &(line, text) in &self.rows {
-            let cells = text.split(',').count();
-            if cells != columns {
+        for (line, cells) in &self.rows {
+            let line = *line;
+            if cells.len() != columns {
                 return Err(self.error(
                     line,
-                    format!("expected {columns} cells as in the header, found {cells}"),
+                    format!(
+                        "expected {columns} cells as in the header, found {}",
+                        cells.len()
+                    ),
                 ));
             }
-            for (i, cell) in text.split(',').enumerate() {
-                let cell = unquote(cell);
+            for (i, cell) in cells.iter().enumerate() {
                 let name = &self.header[i];
                 let value = match cell.parse::<f64>() {
                     Ok(v) if v.is_finite() => v,
@@ -255,14 +289,6 @@ impl<'a> CsvFile<'a> {
         }
         Ok(set)
     }
-}
-
-/// A cell or name without surrounding spaces and one pair of double quotes.
-fn unquote(cell: &str) -> &str {
-    let cell = cell.trim();
-    cell.strip_prefix('"')
-        .and_then(|c| c.strip_suffix('"'))
-        .unwrap_or(cell)
 }
 
 /// `a, b, c` for a few names, `a, b, c, ..., z` for many.

@@ -10,6 +10,7 @@ use super::{DataError, Dataset, Request, Split, Target, shapeset};
 use crate::init::{Rng, Stream};
 use crate::plan::{DEFAULT_MEMORY_LIMIT, human_bytes};
 use crate::spec::LossKind;
+use crate::spec::{Generated, Generator as Gen};
 use std::f64::consts::TAU;
 
 /// Default training examples of the low-dimensional generators.
@@ -62,38 +63,44 @@ struct Generator {
 
 /// Builds the generator the `data` line names, checks it against the
 /// network, and draws the training and test sets.
-pub(super) fn generate(req: &Request) -> Result<Split, DataError> {
-    let (n_default, test_default) = match req.name() {
-        "shapeset" => SHAPESET_DEFAULT,
-        "poly" => POLY_DEFAULT,
+pub(super) fn generate(req: &Request, g: &Generated) -> Result<Split, DataError> {
+    let (n_default, test_default) = match g.generator {
+        Gen::Shapeset => SHAPESET_DEFAULT,
+        Gen::Poly { .. } => POLY_DEFAULT,
         _ => (DEFAULT_N, DEFAULT_TEST),
     };
-    let n = req.count("n", n_default)?;
-    let test = req.whole("test", test_default)?;
-    let seed = req.data_seed()?;
-    let generator = Generator::new(req, seed)?;
+    let (n, n_span) = g.n.unwrap_or((n_default, req.data.span));
+    let (test, test_span) = g.test.unwrap_or((test_default, req.data.span));
+    let seed = g.seed.unwrap_or(req.seed);
+    let generator = Generator::new(req, g.generator, seed)?;
     let width = generator.inputs + generator.target.width();
-    req.check_size("n", n, width)?;
-    req.check_size("test", test, width)?;
+    req.check_size(n_span, n, width)?;
+    req.check_size(test_span, test, width)?;
     let train = generator.sample(n, &mut Rng::new(seed, Stream::DataTrain));
-    let test = (test > 0).then(|| generator.sample(test, &mut Rng::new(seed, Stream::DataTest)));
-    super::normalize_if_asked(req, Split { train, test })
+    let test = (test > 0).then(|| match generator.recipe {
+        // Inputs and targets from two streams of their own: the first rows
+        // are the probe `stats` measured on before the probe path was one
+        // (its snapshots did not move).
+        Recipe::Gaussian => generator.sample_gaussian_apart(test, seed),
+        _ => generator.sample(test, &mut Rng::new(seed, Stream::DataTest)),
+    });
+    Ok(Split { train, test })
 }
 
 impl Generator {
-    fn new(req: &Request, seed: u64) -> Result<Self, DataError> {
+    fn new(req: &Request, generator: Gen, seed: u64) -> Result<Self, DataError> {
         let (d, k) = (req.inputs, req.outputs);
         let values = Target::Values(k);
-        let (recipe, target) = match req.name() {
-            "gaussian" => {
+        let (recipe, target) = match generator {
+            Gen::Gaussian => {
                 let target = match req.loss {
                     LossKind::CrossEntropy => Target::Classes(k),
                     _ => values,
                 };
                 (Recipe::Gaussian, target)
             }
-            "blobs" => {
-                let std = req.non_negative("std", BLOBS_STD)?;
+            Gen::Blobs { std } => {
+                let std = std.unwrap_or(BLOBS_STD);
                 let floats = d.saturating_mul(k);
                 check_model(req, floats, "centres")?;
                 let mut rng = Rng::new(seed, Stream::DataModel);
@@ -101,12 +108,12 @@ impl Generator {
                 let centres = (0..floats).map(|_| spread * rng.normal()).collect();
                 (Recipe::Blobs { centres, std }, req.class_target(k))
             }
-            "spirals" => {
+            Gen::Spirals { noise } => {
                 req.expect_inputs(2, "")?;
-                let noise = req.non_negative("noise", SPIRALS_NOISE)?;
+                let noise = noise.unwrap_or(SPIRALS_NOISE);
                 (Recipe::Spirals { noise }, req.class_target(k))
             }
-            "parity" => {
+            Gen::Parity => {
                 let target = match (req.loss, k) {
                     (LossKind::CrossEntropy, _) => {
                         req.expect_classes(2)?;
@@ -121,7 +128,7 @@ impl Generator {
                 };
                 (Recipe::Parity, target)
             }
-            "teacher" => {
+            Gen::Teacher => {
                 let hidden = d.saturating_mul(2);
                 let floats = hidden
                     .saturating_mul(d)
@@ -137,12 +144,12 @@ impl Generator {
                 };
                 (Recipe::Teacher { w1, w2, hidden }, target)
             }
-            "shapeset" => {
+            Gen::Shapeset => {
                 req.expect_inputs(shapeset::PIXELS, " (32×32 images)")?;
                 req.expect_classes(shapeset::CLASSES)?;
                 (Recipe::Shapeset, req.class_target(shapeset::CLASSES))
             }
-            "poly" => {
+            Gen::Poly { noise, degree } => {
                 if req.loss != LossKind::Mse {
                     return Err(req.error(format!(
                         "`data poly` is a regression set (t = sin(2πx) + noise) and needs `loss mse`, not `{}`",
@@ -151,7 +158,7 @@ impl Generator {
                 }
                 // Bishop's polynomial features x, x², …, x^M (the bias is
                 // the layer's).
-                let degree = req.count("degree", 1)?;
+                let degree = degree.unwrap_or(1);
                 let what = if degree > 1 {
                     format!(" (x, …, x^{degree})")
                 } else {
@@ -163,10 +170,9 @@ impl Generator {
                         "`data poly` gives 1 target but the last layer has {k} units"
                     )));
                 }
-                let noise = req.non_negative("noise", POLY_NOISE)?;
+                let noise = noise.unwrap_or(POLY_NOISE);
                 (Recipe::Poly { noise, degree }, values)
             }
-            other => return Err(req.error(format!("unknown generator `{other}`"))),
         };
         Ok(Generator {
             recipe,
@@ -174,6 +180,23 @@ impl Generator {
             target,
             loss: req.loss,
         })
+    }
+
+    /// `gaussian`'s held-out set: every input from one stream
+    /// ([`Stream::ProbeInputs`]), then every target from another
+    /// ([`Stream::ProbeTargets`]), each in example order; the same
+    /// distribution as [`Generator::example`]'s, and still prefix-stable.
+    fn sample_gaussian_apart(&self, n: usize, seed: u64) -> Dataset {
+        let mut set = Dataset::with_capacity(n, self.inputs, self.target);
+        let mut rng = Rng::new(seed, Stream::ProbeInputs);
+        set.x
+            .extend((0..n * self.inputs).map(|_| rng.normal() as f32));
+        let mut rng = Rng::new(seed, Stream::ProbeTargets);
+        let width = self.target.width();
+        set.y
+            .extend((0..n * width).map(|_| gaussian_target(self.loss, self.target, &mut rng)));
+        set.n = n;
+        set
     }
 
     /// Draws `n` examples from `rng`, one after the other.
@@ -195,17 +218,9 @@ impl Generator {
             // targets ~ N(0, 1) (mse), or k coin flips in {0, 1} (bce).
             Recipe::Gaussian => {
                 set.x.extend((0..d).map(|_| rng.normal() as f32));
-                match (self.loss, self.target) {
-                    (LossKind::CrossEntropy, Target::Classes(k)) => {
-                        set.y.push(rng.below(k as u64) as f32)
-                    }
-                    (LossKind::Bce, _) => set
-                        .y
-                        .extend((0..self.target.width()).map(|_| rng.below(2) as f32)),
-                    _ => set
-                        .y
-                        .extend((0..self.target.width()).map(|_| rng.normal() as f32)),
-                }
+                let width = self.target.width();
+                set.y
+                    .extend((0..width).map(|_| gaussian_target(self.loss, self.target, rng)));
             }
             // class ~ U{0..k-1}; x = centre[class] + std·N(0, I).
             Recipe::Blobs { centres, std } => {
@@ -282,6 +297,16 @@ impl Generator {
         match self.target {
             Target::Classes(k) | Target::Values(k) => k,
         }
+    }
+}
+
+/// One target value of `gaussian`: a uniform class index (cross_entropy),
+/// a coin flip in {0, 1} (bce) or N(0, 1) (mse).
+fn gaussian_target(loss: LossKind, target: Target, rng: &mut Rng) -> f32 {
+    match (loss, target) {
+        (LossKind::CrossEntropy, Target::Classes(k)) => rng.below(k as u64) as f32,
+        (LossKind::Bce, _) => rng.below(2) as f32,
+        _ => rng.normal() as f32,
     }
 }
 

@@ -19,9 +19,9 @@
 //! last layer must have 10 units (labels 0–9; one-hot rows under `mse` and
 //! `bce`).
 
-use super::{DataError, Dataset, Request, Split, finish, read_file};
+use super::{DataError, Dataset, Request, read_file};
 use crate::plan::{DEFAULT_MEMORY_LIMIT, human_bytes};
-use crate::spec::Span;
+use crate::spec::{Files, Span};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -31,37 +31,39 @@ pub const CLASSES: usize = 10;
 const IMAGES_MAGIC: u32 = 0x0000_0803;
 const LABELS_MAGIC: u32 = 0x0000_0801;
 
-pub(super) fn load(req: &Request) -> Result<Split, DataError> {
-    let Some((images, span)) = req.path("path") else {
-        return Err(req.error("`data mnist` needs `path=FILE` (the idx3-ubyte image file)"));
-    };
+/// Reads the training images and labels, and the `test=` pair if any.
+pub(super) fn load(
+    req: &Request,
+    files: &Files,
+    labels: Option<&(String, Span)>,
+    test_labels: Option<&(String, Span)>,
+) -> Result<(Dataset, Option<Dataset>), DataError> {
     req.expect_classes(CLASSES)?;
-    let labels = labels_path(req, "labels", &images, span)?;
+    let images = req.path(&files.path);
+    let labels = labels_path(req, labels, "labels", &images, files.path.1)?;
     let train = read_pair(req, &images, &labels)?;
-    let test = match req.path("test") {
-        Some((images, span)) => {
-            let labels = labels_path(req, "test_labels", &images, span)?;
+    let test = match &files.test {
+        Some(test) => {
+            let images = req.path(test);
+            let labels = labels_path(req, test_labels, "test_labels", &images, test.1)?;
             Some(read_pair(req, &images, &labels)?)
         }
-        None => {
-            if req.param("test_labels").is_some() {
-                return Err(req
-                    .error_at(
-                        req.span_of("test_labels"),
-                        "`test_labels=` needs `test=FILE` (the test images)",
-                    )
-                    .into());
-            }
-            None
-        }
+        None => None,
     };
-    finish(req, train, test)
+    Ok((train, test))
 }
 
-/// The labels file of an image file: the `key=` path, else MNIST's naming.
-fn labels_path(req: &Request, key: &str, images: &Path, span: Span) -> Result<PathBuf, DataError> {
-    if let Some((path, _)) = req.path(key) {
-        return Ok(path);
+/// The labels file of an image file: `given` (written as `key=`), else
+/// MNIST's naming beside the images.
+fn labels_path(
+    req: &Request,
+    given: Option<&(String, Span)>,
+    key: &str,
+    images: &Path,
+    span: Span,
+) -> Result<PathBuf, DataError> {
+    if let Some(given) = given {
+        return Ok(req.path(given));
     }
     let name = images.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if !(name.contains("images") && name.contains("idx3")) {

@@ -37,14 +37,20 @@
 //! shift and scale to the test set.
 
 mod csv;
+mod error;
 mod generators;
 mod mnist;
+mod prepare;
+pub mod probe;
 pub mod shapeset;
 
+pub use error::DataError;
+use prepare::{hold_out, normalize_if_asked};
+
+use crate::graph::Graph;
 use crate::init::{Rng, Stream};
 use crate::plan::{DEFAULT_MEMORY_LIMIT, human_bytes};
-use crate::spec::{Data, LossKind, Source, Span, SpecError};
-use std::fmt;
+use crate::spec::{Data, DataSource, LossKind, Source, Span, Spec, SpecError};
 use std::path::{Path, PathBuf};
 
 /// One set of examples: inputs `x` (n, inputs) row-major and targets `y`.
@@ -160,171 +166,88 @@ pub struct Split {
     pub test: Option<Dataset>,
 }
 
-/// The data layer's error. Problems with the spec's `data` line are
-/// [`SpecError`]s positioned at the offending key; problems inside a file
-/// name the file and the line (CSV) or byte offset (IDX).
-#[derive(Debug)]
-pub enum DataError {
-    /// The `data` line asks for something the source cannot give.
-    Spec(SpecError),
-    /// A file cannot be opened or read.
-    Io {
-        path: PathBuf,
-        error: std::io::Error,
-    },
-    /// A CSV file's content is wrong at a 1-based line.
-    Csv {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-    /// An IDX file's content is wrong at a byte offset; for a gzipped file
-    /// the offset counts decompressed bytes.
-    Idx {
-        path: PathBuf,
-        offset: u64,
-        gzip: bool,
-        message: String,
-    },
-}
-
-impl fmt::Display for DataError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DataError::Spec(e) => write!(f, "{e}"),
-            DataError::Io { path, error } => write!(f, "cannot read `{}`: {error}", path.display()),
-            DataError::Csv {
-                path,
-                line,
-                message,
-            } => write!(f, "{}:{line}: {message}", path.display()),
-            DataError::Idx {
-                path,
-                offset,
-                gzip,
-                message,
-            } => {
-                let where_ = if *gzip {
-                    " of the decompressed data"
-                } else {
-                    ""
-                };
-                write!(f, "{}: byte {offset}{where_}: {message}", path.display())
-            }
-        }
-    }
-}
-
-impl std::error::Error for DataError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            DataError::Spec(e) => Some(e),
-            DataError::Io { error, .. } => Some(error),
-            _ => None,
-        }
-    }
-}
-
-impl From<SpecError> for DataError {
-    fn from(e: SpecError) -> Self {
-        DataError::Spec(e)
-    }
-}
-
-/// Spec problems stay spec errors; file problems become
-/// [`crate::error::Error::Read`] with the position in the message, so every
-/// data error exits with the usage code.
-impl From<DataError> for crate::error::Error {
-    fn from(e: DataError) -> Self {
-        use crate::error::Error;
-        match e {
-            DataError::Spec(e) => Error::Spec(e),
-            DataError::Io { path, error } => Error::Read { path, error },
-            DataError::Csv {
-                path,
-                line,
-                message,
-            } => Error::Read {
-                path,
-                error: std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("line {line}: {message}"),
-                ),
-            },
-            DataError::Idx {
-                path,
-                offset,
-                gzip,
-                message,
-            } => Error::Read {
-                path,
-                error: std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!(
-                        "byte {offset}{}: {message}",
-                        if gzip { " (decompressed)" } else { "" }
-                    ),
-                ),
-            },
-        }
-    }
-}
-
-/// Loads the spec's data source.
+/// Loads a `data` line's source for `graph`.
 ///
-/// `inputs` is the spec's `input` size and `outputs` its last layer's
-/// units; a source whose natural shape differs is refused with an error at
-/// the `data` line. `seed` is the training seed (a generator's `seed=`
-/// overrides it). Paths of `csv` and `mnist` are relative to `base_dir`, the
-/// spec file's folder. `src` is the spec text the `data` line came from, for
+/// The source must fit the network: `graph.input` features, its last
+/// layer's units, its loss; otherwise the error points at the `data` line.
+/// `seed` is the training seed (a generator's `seed=` overrides it). Paths
+/// of `csv` and `mnist` are relative to `base_dir`, the spec file's folder
+/// ([`base_dir`]). `src` is the spec text the line came from, for
 /// positioned errors.
 ///
 /// ```
 /// use depthlab::dataset::{Target, load};
-/// use depthlab::spec::{LossKind, Source, parse};
+/// use depthlab::graph::Graph;
+/// use depthlab::spec::{Source, parse};
 /// let spec = parse(Source::new("--net", "input 2; dense 3; data spirals n=300 test=0")).unwrap();
 /// let data = spec.data.as_ref().unwrap();
-/// let split = load(data, &spec.source, 2, 3, LossKind::CrossEntropy, 1, ".".as_ref()).unwrap();
+/// let graph = Graph::check(&spec).unwrap();
+/// let split = load(data, &spec.source, &graph, 1, ".".as_ref()).unwrap();
 /// assert_eq!((split.train.n, split.train.x.len()), (300, 600));
 /// assert_eq!(split.train.target, Target::Classes(3));
 /// assert!(split.test.is_none());
 ///
-/// let err = load(data, &spec.source, 64, 3, LossKind::CrossEntropy, 1, ".".as_ref()).unwrap_err();
+/// let wide = parse(Source::new("--net", "input 64; dense 3; data spirals")).unwrap();
+/// let graph = Graph::check(&wide).unwrap();
+/// let err = load(wide.data.as_ref().unwrap(), &wide.source, &graph, 1, ".".as_ref()).unwrap_err();
 /// assert!(err.to_string().contains("`data spirals` gives 2 inputs but the spec's `input` is 64"));
 /// ```
 pub fn load(
     data: &Data,
     src: &Source,
-    inputs: usize,
-    outputs: usize,
-    loss: LossKind,
+    graph: &Graph,
     seed: u64,
     base_dir: &Path,
 ) -> Result<Split, DataError> {
     let req = Request {
         data,
         src,
-        inputs,
-        outputs,
-        loss,
+        inputs: graph.input,
+        outputs: graph.outputs(),
+        loss: graph.loss,
         seed,
         base_dir,
     };
-    if inputs == 0 || outputs == 0 {
-        return Err(req.error(format!(
-            "`data {}` needs a network with inputs and outputs (got {inputs} inputs, {outputs} outputs)",
-            data.name
-        )));
-    }
-    match data.name.as_str() {
-        "gaussian" | "blobs" | "spirals" | "parity" | "teacher" | "shapeset" | "poly" => {
-            generators::generate(&req)
+    let split = match &data.source {
+        DataSource::Generated(g) => generators::generate(&req, g)?,
+        DataSource::Csv { files, label } => {
+            let (train, test) = csv::load(&req, files, label.as_ref())?;
+            hold_out(&req, files, train, test)?
         }
-        "csv" => csv::load(&req),
-        "mnist" => mnist::load(&req),
-        other => Err(req
-            .error_at(data.name_span, format!("unknown data source `{other}`"))
-            .into()),
+        DataSource::Mnist {
+            files,
+            labels,
+            test_labels,
+        } => {
+            let (train, test) = mnist::load(&req, files, labels.as_ref(), test_labels.as_ref())?;
+            hold_out(&req, files, train, test)?
+        }
+    };
+    Ok(normalize_if_asked(data, split))
+}
+
+/// The data `spec` trains and measures on (its `data` line, or the default
+/// `data gaussian`), loaded for `graph` with the spec's seed and paths
+/// relative to the spec file.
+pub fn load_for(spec: &Spec, graph: &Graph) -> Result<Split, DataError> {
+    let data = spec.data.clone().unwrap_or_else(Data::gaussian);
+    load(
+        &data,
+        &spec.source,
+        graph,
+        spec.train.seed,
+        base_dir(&spec.source),
+    )
+}
+
+/// The folder relative paths in a spec's `data` line are read from: the
+/// spec file's, or the working directory for `--net` and examples.
+pub fn base_dir(src: &Source) -> &Path {
+    let p = Path::new(&src.name);
+    if p.is_file() {
+        p.parent().unwrap_or(Path::new("."))
+    } else {
+        Path::new(".")
     }
 }
 
@@ -357,8 +280,8 @@ pub fn shuffle_into(order: &mut [usize], seed: u64, epoch: u64) {
     }
 }
 
-/// Everything [`load`] was asked, with helpers to read the `data` line's
-/// keys and to build positioned errors.
+/// Everything [`load`] was asked, with helpers to build positioned errors
+/// and to check what a source gives against the network.
 struct Request<'a> {
     data: &'a Data,
     src: &'a Source,
@@ -371,7 +294,7 @@ struct Request<'a> {
 
 impl Request<'_> {
     fn name(&self) -> &str {
-        &self.data.name
+        self.data.name()
     }
 
     fn error_at(&self, span: Span, message: impl Into<String>) -> SpecError {
@@ -380,94 +303,12 @@ impl Request<'_> {
 
     /// An error at the source's name (`data spirals`).
     fn error(&self, message: impl Into<String>) -> DataError {
-        DataError::Spec(self.src.error(self.data.name_span, message))
-    }
-
-    fn param(&self, key: &str) -> Option<(&str, Span)> {
-        self.data
-            .params
-            .iter()
-            .find(|(k, _, _)| k == key)
-            .map(|(_, v, s)| (v.as_str(), *s))
-    }
-
-    /// Where `key` was written, or the source's name when it was not.
-    fn span_of(&self, key: &str) -> Span {
-        self.param(key).map_or(self.data.name_span, |(_, s)| s)
-    }
-
-    fn whole(&self, key: &str, default: usize) -> Result<usize, DataError> {
-        match self.param(key) {
-            None => Ok(default),
-            Some((v, span)) => v.parse().map_err(|_| {
-                self.error_at(span, format!("expected a whole number, found `{v}`"))
-                    .into()
-            }),
-        }
-    }
-
-    fn count(&self, key: &str, default: usize) -> Result<usize, DataError> {
-        match self.whole(key, default)? {
-            0 => Err(self
-                .error_at(self.span_of(key), "expected a whole number ≥ 1, found `0`")
-                .into()),
-            n => Ok(n),
-        }
-    }
-
-    fn non_negative(&self, key: &str, default: f64) -> Result<f64, DataError> {
-        match self.param(key) {
-            None => Ok(default),
-            Some((v, span)) => match v.parse::<f64>() {
-                Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
-                _ => Err(self
-                    .error_at(span, format!("expected a number ≥ 0, found `{v}`"))
-                    .into()),
-            },
-        }
-    }
-
-    fn boolean(&self, key: &str) -> Result<bool, DataError> {
-        match self.param(key) {
-            None | Some(("false", _)) => Ok(false),
-            Some(("true", _)) => Ok(true),
-            Some((v, span)) => Err(self
-                .error_at(span, format!("expected `true` or `false`, found `{v}`"))
-                .into()),
-        }
-    }
-
-    /// The generator seed: `seed=`, else the training seed.
-    fn data_seed(&self) -> Result<u64, DataError> {
-        match self.param("seed") {
-            None => Ok(self.seed),
-            Some((v, span)) => v.parse().map_err(|_| {
-                self.error_at(
-                    span,
-                    format!("expected a seed (a whole number), found `{v}`"),
-                )
-                .into()
-            }),
-        }
-    }
-
-    /// `split=`: the fraction of rows held out at the end (0 when absent).
-    fn split(&self) -> Result<f64, DataError> {
-        match self.param("split") {
-            None => Ok(0.0),
-            Some((v, span)) => match v.parse::<f64>() {
-                Ok(x) if (0.0..1.0).contains(&x) => Ok(x),
-                _ => Err(self
-                    .error_at(span, format!("expected a fraction in [0, 1), found `{v}`"))
-                    .into()),
-            },
-        }
+        DataError::Spec(self.src.error(self.data.span, message))
     }
 
     /// A file key's path, joined to the spec's folder.
-    fn path(&self, key: &str) -> Option<(PathBuf, Span)> {
-        self.param(key)
-            .map(|(v, span)| (self.base_dir.join(v), span))
+    fn path(&self, (name, _): &(String, Span)) -> PathBuf {
+        self.base_dir.join(name)
     }
 
     /// Refuses the source unless it gives `inputs` features.
@@ -505,8 +346,8 @@ impl Request<'_> {
     }
 
     /// Refuses a set whose f32 buffers would pass the memory limit, pointing
-    /// at the `key` that asked for it.
-    fn check_size(&self, key: &str, n: usize, width: usize) -> Result<(), DataError> {
+    /// at `span` (the key that asked for it, or the source's name).
+    fn check_size(&self, span: Span, n: usize, width: usize) -> Result<(), DataError> {
         let bytes = (n as u64)
             .checked_mul(width as u64)
             .and_then(|v| v.checked_mul(4));
@@ -514,7 +355,7 @@ impl Request<'_> {
             Some(b) if b <= DEFAULT_MEMORY_LIMIT => Ok(()),
             _ => Err(self
                 .error_at(
-                    self.span_of(key),
+                    span,
                     format!(
                         "{n} examples of {width} floats need {} (the limit is {})",
                         bytes.map_or("more than 16 EiB".to_owned(), human_bytes),
@@ -522,90 +363,6 @@ impl Request<'_> {
                     ),
                 )
                 .into()),
-        }
-    }
-}
-
-/// Holds out the last `split` fraction of `train` (⌈split·n⌉ rows, as
-/// scikit-learn's `train_test_split` rounds) and standardizes the inputs
-/// with the training rows' mean and std when asked. Shared by the file
-/// loaders.
-fn finish(
-    req: &Request,
-    mut train: Dataset,
-    mut test: Option<Dataset>,
-) -> Result<Split, DataError> {
-    let split = req.split()?;
-    if split > 0.0 {
-        if test.is_some() {
-            return Err(req
-                .error_at(
-                    req.span_of("split"),
-                    "give either `test=FILE` or `split=`, not both",
-                )
-                .into());
-        }
-        let count = (split * train.n as f64).ceil() as usize;
-        if count >= train.n {
-            return Err(req
-                .error_at(
-                    req.span_of("split"),
-                    format!(
-                        "holding out {count} of {} examples leaves none to train on",
-                        train.n
-                    ),
-                )
-                .into());
-        }
-        test = Some(train.split_off(count));
-    }
-    normalize_if_asked(req, Split { train, test })
-}
-
-/// `normalize=true`: standardizes every input with the training rows' mean
-/// and std, and the test rows with the same shift and scale.
-fn normalize_if_asked(req: &Request, mut split: Split) -> Result<Split, DataError> {
-    if req.boolean("normalize")? {
-        let (mean, std) = column_stats(&split.train);
-        normalize(&mut split.train, &mean, &std);
-        if let Some(t) = &mut split.test {
-            normalize(t, &mean, &std);
-        }
-    }
-    Ok(split)
-}
-
-/// Per-input mean and population std (ddof 0, as scikit-learn's
-/// StandardScaler), in f64 and in row order; a constant column gets std 1.
-fn column_stats(d: &Dataset) -> (Vec<f64>, Vec<f64>) {
-    let mut mean = vec![0.0f64; d.inputs];
-    for row in d.x.chunks_exact(d.inputs) {
-        for (m, &v) in mean.iter_mut().zip(row) {
-            *m += f64::from(v);
-        }
-    }
-    let n = d.n.max(1) as f64;
-    mean.iter_mut().for_each(|m| *m /= n);
-    let mut var = vec![0.0f64; d.inputs];
-    for row in d.x.chunks_exact(d.inputs) {
-        for ((s, &m), &v) in var.iter_mut().zip(&mean).zip(row) {
-            *s += (f64::from(v) - m).powi(2);
-        }
-    }
-    let std = var
-        .iter()
-        .map(|s| {
-            let sd = (s / n).sqrt();
-            if sd > 0.0 { sd } else { 1.0 }
-        })
-        .collect();
-    (mean, std)
-}
-
-fn normalize(d: &mut Dataset, mean: &[f64], std: &[f64]) {
-    for row in d.x.chunks_exact_mut(d.inputs) {
-        for ((v, &m), &s) in row.iter_mut().zip(mean).zip(std) {
-            *v = ((f64::from(*v) - m) / s) as f32;
         }
     }
 }

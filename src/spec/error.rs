@@ -12,6 +12,16 @@ pub struct Span {
     pub len: usize,
 }
 
+impl Span {
+    /// The span of a line the spec does not have (a default filled in):
+    /// errors at it are about the spec as a whole.
+    pub const NONE: Span = Span {
+        line: 0,
+        col: 0,
+        len: 0,
+    };
+}
+
 /// The text a spec was read from, and the name to show in messages (a file
 /// path, `--net`, or a flag name such as `--act`).
 #[derive(Clone, Debug)]
@@ -28,8 +38,12 @@ impl Source {
         }
     }
 
-    /// Builds an error at `span` in this source.
+    /// Builds an error at `span` in this source ([`Span::NONE`]: about the
+    /// spec as a whole).
     pub fn error(&self, span: Span, message: impl Into<String>) -> SpecError {
+        if span == Span::NONE {
+            return self.error_whole(message);
+        }
         SpecError {
             origin: self.name.clone(),
             span: Some(span),

@@ -14,11 +14,13 @@
 //! [`parse`] turns text into a [`Spec`] (every value validated and
 //! positioned); [`Overrides`] applies command-line flags on top.
 
+mod data;
 mod error;
 mod overrides;
 mod parse;
 mod syntax;
 
+pub use data::{Data, DataSource, Files, Generated, Generator};
 pub use error::{Source, Span, SpecError, did_you_mean};
 pub use overrides::Overrides;
 pub use parse::{ACTIVATIONS, INITS, parse, parse_activation, parse_init};
@@ -399,25 +401,6 @@ impl OptimKind {
                 o.amsgrad.then_some("max_exp_avg_sq"),
             ],
         }
-    }
-}
-
-/// `data NAME key=value...`: a generator or loader with its settings.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Data {
-    pub name: String,
-    pub name_span: Span,
-    /// Validated `key=value` pairs, as written.
-    pub params: Vec<(String, String, Span)>,
-}
-
-impl Data {
-    /// The value written for `key`, if any.
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _, _)| k == key)
-            .map(|(_, v, _)| v.as_str())
     }
 }
 

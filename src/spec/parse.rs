@@ -4,7 +4,8 @@
 use super::error::{Source, Span, SpecError, did_you_mean};
 use super::syntax::{Item, Statement, Value, Word, statements};
 use super::{
-    ActSpec, Data, Dense, Gain, InitSpec, Input, LossKind, Optim, OptimKind, Schedule, Spec, Train,
+    ActSpec, Data, DataSource, Dense, Files, Gain, Generated, Generator, InitSpec, Input, LossKind,
+    Optim, OptimKind, Schedule, Spec, Train,
 };
 
 /// Every activation name the spec language knows.
@@ -446,49 +447,74 @@ fn data(src: &Source, st: &Statement) -> Result<Data, SpecError> {
     let Some((_, keys)) = DATA.iter().find(|(n, _)| *n == name.text) else {
         return Err(unknown(src, name, "a data source", &names));
     };
-    let mut params = Vec::new();
-    for (key, value) in keyed(
-        src,
-        &st.items[1..],
-        keys,
-        &format!("a `data {}` key", name.text),
-    )? {
-        match (name.text, key.text) {
-            ("csv" | "mnist", "path" | "label" | "labels" | "test" | "test_labels") => {}
-            (_, "n") => {
-                count(src, value)?;
+    let what = format!("a `data {}` key", name.text);
+    let items = keyed(src, &st.items[1..], keys, &what)?;
+    let get = |key: &str| items.iter().find(|(k, _)| k.text == key).map(|&(_, v)| v);
+    let file = |key: &str| get(key).map(|v| (v.text.to_owned(), v.span));
+    let number = |key: &str| get(key).map(|v| non_negative(src, v)).transpose();
+    let normalize = get("normalize").map(|v| boolean(src, v)).transpose()?;
+    let source = match name.text {
+        "csv" | "mnist" => {
+            let path = file("path").ok_or_else(|| {
+                src.error(name.span, format!("`data {}` needs `path=FILE`", name.text))
+            })?;
+            let files = Files {
+                path,
+                test: file("test"),
+                split: spanned(src, get("split"), fraction)?,
+            };
+            if let (Some(_), Some((_, span))) = (&files.test, files.split) {
+                return Err(src.error(span, "give either `test=FILE` or `split=`, not both"));
             }
-            (_, "test") => {
-                whole(src, value)?;
-            }
-            (_, "seed") => {
-                seed(src, value)?;
-            }
-            (_, "split") => {
-                let s = number(src, value)?;
-                if !(0.0..1.0).contains(&s) {
-                    return Err(src.error(
-                        value.span,
-                        format!("expected a fraction in [0, 1), found `{}`", value.text),
-                    ));
+            if name.text == "csv" {
+                DataSource::Csv {
+                    files,
+                    label: file("label"),
+                }
+            } else {
+                let test_labels = file("test_labels");
+                if let (Some((_, span)), None) = (&test_labels, &files.test) {
+                    return Err(
+                        src.error(*span, "`test_labels=` needs `test=FILE` (the test images)")
+                    );
+                }
+                DataSource::Mnist {
+                    files,
+                    labels: file("labels"),
+                    test_labels,
                 }
             }
-            (_, "normalize") => {
-                boolean(src, value)?;
-            }
-            _ => {
-                non_negative(src, value)?;
-            }
         }
-        params.push((key.text.to_owned(), value.text.to_owned(), value.span));
-    }
-    if matches!(name.text, "csv" | "mnist") && !params.iter().any(|(k, _, _)| k == "path") {
-        return Err(src.error(name.span, format!("`data {}` needs `path=FILE`", name.text)));
-    }
+        _ => {
+            let generator = match name.text {
+                "gaussian" => Generator::Gaussian,
+                "blobs" => Generator::Blobs {
+                    std: number("std")?,
+                },
+                "spirals" => Generator::Spirals {
+                    noise: number("noise")?,
+                },
+                "parity" => Generator::Parity,
+                "teacher" => Generator::Teacher,
+                "shapeset" => Generator::Shapeset,
+                "poly" => Generator::Poly {
+                    noise: number("noise")?,
+                    degree: get("degree").map(|v| count(src, v)).transpose()?,
+                },
+                _ => unreachable!("names are checked against DATA"),
+            };
+            DataSource::Generated(Generated {
+                generator,
+                n: spanned(src, get("n"), count)?,
+                test: spanned(src, get("test"), whole)?,
+                seed: get("seed").map(|v| seed(src, v)).transpose()?,
+            })
+        }
+    };
     Ok(Data {
-        name: name.text.to_owned(),
-        name_span: name.span,
-        params,
+        source,
+        span: name.span,
+        normalize: normalize.unwrap_or(false),
     })
 }
 
@@ -700,6 +726,27 @@ fn non_negative(src: &Source, w: Word) -> Result<f64, SpecError> {
     let v = number(src, w)?;
     if v < 0.0 {
         return Err(src.error(w.span, format!("expected a number ≥ 0, found `{}`", w.text)));
+    }
+    Ok(v)
+}
+
+/// A value checked by `check`, with its span.
+fn spanned<T>(
+    src: &Source,
+    w: Option<Word>,
+    check: fn(&Source, Word) -> Result<T, SpecError>,
+) -> Result<Option<(T, Span)>, SpecError> {
+    w.map(|w| check(src, w).map(|v| (v, w.span))).transpose()
+}
+
+/// A fraction in [0, 1) (`split=`).
+fn fraction(src: &Source, w: Word) -> Result<f64, SpecError> {
+    let v = number(src, w)?;
+    if !(0.0..1.0).contains(&v) {
+        return Err(src.error(
+            w.span,
+            format!("expected a fraction in [0, 1), found `{}`", w.text),
+        ));
     }
     Ok(v)
 }
