@@ -1,6 +1,7 @@
 //! The program-level error: one variant per layer that can fail, each with
 //! its context, and the exit code `main` uses.
 
+use crate::dataset::DataError;
 use crate::plan::PlanError;
 use crate::spec::SpecError;
 use std::fmt;
@@ -82,5 +83,43 @@ impl std::error::Error for Error {}
 impl From<SpecError> for Error {
     fn from(e: SpecError) -> Self {
         Error::Spec(e)
+    }
+}
+
+/// Spec problems stay spec errors; file problems become
+/// [`crate::error::Error::Read`] with the position in the message, so every
+/// data error exits with the usage code.
+impl From<DataError> for Error {
+    fn from(e: DataError) -> Self {
+        match e {
+            DataError::Spec(e) => Error::Spec(e),
+            DataError::Io { path, error } => Error::Read { path, error },
+            DataError::Csv {
+                path,
+                line,
+                message,
+            } => Error::Read {
+                path,
+                error: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("line {line}: {message}"),
+                ),
+            },
+            DataError::Idx {
+                path,
+                offset,
+                gzip,
+                message,
+            } => Error::Read {
+                path,
+                error: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "byte {offset}{}: {message}",
+                        if gzip { " (decompressed)" } else { "" }
+                    ),
+                ),
+            },
+        }
     }
 }

@@ -4,18 +4,15 @@
 use crate::arena::{Arena, Pool};
 use crate::init::{init_act_params, init_bias, init_weights};
 use crate::plan::{Buf, Plan, Step};
-use crate::spec::{LossKind, OptimKind};
+use crate::spec::OptimKind;
 use crate::stats::{LayerStats, LayerView, NetworkStats, StatsConfig, layer_stats, network_stats};
 use depthlab_kernels::Activation;
 use depthlab_kernels::activation::{activation_backward, activation_forward};
 use depthlab_kernels::gemm::{
     Operands, bias_add, column_sum, gemm_nn_rows, gemm_nt_rows_with, gemm_tn_rows,
 };
+use depthlab_kernels::loss::loss_forward_backward;
 use depthlab_kernels::update::{Adam, Sgd, adam_update, sgd_update};
-// The scalar row-block gemm until the SIMD one lands.
-use depthlab_kernels::loss::{
-    bce_forward_backward, cross_entropy_forward_backward, mse_forward_backward,
-};
 
 /// A plan bound to its memory.
 pub struct Executor {
@@ -237,13 +234,7 @@ impl Executor {
                 cols,
             } => {
                 let [grad, pred, target] = disjoint(mem, plan, [grad, pred, target]);
-                stats.loss = match loss {
-                    LossKind::Mse => mse_forward_backward(grad, pred, target, rows, cols),
-                    LossKind::CrossEntropy => {
-                        cross_entropy_forward_backward(grad, pred, target, rows, cols)
-                    }
-                    LossKind::Bce => bce_forward_backward(grad, pred, target, rows, cols),
-                };
+                stats.loss = loss_forward_backward(loss, grad, pred, target, rows, cols);
             }
             Step::ActivationBackward {
                 act,

@@ -1,12 +1,38 @@
 //! Spec → Graph: the network as a list of dense layers with their shapes,
 //! activations and initializers resolved, every default applied, and sizes
-//! counted with overflow-checked arithmetic.
+//! and FLOPs counted with overflow-checked arithmetic (the one place they
+//! are counted).
 
-use crate::spec::{ActSpec, InitSpec, LossKind, Spec, SpecError};
+use crate::spec::{ActSpec, Dense, InitSpec, LossKind, Spec, SpecError};
 
 /// Most layers a spec may unroll to (a typo like `x100000000` is refused
 /// before anything is allocated).
 pub const MAX_LAYERS: usize = 100_000;
+
+/// Default ceiling on an executor's arena and on a data set, so an absurd
+/// spec is refused in milliseconds instead of swapping the machine.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 8 << 30;
+
+/// `1.5 MiB`-style sizes.
+///
+/// ```
+/// assert_eq!(depthlab::graph::human_bytes(1536), "1.5 KiB");
+/// assert_eq!(depthlab::graph::human_bytes(100), "100 B");
+/// ```
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
 
 /// One dense layer l: s_l = a_{l-1} W_lᵀ + b_l, a_l = f_l(s_l), with W_l of
 /// shape (units, fan_in) as PyTorch's `nn.Linear`.
@@ -31,6 +57,15 @@ impl Layer {
     /// Learnable activation parameters (PReLU 1, SReLU 4 per unit).
     pub fn act_params(&self) -> usize {
         self.act.kernel().params_per_unit() * self.units
+    }
+
+    /// FLOPs of one of the layer's matrix products on `batch` rows (the
+    /// forward s = x·Wᵀ, and each of the backward ∂W and ∂x): 2 per
+    /// multiply-add, `None` on overflow.
+    pub fn product_flops(&self, batch: usize) -> Option<u64> {
+        2u64.checked_mul(batch as u64)?
+            .checked_mul(self.fan_in as u64)?
+            .checked_mul(self.units as u64)
     }
 }
 
@@ -89,7 +124,7 @@ impl Graph {
         let mut layers = Vec::with_capacity(total);
         let mut fan_in = input.size;
         let mut params = 0usize;
-        let too_big = |line: &crate::spec::Dense| {
+        let too_big = |line: &Dense| {
             src.error(
                 line.units_span,
                 "the network's size overflows this machine's address space",
@@ -166,23 +201,16 @@ impl Graph {
     /// Multiply-add FLOPs (2 per multiply-add) of the matrix products of one
     /// forward pass on `batch` rows, or `None` on overflow.
     pub fn forward_flops(&self, batch: usize) -> Option<u64> {
-        self.layers.iter().try_fold(0u64, |acc, l| {
-            let f = 2u64
-                .checked_mul(batch as u64)?
-                .checked_mul(l.fan_in as u64)?
-                .checked_mul(l.units as u64)?;
-            acc.checked_add(f)
-        })
+        self.layers
+            .iter()
+            .try_fold(0u64, |acc, l| acc.checked_add(l.product_flops(batch)?))
     }
 
     /// FLOPs of the matrix products of one backward pass: ∂W for every layer
     /// and ∂a for every layer but the first (nothing needs ∂x).
     pub fn backward_flops(&self, batch: usize) -> Option<u64> {
         let fwd = self.forward_flops(batch)?;
-        let first = 2u64
-            .checked_mul(batch as u64)?
-            .checked_mul(self.input as u64)?
-            .checked_mul(self.layers.first()?.units as u64)?;
+        let first = self.layers.first()?.product_flops(batch)?;
         fwd.checked_mul(2)?.checked_sub(first)
     }
 }

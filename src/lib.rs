@@ -9,13 +9,13 @@
 #![allow(clippy::result_large_err)]
 
 pub mod arena;
-pub mod checkpoint;
 pub mod commands;
+pub mod compile;
 pub mod dataset;
-pub mod dump;
 pub mod error;
 pub mod examples;
 pub mod exec;
+pub mod files;
 pub mod graph;
 pub mod init;
 pub mod plan;
@@ -23,4 +23,3 @@ pub mod report;
 pub mod spec;
 pub mod stats;
 pub mod train;
-pub mod train_report;

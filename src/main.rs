@@ -5,12 +5,14 @@
 #![allow(clippy::result_large_err)]
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use depthlab::commands::{self, Format, StatsOptions, TrainFiles};
+use depthlab::commands::{self, Format, StatsOutput, TrainFiles};
+use depthlab::compile::Resources;
+use depthlab::dataset::probe::DEFAULT_ROWS;
 use depthlab::error::Error;
-use depthlab::plan::DEFAULT_MEMORY_LIMIT;
+use depthlab::graph::DEFAULT_MEMORY_LIMIT;
 use depthlab::spec::{Overrides, Spec};
 use depthlab::stats::StatsConfig;
-use depthlab::train::TrainOptions;
+use depthlab::train::Options;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -115,15 +117,31 @@ impl SpecArgs {
         commands::load_spec(self.spec.as_deref(), self.net.as_deref(), &overrides)
     }
 
-    fn threads(&self) -> usize {
-        self.threads.map_or_else(
+    /// The memory limit and threads the compiler may use.
+    fn resources(&self) -> Resources {
+        let threads = self.threads.map_or_else(
             || std::thread::available_parallelism().map_or(1, |n| n.get()),
             |t| t as usize,
-        )
+        );
+        Resources {
+            memory_limit: (self.memory_limit.max(0.0) * (1u64 << 30) as f64) as u64,
+            threads,
+        }
     }
 
-    fn memory_limit(&self) -> u64 {
-        (self.memory_limit.max(0.0) * (1u64 << 30) as f64) as u64
+    /// How `stats` and `train` measure: the probe size, the saturation
+    /// threshold (checked), and the compiler's resources.
+    fn options(&self, spec: &Spec, probe: Option<u32>, saturation: f64) -> Result<Options, Error> {
+        if !(0.5..1.0).contains(&saturation) {
+            return Err(Error::Spec(spec.source.error_whole(format!(
+                "--saturation must be in [0.5, 1), found {saturation}"
+            ))));
+        }
+        Ok(Options {
+            probe: probe.map(|p| p as usize),
+            config: StatsConfig { saturation },
+            resources: self.resources(),
+        })
     }
 }
 
@@ -259,145 +277,48 @@ fn run(cli: Cli) -> Result<String, Error> {
     match cli.command {
         Command::Stats(a) => {
             let spec = a.spec.load()?;
-            check_saturation(&spec, a.saturation)?;
-            let opts = StatsOptions {
-                probe: a.probe.map(|p| p as usize),
-                config: StatsConfig {
-                    saturation: a.saturation,
+            let opts = a.spec.options(&spec, a.probe, a.saturation)?;
+            let out = StatsOutput {
+                format: match a.format {
+                    FormatArg::Table => Format::Table,
+                    FormatArg::Json => Format::Json,
+                    FormatArg::Csv => Format::Csv,
                 },
-                memory_limit: a.spec.memory_limit(),
-                threads: a.spec.threads(),
+                hist: a.hist,
+                dump: a.dump,
             };
-            let format = match a.format {
-                FormatArg::Table => Format::Table,
-                FormatArg::Json => Format::Json,
-                FormatArg::Csv => Format::Csv,
-            };
-            match a.steps {
-                Some(n) => commands::stats_after_training(
-                    &spec,
-                    &opts,
-                    n,
-                    format,
-                    a.hist,
-                    a.dump.as_deref(),
-                ),
-                None => commands::stats(&spec, &opts, format, a.hist, a.dump.as_deref()),
-            }
+            commands::stats(&spec, &opts, a.steps, &out)
         }
-        Command::Train(a) => train(a),
+        Command::Train(a) => {
+            let spec = a.spec.load_with(Overrides {
+                lr: a.lr,
+                weight_decay: a.weight_decay,
+                epochs: a.epochs.map(|e| e as usize),
+                steps: a.steps.map(|s| s as usize),
+                batch: a.batch.map(|b| b as usize),
+                ..Overrides::default()
+            })?;
+            let opts = a.spec.options(&spec, a.probe, a.saturation)?;
+            let files = TrainFiles {
+                out: a.out,
+                save: a.save,
+                resume: a.resume,
+                hist: a.hist,
+                stats_every: a.stats_every,
+                quiet: a.quiet,
+            };
+            commands::train(&spec, &opts, &files)
+        }
         Command::Check(a) => {
             let spec = a.spec.load()?;
-            let batch = a
-                .batch
-                .map_or(if a.train { spec.train.batch } else { 300 }, |b| b as usize);
-            commands::check(
-                &spec,
-                batch,
-                a.train,
-                a.spec.memory_limit(),
-                a.spec.threads(),
-            )
+            let batch = match (a.batch, a.train) {
+                (Some(b), _) => b as usize,
+                (None, true) => spec.train.batch,
+                (None, false) => DEFAULT_ROWS,
+            };
+            commands::check(&spec, batch, a.train, a.spec.resources())
         }
         Command::Examples => Ok(commands::list_examples()),
-    }
-}
-
-/// `depthlab train`: epoch rows go to stdout as they come, the progress
-/// bar to stderr (plain lines every 10 % when stderr is not a terminal).
-fn train(a: TrainArgs) -> Result<String, Error> {
-    use std::io::IsTerminal;
-    let spec = a.spec.load_with(Overrides {
-        lr: a.lr,
-        weight_decay: a.weight_decay,
-        epochs: a.epochs.map(|e| e as usize),
-        steps: a.steps.map(|s| s as usize),
-        batch: a.batch.map(|b| b as usize),
-        ..Overrides::default()
-    })?;
-    let saturation = check_saturation(&spec, a.saturation)?;
-    let opts = TrainOptions {
-        probe: a.probe.map(|p| p as usize),
-        stats_every: a.stats_every,
-        config: StatsConfig { saturation },
-        memory_limit: a.spec.memory_limit(),
-        threads: a.spec.threads(),
-    };
-    let files = TrainFiles {
-        out: a.out,
-        save: a.save,
-        resume: a.resume,
-        hist: a.hist,
-    };
-    let bar = (!a.quiet && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} steps  {msg}  {elapsed} (eta {eta})",
-            )
-            .expect("a valid template"),
-        );
-        bar
-    });
-    let mut next_plain = 0u64;
-    let mut progress = |done: u64, total: u64, loss: f64| match &bar {
-        Some(bar) => {
-            bar.set_length(total);
-            bar.set_position(done);
-            if done.is_multiple_of(16) || done == total {
-                bar.set_message(format!("loss {}", depthlab::report::sig4(loss)));
-            }
-        }
-        None if !a.quiet && done >= next_plain => {
-            eprintln!("step {done}/{total}  loss {}", depthlab::report::sig4(loss));
-            next_plain = done + total.div_ceil(10).max(1);
-        }
-        None => {}
-    };
-    let mut print = |line: &str| {
-        let write = || {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(line.as_bytes());
-            let _ = out.flush();
-        };
-        // The bar steps aside while a row is printed.
-        match &bar {
-            Some(bar) => bar.suspend(write),
-            None => write(),
-        }
-    };
-    // SIGINT/SIGTERM: finish the step, write the checkpoint, exit 130. A
-    // second signal at least half a second after the first kills as usual;
-    // one sooner is the same signal delivered twice (`timeout` signals the
-    // child and then its whole process group, as do job schedulers) and
-    // must not cost the checkpoint.
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-    let stop = std::sync::Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let clock = std::time::Instant::now();
-    let first_ms = AtomicU64::new(u64::MAX);
-    let _ = ctrlc::set_handler(move || {
-        let now = clock.elapsed().as_millis() as u64;
-        if !flag.swap(true, Ordering::Relaxed) {
-            first_ms.store(now, Ordering::Relaxed);
-        } else if now.saturating_sub(first_ms.load(Ordering::Relaxed)) >= 500 {
-            std::process::exit(130);
-        }
-    });
-    let result = commands::train(&spec, &opts, &files, &mut print, &mut progress, &stop);
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    result.map(|summary| format!("\n{summary}"))
-}
-
-fn check_saturation(spec: &Spec, t: f64) -> Result<f64, Error> {
-    if (0.5..1.0).contains(&t) {
-        Ok(t)
-    } else {
-        Err(Error::Spec(spec.source.error_whole(format!(
-            "--saturation must be in [0.5, 1), found {t}"
-        ))))
     }
 }
 

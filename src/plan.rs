@@ -1,17 +1,12 @@
-//! Graph → Plan: every buffer's offset and length in one arena, and the
-//! ordered list of steps (forward, loss, backward — the forward reversed —
-//! and statistics). The plan is plain data; it prints itself for
-//! `depthlab check`.
+//! The compiled schedule as plain data: buffers (offsets and lengths in one
+//! arena), the buffers of each layer, and the steps, each a kernel call
+//! over buffer ids with its dims. [`crate::compile`] builds it; the plan
+//! prints itself for `depthlab check`.
 
-use crate::arena::ALIGN_BYTES;
-use crate::graph::Graph;
+use crate::graph::{Graph, human_bytes};
 use crate::spec::{LossKind, Optim};
 use depthlab_kernels::Activation;
 use std::fmt::{self, Write as _};
-
-/// Default ceiling on the arena, so an absurd spec is refused in
-/// milliseconds instead of swapping the machine.
-pub const DEFAULT_MEMORY_LIMIT: u64 = 8 << 30;
 
 /// A buffer of the plan: an index into [`Plan::buffers`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,17 +134,6 @@ pub enum Step {
     NetworkStats,
 }
 
-/// What a plan is compiled for.
-#[derive(Clone, Copy, Debug)]
-pub enum Purpose<'a> {
-    /// Forward, loss, backward, then the statistics (`stats`, the probe
-    /// batch of `train`).
-    Stats,
-    /// Forward, loss, backward, then one optimizer update per parameter
-    /// buffer (a training step).
-    Train(&'a Optim),
-}
-
 /// The compiled schedule for one batch size.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -188,30 +172,6 @@ pub struct ParamBufs {
     pub decay: f64,
 }
 
-/// Below this many FLOPs a matrix product runs on one thread: the split
-/// (≈ 1–2 µs with spinning workers) would cost more than it saves.
-pub const MIN_SPLIT_FLOPS: u64 = 1 << 21;
-/// Below this many elements an element-wise step runs on one thread.
-pub const MIN_SPLIT_ELEMENTS: usize = 1 << 16;
-
-/// Row blocks for a matrix product of `flops` on `threads` threads.
-fn gemm_parts(flops: u64, threads: usize) -> usize {
-    if flops < MIN_SPLIT_FLOPS {
-        1
-    } else {
-        threads.min((flops / (MIN_SPLIT_FLOPS / 2)) as usize).max(1)
-    }
-}
-
-/// Row blocks for an element-wise step over `elements` values.
-fn elementwise_parts(elements: usize, threads: usize) -> usize {
-    if elements < MIN_SPLIT_ELEMENTS {
-        1
-    } else {
-        threads.min(elements / (MIN_SPLIT_ELEMENTS / 2)).max(1)
-    }
-}
-
 /// Why a graph could not be compiled.
 #[derive(Clone, Debug, PartialEq)]
 pub enum PlanError {
@@ -237,268 +197,7 @@ impl fmt::Display for PlanError {
 
 impl std::error::Error for PlanError {}
 
-/// Lays out buffers back to back, each aligned to [`ALIGN_BYTES`].
-struct Layout {
-    buffers: Vec<BufferInfo>,
-    cursor: usize,
-}
-
-impl Layout {
-    fn add(&mut self, name: String, len: Option<usize>) -> Result<Buf, PlanError> {
-        const ALIGN: usize = ALIGN_BYTES / size_of::<f32>();
-        let len = len.ok_or(PlanError::Overflow)?;
-        let offset = self.cursor;
-        let end = offset.checked_add(len).ok_or(PlanError::Overflow)?;
-        self.cursor = end
-            .checked_next_multiple_of(ALIGN)
-            .ok_or(PlanError::Overflow)?;
-        self.buffers.push(BufferInfo { name, offset, len });
-        Ok(Buf(self.buffers.len() - 1))
-    }
-}
-
 impl Plan {
-    /// Compiles `graph` for batches of `batch` rows: lays out every buffer
-    /// (checked against `memory_limit` bytes before anything is allocated),
-    /// then lists the steps.
-    /// The compiler decides each step's split into row blocks for
-    /// `threads` threads by its work size; splits are over output rows only,
-    /// so results are bit-identical for any thread count.
-    pub fn compile(
-        graph: &Graph,
-        batch: usize,
-        purpose: Purpose,
-        memory_limit: u64,
-        threads: usize,
-    ) -> Result<Plan, PlanError> {
-        let threads = threads.max(1);
-        let flops = |a: usize, b: usize, c: usize| {
-            2u64.saturating_mul(a as u64)
-                .saturating_mul(b as u64)
-                .saturating_mul(c as u64)
-        };
-        let mut lay = Layout {
-            buffers: Vec::new(),
-            cursor: 0,
-        };
-        let rows_times = |n: usize| batch.checked_mul(n);
-        let x = lay.add("x".into(), rows_times(graph.input))?;
-        let y = lay.add(
-            "y".into(),
-            if graph.loss == LossKind::CrossEntropy {
-                Some(batch)
-            } else {
-                rows_times(graph.outputs())
-            },
-        )?;
-        let mut layers = Vec::with_capacity(graph.layers.len());
-        let mut widest = 0;
-        for l in &graph.layers {
-            let i = l.index;
-            let w = lay.add(format!("W{i}"), l.units.checked_mul(l.fan_in))?;
-            let b = lay.add(format!("b{i}"), Some(l.units))?;
-            let p = lay.add(format!("p{i}"), Some(l.act_params()))?;
-            let dw = lay.add(format!("dW{i}"), l.units.checked_mul(l.fan_in))?;
-            let db = lay.add(format!("db{i}"), Some(l.units))?;
-            let dp = lay.add(format!("dp{i}"), Some(l.act_params()))?;
-            let s = lay.add(format!("s{i}"), rows_times(l.units))?;
-            // Identity needs no second copy: a is s.
-            let a = if l.act.kernel() == Activation::Identity {
-                s
-            } else {
-                lay.add(format!("a{i}"), rows_times(l.units))?
-            };
-            let delta = lay.add(format!("delta{i}"), rows_times(l.units))?;
-            widest = widest.max(l.units);
-            layers.push(LayerBufs {
-                w,
-                b,
-                p,
-                dw,
-                db,
-                dp,
-                s,
-                a,
-                delta,
-            });
-        }
-        // Optimizer state, named `<param>.<torch's state name>`.
-        let optim = match purpose {
-            Purpose::Train(o) => Some(o.clone()),
-            Purpose::Stats => None,
-        };
-        let mut params = Vec::new();
-        if let Some(o) = &optim {
-            let names = o.kind.state_names(o);
-            for (l, bufs) in graph.layers.iter().zip(&layers) {
-                let wd = l.weight_decay.unwrap_or(o.weight_decay);
-                let bias_wd = if o.decay_bias { wd } else { 0.0 };
-                // No decay on PReLU/SReLU parameters unless asked (He et al.).
-                let act_wd = l.act_decay.unwrap_or(0.0);
-                for (param, grad, decay) in [
-                    (bufs.w, bufs.dw, wd),
-                    (bufs.b, bufs.db, bias_wd),
-                    (bufs.p, bufs.dp, act_wd),
-                ] {
-                    let len = lay.buffers[param.0].len;
-                    if len == 0 {
-                        continue;
-                    }
-                    let base = lay.buffers[param.0].name.clone();
-                    let mut state = [Buf(0); 3];
-                    for (slot, name) in state.iter_mut().zip(names) {
-                        *slot = match name {
-                            Some(n) => lay.add(format!("{base}.{n}"), Some(len))?,
-                            None => lay.add(String::new(), Some(0))?,
-                        };
-                    }
-                    params.push(ParamBufs {
-                        param,
-                        grad,
-                        state,
-                        decay,
-                    });
-                }
-            }
-        }
-        let scratch = lay.add("scratch".into(), rows_times(widest))?;
-        let bytes = (lay.cursor as u64)
-            .checked_mul(size_of::<f32>() as u64)
-            .ok_or(PlanError::Overflow)?;
-        if bytes > memory_limit {
-            return Err(PlanError::TooLarge {
-                needed: bytes,
-                limit: memory_limit,
-            });
-        }
-
-        let mut steps = Vec::new();
-        // Forward: activations without parameters are fused into the
-        // gemm's epilogue.
-        for (l, bufs) in graph.layers.iter().zip(&layers) {
-            let input = if l.index == 1 {
-                x
-            } else {
-                layers[l.index - 2].a
-            };
-            let act = l.act.kernel();
-            let parts = gemm_parts(flops(batch, l.fan_in, l.units), threads);
-            let fused = if act.params_per_unit() == 0 {
-                act
-            } else {
-                Activation::Identity
-            };
-            steps.push(Step::Linear {
-                s: bufs.s,
-                a: bufs.a,
-                x: input,
-                w: bufs.w,
-                b: bufs.b,
-                act: fused,
-                rows: batch,
-                fan_in: l.fan_in,
-                units: l.units,
-                parts,
-            });
-            if act.params_per_unit() > 0 {
-                steps.push(Step::Activation {
-                    act,
-                    a: bufs.a,
-                    s: bufs.s,
-                    p: bufs.p,
-                    rows: batch,
-                    units: l.units,
-                });
-            }
-        }
-        let last = layers.last().expect("a graph has at least one layer");
-        steps.push(Step::Loss {
-            loss: graph.loss,
-            grad: last.delta,
-            pred: last.a,
-            target: y,
-            rows: batch,
-            cols: graph.outputs(),
-        });
-        // Backward: the forward reversed.
-        for (l, bufs) in graph.layers.iter().zip(&layers).rev() {
-            let act = l.act.kernel();
-            if act != Activation::Identity {
-                let parts = if act.params_per_unit() == 0 {
-                    elementwise_parts(batch * l.units, threads)
-                } else {
-                    1
-                };
-                steps.push(Step::ActivationBackward {
-                    act,
-                    delta: bufs.delta,
-                    dp: bufs.dp,
-                    s: bufs.s,
-                    a: bufs.a,
-                    p: bufs.p,
-                    rows: batch,
-                    units: l.units,
-                    parts,
-                });
-            }
-            let input = if l.index == 1 {
-                x
-            } else {
-                layers[l.index - 2].a
-            };
-            let parts = gemm_parts(flops(batch, l.fan_in, l.units), threads);
-            steps.push(Step::LinearBackwardParams {
-                dw: bufs.dw,
-                db: bufs.db,
-                delta: bufs.delta,
-                x: input,
-                rows: batch,
-                fan_in: l.fan_in,
-                units: l.units,
-                parts,
-            });
-            if l.index > 1 {
-                let dx = layers[l.index - 2].delta;
-                steps.push(Step::LinearBackwardInput {
-                    dx,
-                    delta: bufs.delta,
-                    w: bufs.w,
-                    rows: batch,
-                    fan_in: l.fan_in,
-                    units: l.units,
-                    parts,
-                });
-            }
-        }
-        match &optim {
-            Some(_) => steps.extend(params.iter().map(|pb| Step::Update {
-                param: pb.param,
-                grad: pb.grad,
-                state: pb.state,
-                decay: pb.decay,
-                parts: elementwise_parts(lay.buffers[pb.param.0].len, threads),
-            })),
-            None => {
-                steps.extend((0..layers.len()).map(|layer| Step::LayerStats { layer }));
-                steps.push(Step::NetworkStats);
-            }
-        }
-        Ok(Plan {
-            graph: graph.clone(),
-            batch,
-            buffers: lay.buffers,
-            layers,
-            x,
-            y,
-            scratch,
-            steps,
-            arena_len: lay.cursor,
-            threads,
-            optim,
-            params,
-        })
-    }
-
     pub fn buffer(&self, b: Buf) -> &BufferInfo {
         &self.buffers[b.0]
     }
@@ -517,12 +216,9 @@ impl Plan {
     /// (`×2`: split over 2 threads).
     pub fn describe(&self, step: &Step) -> String {
         let n = |b: Buf| self.name(b);
-        let split = |parts: usize| {
-            if parts > 1 {
-                format!("  ×{parts}")
-            } else {
-                String::new()
-            }
+        let split = |parts: usize| match parts {
+            0 | 1 => String::new(),
+            p => format!("  ×{p}"),
         };
         match *step {
             Step::Linear {
@@ -537,20 +233,17 @@ impl Plan {
                 units,
                 parts,
             } => {
-                let (kind, fused) = if act == Activation::Identity {
-                    ("linear".to_owned(), String::new())
-                } else {
-                    (
+                let (kind, fused) = match act {
+                    Activation::Identity => ("linear".to_owned(), String::new()),
+                    act => (
                         format!("linear+{}", act.name()),
                         format!(", {} = {}({})", n(a), act.name(), n(s)),
-                    )
+                    ),
                 };
+                let shapes = format!("({rows}×{fan_in})·({units}×{fan_in})ᵀ");
+                let (s, x, w, b) = (n(s), n(x), n(w), n(b));
                 format!(
-                    "{kind:<13} {} = {}·{}ᵀ + {}{fused}   ({rows}×{fan_in})·({units}×{fan_in})ᵀ{}",
-                    n(s),
-                    n(x),
-                    n(w),
-                    n(b),
+                    "{kind:<13} {s} = {x}·{w}ᵀ + {b}{fused}   {shapes}{}",
                     split(parts)
                 )
             }
@@ -562,13 +255,8 @@ impl Plan {
                 rows,
                 units,
             } => {
-                format!(
-                    "activation    {} = {}({}; {})   {rows}×{units}",
-                    n(a),
-                    act.name(),
-                    n(s),
-                    n(p)
-                )
+                let (a, s, p, act) = (n(a), n(s), n(p), act.name());
+                format!("activation    {a} = {act}({s}; {p})   {rows}×{units}")
             }
             Step::Loss {
                 loss,
@@ -578,12 +266,10 @@ impl Plan {
                 rows,
                 cols,
             } => {
+                let (pred, target, grad) = (n(pred), n(target), n(grad));
                 format!(
-                    "loss          {}({}, {}) → {}   {rows}×{cols}",
-                    loss.name(),
-                    n(pred),
-                    n(target),
-                    n(grad)
+                    "loss          {}({pred}, {target}) → {grad}   {rows}×{cols}",
+                    loss.name()
                 )
             }
             Step::ActivationBackward {
@@ -596,16 +282,13 @@ impl Plan {
                 parts,
                 ..
             } => {
-                let dp = if self.buffer(dp).len > 0 {
-                    format!(", {} += ∂L/∂p", n(dp))
-                } else {
-                    String::new()
+                let dp = match self.buffer(dp).len {
+                    0 => String::new(),
+                    _ => format!(", {} += ∂L/∂p", n(dp)),
                 };
+                let (delta, s, act) = (n(delta), n(s), act.name());
                 format!(
-                    "act backward  {} ⊙= {}'({}){dp}   {rows}×{units}{}",
-                    n(delta),
-                    act.name(),
-                    n(s),
+                    "act backward  {delta} ⊙= {act}'({s}){dp}   {rows}×{units}{}",
                     split(parts)
                 )
             }
@@ -619,13 +302,10 @@ impl Plan {
                 units,
                 parts,
             } => {
+                let (dw, db, delta, x) = (n(dw), n(db), n(delta), n(x));
+                let shapes = format!("({rows}×{units})ᵀ·({rows}×{fan_in})");
                 format!(
-                    "linear ∂W,∂b  {} = {}ᵀ·{}, {} = Σ {}   ({rows}×{units})ᵀ·({rows}×{fan_in}){}",
-                    n(dw),
-                    n(delta),
-                    n(x),
-                    n(db),
-                    n(delta),
+                    "linear ∂W,∂b  {dw} = {delta}ᵀ·{x}, {db} = Σ {delta}   {shapes}{}",
                     split(parts)
                 )
             }
@@ -638,11 +318,10 @@ impl Plan {
                 units,
                 parts,
             } => {
+                let (dx, delta, w) = (n(dx), n(delta), n(w));
+                let shapes = format!("({rows}×{units})·({units}×{fan_in})");
                 format!(
-                    "linear ∂x     {} = {}·{}   ({rows}×{units})·({units}×{fan_in}){}",
-                    n(dx),
-                    n(delta),
-                    n(w),
+                    "linear ∂x     {dx} = {delta}·{w}   {shapes}{}",
                     split(parts)
                 )
             }
@@ -653,27 +332,19 @@ impl Plan {
                 decay,
                 parts,
             } => {
-                let o = self
-                    .optim
-                    .as_ref()
-                    .expect("update steps only in training plans");
-                let decay = if decay != 0.0 {
-                    format!(", weight_decay {decay}")
-                } else {
-                    String::new()
+                let kind = self.optim.as_ref().map_or("?", |o| o.kind.name());
+                let decay = match decay {
+                    0.0 => String::new(),
+                    d => format!(", weight_decay {d}"),
                 };
                 let state: String = state
                     .iter()
                     .filter(|&&b| self.buffer(b).len > 0)
                     .map(|&b| format!(", {}", n(b)))
                     .collect();
+                let (len, param, grad) = (self.buffer(param).len, n(param), n(grad));
                 format!(
-                    "update        {} ← {}({}, {}{state}){decay}   {}{}",
-                    n(param),
-                    o.kind.name(),
-                    n(param),
-                    n(grad),
-                    self.buffer(param).len,
+                    "update        {param} ← {kind}({param}, {grad}{state}){decay}   {len}{}",
                     split(parts)
                 )
             }
@@ -681,22 +352,41 @@ impl Plan {
             Step::NetworkStats => "stats         gains, δ histograms".to_owned(),
         }
     }
+
+    /// The learnable tensors of the plan under the names of the weight
+    /// files (`--dump`, checkpoints): `W{l}`, `b{l}`, then `prelu{l}` or
+    /// `srelu{l}`, layer by layer.
+    pub fn param_tensors(&self) -> Vec<ParamTensor> {
+        let mut out = Vec::new();
+        for (l, bufs) in self.graph.layers.iter().zip(&self.layers) {
+            let i = l.index;
+            let t = |name: String, param, grad, shape| ParamTensor {
+                name,
+                param,
+                grad,
+                shape,
+            };
+            out.push(t(format!("W{i}"), bufs.w, bufs.dw, vec![l.units, l.fan_in]));
+            out.push(t(format!("b{i}"), bufs.b, bufs.db, vec![l.units]));
+            let name = format!("{}{i}", l.act.name());
+            match l.act.kernel().params_per_unit() {
+                0 => {}
+                1 => out.push(t(name, bufs.p, bufs.dp, vec![l.units])),
+                k => out.push(t(name, bufs.p, bufs.dp, vec![k, l.units])),
+            }
+        }
+        out
+    }
 }
 
-/// `1.5 MiB`-style sizes.
-pub fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+/// A learnable tensor under its file name, with its buffer, its gradient's
+/// buffer and its shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamTensor {
+    pub name: String,
+    pub param: Buf,
+    pub grad: Buf,
+    pub shape: Vec<usize>,
 }
 
 impl fmt::Display for Plan {

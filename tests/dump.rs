@@ -2,7 +2,7 @@
 //! the executor's exact values.
 
 use crate::{options, run};
-use depthlab::commands::{Format, load_spec, stats};
+use depthlab::commands::{Format, StatsOutput, load_spec, stats};
 use depthlab::spec::Overrides;
 use safetensors::{Dtype, SafeTensors};
 
@@ -21,7 +21,7 @@ fn dump_holds_weights_probe_and_gradients() {
     let net = "input 6; dense 5 prelu; dense 4 srelu; dense 3; train seed=9";
     let dir = std::env::temp_dir().join(format!("depthlab-dump-{}", std::process::id()));
     let spec = load_spec(None, Some(net), &Overrides::default()).unwrap();
-    stats(&spec, &options(7), Format::Table, false, Some(&dir)).unwrap();
+    stats(&spec, &options(7), None, &dump_to(&dir, Format::Table)).unwrap();
     let exec = run(net, 7);
     let plan = exec.plan();
 
@@ -108,9 +108,18 @@ fn regression_targets_are_f32_rows() {
     let net = "input 3; dense 4 tanh; dense 2; loss mse";
     let dir = std::env::temp_dir().join(format!("depthlab-dump-mse-{}", std::process::id()));
     let spec = load_spec(None, Some(net), &Overrides::default()).unwrap();
-    stats(&spec, &options(5), Format::Json, false, Some(&dir)).unwrap();
+    stats(&spec, &options(5), None, &dump_to(&dir, Format::Json)).unwrap();
     let bytes = std::fs::read(dir.join("probe.safetensors")).unwrap();
     let p = SafeTensors::deserialize(&bytes).unwrap();
     assert_eq!(floats(&p, "y", &[5, 2]).len(), 10);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `stats` output in `format` with the `--dump` files written to `dir`.
+fn dump_to(dir: &std::path::Path, format: Format) -> StatsOutput {
+    StatsOutput {
+        format,
+        hist: false,
+        dump: Some(dir.to_path_buf()),
+    }
 }

@@ -25,19 +25,22 @@ mod threads;
 /// Training: L2 = weight decay, resume, checkpoints, accuracy, no allocation.
 mod train;
 
-use depthlab::commands::{StatsOptions, load_spec, measure};
+use depthlab::commands::load_spec;
+use depthlab::compile::Resources;
 use depthlab::exec::Executor;
-use depthlab::plan::DEFAULT_MEMORY_LIMIT;
 use depthlab::spec::Overrides;
 use depthlab::stats::StatsConfig;
+use depthlab::train::{Options, measure};
 
 /// Statistics options with a probe of `probe` rows.
-pub fn options(probe: usize) -> StatsOptions {
-    StatsOptions {
+pub fn options(probe: usize) -> Options {
+    Options {
         probe: Some(probe),
         config: StatsConfig::default(),
-        memory_limit: DEFAULT_MEMORY_LIMIT,
-        threads: 2,
+        resources: Resources {
+            threads: 2,
+            ..Resources::default()
+        },
     }
 }
 

@@ -13,11 +13,10 @@
 //! first step) is off by 1e-3 or more.
 
 use depthlab::commands::load_spec;
-use depthlab::dump::param_tensors;
+use depthlab::compile::Resources;
 use depthlab::graph::Graph;
-use depthlab::plan::DEFAULT_MEMORY_LIMIT;
 use depthlab::spec::{LossKind, OptimKind, Overrides};
-use depthlab::train::{optimizer, training_executor};
+use depthlab::train::training_executor;
 use safetensors::{Dtype, SafeTensors};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -114,7 +113,7 @@ fn floats(st: &SafeTensors, name: &str) -> (Vec<f32>, Vec<usize>) {
 
 /// The configuration tags of a spec, derived as make.py's `covers` does.
 fn tags(graph: &Graph, spec: &depthlab::spec::Spec) -> BTreeSet<String> {
-    let o = optimizer(spec);
+    let o = spec.optimizer();
     let mut t = BTreeSet::new();
     let mut add = |s: &str| {
         t.insert(s.to_owned());
@@ -235,9 +234,9 @@ fn replay(f: &Fixture) -> (String, Vec<String>) {
     let (spec, graph) = parse(f);
     let (x, x_shape) = floats(&st, "x");
     let batch = x_shape[0];
-    let mut exec = training_executor(&spec, &graph, batch, DEFAULT_MEMORY_LIMIT, 1)
+    let mut exec = training_executor(&spec, &graph, batch, Resources::default())
         .unwrap_or_else(|e| panic!("{}: {e}", f.name));
-    let params = param_tensors(exec.plan());
+    let params = exec.plan().param_tensors();
 
     // The fixture names exactly the executor's parameters.
     let mut names: Vec<String> = st

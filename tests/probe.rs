@@ -7,7 +7,7 @@ use depthlab::dataset::{self, probe};
 use depthlab::graph::Graph;
 use depthlab::spec::Overrides;
 use depthlab::stats::StatsConfig;
-use depthlab::train::{TrainOptions, Trainer};
+use depthlab::train::{Options, Trainer};
 use std::process::Command;
 
 const SPECS: &[&str] = &[
@@ -37,12 +37,10 @@ fn stats_and_the_trainer_measure_the_same_probe_rows() {
         let stats = run(text, rows);
         let trainer = Trainer::new(
             &spec,
-            &TrainOptions {
+            &Options {
                 probe: None,
-                stats_every: None,
                 config: StatsConfig::default(),
-                memory_limit: options(1).memory_limit,
-                threads: 1,
+                resources: options(1).resources,
             },
         )
         .unwrap();

@@ -2,10 +2,11 @@
 //! error, never a panic: thousands of mutated specs through parse, check,
 //! compile and (when small) a full run.
 
-use depthlab::commands::{StatsOptions, measure};
+use depthlab::compile::Resources;
 use depthlab::examples::EXAMPLES;
 use depthlab::spec::{Source, parse};
 use depthlab::stats::StatsConfig;
+use depthlab::train::{Options, measure};
 
 /// Tokens worth inserting: keywords, names, numbers and punctuation that
 /// stress every branch of the parser.
@@ -81,11 +82,13 @@ fn mutate(text: &str, rng: &mut Mix) -> String {
 #[test]
 fn mutated_specs_never_panic() {
     let mut rng = Mix(42);
-    let opts = StatsOptions {
+    let opts = Options {
         probe: Some(2),
         config: StatsConfig::default(),
-        memory_limit: 16 << 20,
-        threads: 2,
+        resources: Resources {
+            memory_limit: 16 << 20,
+            threads: 2,
+        },
     };
     let (mut ok, mut refused) = (0, 0);
     for i in 0..1500 {

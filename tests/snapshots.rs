@@ -3,9 +3,9 @@
 //! `cargo insta review`, never bulk-accepted.
 
 use crate::options;
-use depthlab::commands::{Format, check, load_spec, stats};
+use depthlab::commands::{Format, StatsOutput, check, load_spec, stats};
+use depthlab::compile::Resources;
 use depthlab::examples::EXAMPLES;
-use depthlab::plan::DEFAULT_MEMORY_LIMIT;
 use depthlab::spec::Overrides;
 
 fn settings() -> insta::Settings {
@@ -21,7 +21,12 @@ fn stats_tables_of_the_examples() {
     let _guard = settings().bind_to_scope();
     for (name, _) in EXAMPLES {
         let spec = load_spec(Some(name), None, &Overrides::default()).unwrap();
-        let table = stats(&spec, &options(300), Format::Table, true, None).unwrap();
+        let out = StatsOutput {
+            format: Format::Table,
+            hist: true,
+            dump: None,
+        };
+        let table = stats(&spec, &options(300), None, &out).unwrap();
         insta::assert_snapshot!(format!("stats-{name}"), table);
     }
 }
@@ -33,7 +38,16 @@ fn check_plans_of_the_examples() {
         let spec = load_spec(Some(name), None, &Overrides::default()).unwrap();
         insta::assert_snapshot!(
             format!("check-{name}"),
-            check(&spec, 300, false, DEFAULT_MEMORY_LIMIT, 2).unwrap()
+            check(
+                &spec,
+                300,
+                false,
+                Resources {
+                    threads: 2,
+                    ..Resources::default()
+                }
+            )
+            .unwrap()
         );
     }
 }

@@ -3,17 +3,22 @@
 //! and 3 threads.
 
 use crate::options;
-use depthlab::commands::{load_spec, measure};
+use depthlab::commands::load_spec;
+use depthlab::compile::Resources;
 use depthlab::exec::Executor;
 use depthlab::spec::Overrides;
+use depthlab::train::{Options, measure};
 use depthlab_kernels::update::{Sgd, SgdConfig, sgd_update};
 
 fn run_with(spec: &str, threads: usize) -> Executor {
     let spec = load_spec(None, Some(spec), &Overrides::default()).unwrap();
     measure(
         &spec,
-        &depthlab::commands::StatsOptions {
-            threads,
+        &Options {
+            resources: Resources {
+                threads,
+                ..Resources::default()
+            },
             ..options(300)
         },
     )

@@ -3,25 +3,27 @@
 //! problems are actually learned.
 
 use depthlab::commands::load_spec;
+use depthlab::compile::Resources;
 use depthlab::error::Error;
 use depthlab::exec::Executor;
 use depthlab::graph::Graph;
-use depthlab::plan::{Buf, DEFAULT_MEMORY_LIMIT, Step};
+use depthlab::plan::{Buf, Step};
 use depthlab::spec::{Overrides, Spec};
 use depthlab::stats::StatsConfig;
-use depthlab::train::{EpochRecord, Event, TrainOptions, Trainer, training_executor};
+use depthlab::train::{EpochRecord, Event, Options, Trainer, training_executor};
 
 fn spec(text: &str) -> Spec {
     load_spec(None, Some(text), &Overrides::default()).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn options(threads: usize) -> TrainOptions {
-    TrainOptions {
+fn options(threads: usize) -> Options {
+    Options {
         probe: None,
-        stats_every: None,
         config: StatsConfig::default(),
-        memory_limit: DEFAULT_MEMORY_LIMIT,
-        threads,
+        resources: Resources {
+            threads,
+            ..Resources::default()
+        },
     }
 }
 
@@ -209,7 +211,7 @@ fn step_with_decoupled_decay(exec: &mut Executor, lr: f64, lambda: f64) {
 fn five_steps(text: &str, decoupled: Option<(f64, f64)>) -> Vec<Vec<f32>> {
     let s = spec(text);
     let graph = Graph::check(&s).unwrap();
-    let mut exec = training_executor(&s, &graph, 16, DEFAULT_MEMORY_LIMIT, 1).unwrap();
+    let mut exec = training_executor(&s, &graph, 16, Resources::default()).unwrap();
     let (x, y) = (exec.plan().x, exec.plan().y);
     let [xs, ys] = exec.bufs_mut([x, y]);
     for (i, v) in xs.iter_mut().enumerate() {
@@ -284,7 +286,7 @@ fn act_parameters_are_not_decayed_unless_asked() {
         ),
     ] {
         let s = spec(&text);
-        let exec = training_executor(&s, &Graph::check(&s).unwrap(), 4, DEFAULT_MEMORY_LIMIT, 1)
+        let exec = training_executor(&s, &Graph::check(&s).unwrap(), 4, Resources::default())
             .unwrap();
         let plan = exec.plan();
         let p = plan.layers[0].p;
@@ -297,8 +299,7 @@ fn act_parameters_are_not_decayed_unless_asked() {
     let s = spec(
         "input 8; dense 16 tanh weight_decay=0.1; dense 3; optim sgd weight_decay=0.5 decay_bias=false",
     );
-    let exec =
-        training_executor(&s, &Graph::check(&s).unwrap(), 4, DEFAULT_MEMORY_LIMIT, 1).unwrap();
+    let exec = training_executor(&s, &Graph::check(&s).unwrap(), 4, Resources::default()).unwrap();
     let plan = exec.plan();
     let decay = |b: Buf| plan.params.iter().find(|p| p.param == b).unwrap().decay;
     let (l1, l2) = (plan.layers[0], plan.layers[1]);
@@ -491,7 +492,7 @@ fn glorot_sigmoid_top_layer_drops_toward_zero_early() {
                 train batch=10 steps=1000 seed=1";
     let mut t = Trainer::new(
         &spec(text),
-        &TrainOptions {
+        &Options {
             probe: Some(300),
             ..options(2)
         },

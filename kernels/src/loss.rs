@@ -1,6 +1,43 @@
 //! Losses with PyTorch's mean reduction, each returning the batch loss (f64)
 //! and writing the gradient ∂L/∂prediction in the same pass.
 
+/// `loss mse|cross_entropy|bce`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossKind {
+    Mse,
+    CrossEntropy,
+    Bce,
+}
+
+impl LossKind {
+    /// The name a spec writes.
+    pub fn name(self) -> &'static str {
+        match self {
+            LossKind::Mse => "mse",
+            LossKind::CrossEntropy => "cross_entropy",
+            LossKind::Bce => "bce",
+        }
+    }
+}
+
+/// The batch-mean loss `kind` of `pred` (rows, cols) against `target`
+/// (class indices (rows) for cross_entropy, (rows, cols) otherwise);
+/// overwrites `grad` (rows, cols) with ∂L/∂pred.
+pub fn loss_forward_backward(
+    kind: LossKind,
+    grad: &mut [f32],
+    pred: &[f32],
+    target: &[f32],
+    rows: usize,
+    cols: usize,
+) -> f64 {
+    match kind {
+        LossKind::Mse => mse_forward_backward(grad, pred, target, rows, cols),
+        LossKind::CrossEntropy => cross_entropy_forward_backward(grad, pred, target, rows, cols),
+        LossKind::Bce => bce_forward_backward(grad, pred, target, rows, cols),
+    }
+}
+
 /// Mean squared error, mean over all elements: L = mean((ŷ - y)²).
 /// `grad`, `pred`, `target`: (rows, cols); overwrites `grad` with
 /// 2(ŷ - y)/(rows·cols).

@@ -7,8 +7,8 @@
 //! same data forever).
 
 use super::{DataError, Dataset, Request, Split, Target, shapeset};
+use crate::graph::{DEFAULT_MEMORY_LIMIT, human_bytes};
 use crate::init::{Rng, Stream};
-use crate::plan::{DEFAULT_MEMORY_LIMIT, human_bytes};
 use crate::spec::LossKind;
 use crate::spec::{Generated, Generator as Gen};
 use std::f64::consts::TAU;

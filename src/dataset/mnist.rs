@@ -20,7 +20,7 @@
 //! `bce`).
 
 use super::{DataError, Dataset, Request, read_file};
-use crate::plan::{DEFAULT_MEMORY_LIMIT, human_bytes};
+use crate::graph::{DEFAULT_MEMORY_LIMIT, human_bytes};
 use crate::spec::{Files, Span};
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -48,8 +48,8 @@ pub use error::DataError;
 use prepare::{hold_out, normalize_if_asked};
 
 use crate::graph::Graph;
+use crate::graph::{DEFAULT_MEMORY_LIMIT, human_bytes};
 use crate::init::{Rng, Stream};
-use crate::plan::{DEFAULT_MEMORY_LIMIT, human_bytes};
 use crate::spec::{Data, DataSource, LossKind, Source, Span, Spec, SpecError};
 use std::path::{Path, PathBuf};
 

@@ -26,6 +26,7 @@ pub use overrides::Overrides;
 pub use parse::{ACTIVATIONS, INITS, parse, parse_activation, parse_init};
 
 use depthlab_kernels::Activation;
+pub use depthlab_kernels::loss::LossKind;
 use depthlab_kernels::update::{AdamConfig, SgdConfig};
 use std::fmt;
 
@@ -245,24 +246,6 @@ impl fmt::Display for InitSpec {
     }
 }
 
-/// `loss mse|cross_entropy|bce`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LossKind {
-    Mse,
-    CrossEntropy,
-    Bce,
-}
-
-impl LossKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            LossKind::Mse => "mse",
-            LossKind::CrossEntropy => "cross_entropy",
-            LossKind::Bce => "bce",
-        }
-    }
-}
-
 /// `optim sgd|adam|adamw key=value...` with PyTorch's names and defaults.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Optim {
@@ -281,6 +264,22 @@ pub struct Optim {
     pub decay_bias: bool,
     pub schedule: Schedule,
     pub span: Span,
+}
+
+impl Default for Optim {
+    /// What a spec without an `optim` line trains with: `optim adam` with
+    /// PyTorch's defaults (lr 1e-3), which trains most specs out of the box.
+    fn default() -> Self {
+        Optim::torch_defaults(OptimKind::Adam, Span::NONE)
+    }
+}
+
+impl Spec {
+    /// The optimizer the spec trains with: its `optim` line or the default
+    /// ([`Optim::default`]).
+    pub fn optimizer(&self) -> Optim {
+        self.optim.clone().unwrap_or_default()
+    }
 }
 
 impl Optim {

@@ -5,7 +5,7 @@
 use super::error::{Source, SpecError};
 use super::parse::{parse_activation, parse_init};
 use super::syntax::single_value;
-use super::{Optim, OptimKind, Spec};
+use super::{Optim, Spec};
 
 /// Values given on the command line; `None` leaves the spec as written.
 ///
@@ -85,16 +85,7 @@ impl Overrides {
                     .source
                     .error_whole(format!("`{flag}` must be a finite number ≥ 0, found {v}")));
             }
-            let o = spec.optim.get_or_insert_with(|| {
-                Optim::torch_defaults(
-                    OptimKind::Adam,
-                    super::Span {
-                        line: 0,
-                        col: 0,
-                        len: 0,
-                    },
-                )
-            });
+            let o = spec.optim.get_or_insert_with(Optim::default);
             if flag == "--lr" {
                 o.lr = v;
             } else {

@@ -18,13 +18,12 @@
 //! spec text, for people), and `checksum`: FNV-1a 64 over every tensor's
 //! bytes in name order, so a corrupted file is refused rather than loaded.
 
-use crate::dump::param_tensors;
-use crate::dump::{f32s, serialize};
+use super::metrics::EpochSums;
 use crate::error::Error;
 use crate::exec::Executor;
+use crate::files::{f32s, serialize, write_atomic};
 use crate::plan::Buf;
 use crate::spec::Spec;
-use crate::train::EpochSums;
 use safetensors::{Dtype, SafeTensors};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -46,7 +45,7 @@ pub struct Checkpoint {
 fn tensors(exec: &Executor) -> Vec<(String, Buf, Vec<usize>)> {
     let plan = exec.plan();
     let mut out = Vec::new();
-    for t in param_tensors(plan) {
+    for t in plan.param_tensors() {
         let (name, buf, shape) = (t.name, t.param, t.shape);
         let state = plan.params.iter().find(|p| p.param == buf).map(|p| p.state);
         for s in state.into_iter().flatten() {
@@ -98,7 +97,7 @@ pub fn save(path: &Path, exec: &Executor, ck: &Checkpoint, spec: &Spec) -> Resul
         ("spec".to_owned(), spec.source.text.clone()),
         ("checksum".to_owned(), format!("{checksum:016x}")),
     ]);
-    crate::dump::write_atomic(path, &serialize(&tensors, meta)).map_err(|error| Error::Write {
+    write_atomic(path, &serialize(&tensors, meta)).map_err(|error| Error::Write {
         path: path.to_path_buf(),
         error,
     })

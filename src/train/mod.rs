@@ -18,62 +18,29 @@
 //!   loops report it); the test loss and accuracy are over the whole test
 //!   set after the epoch;
 //! - no `optim` line means `optim adam` (lr 1e-3): it trains most specs out
-//!   of the box; no `data` line means `data gaussian`.
+//!   of the box ([`crate::spec::Optim::default`]); no `data` line means
+//!   `data gaussian` ([`crate::spec::Data::gaussian`]).
 
-use crate::checkpoint::{self, Checkpoint};
-use crate::commands::compile;
-use crate::dataset::probe::{copy_rows, probe_rows, probe_set};
-use crate::dataset::{self, Dataset, Split, Target};
+mod checkpoint;
+mod metrics;
+mod setup;
+
+pub use checkpoint::{Checkpoint, FORMAT as CHECKPOINT_FORMAT};
+pub use metrics::{EpochRecord, EpochSums, count_correct, is_classification};
+pub use setup::{Options, compile_for, measure, probe_executor, training_executor};
+
+use crate::dataset::probe::{copy_rows, probe_set};
+use crate::dataset::{self, Split};
 use crate::error::Error;
 use crate::exec::{Executor, Progress};
 use crate::graph::Graph;
-use crate::plan::Purpose;
-use crate::spec::{Data, LossKind, Optim, OptimKind, Span, Spec};
-use crate::stats::{NetworkStats, StatsConfig};
+use crate::spec::Spec;
+use crate::stats::NetworkStats;
+use depthlab_kernels::loss::loss_forward_backward;
+use metrics::l2;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-
-/// The span of a line the spec does not have (defaults filled in).
-const NO_SPAN: Span = Span {
-    line: 0,
-    col: 0,
-    len: 0,
-};
-
-/// How to train, beyond what the spec says.
-#[derive(Clone, Debug)]
-pub struct TrainOptions {
-    /// Rows of the probe batch the statistics are measured on (`None`: the
-    /// default, [`crate::dataset::probe::DEFAULT_ROWS`] or fewer).
-    pub probe: Option<usize>,
-    /// Also measure the probe statistics every this many steps (they are
-    /// always measured at the start and the end).
-    pub stats_every: Option<u64>,
-    pub config: StatsConfig,
-    pub memory_limit: u64,
-    pub threads: usize,
-}
-
-/// One epoch's results.
-#[derive(Clone, Debug, PartialEq)]
-pub struct EpochRecord {
-    /// 1-based.
-    pub epoch: usize,
-    /// Optimizer steps done at the end of the epoch.
-    pub step: u64,
-    /// Learning rate used during the epoch.
-    pub lr: f64,
-    /// Mean of the epoch's batch losses.
-    pub train_loss: f64,
-    /// Fraction of the epoch's training examples classified right before
-    /// their update (classification losses only).
-    pub train_acc: Option<f64>,
-    pub test_loss: Option<f64>,
-    pub test_acc: Option<f64>,
-    /// Wall-clock seconds of the epoch (not part of the results' bits).
-    pub seconds: f64,
-}
 
 /// The probe statistics at one step (‖W_l‖ among them), with the
 /// update ratio ‖ΔW_l‖/‖W_l‖ of the step that led here (none at step 0).
@@ -94,16 +61,6 @@ pub enum Event<'a> {
     },
     Epoch(&'a EpochRecord),
     Stats(&'a StatsRecord<'a>),
-}
-
-/// The sums an epoch's record is made of, kept across a checkpoint so a
-/// resumed run reports exactly what the uninterrupted one does.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct EpochSums {
-    pub loss_sum: f64,
-    pub correct: u64,
-    pub seen: u64,
-    pub steps: u64,
 }
 
 /// A spec compiled for training, with its data.
@@ -129,47 +86,22 @@ pub struct Trainer {
     epoch_started: Instant,
 }
 
-/// The optimizer a spec trains with: its `optim` line or Adam's defaults.
-pub fn optimizer(spec: &Spec) -> Optim {
-    spec.optim
-        .clone()
-        .unwrap_or_else(|| Optim::torch_defaults(OptimKind::Adam, NO_SPAN))
-}
-
-/// Compiles `spec` for training steps of `batch` rows and initializes its
-/// parameters from the spec's seed (the same weights `stats` measures).
-pub fn training_executor(
-    spec: &Spec,
-    graph: &Graph,
-    batch: usize,
-    memory_limit: u64,
-    threads: usize,
-) -> Result<Executor, Error> {
-    let optim = optimizer(spec);
-    let purpose = Purpose::Train(&optim);
-    let plan = compile(spec, graph, batch, purpose, memory_limit, threads)?;
-    let mut exec = Executor::new(plan, StatsConfig::default());
-    exec.init_params(spec.train.seed);
-    Ok(exec)
-}
-
 impl Trainer {
     /// Loads the data, compiles both executors and initializes the
     /// weights from the spec's seed. Everything a run allocates is
     /// allocated here.
-    pub fn new(spec: &Spec, opts: &TrainOptions) -> Result<Trainer, Error> {
+    pub fn new(spec: &Spec, opts: &Options) -> Result<Trainer, Error> {
         let graph = Graph::check(spec)?;
         let split = dataset::load_for(spec, &graph)?;
         let t = &spec.train;
         let n = split.train.n;
         if t.batch > n {
             let message = format!("`batch={}` is more than the {n} training examples", t.batch);
-            let error = match t.span {
-                Some(span) => spec.source.error(span, message),
-                None => spec.source.error_whole(message),
-            };
+            let span = t.span.unwrap_or(crate::spec::Span::NONE);
             return Err(Error::Spec(
-                error.with_help(format!("use `batch={n}` or less, or more data")),
+                spec.source
+                    .error(span, message)
+                    .with_help(format!("use `batch={n}` or less, or more data")),
             ));
         }
         let steps_per_epoch = (n / t.batch) as u64;
@@ -179,30 +111,15 @@ impl Trainer {
                 s as u64
             });
         let epochs = total_steps.div_ceil(steps_per_epoch) as usize;
-        let exec = training_executor(spec, &graph, t.batch, opts.memory_limit, opts.threads)?;
-        let data = spec.data.clone().unwrap_or_else(Data::gaussian);
-        let probe_rows = probe_rows(&split, opts.probe, &data, &spec.source)?;
-        let probe_set = probe_set(&split);
-        let plan = compile(
-            spec,
-            &graph,
-            probe_rows,
-            Purpose::Stats,
-            opts.memory_limit,
-            opts.threads,
-        )?;
-        let mut probe = Executor::new(plan, opts.config);
-        let (px, py) = (probe.plan().x, probe.plan().y);
-        let [xs, ys] = probe.bufs_mut([px, py]);
-        copy_rows(probe_set, 0..probe_rows, xs, ys);
+        let exec = training_executor(spec, &graph, t.batch, opts.resources)?;
+        let probe = probe_executor(spec, &graph, &split, opts)?;
         let before = exec
             .plan()
             .layers
             .iter()
             .map(|l| vec![0.0; exec.buf(l.w).len()])
             .collect();
-        let layers = graph.layers.len();
-        let classify = split.train.target_is_class_like(graph.loss);
+        let classify = is_classification(&split.train, graph.loss);
         Ok(Trainer {
             spec: spec.clone(),
             exec,
@@ -215,11 +132,18 @@ impl Trainer {
             epochs,
             sums: EpochSums::default(),
             before,
-            update_ratio: vec![0.0; layers],
-            stats_every: opts.stats_every,
+            update_ratio: vec![0.0; graph.layers.len()],
+            stats_every: None,
             classify,
             epoch_started: Instant::now(),
         })
+    }
+
+    /// Also measures the probe statistics every `k` steps (they are always
+    /// measured at the start and the end).
+    pub fn measure_every(mut self, k: Option<u64>) -> Trainer {
+        self.stats_every = k;
+        self
     }
 
     pub fn executor(&self) -> &Executor {
@@ -370,10 +294,7 @@ impl Trainer {
         }
         let loss = self.exec.loss();
         let correct = self.correct_in_batch();
-        self.sums.loss_sum += loss;
-        self.sums.correct += correct;
-        self.sums.seen += batch as u64;
-        self.sums.steps += 1;
+        self.sums.add(loss, correct, batch as u64);
         on(Event::Step {
             step: step + 1,
             total: self.total_steps,
@@ -446,10 +367,8 @@ impl Trainer {
             epoch,
             step,
             lr: self.lr_at(step.saturating_sub(1)),
-            train_loss: s.loss_sum / s.steps.max(1) as f64,
-            train_acc: self
-                .classify
-                .then(|| s.correct as f64 / s.seen.max(1) as f64),
+            train_loss: s.mean_loss(),
+            train_acc: self.classify.then(|| s.accuracy()),
             test_loss,
             test_acc,
             seconds,
@@ -474,13 +393,9 @@ impl Trainer {
         self.sync_probe();
         let test = self.split.test.as_ref().expect("a test set");
         let plan = self.probe.plan();
-        let (rows, x, y, out) = (
-            plan.batch,
-            plan.x,
-            plan.y,
-            plan.layers.last().expect("a layer").a,
-        );
-        let (loss_kind, outputs) = (plan.graph.loss, plan.graph.outputs());
+        let last = plan.layers.last().expect("a layer");
+        let (rows, x, y, out, grad) = (plan.batch, plan.x, plan.y, last.a, last.delta);
+        let (kind, cols) = (plan.graph.loss, plan.graph.outputs());
         let (mut loss_sum, mut correct) = (0.0, 0u64);
         let mut start = 0;
         while start < test.n {
@@ -488,10 +403,13 @@ impl Trainer {
             let [xs, ys] = self.probe.bufs_mut([x, y]);
             copy_rows(test, start..end, xs, ys);
             self.probe.run_forward();
-            let (o, t) = (self.probe.buf(out), self.probe.buf(y));
-            let n = end - start;
-            loss_sum += loss_sum_of(loss_kind, o, t, n, outputs);
-            correct += count_correct(loss_kind, o, t, n, outputs);
+            // The loss kernel of the training step, on the chunk's rows; its
+            // gradient goes to δ, which the statistics pass rewrites.
+            let [g, o, t] = self.probe.bufs_mut([grad, out, y]);
+            let (n, width) = (end - start, t.len() / rows);
+            let (g, o, t) = (&mut g[..n * cols], &o[..n * cols], &t[..n * width]);
+            loss_sum += n as f64 * loss_forward_backward(kind, g, o, t, n, cols);
+            correct += count_correct(kind, o, t, n, cols);
             start = end;
         }
         // The probe batch is needed again for the statistics.
@@ -522,94 +440,5 @@ impl Trainer {
             update_ratio: after_step.then_some(&self.update_ratio[..]),
         };
         on(Event::Stats(&record));
-    }
-}
-
-/// √(Σ v²) in f64, in order.
-fn l2(values: impl Iterator<Item = f64>) -> f64 {
-    values.map(|v| v * v).sum::<f64>().sqrt()
-}
-
-/// Sum over the first `rows` examples of the per-example loss (the batch
-/// mean times `rows`), in f64.
-pub fn loss_sum_of(loss: LossKind, out: &[f32], y: &[f32], rows: usize, cols: usize) -> f64 {
-    let mut sum = 0.0;
-    for r in 0..rows {
-        let o = &out[r * cols..(r + 1) * cols];
-        sum += match loss {
-            LossKind::CrossEntropy => {
-                let max = o.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
-                let lse = max + o.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln();
-                lse - o[y[r] as usize] as f64
-            }
-            LossKind::Mse => {
-                let t = &y[r * cols..(r + 1) * cols];
-                o.iter()
-                    .zip(t)
-                    .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
-                    .sum::<f64>()
-                    / cols as f64
-            }
-            LossKind::Bce => {
-                let t = &y[r * cols..(r + 1) * cols];
-                o.iter()
-                    .zip(t)
-                    .map(|(&z, &t)| {
-                        let (z, t) = (z as f64, t as f64);
-                        z.max(0.0) - z * t + (-z.abs()).exp().ln_1p()
-                    })
-                    .sum::<f64>()
-                    / cols as f64
-            }
-        };
-    }
-    sum
-}
-
-/// Right answers among the first `rows` examples: cross_entropy the arg-max against the class; bce each output
-/// thresholded at 0 against its 0/1 target; mse with one-hot targets the
-/// arg-max against the target's (regression targets count nothing).
-pub fn count_correct(loss: LossKind, out: &[f32], y: &[f32], rows: usize, cols: usize) -> u64 {
-    let argmax = |v: &[f32]| {
-        v.iter()
-            .enumerate()
-            .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| {
-                if x > bv { (i, x) } else { (bi, bv) }
-            })
-            .0
-    };
-    let mut correct = 0;
-    for r in 0..rows {
-        let o = &out[r * cols..(r + 1) * cols];
-        correct += match loss {
-            LossKind::CrossEntropy => u64::from(argmax(o) == y[r] as usize),
-            LossKind::Bce => {
-                let t = &y[r * cols..(r + 1) * cols];
-                u64::from(o.iter().zip(t).all(|(&z, &t)| (z > 0.0) == (t > 0.5)))
-            }
-            LossKind::Mse => {
-                let t = &y[r * cols..(r + 1) * cols];
-                u64::from(argmax(o) == argmax(t))
-            }
-        };
-    }
-    correct
-}
-
-impl Dataset {
-    /// Whether accuracy means something for this set under `loss`: class
-    /// indices, or one-hot / 0-1 rows.
-    pub fn target_is_class_like(&self, loss: LossKind) -> bool {
-        match (self.target, loss) {
-            (Target::Classes(_), _) => true,
-            (Target::Values(_), LossKind::Bce) => true,
-            (Target::Values(k), LossKind::Mse) => {
-                k > 1
-                    && self.y.chunks_exact(k).all(|r| {
-                        r.iter().all(|&v| v == 0.0 || v == 1.0) && r.iter().sum::<f32>() == 1.0
-                    })
-            }
-            (Target::Values(_), LossKind::CrossEntropy) => false,
-        }
     }
 }

@@ -1,10 +1,12 @@
-//! Statistics → text: the aligned table (default), JSON (schema
+//! `depthlab stats` → text: the aligned table (default), JSON (schema
 //! `depthlab.stats/1`, documented in `docs/stats-json.md`), CSV, terminal
 //! histograms and plain-language warnings. Every number goes through
 //! [`sig4`], so snapshots are stable at 4 significant digits.
 
-use crate::graph::Graph;
+use super::{align, opt, percent, sig4};
+use crate::graph::{Graph, Layer};
 use crate::stats::{HIST_BINS, LayerStats, NetworkStats};
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 
@@ -32,80 +34,8 @@ pub struct Report<'a> {
     pub steps: u64,
 }
 
-/// A number to 4 significant digits: fixed notation for magnitudes in
-/// [1e-3, 1e5), scientific otherwise.
-///
-/// ```
-/// use depthlab::report::sig4;
-/// assert_eq!(sig4(0.0123456), "0.01235");
-/// assert_eq!(sig4(1234.56), "1235");
-/// assert_eq!(sig4(-3.2e-9), "-3.200e-9");
-/// assert_eq!(sig4(0.0), "0");
-/// ```
-pub fn sig4(x: f64) -> String {
-    if x.is_nan() {
-        return "NaN".into();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "inf" } else { "-inf" }.into();
-    }
-    if x == 0.0 {
-        return "0".into();
-    }
-    let ax = x.abs();
-    if (1e-3..1e5).contains(&ax) {
-        let decimals = (3 - ax.log10().floor() as i32).max(0) as usize;
-        format!("{x:.decimals$}")
-    } else {
-        format!("{x:.3e}")
-    }
-}
-
-fn opt(x: Option<f64>) -> String {
-    x.map_or_else(|| "-".into(), sig4)
-}
-
-fn percent(x: Option<f64>) -> String {
-    x.map_or_else(|| "-".into(), |f| format!("{:.1}", 100.0 * f))
-}
-
-/// Aligns columns with two spaces between: numbers right-aligned, the
-/// columns listed in `left` (text) left-aligned.
-fn align(rows: &[Vec<String>], left: &[usize]) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            let pad = " ".repeat(widths[c] - cell.chars().count());
-            if c > 0 {
-                line.push_str("  ");
-            }
-            if left.contains(&c) {
-                line.push_str(cell);
-                line.push_str(&pad);
-            } else {
-                line.push_str(&pad);
-                line.push_str(cell);
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 impl Report<'_> {
-    fn layers(&self) -> impl Iterator<Item = (&crate::graph::Layer, &LayerStats)> {
+    fn layers(&self) -> impl Iterator<Item = (&Layer, &LayerStats)> {
         self.graph.layers.iter().zip(&self.stats.layers)
     }
 
@@ -282,44 +212,16 @@ impl Report<'_> {
         s
     }
 
-    /// `--format csv`: a header and one row per layer, full precision.
+    /// `--format csv`: a header and one row per layer, full precision
+    /// (the `csv` crate quotes activations written with commas).
     pub fn csv(&self) -> String {
-        let mut out = String::from(
-            "layer,fan_in,units,activation,a_mean,a_std,a_min,a_max,a_p98_abs,saturated,dead_units,s_mean,s_std,delta_mean,delta_std,delta_abs_mean,delta_norm,w_std,w_norm,dw_std,dw_norm,dw_ratio,gain,gain_predicted\n",
-        );
-        let o = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
+        let mut w = csv::Writer::from_writer(Vec::new());
         for (l, s) in self.layers() {
-            let fields = [
-                l.index.to_string(),
-                l.fan_in.to_string(),
-                l.units.to_string(),
-                // Activations with parameters print with commas: quote.
-                format!("\"{}\"", l.act),
-                s.a.mean.to_string(),
-                s.a.std().to_string(),
-                s.a.min.to_string(),
-                s.a.max.to_string(),
-                s.a_p98.to_string(),
-                o(s.saturated),
-                s.dead.map_or(String::new(), |d| d.to_string()),
-                s.s.mean.to_string(),
-                s.s.std().to_string(),
-                s.delta.mean.to_string(),
-                s.delta.std().to_string(),
-                s.delta.abs_mean().to_string(),
-                s.delta.norm().to_string(),
-                s.w.std().to_string(),
-                s.w.norm().to_string(),
-                s.dw.std().to_string(),
-                s.dw.norm().to_string(),
-                s.grad_ratio().to_string(),
-                o(s.gain),
-                o(s.gain_predicted),
-            ];
-            out.push_str(&fields.join(","));
-            out.push('\n');
+            w.serialize(LayerRow::new(l, s))
+                .expect("a row of numbers serializes to memory");
         }
-        out
+        let bytes = w.into_inner().expect("a writer to memory flushes");
+        String::from_utf8(bytes).expect("the csv crate writes UTF-8")
     }
 
     /// `--hist`: one line of Unicode blocks per layer, the δ histogram over
@@ -357,6 +259,66 @@ impl Report<'_> {
     }
 }
 
+/// One row of `stats --format csv` (empty cells for what does not apply).
+#[derive(Serialize)]
+struct LayerRow {
+    layer: usize,
+    fan_in: usize,
+    units: usize,
+    activation: String,
+    a_mean: f64,
+    a_std: f64,
+    a_min: f64,
+    a_max: f64,
+    a_p98_abs: f64,
+    saturated: Option<f64>,
+    dead_units: Option<usize>,
+    s_mean: f64,
+    s_std: f64,
+    delta_mean: f64,
+    delta_std: f64,
+    delta_abs_mean: f64,
+    delta_norm: f64,
+    w_std: f64,
+    w_norm: f64,
+    dw_std: f64,
+    dw_norm: f64,
+    dw_ratio: f64,
+    gain: Option<f64>,
+    gain_predicted: Option<f64>,
+}
+
+impl LayerRow {
+    fn new(l: &Layer, s: &LayerStats) -> LayerRow {
+        LayerRow {
+            layer: l.index,
+            fan_in: l.fan_in,
+            units: l.units,
+            activation: l.act.to_string(),
+            a_mean: s.a.mean,
+            a_std: s.a.std(),
+            a_min: s.a.min,
+            a_max: s.a.max,
+            a_p98_abs: s.a_p98,
+            saturated: s.saturated,
+            dead_units: s.dead,
+            s_mean: s.s.mean,
+            s_std: s.s.std(),
+            delta_mean: s.delta.mean,
+            delta_std: s.delta.std(),
+            delta_abs_mean: s.delta.abs_mean(),
+            delta_norm: s.delta.norm(),
+            w_std: s.w.std(),
+            w_norm: s.w.norm(),
+            dw_std: s.dw.std(),
+            dw_norm: s.dw.norm(),
+            dw_ratio: s.grad_ratio(),
+            gain: s.gain,
+            gain_predicted: s.gain_predicted,
+        }
+    }
+}
+
 /// A ratio of standard deviations in decibels (20·log10).
 fn db(f: f64) -> String {
     format!("{:.1}", 20.0 * f.log10())
@@ -364,7 +326,7 @@ fn db(f: f64) -> String {
 
 /// One layer's statistics as the JSON object of the `layers` array (see
 /// `docs/stats-json.md`); `train --stats-every` writes the same objects.
-pub fn layer_json(l: &crate::graph::Layer, s: &LayerStats) -> Value {
+pub fn layer_json(l: &Layer, s: &LayerStats) -> Value {
     let total: u64 = s.hist.iter().sum::<u64>().max(1);
     json!({
         "layer": l.index,

@@ -1,0 +1,79 @@
+//! `depthlab stats`: the probe's statistics at initialization or after N
+//! training steps, rendered as a table, JSON or CSV.
+
+use crate::error::Error;
+use crate::exec::Executor;
+use crate::report::Report;
+use crate::report::dump::dump;
+use crate::spec::Spec;
+use crate::train::{Options, Trainer, measure};
+use std::path::PathBuf;
+
+/// Output format of `stats`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// What `stats` prints and writes.
+#[derive(Clone, Debug)]
+pub struct StatsOutput {
+    pub format: Format,
+    /// Append the δ histograms.
+    pub hist: bool,
+    /// Write the `--dump` files into this folder.
+    pub dump: Option<PathBuf>,
+}
+
+/// `depthlab stats`: measures the probe at initialization, or after
+/// `steps` optimizer steps trained as `train` would (same data, batches and
+/// optimizer; `Some(0)` measures the same as `None`), and renders it.
+pub fn stats(
+    spec: &Spec,
+    opts: &Options,
+    steps: Option<u64>,
+    out: &StatsOutput,
+) -> Result<String, Error> {
+    match steps {
+        None => render(spec, &measure(spec, opts)?, 0, out),
+        Some(n) => {
+            let mut spec = spec.clone();
+            spec.train.steps = Some(n as usize);
+            let mut trainer = Trainer::new(&spec, opts)?;
+            trainer.run(&mut |_| {})?;
+            render(&spec, trainer.probe(), n, out)
+        }
+    }
+}
+
+/// The `stats` output of a measured probe executor, and its `--dump` files.
+fn render(spec: &Spec, exec: &Executor, steps: u64, out: &StatsOutput) -> Result<String, Error> {
+    if let Some(dir) = &out.dump {
+        dump(exec, dir).map_err(|error| Error::Write {
+            path: dir.clone(),
+            error,
+        })?;
+    }
+    let report = Report {
+        spec_name: &spec.source.name,
+        graph: &exec.plan().graph,
+        stats: exec.stats(),
+        seed: spec.train.seed,
+        probe: exec.plan().batch,
+        steps,
+    };
+    let mut text = match out.format {
+        Format::Table => report.table(),
+        Format::Json => report.json(),
+        Format::Csv => report.csv(),
+    };
+    if out.hist {
+        if out.format == Format::Table {
+            text.push('\n');
+        }
+        text.push_str(&report.histograms());
+    }
+    Ok(text)
+}

@@ -1,0 +1,301 @@
+//! `depthlab train`: runs the trainer, prints the epoch table as epochs
+//! finish, shows progress on stderr, writes the run folder (`--out`) and
+//! the checkpoints, and on SIGINT/SIGTERM finishes the step and saves.
+
+use crate::error::Error;
+use crate::files::LineFile;
+use crate::report::sig4;
+use crate::report::train::{
+    Summary, drop_epoch_rows_after, epoch_csv, epoch_csv_header, epoch_header, epoch_line,
+    stats_line,
+};
+use crate::spec::Spec;
+use crate::stats::NetworkStats;
+use crate::train::{EpochRecord, Event, Options, Trainer};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+/// What `depthlab train` writes and reads beyond the trainer's options.
+#[derive(Clone, Debug, Default)]
+pub struct TrainFiles {
+    /// Folder for `epochs.csv`, `stats.jsonl`, `summary.txt` and
+    /// `checkpoint.safetensors`.
+    pub out: Option<PathBuf>,
+    /// Also write the final checkpoint here.
+    pub save: Option<PathBuf>,
+    /// Continue from this checkpoint.
+    pub resume: Option<PathBuf>,
+    /// Append the probe's δ histograms at the start and the end to the
+    /// summary.
+    pub hist: bool,
+    /// Also measure the probe every this many steps (`--stats-every`).
+    pub stats_every: Option<u64>,
+    /// No progress on stderr.
+    pub quiet: bool,
+}
+
+/// `depthlab train`: trains `spec`, printing the per-epoch table to stdout
+/// as epochs finish; returns the final summary. SIGINT and SIGTERM stop it
+/// after the current step with the checkpoint written
+/// ([`Error::Interrupted`]).
+pub fn train(spec: &Spec, opts: &Options, files: &TrainFiles) -> Result<String, Error> {
+    let stop = stop_on_signals();
+    let mut progress = Progress::new(files.quiet);
+    let result = run(spec, opts, files, &mut progress, &stop);
+    progress.finish();
+    result.map(|summary| format!("\n{summary}"))
+}
+
+/// SIGINT/SIGTERM set the returned flag; the trainer checks it between
+/// steps. A second signal at least half a second after the first kills as
+/// usual; one sooner is the same signal delivered twice (`timeout` signals
+/// the child and then its whole process group, as do job schedulers) and
+/// must not cost the checkpoint.
+fn stop_on_signals() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let clock = Instant::now();
+    let first_ms = AtomicU64::new(u64::MAX);
+    let _ = ctrlc::set_handler(move || {
+        let now = clock.elapsed().as_millis() as u64;
+        if !flag.swap(true, Ordering::Relaxed) {
+            first_ms.store(now, Ordering::Relaxed);
+        } else if now.saturating_sub(first_ms.load(Ordering::Relaxed)) >= 500 {
+            std::process::exit(crate::error::EXIT_INTERRUPTED);
+        }
+    });
+    stop
+}
+
+/// Progress on stderr: a bar on a terminal, a plain line every 10 % of the
+/// steps otherwise, nothing with `quiet`. Rows printed to stdout make the
+/// bar step aside.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    quiet: bool,
+    next_plain: u64,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Progress {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            let style = indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} steps  {msg}  {elapsed} (eta {eta})",
+            )
+            .expect("a valid template");
+            bar.set_style(style);
+            bar
+        });
+        Progress {
+            bar,
+            quiet,
+            next_plain: 0,
+        }
+    }
+
+    /// Step `done` of `total` finished with batch loss `loss`.
+    fn step(&mut self, done: u64, total: u64, loss: f64) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_length(total);
+                bar.set_position(done);
+                if done.is_multiple_of(16) || done == total {
+                    bar.set_message(format!("loss {}", sig4(loss)));
+                }
+            }
+            None if !self.quiet && done >= self.next_plain => {
+                eprintln!("step {done}/{total}  loss {}", sig4(loss));
+                self.next_plain = done + total.div_ceil(10).max(1);
+            }
+            None => {}
+        }
+    }
+
+    /// Prints `line` to stdout now (a closed pipe is not an error here).
+    fn print(&self, line: &str) {
+        let write = || {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(line.as_bytes());
+            let _ = out.flush();
+        };
+        match &self.bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+
+    fn finish(self) {
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The run folder's line files: `epochs.csv` and `stats.jsonl`.
+struct RunFolder {
+    epochs: LineFile,
+    stats: LineFile,
+}
+
+impl RunFolder {
+    /// Creates `dir` if needed and opens its line files: new for a new run;
+    /// appended to on resume, after dropping the rows of the epoch the
+    /// checkpoint stopped in (the resumed run writes it whole).
+    fn open(dir: &Path, resumed_epochs: Option<u64>) -> Result<RunFolder, Error> {
+        let write_error = |path: &Path| {
+            let path = path.to_path_buf();
+            move |error| Error::Write { path, error }
+        };
+        std::fs::create_dir_all(dir).map_err(write_error(dir))?;
+        let epochs = dir.join("epochs.csv");
+        if let Some(completed) = resumed_epochs {
+            drop_epoch_rows_after(&epochs, completed).map_err(write_error(&epochs))?;
+        }
+        let append = resumed_epochs.is_some();
+        let stats = dir.join("stats.jsonl");
+        Ok(RunFolder {
+            epochs: LineFile::open(epochs.clone(), append, &epoch_csv_header())
+                .map_err(write_error(&epochs))?,
+            stats: LineFile::open(stats.clone(), append, "").map_err(write_error(&stats))?,
+        })
+    }
+}
+
+/// Appends `line` to `file`, keeping the first write error.
+fn append(file: Option<&mut LineFile>, line: &str, failure: &mut Option<Error>) {
+    if let Some(f) = file
+        && let Err(error) = f.write(line)
+    {
+        failure.get_or_insert(Error::Write {
+            path: f.path().to_path_buf(),
+            error,
+        });
+    }
+}
+
+/// The first line of the output: what is trained, on what, how.
+fn header(spec: &Spec, trainer: &Trainer, resumed: bool) -> String {
+    let graph = &trainer.executor().plan().graph;
+    let split = trainer.data();
+    let o = spec.optimizer();
+    let resumed = if resumed {
+        format!("; resumed at step {}", trainer.step())
+    } else {
+        String::new()
+    };
+    format!(
+        "depthlab train: {} — {} layers, {} params; {} train / {} test examples; batch {}, {} steps ({} per epoch); optim {} lr {}{resumed}\n",
+        spec.source.name,
+        graph.layers.len(),
+        graph.params,
+        split.train.n,
+        split.test.as_ref().map_or(0, |t| t.n),
+        spec.train.batch,
+        trainer.total_steps(),
+        trainer.steps_per_epoch(),
+        o.kind.name(),
+        sig4(o.lr),
+    )
+}
+
+/// What the run measured, kept for the summary.
+#[derive(Default)]
+struct Seen {
+    first: Option<NetworkStats>,
+    last: Option<NetworkStats>,
+    update_ratio: Vec<f64>,
+    last_epoch: Option<EpochRecord>,
+}
+
+/// Trains, writing rows and lines as they come; whatever happens, the
+/// checkpoints are written before the result is returned.
+fn run(
+    spec: &Spec,
+    opts: &Options,
+    files: &TrainFiles,
+    progress: &mut Progress,
+    stop: &AtomicBool,
+) -> Result<String, Error> {
+    let started = Instant::now();
+    let mut trainer = Trainer::new(spec, opts)?.measure_every(files.stats_every);
+    if let Some(path) = &files.resume {
+        trainer.resume(path)?;
+    }
+    let resumed = files.resume.is_some();
+    let mut folder = match &files.out {
+        Some(dir) => {
+            let completed = trainer.step() / trainer.steps_per_epoch().max(1);
+            Some(RunFolder::open(dir, resumed.then_some(completed))?)
+        }
+        None => None,
+    };
+    let graph = trainer.executor().plan().graph.clone();
+    progress.print(&header(spec, &trainer, resumed));
+    progress.print(&format!("{}\n", epoch_header()));
+    let start_step = trainer.step();
+    let mut seen = Seen::default();
+    let mut failure: Option<Error> = None;
+    let result = trainer.run_until(
+        &mut |event| match event {
+            Event::Step { step, total, loss } => progress.step(step, total, loss),
+            Event::Epoch(r) => {
+                progress.print(&format!("{}\n", epoch_line(r)));
+                append(
+                    folder.as_mut().map(|f| &mut f.epochs),
+                    &epoch_csv(r),
+                    &mut failure,
+                );
+                seen.last_epoch = Some(r.clone());
+            }
+            Event::Stats(r) => {
+                let line = stats_line(&graph, r);
+                append(folder.as_mut().map(|f| &mut f.stats), &line, &mut failure);
+                seen.first.get_or_insert_with(|| r.stats.clone());
+                seen.last = Some(r.stats.clone());
+                if let Some(u) = r.update_ratio {
+                    seen.update_ratio = u.to_vec();
+                }
+            }
+        },
+        stop,
+    );
+    // Whatever happened, keep what was measured: the checkpoint first.
+    let checkpoints: Vec<PathBuf> = files
+        .out
+        .iter()
+        .map(|d| d.join("checkpoint.safetensors"))
+        .chain(files.save.clone())
+        .collect();
+    for path in &checkpoints {
+        trainer.save(path)?;
+    }
+    result?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let summary = Summary {
+        spec_name: &spec.source.name,
+        seed: spec.train.seed,
+        graph: &graph,
+        first: seen.first.as_ref(),
+        last: seen.last.as_ref(),
+        probe: trainer.probe().plan().batch,
+        update_ratio: &seen.update_ratio,
+        last_epoch: seen.last_epoch.as_ref(),
+        steps: trainer.step() - start_step,
+        seconds: started.elapsed().as_secs_f64(),
+        checkpoints: &checkpoints,
+        hist: files.hist,
+    }
+    .text();
+    if let Some(dir) = &files.out {
+        let path = dir.join("summary.txt");
+        crate::files::write_atomic(&path, summary.as_bytes())
+            .map_err(|error| Error::Write { path, error })?;
+    }
+    Ok(summary)
+}

@@ -1,0 +1,116 @@
+//! Writing output files so that nothing half-written is ever left: whole
+//! files through a temporary name and a rename ([`write_atomic`]), logs one
+//! whole line at a time ([`LineFile`]), and the safetensors bytes of the
+//! weight, probe and checkpoint files ([`serialize`], deterministic).
+
+use safetensors::Dtype;
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// An f32 tensor to write, from its values.
+pub fn f32s(name: String, shape: Vec<usize>, data: &[f32]) -> Tensor {
+    Tensor {
+        name,
+        shape,
+        bytes: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        dtype: Dtype::F32,
+    }
+}
+
+/// A tensor to write: name, shape, little-endian bytes, dtype.
+pub struct Tensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub bytes: Vec<u8>,
+    pub dtype: Dtype,
+}
+
+/// The safetensors bytes of `tensors` with `meta`, deterministic: the
+/// header lists the metadata then the tensors in name order (the
+/// safetensors crate writes its metadata map in hash order, so two saves
+/// of the same state would differ), padded with spaces to a multiple of 8
+/// bytes as the format recommends; the data follows in the same order.
+pub fn serialize(tensors: &[Tensor], meta: BTreeMap<String, String>) -> Vec<u8> {
+    let mut order: Vec<&Tensor> = tensors.iter().collect();
+    order.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut header = serde_json::Map::new();
+    if !meta.is_empty() {
+        header.insert("__metadata__".into(), serde_json::json!(meta));
+    }
+    let mut offset = 0;
+    for t in &order {
+        let dtype = match t.dtype {
+            Dtype::I64 => "I64",
+            _ => "F32",
+        };
+        header.insert(
+            t.name.clone(),
+            serde_json::json!({ "dtype": dtype, "shape": t.shape, "data_offsets": [offset, offset + t.bytes.len()] }),
+        );
+        offset += t.bytes.len();
+    }
+    let mut text = serde_json::to_string(&header).expect("a JSON value always serializes");
+    while !text.len().is_multiple_of(8) {
+        text.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + text.len() + offset);
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+    for t in &order {
+        out.extend_from_slice(&t.bytes);
+    }
+    out
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and
+/// a rename, so readers never see a partial file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = PathBuf::from(path);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    tmp.set_file_name(format!(".{name}.tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// An output file written one whole line at a time (appended), so a killed
+/// run never leaves half a line.
+pub struct LineFile {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl LineFile {
+    /// Opens `path`: truncated and started with `header` for a new run,
+    /// appended to (header kept) when `append` and the file exists.
+    pub fn open(path: PathBuf, append: bool, header: &str) -> io::Result<LineFile> {
+        let existed = path.exists();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(append)
+            .truncate(!append)
+            .open(&path)?;
+        let mut f = LineFile { path, file };
+        let continuing = append && existed;
+        if !continuing && !header.is_empty() {
+            f.write(header)?;
+        }
+        Ok(f)
+    }
+
+    /// Appends `line` (which ends with a newline) in one write.
+    pub fn write(&mut self, line: &str) -> io::Result<()> {
+        use std::io::Write as _;
+        self.file.write_all(line.as_bytes())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}

@@ -1,0 +1,260 @@
+//! Training records → text: the per-epoch table lines, `epochs.csv`, the
+//! `stats.jsonl` lines (schema `depthlab.train-stats/1`, documented in
+//! `docs/training.md`) and the final summary.
+
+use super::{Report, layer_json, opt, sig4};
+use crate::graph::Graph;
+use crate::stats::NetworkStats;
+use crate::train::{EpochRecord, StatsRecord};
+use serde::Serialize;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Version tag of the `stats.jsonl` lines.
+pub const STATS_SCHEMA: &str = "depthlab.train-stats/1";
+
+fn pct(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".into(), |f| format!("{:.1}%", 100.0 * f))
+}
+
+/// The header of the per-epoch table.
+pub fn epoch_header() -> String {
+    format!(
+        "{:>5}  {:>7}  {:>9}  {:>10}  {:>9}  {:>10}  {:>8}  {:>7}",
+        "epoch", "step", "lr", "train loss", "train acc", "test loss", "test acc", "time"
+    )
+}
+
+/// One row of the per-epoch table.
+pub fn epoch_line(r: &EpochRecord) -> String {
+    format!(
+        "{:>5}  {:>7}  {:>9}  {:>10}  {:>9}  {:>10}  {:>8}  {:>6.3}s",
+        r.epoch,
+        r.step,
+        sig4(r.lr),
+        sig4(r.train_loss),
+        pct(r.train_acc),
+        opt(r.test_loss),
+        pct(r.test_acc),
+        r.seconds
+    )
+}
+
+/// `record` as CSV (the `csv` crate), one line, after the header line of
+/// its field names when `header`.
+fn csv_lines<T: Serialize>(record: &T, header: bool) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(header)
+        .from_writer(Vec::new());
+    w.serialize(record)
+        .expect("a record of numbers serializes to memory");
+    let bytes = w.into_inner().expect("a writer to memory flushes");
+    String::from_utf8(bytes).expect("the csv crate writes UTF-8")
+}
+
+/// The header line of `epochs.csv`: [`EpochRecord`]'s field names.
+pub fn epoch_csv_header() -> String {
+    let both = csv_lines(&EpochRecord::default(), true);
+    let end = both.find('\n').map_or(both.len(), |i| i + 1);
+    both[..end].to_owned()
+}
+
+/// One `epochs.csv` row, full precision.
+pub fn epoch_csv(r: &EpochRecord) -> String {
+    csv_lines(r, false)
+}
+
+/// Rewrites `epochs.csv` (if it exists) without the rows of epochs after
+/// `completed`: a run stopped mid-epoch wrote that epoch's row so far, and
+/// the resumed run writes the whole row again. The header and rows whose
+/// epoch is not a number are kept.
+pub fn drop_epoch_rows_after(path: &Path, completed: u64) -> io::Result<()> {
+    let text = match std::fs::read(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(&text[..]);
+    let mut writer = csv::WriterBuilder::new()
+        .flexible(true)
+        .from_writer(Vec::new());
+    let mut dropped = false;
+    for record in reader.byte_records() {
+        let record = record.map_err(io::Error::other)?;
+        let epoch = record.get(0).and_then(|e| std::str::from_utf8(e).ok());
+        if epoch
+            .and_then(|e| e.parse::<u64>().ok())
+            .is_some_and(|e| e > completed)
+        {
+            dropped = true;
+        } else {
+            writer.write_byte_record(&record)?;
+        }
+    }
+    if !dropped {
+        return Ok(());
+    }
+    let kept = writer.into_inner().map_err(|e| e.into_error())?;
+    crate::files::write_atomic(path, &kept)
+}
+
+/// One `stats.jsonl` line.
+#[derive(Serialize)]
+struct StatsLine {
+    schema: &'static str,
+    step: u64,
+    epoch: usize,
+    probe_loss: f64,
+    histogram_range: f64,
+    vanishing_factor: f64,
+    /// The `stats --format json` layer objects plus `weight_norm` and
+    /// `update_ratio`.
+    layers: Vec<serde_json::Value>,
+}
+
+/// One `stats.jsonl` line: the step, the probe loss and one object per
+/// layer (the `stats --format json` layer objects plus `weight_norm` and
+/// `update_ratio`).
+pub fn stats_line(graph: &Graph, r: &StatsRecord) -> String {
+    let layers = graph
+        .layers
+        .iter()
+        .zip(&r.stats.layers)
+        .enumerate()
+        .map(|(i, (l, s))| {
+            let mut v = layer_json(l, s);
+            v["weight_norm"] = s.w.norm().into();
+            v["update_ratio"] = r.update_ratio.map(|u| u[i]).into();
+            v
+        })
+        .collect();
+    let line = StatsLine {
+        schema: STATS_SCHEMA,
+        step: r.step,
+        epoch: r.epoch,
+        probe_loss: r.stats.loss,
+        histogram_range: r.stats.hist_range,
+        vanishing_factor: r.stats.vanishing_factor(),
+        layers,
+    };
+    let mut s = serde_json::to_string(&line).expect("a JSON value always serializes");
+    s.push('\n');
+    s
+}
+
+/// The per-layer table of how training changed the network: ‖W‖, std(δ)
+/// and saturation or dead units at the start and the end, and the last
+/// update ratio.
+pub fn summary_table(
+    graph: &Graph,
+    first: &NetworkStats,
+    last: &NetworkStats,
+    update_ratio: &[f64],
+) -> String {
+    let mut out = format!(
+        "{:>5}  {:<12}  {:>9}  {:>9}  {:>11}  {:>11}  {:>13}  {:>9}\n",
+        "layer",
+        "activation",
+        "‖W‖ start",
+        "‖W‖ end",
+        "std(δ) start",
+        "std(δ) end",
+        "sat/dead end",
+        "‖ΔW‖/‖W‖"
+    );
+    for (i, l) in graph.layers.iter().enumerate() {
+        let (a, b) = (&first.layers[i], &last.layers[i]);
+        let health = match (b.saturated, b.dead) {
+            (Some(s), _) => format!("{:.1}% sat", 100.0 * s),
+            (None, Some(d)) => format!("{d} dead"),
+            _ => "-".into(),
+        };
+        out.push_str(&format!(
+            "{:>5}  {:<12}  {:>9}  {:>9}  {:>11}  {:>11}  {:>13}  {:>9}\n",
+            l.index,
+            l.act.name(),
+            sig4(a.w.norm()),
+            sig4(b.w.norm()),
+            sig4(a.delta.std()),
+            sig4(b.delta.std()),
+            health,
+            update_ratio.get(i).map_or("-".into(), |&u| sig4(u)),
+        ));
+    }
+    out.push_str(&format!(
+        "vanishing factor std(δ_1)/std(δ_L): {} at the start, {} at the end\n",
+        sig4(first.vanishing_factor()),
+        sig4(last.vanishing_factor())
+    ));
+    out
+}
+
+/// Everything the final summary of `depthlab train` reports.
+pub struct Summary<'a> {
+    pub spec_name: &'a str,
+    pub seed: u64,
+    pub graph: &'a Graph,
+    /// The probe statistics at the start and at the end of this run.
+    pub first: Option<&'a NetworkStats>,
+    pub last: Option<&'a NetworkStats>,
+    pub probe: usize,
+    /// ‖ΔW‖/‖W‖ per layer at the last measurement.
+    pub update_ratio: &'a [f64],
+    pub last_epoch: Option<&'a EpochRecord>,
+    /// Steps this process ran, and how long it took.
+    pub steps: u64,
+    pub seconds: f64,
+    pub checkpoints: &'a [PathBuf],
+    /// Append the probe's δ histograms at the start and the end.
+    pub hist: bool,
+}
+
+impl Summary<'_> {
+    /// The summary text: the per-layer table, the final losses, the speed,
+    /// the checkpoints written, and the histograms if asked.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        if let (Some(f), Some(l)) = (self.first, self.last) {
+            out.push_str(&summary_table(self.graph, f, l, self.update_ratio));
+        }
+        if let Some(r) = self.last_epoch {
+            let acc =
+                |a: Option<f64>| a.map_or(String::new(), |a| format!(" (acc {:.1}%)", 100.0 * a));
+            out.push_str(&format!(
+                "final: train loss {}{}, test loss {}{}\n",
+                sig4(r.train_loss),
+                acc(r.train_acc),
+                opt(r.test_loss),
+                acc(r.test_acc),
+            ));
+        }
+        let per_step = match self.steps {
+            0 => "-".to_owned(),
+            n => format!("{:.0}", 1e6 * self.seconds / n as f64),
+        };
+        out.push_str(&format!(
+            "{} steps in {:.2} s ({per_step} µs/step incl. evaluation and statistics)\n",
+            self.steps, self.seconds
+        ));
+        for path in self.checkpoints {
+            out.push_str(&format!("checkpoint: {}\n", path.display()));
+        }
+        if let (Some(f), Some(l), true) = (self.first, self.last, self.hist) {
+            for (when, stats) in [("start", f), ("end", l)] {
+                let report = Report {
+                    spec_name: self.spec_name,
+                    graph: self.graph,
+                    stats,
+                    seed: self.seed,
+                    probe: self.probe,
+                    steps: 0,
+                };
+                out.push_str(&format!("\nat the {when}: {}", report.histograms()));
+            }
+        }
+        out
+    }
+}

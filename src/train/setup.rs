@@ -1,0 +1,83 @@
+//! Spec → ready executors, the one way for every command: compile for the
+//! probe (statistics) or for training steps, initialize the weights from
+//! the spec's seed, and load the probe's rows (the first held-out examples,
+//! [`crate::dataset::probe`]).
+
+use crate::compile::{Purpose, Resources, compile};
+use crate::dataset::probe::{copy_rows, probe_rows, probe_set};
+use crate::dataset::{self, Split};
+use crate::error::Error;
+use crate::exec::Executor;
+use crate::graph::Graph;
+use crate::plan::Plan;
+use crate::spec::{Data, Spec};
+use crate::stats::StatsConfig;
+
+/// How `stats` and `train` measure, and what the compiler may use.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Rows of the probe batch (`None`: the default,
+    /// [`crate::dataset::probe::DEFAULT_ROWS`] or fewer).
+    pub probe: Option<usize>,
+    pub config: StatsConfig,
+    pub resources: Resources,
+}
+
+/// Compiles `graph` (checked from `spec`) for batches of `batch` rows; a
+/// plan error names the spec.
+pub fn compile_for(
+    spec: &Spec,
+    graph: &Graph,
+    batch: usize,
+    purpose: Purpose,
+    resources: Resources,
+) -> Result<Plan, Error> {
+    compile(graph, batch, purpose, resources).map_err(|error| Error::Plan {
+        spec: spec.source.name.clone(),
+        error,
+    })
+}
+
+/// Compiles `spec` for training steps of `batch` rows and initializes its
+/// parameters from the spec's seed (the same weights `stats` measures).
+pub fn training_executor(
+    spec: &Spec,
+    graph: &Graph,
+    batch: usize,
+    resources: Resources,
+) -> Result<Executor, Error> {
+    let optim = spec.optimizer();
+    let plan = compile_for(spec, graph, batch, Purpose::Train(&optim), resources)?;
+    let mut exec = Executor::new(plan, StatsConfig::default());
+    exec.init_params(spec.train.seed);
+    Ok(exec)
+}
+
+/// The probe executor of `spec` on `split`: compiled for statistics on the
+/// probe's rows, which it holds, weights initialized from the seed.
+pub fn probe_executor(
+    spec: &Spec,
+    graph: &Graph,
+    split: &Split,
+    opts: &Options,
+) -> Result<Executor, Error> {
+    let data = spec.data.clone().unwrap_or_else(Data::gaussian);
+    let rows = probe_rows(split, opts.probe, &data, &spec.source)?;
+    let plan = compile_for(spec, graph, rows, Purpose::Stats, opts.resources)?;
+    let mut exec = Executor::new(plan, opts.config);
+    exec.init_params(spec.train.seed);
+    let (x, y) = (exec.plan().x, exec.plan().y);
+    let [xs, ys] = exec.bufs_mut([x, y]);
+    copy_rows(probe_set(split), 0..rows, xs, ys);
+    Ok(exec)
+}
+
+/// `stats` at initialization: the probe executor of `spec` after one
+/// forward, backward and statistics pass.
+pub fn measure(spec: &Spec, opts: &Options) -> Result<Executor, Error> {
+    let graph = Graph::check(spec)?;
+    let split = dataset::load_for(spec, &graph)?;
+    let mut exec = probe_executor(spec, &graph, &split, opts)?;
+    exec.run();
+    Ok(exec)
+}
