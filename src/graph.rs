@@ -3,7 +3,7 @@
 //! and FLOPs counted with overflow-checked arithmetic (the one place they
 //! are counted).
 
-use crate::spec::{ActSpec, Dense, InitSpec, LossKind, Spec, SpecError};
+use crate::spec::{ActSpec, InitSpec, LossKind, Spec, SpecError};
 
 /// Most layers a spec may unroll to (a typo like `x100000000` is refused
 /// before anything is allocated).
@@ -81,6 +81,62 @@ pub struct Graph {
     pub params: usize,
 }
 
+/// The spec's `dense` lines unrolled into `total` layers (`xK` repeats a
+/// line), every default resolved, and the count of learnable parameters.
+fn unroll(spec: &Spec, input: usize, total: usize) -> Result<(Vec<Layer>, usize), SpecError> {
+    let src = &spec.source;
+    let mut layers = Vec::with_capacity(total);
+    let mut fan_in = input;
+    let mut params = 0usize;
+    for (line_idx, d) in spec.dense.iter().enumerate() {
+        let last_line = line_idx + 1 == spec.dense.len();
+        for rep in 0..d.repeat {
+            let is_output = last_line && rep + 1 == d.repeat;
+            let act = match d.act {
+                Some((act, _)) => act,
+                None if is_output => ActSpec::Identity,
+                None => {
+                    return Err(src.error(d.span, "a hidden `dense` layer needs an activation").with_help("write one after the size, e.g. `dense 100 relu` (or `identity` for a linear layer)"));
+                }
+            };
+            let init = d.init.map_or(InitSpec::Torch, |(i, _)| i);
+            let bias = d.bias.map_or(
+                if init == InitSpec::Torch {
+                    InitSpec::Torch
+                } else {
+                    InitSpec::Zeros
+                },
+                |(b, _)| b,
+            );
+            let layer = Layer {
+                index: layers.len() + 1,
+                fan_in,
+                units: d.units,
+                act,
+                init,
+                bias,
+                weight_decay: d.weight_decay,
+                act_decay: d.act_decay,
+                line: d.span.line,
+            };
+            let count = d
+                .units
+                .checked_mul(fan_in)
+                .and_then(|w| w.checked_add(d.units))
+                .and_then(|n| n.checked_add(layer.act_params()));
+            params = count.and_then(|c| params.checked_add(c)).ok_or_else(|| {
+                src.error(
+                    d.units_span,
+                    "the network's size overflows this machine's address space",
+                )
+            })?;
+            layers.push(layer);
+            fan_in = d.units;
+        }
+    }
+    Ok((layers, params))
+}
+
 impl Graph {
     /// Checks a parsed spec and resolves its defaults: the last `dense`
     /// without an activation is linear, the init defaults to `torch` (as
@@ -121,59 +177,8 @@ impl Graph {
                 format!("{total} layers is more than depthlab supports ({MAX_LAYERS})"),
             ));
         }
-        let mut layers = Vec::with_capacity(total);
-        let mut fan_in = input.size;
-        let mut params = 0usize;
-        let too_big = |line: &Dense| {
-            src.error(
-                line.units_span,
-                "the network's size overflows this machine's address space",
-            )
-        };
-        for (line_idx, d) in spec.dense.iter().enumerate() {
-            let last_line = line_idx + 1 == spec.dense.len();
-            for rep in 0..d.repeat {
-                let is_output = last_line && rep + 1 == d.repeat;
-                let act = match d.act {
-                    Some((act, _)) => act,
-                    None if is_output => ActSpec::Identity,
-                    None => {
-                        return Err(src.error(d.span, "a hidden `dense` layer needs an activation").with_help("write one after the size, e.g. `dense 100 relu` (or `identity` for a linear layer)"));
-                    }
-                };
-                let init = d.init.map_or(InitSpec::Torch, |(i, _)| i);
-                let bias = d
-                    .bias
-                    .map(|(b, _)| b)
-                    .unwrap_or(if init == InitSpec::Torch {
-                        InitSpec::Torch
-                    } else {
-                        InitSpec::Zeros
-                    });
-                let layer = Layer {
-                    index: layers.len() + 1,
-                    fan_in,
-                    units: d.units,
-                    act,
-                    init,
-                    bias,
-                    weight_decay: d.weight_decay,
-                    act_decay: d.act_decay,
-                    line: d.span.line,
-                };
-                let count = d
-                    .units
-                    .checked_mul(fan_in)
-                    .and_then(|w| w.checked_add(d.units))
-                    .and_then(|n| n.checked_add(layer.act_params()));
-                params = count
-                    .and_then(|c| params.checked_add(c))
-                    .ok_or_else(|| too_big(d))?;
-                layers.push(layer);
-                fan_in = d.units;
-            }
-        }
-        let out = fan_in;
+        let (layers, params) = unroll(spec, input.size, total)?;
+        let out = layers.last().map_or(input.size, |l| l.units);
         let (loss, loss_is_default) = match spec.loss {
             Some((loss, span)) => {
                 if loss == LossKind::CrossEntropy && out < 2 {

@@ -7,6 +7,7 @@
 // Errors carry their context (file, line text, help) by value; they are
 // built once, on the way out, so their size costs nothing worth boxing for.
 #![allow(clippy::result_large_err)]
+#![warn(clippy::too_many_lines)]
 
 pub mod arena;
 pub mod commands;

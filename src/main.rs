@@ -3,6 +3,7 @@
 
 // See lib.rs: errors are built once, on the way out.
 #![allow(clippy::result_large_err)]
+#![warn(clippy::too_many_lines)]
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use depthlab::commands::{self, Format, StatsOutput, TrainFiles};

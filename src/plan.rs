@@ -215,11 +215,19 @@ impl Plan {
     /// `linear+tanh   s1 = x·W1ᵀ + b1, a1 = tanh(s1)   (300×256)·(256×256)ᵀ  ×2`
     /// (`×2`: split over 2 threads).
     pub fn describe(&self, step: &Step) -> String {
-        let n = |b: Buf| self.name(b);
-        let split = |parts: usize| match parts {
-            0 | 1 => String::new(),
-            p => format!("  ×{p}"),
+        let (kind, what, size, parts) = self.parts_of(step);
+        let split = if parts > 1 {
+            format!("  ×{parts}")
+        } else {
+            String::new()
         };
+        let line = format!("{kind:<13} {what}   {size}{split}");
+        line.trim_end().to_owned()
+    }
+
+    /// A step's kind, what it computes, its sizes and its split.
+    fn parts_of(&self, step: &Step) -> (String, String, String, usize) {
+        let n = |b: Buf| self.name(b);
         match *step {
             Step::Linear {
                 s,
@@ -233,19 +241,16 @@ impl Plan {
                 units,
                 parts,
             } => {
-                let (kind, fused) = match act {
-                    Activation::Identity => ("linear".to_owned(), String::new()),
-                    act => (
-                        format!("linear+{}", act.name()),
-                        format!(", {} = {}({})", n(a), act.name(), n(s)),
-                    ),
+                let mut what = format!("{} = {}·{}ᵀ + {}", n(s), n(x), n(w), n(b));
+                let kind = match act {
+                    Activation::Identity => "linear".to_owned(),
+                    act => {
+                        what += &format!(", {} = {}({})", n(a), act.name(), n(s));
+                        format!("linear+{}", act.name())
+                    }
                 };
-                let shapes = format!("({rows}×{fan_in})·({units}×{fan_in})ᵀ");
-                let (s, x, w, b) = (n(s), n(x), n(w), n(b));
-                format!(
-                    "{kind:<13} {s} = {x}·{w}ᵀ + {b}{fused}   {shapes}{}",
-                    split(parts)
-                )
+                let size = format!("({rows}×{fan_in})·({units}×{fan_in})ᵀ");
+                (kind, what, size, parts)
             }
             Step::Activation {
                 act,
@@ -255,8 +260,8 @@ impl Plan {
                 rows,
                 units,
             } => {
-                let (a, s, p, act) = (n(a), n(s), n(p), act.name());
-                format!("activation    {a} = {act}({s}; {p})   {rows}×{units}")
+                let what = format!("{} = {}({}; {})", n(a), act.name(), n(s), n(p));
+                ("activation".into(), what, format!("{rows}×{units}"), 1)
             }
             Step::Loss {
                 loss,
@@ -266,12 +271,29 @@ impl Plan {
                 rows,
                 cols,
             } => {
-                let (pred, target, grad) = (n(pred), n(target), n(grad));
-                format!(
-                    "loss          {}({pred}, {target}) → {grad}   {rows}×{cols}",
-                    loss.name()
-                )
+                let what = format!("{}({}, {}) → {}", loss.name(), n(pred), n(target), n(grad));
+                ("loss".into(), what, format!("{rows}×{cols}"), 1)
             }
+            Step::LayerStats { layer } => (
+                "stats".into(),
+                format!("layer {}", layer + 1),
+                String::new(),
+                1,
+            ),
+            Step::NetworkStats => (
+                "stats".into(),
+                "gains, δ histograms".into(),
+                String::new(),
+                1,
+            ),
+            _ => self.backward_parts(step),
+        }
+    }
+
+    /// [`Plan::parts_of`] for the backward and update steps.
+    fn backward_parts(&self, step: &Step) -> (String, String, String, usize) {
+        let n = |b: Buf| self.name(b);
+        match *step {
             Step::ActivationBackward {
                 act,
                 delta,
@@ -282,14 +304,15 @@ impl Plan {
                 parts,
                 ..
             } => {
-                let dp = match self.buffer(dp).len {
-                    0 => String::new(),
-                    _ => format!(", {} += ∂L/∂p", n(dp)),
-                };
-                let (delta, s, act) = (n(delta), n(s), act.name());
-                format!(
-                    "act backward  {delta} ⊙= {act}'({s}){dp}   {rows}×{units}{}",
-                    split(parts)
+                let mut what = format!("{} ⊙= {}'({})", n(delta), act.name(), n(s));
+                if self.buffer(dp).len > 0 {
+                    what += &format!(", {} += ∂L/∂p", n(dp));
+                }
+                (
+                    "act backward".into(),
+                    what,
+                    format!("{rows}×{units}"),
+                    parts,
                 )
             }
             Step::LinearBackwardParams {
@@ -303,11 +326,9 @@ impl Plan {
                 parts,
             } => {
                 let (dw, db, delta, x) = (n(dw), n(db), n(delta), n(x));
-                let shapes = format!("({rows}×{units})ᵀ·({rows}×{fan_in})");
-                format!(
-                    "linear ∂W,∂b  {dw} = {delta}ᵀ·{x}, {db} = Σ {delta}   {shapes}{}",
-                    split(parts)
-                )
+                let what = format!("{dw} = {delta}ᵀ·{x}, {db} = Σ {delta}");
+                let size = format!("({rows}×{units})ᵀ·({rows}×{fan_in})");
+                ("linear ∂W,∂b".into(), what, size, parts)
             }
             Step::LinearBackwardInput {
                 dx,
@@ -318,12 +339,9 @@ impl Plan {
                 units,
                 parts,
             } => {
-                let (dx, delta, w) = (n(dx), n(delta), n(w));
-                let shapes = format!("({rows}×{units})·({units}×{fan_in})");
-                format!(
-                    "linear ∂x     {dx} = {delta}·{w}   {shapes}{}",
-                    split(parts)
-                )
+                let what = format!("{} = {}·{}", n(dx), n(delta), n(w));
+                let size = format!("({rows}×{units})·({units}×{fan_in})");
+                ("linear ∂x".into(), what, size, parts)
             }
             Step::Update {
                 param,
@@ -333,23 +351,20 @@ impl Plan {
                 parts,
             } => {
                 let kind = self.optim.as_ref().map_or("?", |o| o.kind.name());
-                let decay = match decay {
-                    0.0 => String::new(),
-                    d => format!(", weight_decay {d}"),
-                };
                 let state: String = state
                     .iter()
                     .filter(|&&b| self.buffer(b).len > 0)
                     .map(|&b| format!(", {}", n(b)))
                     .collect();
-                let (len, param, grad) = (self.buffer(param).len, n(param), n(grad));
-                format!(
-                    "update        {param} ← {kind}({param}, {grad}{state}){decay}   {len}{}",
-                    split(parts)
-                )
+                let (p, g) = (n(param), n(grad));
+                let mut what = format!("{p} ← {kind}({p}, {g}{state})");
+                if decay != 0.0 {
+                    what += &format!(", weight_decay {decay}");
+                }
+                let size = self.buffer(param).len.to_string();
+                ("update".into(), what, size, parts)
             }
-            Step::LayerStats { layer } => format!("stats         layer {}", layer + 1),
-            Step::NetworkStats => "stats         gains, δ histograms".to_owned(),
+            _ => unreachable!("forward steps are described by parts_of"),
         }
     }
 

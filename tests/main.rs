@@ -10,6 +10,8 @@ mod dataset;
 mod dump;
 /// Finite-difference gradient checks against an independent f64 forward.
 mod gradcheck;
+/// Imports between modules run one way; `unsafe` stays in two places.
+mod layout;
 /// PyTorch parity: 5 optimizer steps replayed from committed fixtures.
 mod parity;
 /// One probe path: `stats`, `stats --steps N` and the trainer agree.

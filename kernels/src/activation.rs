@@ -505,6 +505,8 @@ pub fn activation_forward(
 /// order per unit, so the result depends only on the data. `s`, `a`: the
 /// forward's input and output; sigmoid and tanh use `a` (as PyTorch), the
 /// others `s`.
+// Eight arguments in STYLE.md's order, outputs → inputs → dims: grouping
+// the slices would hide which ones the kernel writes.
 #[allow(clippy::too_many_arguments)]
 pub fn activation_backward(
     act: Activation,
@@ -556,70 +558,74 @@ pub fn activation_backward(
             let sg = sigmoid_v(x);
             sg * (splat(1.0) + x * (splat(1.0) - sg))
         }),
-        Activation::Prelu => {
-            let slope = &params[..cols];
-            for (d_rows, s_rows) in row_blocks(delta, s, cols) {
-                // Column blocks outside, rows inside: the accumulator stays
-                // in a register and still adds row after row.
-                let mut j = 0;
-                while j < cols {
-                    let w = LANES.min(cols - j);
-                    let a = load_at(slope, j, w);
-                    let mut acc = load_at(dparams, j, w);
-                    for (d_row, s_row) in
-                        d_rows.chunks_exact_mut(cols).zip(s_rows.chunks_exact(cols))
-                    {
-                        let (g, x) = (load_at(d_row, j, w), load_at(s_row, j, w));
-                        let pos = x.simd_gt(splat(0.0));
-                        // ∂/∂a (x ≤ 0 branch a·x) = x
-                        acc += g * pos.select(splat(0.0), x);
-                        store_at(d_row, j, w, g * pos.select(splat(1.0), a));
-                    }
-                    store_at(dparams, j, w, acc);
-                    j += w;
-                }
+        Activation::Prelu => prelu_backward(delta, dparams, s, params, cols),
+        Activation::Srelu => srelu_backward(delta, dparams, s, params, cols),
+    }
+}
+
+/// PReLU's backward (see [`activation_backward`]): δ ⊙= f'(s), and
+/// ∂L/∂a accumulated per unit.
+fn prelu_backward(delta: &mut [f32], dparams: &mut [f32], s: &[f32], params: &[f32], cols: usize) {
+    let slope = &params[..cols];
+    for (d_rows, s_rows) in row_blocks(delta, s, cols) {
+        // Column blocks outside, rows inside: the accumulator stays in a
+        // register and still adds row after row.
+        let mut j = 0;
+        while j < cols {
+            let w = LANES.min(cols - j);
+            let a = load_at(slope, j, w);
+            let mut acc = load_at(dparams, j, w);
+            for (d_row, s_row) in d_rows.chunks_exact_mut(cols).zip(s_rows.chunks_exact(cols)) {
+                let (g, x) = (load_at(d_row, j, w), load_at(s_row, j, w));
+                let pos = x.simd_gt(splat(0.0));
+                // ∂/∂a (x ≤ 0 branch a·x) = x
+                acc += g * pos.select(splat(0.0), x);
+                store_at(d_row, j, w, g * pos.select(splat(1.0), a));
             }
+            store_at(dparams, j, w, acc);
+            j += w;
         }
-        Activation::Srelu => {
-            let (tl, rest) = params.split_at(cols);
-            let (al, rest) = rest.split_at(cols);
-            let (tr, ar) = rest.split_at(cols);
-            let (dtl, rest) = dparams.split_at_mut(cols);
-            let (dal, rest) = rest.split_at_mut(cols);
-            let (dtr, dar) = rest.split_at_mut(cols);
-            for (d_rows, s_rows) in row_blocks(delta, s, cols) {
-                let mut j = 0;
-                while j < cols {
-                    let w = LANES.min(cols - j);
-                    let (p_tl, p_al) = (load_at(tl, j, w), load_at(al, j, w));
-                    let (p_tr, p_ar) = (load_at(tr, j, w), load_at(ar, j, w));
-                    let (one_m_al, one_m_ar) = (splat(1.0) - p_al, splat(1.0) - p_ar);
-                    let (mut a_tl, mut a_al) = (load_at(dtl, j, w), load_at(dal, j, w));
-                    let (mut a_tr, mut a_ar) = (load_at(dtr, j, w), load_at(dar, j, w));
-                    for (d_row, s_row) in
-                        d_rows.chunks_exact_mut(cols).zip(s_rows.chunks_exact(cols))
-                    {
-                        let (g, x) = (load_at(d_row, j, w), load_at(s_row, j, w));
-                        // The scalar twin's branch order: x ≥ t_r first, then x ≤ t_l.
-                        let right = x.simd_ge(p_tr);
-                        let left = !right & x.simd_le(p_tl);
-                        let zero = splat(0.0);
-                        // f = t_l + a_l (x − t_l): ∂t_l = 1 − a_l, ∂a_l = x − t_l;
-                        // f = t_r + a_r (x − t_r): ∂t_r = 1 − a_r, ∂a_r = x − t_r.
-                        a_tl += g * left.select(one_m_al, zero);
-                        a_al += g * left.select(x - p_tl, zero);
-                        a_tr += g * right.select(one_m_ar, zero);
-                        a_ar += g * right.select(x - p_tr, zero);
-                        let d = right.select(p_ar, left.select(p_al, splat(1.0)));
-                        store_at(d_row, j, w, g * d);
-                    }
-                    store_at(dtl, j, w, a_tl);
-                    store_at(dal, j, w, a_al);
-                    store_at(dtr, j, w, a_tr);
-                    store_at(dar, j, w, a_ar);
-                    j += w;
-                }
+    }
+}
+
+/// SReLU's backward (see [`activation_backward`]): δ ⊙= f'(s), and
+/// ∂L/∂(t_l, a_l, t_r, a_r) accumulated per unit.
+fn srelu_backward(delta: &mut [f32], dparams: &mut [f32], s: &[f32], params: &[f32], cols: usize) {
+    let (tl, rest) = params.split_at(cols);
+    let (al, rest) = rest.split_at(cols);
+    let (tr, ar) = rest.split_at(cols);
+    let (dtl, rest) = dparams.split_at_mut(cols);
+    let (dal, rest) = rest.split_at_mut(cols);
+    let (dtr, dar) = rest.split_at_mut(cols);
+    for (d_rows, s_rows) in row_blocks(delta, s, cols) {
+        let mut j = 0;
+        while j < cols {
+            let w = LANES.min(cols - j);
+            let (p_tl, p_al) = (load_at(tl, j, w), load_at(al, j, w));
+            let (p_tr, p_ar) = (load_at(tr, j, w), load_at(ar, j, w));
+            let (one_m_al, one_m_ar) = (splat(1.0) - p_al, splat(1.0) - p_ar);
+            let (mut a_tl, mut a_al) = (load_at(dtl, j, w), load_at(dal, j, w));
+            let (mut a_tr, mut a_ar) = (load_at(dtr, j, w), load_at(dar, j, w));
+            for (d_row, s_row) in d_rows.chunks_exact_mut(cols).zip(s_rows.chunks_exact(cols)) {
+                let (g, x) = (load_at(d_row, j, w), load_at(s_row, j, w));
+                // The scalar twin's branch order: x ≥ t_r first, then x ≤ t_l.
+                let right = x.simd_ge(p_tr);
+                let left = !right & x.simd_le(p_tl);
+                let zero = splat(0.0);
+                // f = t_l + a_l (x − t_l): ∂t_l = 1 − a_l, ∂a_l = x − t_l;
+                // f = t_r + a_r (x − t_r): ∂t_r = 1 − a_r, ∂a_r = x − t_r.
+                a_tl += g * left.select(one_m_al, zero);
+                a_al += g * left.select(x - p_tl, zero);
+                a_tr += g * right.select(one_m_ar, zero);
+                a_ar += g * right.select(x - p_tr, zero);
+                let d = right.select(p_ar, left.select(p_al, splat(1.0)));
+                store_at(d_row, j, w, g * d);
             }
+            store_at(dtl, j, w, a_tl);
+            store_at(dal, j, w, a_al);
+            store_at(dtr, j, w, a_tr);
+            store_at(dar, j, w, a_ar);
+            j += w;
         }
     }
 }
@@ -877,95 +883,107 @@ mod tests {
         ) || (backward && matches!(act, Activation::Sigmoid | Activation::Tanh))
     }
 
+    /// One comparison: `rows`×`cols` values starting `offset` floats into
+    /// larger buffers (misaligned slices).
+    struct Case {
+        act: Activation,
+        rows: usize,
+        cols: usize,
+        offset: usize,
+        seed: u64,
+    }
+
+    impl Case {
+        fn label(&self, what: &str) -> String {
+            format!(
+                "{:?} {what} {}x{}+{}",
+                self.act, self.rows, self.cols, self.offset
+            )
+        }
+
+        /// The forward against the twin; returns the max (ulp, fraction of
+        /// tolerance) and the twin's output.
+        fn forward(&self, s: &[f32], params: &[f32]) -> ((f64, f64), Vec<f32>) {
+            let (act, n) = (self.act, self.rows * self.cols);
+            let mut a_buf = vec![f32::NAN; n + self.offset];
+            let a = &mut a_buf[self.offset..];
+            let mut a_ref = vec![f32::NAN; n];
+            activation_forward(act, a, s, params, self.rows, self.cols);
+            reference::activation_forward(act, &mut a_ref, s, params, self.rows, self.cols);
+            if bit_exact(act, false) {
+                let same = a.iter().zip(&a_ref).all(|(x, y)| same_bits(*x, *y));
+                assert!(same, "{act:?} forward bits");
+            }
+            let r = check(&self.label("forward"), a, &a_ref, |i| {
+                floor(act, false, s[i], 0.0)
+            });
+            (r, a_ref)
+        }
+
+        /// The backward from the twin's `a` against the twin, with
+        /// gradients in [−2, 2] and a few specials; returns the maxima for
+        /// δ and for the parameter gradients.
+        fn backward(&self, s: &[f32], params: &[f32], a: &[f32]) -> [(f64, f64); 2] {
+            let (act, n, offset) = (self.act, self.rows * self.cols, self.offset);
+            let mut rg = Lcg(self.seed ^ 0xd1ff);
+            let g: Vec<f32> = (0..n)
+                .map(|i| match i % 97 {
+                    13 => 0.0,
+                    29 => 1e-38,
+                    _ => 4.0 * rg.next() - 2.0,
+                })
+                .collect();
+            let mut d_buf = [vec![0.0; offset], g.clone()].concat();
+            let d = &mut d_buf[offset..];
+            let mut d_ref = g.clone();
+            let dp0: Vec<f32> = (0..params.len()).map(|_| rg.next() - 0.5).collect();
+            let mut dp_buf = [vec![0.0; offset], dp0.clone()].concat();
+            let dp = &mut dp_buf[offset..];
+            let mut dp_ref = dp0;
+            let (rows, cols) = (self.rows, self.cols);
+            activation_backward(act, d, dp, s, a, params, rows, cols);
+            reference::activation_backward(act, &mut d_ref, &mut dp_ref, s, a, params, rows, cols);
+            if bit_exact(act, true) {
+                let same = d.iter().zip(&d_ref).all(|(x, y)| same_bits(*x, *y));
+                assert!(same, "{act:?} backward bits");
+                for (k, (x, y)) in dp.iter().zip(&dp_ref).enumerate() {
+                    let label = self.label("dparams");
+                    assert!(same_bits(*x, *y), "{label}[{k}]: {x:e} vs {y:e}");
+                }
+            }
+            [
+                check(&self.label("backward"), d, &d_ref, |i| {
+                    floor(act, true, s[i], g[i])
+                }),
+                check(&self.label("dparams"), dp, &dp_ref, |_| 0.0),
+            ]
+        }
+    }
+
     #[test]
     fn simd_kernels_match_reference() {
+        let max = |a: (f64, f64), b: (f64, f64)| (a.0.max(b.0), a.1.max(b.1));
         for act in KERNEL_CASES {
-            let (mut fwd, mut bwd, mut dpar) =
-                ((0.0f64, 0.0f64), (0.0f64, 0.0f64), (0.0f64, 0.0f64));
+            let (mut fwd, mut bwd, mut dpar) = ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0));
             let mut cases = 0;
             for &cols in &SIZES {
                 for rows in 1..=3 {
                     for offset in 0..=3 {
-                        let n = rows * cols;
                         let seed = (cols * 31 + rows * 7 + offset) as u64;
-                        // Slices start `offset` floats into larger buffers.
-                        let s_buf = [vec![0.0; offset], inputs(n, seed)].concat();
-                        let s = &s_buf[offset..];
-                        let p_buf = [vec![0.0; offset], params_for(act, cols, seed)].concat();
-                        let params = &p_buf[offset..];
-                        let mut a_buf = vec![f32::NAN; n + offset];
-                        let a = &mut a_buf[offset..];
-                        let mut a_ref = vec![f32::NAN; n];
-                        activation_forward(act, a, s, params, rows, cols);
-                        reference::activation_forward(act, &mut a_ref, s, params, rows, cols);
-                        if bit_exact(act, false) {
-                            assert!(
-                                a.iter().zip(&a_ref).all(|(x, y)| same_bits(*x, *y)),
-                                "{act:?} forward bits"
-                            );
-                        }
-                        let r = check(
-                            &format!("{act:?} forward {rows}x{cols}+{offset}"),
-                            a,
-                            &a_ref,
-                            |i| floor(act, false, s[i], 0.0),
-                        );
-                        fwd = (fwd.0.max(r.0), fwd.1.max(r.1));
-
-                        // Backward from the same a (the reference's), with
-                        // gradients in [−2, 2] and a few specials.
-                        let mut rg = Lcg(seed ^ 0xd1ff);
-                        let g: Vec<f32> = (0..n)
-                            .map(|i| match i % 97 {
-                                13 => 0.0,
-                                29 => 1e-38,
-                                _ => 4.0 * rg.next() - 2.0,
-                            })
-                            .collect();
-                        let mut d_buf = [vec![0.0; offset], g.clone()].concat();
-                        let d = &mut d_buf[offset..];
-                        let mut d_ref = g.clone();
-                        let dp0: Vec<f32> = (0..params.len()).map(|_| rg.next() - 0.5).collect();
-                        let mut dp_buf = [vec![0.0; offset], dp0.clone()].concat();
-                        let dp = &mut dp_buf[offset..];
-                        let mut dp_ref = dp0.clone();
-                        activation_backward(act, d, dp, s, &a_ref, params, rows, cols);
-                        reference::activation_backward(
+                        let case = Case {
                             act,
-                            &mut d_ref,
-                            &mut dp_ref,
-                            s,
-                            &a_ref,
-                            params,
                             rows,
                             cols,
-                        );
-                        if bit_exact(act, true) {
-                            assert!(
-                                d.iter().zip(&d_ref).all(|(x, y)| same_bits(*x, *y)),
-                                "{act:?} backward bits"
-                            );
-                            for (k, (x, y)) in dp.iter().zip(&dp_ref).enumerate() {
-                                assert!(
-                                    same_bits(*x, *y),
-                                    "{act:?} dparams[{k}] {rows}x{cols}+{offset}: {x:e} vs {y:e}"
-                                );
-                            }
-                        }
-                        let r = check(
-                            &format!("{act:?} backward {rows}x{cols}+{offset}"),
-                            d,
-                            &d_ref,
-                            |i| floor(act, true, s[i], g[i]),
-                        );
-                        bwd = (bwd.0.max(r.0), bwd.1.max(r.1));
-                        let r = check(
-                            &format!("{act:?} dparams {rows}x{cols}+{offset}"),
-                            dp,
-                            &dp_ref,
-                            |_| 0.0,
-                        );
-                        dpar = (dpar.0.max(r.0), dpar.1.max(r.1));
+                            offset,
+                            seed,
+                        };
+                        let s_buf = [vec![0.0; offset], inputs(rows * cols, seed)].concat();
+                        let p_buf = [vec![0.0; offset], params_for(act, cols, seed)].concat();
+                        let (s, params) = (&s_buf[offset..], &p_buf[offset..]);
+                        let (r, a_ref) = case.forward(s, params);
+                        fwd = max(fwd, r);
+                        let [rb, rp] = case.backward(s, params, &a_ref);
+                        (bwd, dpar) = (max(bwd, rb), max(dpar, rp));
                         cases += 1;
                     }
                 }

@@ -228,7 +228,7 @@ fn blocked<
     kc_max: usize,
     mut epilogue: F,
 ) {
-    let Operands { a, b, m, k, n } = ops;
+    let Operands { m, k, n, .. } = ops;
     const { assert!(BUF.is_multiple_of(KC * NR) && MR <= A_STEP && A_STEP.is_multiple_of(8)) };
     debug_assert!(!(TB && IN_PLACE) && (1..=KC).contains(&kc_max));
     let mut b_buf = PackBuf::<BUF>::new();
@@ -269,115 +269,202 @@ fn blocked<
             let full_panels = nc / NR;
             let tail = nc % NR;
             let panels = full_panels + usize::from(tail > 0);
-            // The tail panel is zero-padded to a full vector.
-            let tail_pw = NR;
-            // NN/NT always pack the A micro-panel (see `pack_a_panel`). TN
-            // reads it in place, unless several B panels reuse it and A's
-            // stride would crowd it into a few L1 sets (and get it evicted
-            // between panels).
-            let pack_a = !TA || (panels >= 2 && a_panel_crowds_l1(lda, kc_step));
-
-            // Pack B[pc..pc+kc, jc..jc+nc] (or only its tail) into panels:
-            // panel q is kc rows of NR floats at b_pack + q·kc·NR, the tail
-            // panel (tail_pw wide) follows the full ones.
-            let tail_off = if IN_PLACE { 0 } else { full_panels * kc * NR };
-            debug_assert!(tail == 0 || tail_off + kc * tail_pw <= BUF);
+            let blk = Block {
+                pc,
+                kc,
+                jc,
+                full_panels,
+                tail,
+                tail_off: if IN_PLACE { 0 } else { full_panels * kc * NR },
+                init,
+                last,
+                // NN/NT always pack the A micro-panel (see `pack_a_panel`).
+                // TN reads it in place, unless several B panels reuse it
+                // and A's stride would crowd it into a few L1 sets (and get
+                // it evicted between panels).
+                pack_a: !TA || (panels >= 2 && a_panel_crowds_l1(lda, kc_step)),
+            };
+            debug_assert!(tail == 0 || blk.tail_off + kc * NR <= BUF);
             // SAFETY: every panel written lies inside `b_buf` (BUF floats
-            // ≥ kc·nc rounded up to NR; in place only the tail), and
-            // the reads stay inside B (rows pc..pc+kc ≤ k, cols jc..jc+nc ≤
-            // n, check_shapes).
+            // ≥ kc·nc rounded up to NR; in place only the tail), and the
+            // reads stay inside B (rows pc..pc+kc ≤ k, cols jc..jc+nc ≤ n,
+            // check_shapes).
+            unsafe { pack_b_block::<TB, IN_PLACE>(b_pack, &ops, &blk) };
+            // SAFETY: `a_pack` holds KC·A_STEP floats, `b_pack` the block
+            // just packed.
             unsafe {
-                if !IN_PLACE && !TB {
-                    // Row by row, so that each B row is read as one run.
-                    for p in 0..kc {
-                        let s = b.as_ptr().add((pc + p) * n + jc);
-                        for q in 0..full_panels {
-                            let d = b_pack.add(q * kc * NR + p * NR);
-                            store(d, load(s.add(q * NR)));
-                        }
-                    }
-                } else if !IN_PLACE {
-                    for q in 0..full_panels {
-                        let dst = b_pack.add(q * kc * NR);
-                        pack_b::<TB>(dst, NR, &ops, pc..pc + kc, jc + q * NR, NR);
-                    }
-                }
-                if tail > 0 {
-                    let j = jc + full_panels * NR;
-                    pack_b::<TB>(b_pack.add(tail_off), tail_pw, &ops, pc..pc + kc, j, tail);
-                }
-            }
-
-            // LOOP 3: row tiles of MR rows.
-            let mut i = rows.start;
-            while i < rows.end {
-                let mr = tile_rows(rows.end - i);
-                let a_panel = if pack_a {
-                    // SAFETY: A(i + r, pc + p) for r < mr, p < kc is inside
-                    // `a` (a.len() = m·k, i + mr ≤ m, pc + kc ≤ k), the
-                    // copy (kc·MR floats) inside `a_buf`.
-                    unsafe { pack_a_panel::<TA>(a_pack, a, lda, i, mr, pc, kc) };
-                    Strided {
-                        ptr: a_pack.cast_const(),
-                        ld: A_STEP,
-                    }
-                } else {
-                    // TA only: A(i + r, pc + p) is a[(pc + p)·lda + i + r].
-                    let a_tile = pc * lda + i;
-                    Strided {
-                        // SAFETY: as above, read in place.
-                        ptr: unsafe { a.as_ptr().add(a_tile) },
-                        ld: lda,
-                    }
-                };
-                let c_row0 = (i - rows.start) * n;
-
-                // LOOP 2: the B panels of this block.
-                for q in 0..panels {
-                    let j = jc + q * NR;
-                    let full = q < full_panels;
-                    let w = if full { NR } else { tail };
-                    let (b_ptr, ldb) = if full && IN_PLACE {
-                        // SAFETY: row pc, cols j..j+NR of B, inside `b`.
-                        (unsafe { b.as_ptr().add(pc * n + j) }, n)
-                    } else if full {
-                        // SAFETY: panel q of the packed block, in `b_buf`.
-                        (unsafe { b_pack.add(q * kc * NR) }.cast_const(), NR)
-                    } else {
-                        // SAFETY: the tail panel, in `b_buf`.
-                        (unsafe { b_pack.add(tail_off) }.cast_const(), tail_pw)
-                    };
-                    let b_panel = Strided {
-                        ptr: b_ptr,
-                        ld: ldb,
-                    };
-                    // SAFETY: the kernel reads A as above, B panel rows
-                    // p < kc of 16 floats (packed, or in place with
-                    // j + NR ≤ n), and touches C rows i..i+mr, cols
-                    // j..j+w of `c_rows` (or a local tile when w < 16).
-                    unsafe {
-                        let c_tile = Strided {
-                            ptr: c_rows.as_mut_ptr().add(c_row0 + j),
-                            ld: n,
-                        };
-                        tile(mr, w, kc, a_panel, b_panel, c_tile, init);
-                    }
-                    if last {
-                        for r in 0..mr {
-                            let off = c_row0 + r * n + j;
-                            epilogue(i + r, j, &mut c_rows[off..off + w]);
-                        }
-                    }
-                }
-                i += mr;
-            }
-
+                row_tiles::<TA, IN_PLACE, F>(
+                    c_rows,
+                    &ops,
+                    &rows,
+                    (a_pack, b_pack),
+                    &blk,
+                    &mut epilogue,
+                )
+            };
             jc += nc;
         }
         pc += kc;
         if pc >= k {
             break;
         }
+    }
+}
+
+/// One K block × N block of the product: op(B) rows pc..pc+kc, columns
+/// jc..jc+nc as `full_panels` panels of NR and a `tail` (< NR) panel.
+#[derive(Clone, Copy)]
+struct Block {
+    pc: usize,
+    kc: usize,
+    jc: usize,
+    full_panels: usize,
+    tail: usize,
+    /// Where the tail panel starts in the B pack buffer.
+    tail_off: usize,
+    /// How the accumulators start (β, or the previous K block's C).
+    init: Init,
+    /// The last K block: C is final, the epilogue runs.
+    last: bool,
+    /// Whether the A micro-panels are packed (else read in place, TN).
+    pack_a: bool,
+}
+
+/// Packs B[pc..pc+kc, jc..jc+nc] (or, `IN_PLACE`, only its tail) into
+/// panels: panel q is kc rows of NR floats at b_pack + q·kc·NR, the tail
+/// panel (zero-padded to NR) follows the full ones at `tail_off`.
+///
+/// # Safety
+/// `b_pack` must be valid for writing the block's panels (see [`blocked`]);
+/// the block must lie inside op(B).
+#[inline(always)]
+unsafe fn pack_b_block<const TB: bool, const IN_PLACE: bool>(
+    b_pack: *mut f32,
+    ops: &Operands,
+    blk: &Block,
+) {
+    let Block {
+        pc,
+        kc,
+        jc,
+        full_panels,
+        tail,
+        tail_off,
+        ..
+    } = *blk;
+    let (b, n) = (ops.b, ops.n);
+    // SAFETY: caller's contract.
+    unsafe {
+        if !IN_PLACE && !TB {
+            // Row by row, so that each B row is read as one run.
+            for p in 0..kc {
+                let s = b.as_ptr().add((pc + p) * n + jc);
+                for q in 0..full_panels {
+                    let d = b_pack.add(q * kc * NR + p * NR);
+                    store(d, load(s.add(q * NR)));
+                }
+            }
+        } else if !IN_PLACE {
+            for q in 0..full_panels {
+                let dst = b_pack.add(q * kc * NR);
+                pack_b::<TB>(dst, NR, ops, pc..pc + kc, jc + q * NR, NR);
+            }
+        }
+        if tail > 0 {
+            let j = jc + full_panels * NR;
+            pack_b::<TB>(b_pack.add(tail_off), NR, ops, pc..pc + kc, j, tail);
+        }
+    }
+}
+
+/// LOOP 3 and LOOP 2 of one block: every row tile of `rows` (its A
+/// micro-panel packed or read in place) against every B panel of the
+/// block, then the epilogue on the finished rows of the last K block.
+///
+/// # Safety
+/// `packs` are the A pack buffer (KC·A_STEP floats) and the B pack buffer
+/// holding the block as [`pack_b_block`] left it; the block lies inside
+/// the product and `rows` inside its rows.
+#[inline(always)]
+unsafe fn row_tiles<const TA: bool, const IN_PLACE: bool, F: FnMut(usize, usize, &mut [f32])>(
+    c_rows: &mut [f32],
+    ops: &Operands,
+    rows: &Range<usize>,
+    (a_pack, b_pack): (*mut f32, *mut f32),
+    blk: &Block,
+    epilogue: &mut F,
+) {
+    let Operands { a, b, m, k, n } = *ops;
+    let Block {
+        pc,
+        kc,
+        jc,
+        full_panels,
+        tail,
+        tail_off,
+        init,
+        last,
+        pack_a,
+    } = *blk;
+    let lda = if TA { m } else { k };
+    let panels = full_panels + usize::from(tail > 0);
+    // LOOP 3: row tiles of MR rows.
+    let mut i = rows.start;
+    while i < rows.end {
+        let mr = tile_rows(rows.end - i);
+        let a_panel = if pack_a {
+            // SAFETY: A(i + r, pc + p) for r < mr, p < kc is inside `a`
+            // (a.len() = m·k, i + mr ≤ m, pc + kc ≤ k), the copy (kc·MR
+            // floats) inside the A pack buffer.
+            unsafe { pack_a_panel::<TA>(a_pack, a, lda, i, mr, pc, kc) };
+            Strided {
+                ptr: a_pack.cast_const(),
+                ld: A_STEP,
+            }
+        } else {
+            // TA only: A(i + r, pc + p) is a[(pc + p)·lda + i + r].
+            Strided {
+                // SAFETY: as above, read in place.
+                ptr: unsafe { a.as_ptr().add(pc * lda + i) },
+                ld: lda,
+            }
+        };
+        let c_row0 = (i - rows.start) * n;
+        // LOOP 2: the B panels of this block.
+        for q in 0..panels {
+            let j = jc + q * NR;
+            let full = q < full_panels;
+            let w = if full { NR } else { tail };
+            // SAFETY: row pc, cols j..j+NR of B (inside `b`); or panel q
+            // of the packed block, or its tail panel (inside the buffer).
+            let (ptr, ld) = unsafe {
+                if full && IN_PLACE {
+                    (b.as_ptr().add(pc * n + j), n)
+                } else if full {
+                    (b_pack.add(q * kc * NR).cast_const(), NR)
+                } else {
+                    (b_pack.add(tail_off).cast_const(), NR)
+                }
+            };
+            // SAFETY: the kernel reads A as above, B panel rows p < kc of
+            // 16 floats (packed, or in place with j + NR ≤ n), and touches
+            // C rows i..i+mr, cols j..j+w of `c_rows` (or a local tile
+            // when w < 16).
+            unsafe {
+                let c_tile = Strided {
+                    ptr: c_rows.as_mut_ptr().add(c_row0 + j),
+                    ld: n,
+                };
+                tile(mr, w, kc, a_panel, Strided { ptr, ld }, c_tile, init);
+            }
+            if last {
+                for r in 0..mr {
+                    let off = c_row0 + r * n + j;
+                    epilogue(i + r, j, &mut c_rows[off..off + w]);
+                }
+            }
+        }
+        i += mr;
     }
 }
 
@@ -672,6 +759,8 @@ unsafe fn store(p: *mut f32, v: f32x16) {
 /// # Safety
 /// A must be valid for reading (r < R, p < kc), B rows p < kc for 16
 /// floats, C rows r < R (stride ldc) for reading and writing 16 floats.
+// Unrolled over the 24 rows of the tile by macros: long by design.
+#[allow(clippy::too_many_lines)]
 #[inline(never)]
 unsafe fn kernel<const R: usize>(
     kc: usize,

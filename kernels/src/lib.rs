@@ -3,6 +3,8 @@
 //! matrices are row-major `(rows, cols)`; each function says whether it
 //! overwrites or accumulates its output.
 
+#![warn(clippy::too_many_lines)]
+
 pub mod activation;
 pub mod gemm;
 pub mod loss;

@@ -171,33 +171,7 @@ impl<'a> CsvFile<'a> {
                     .to_owned(),
             ));
         };
-        if header.iter().all(|h| h.parse::<f64>().is_ok()) {
-            return Err(error(
-                header_line,
-                format!(
-                    "`{}` looks like data: the first row must name the columns (e.g. `x1,x2,label`)",
-                    header.join(",")
-                ),
-            ));
-        }
-        for (i, h) in header.iter().enumerate() {
-            if h.is_empty() {
-                return Err(error(
-                    header_line,
-                    format!("column {} of the header has no name", i + 1),
-                ));
-            }
-            if let Some(j) = header[..i].iter().position(|g| g == h) {
-                return Err(error(
-                    header_line,
-                    format!(
-                        "column `{h}` appears twice (columns {} and {})",
-                        j + 1,
-                        i + 1
-                    ),
-                ));
-            }
-        }
+        check_header(path, header_line, &header)?;
         let rows: Vec<_> = lines.collect();
         if rows.is_empty() {
             return Err(error(
@@ -289,6 +263,34 @@ impl<'a> CsvFile<'a> {
         }
         Ok(set)
     }
+}
+
+/// A header names every column, once, and does not look like data.
+fn check_header(path: &Path, header_line: usize, header: &[String]) -> Result<(), DataError> {
+    let error = |message: String| DataError::Csv {
+        path: path.to_owned(),
+        line: header_line,
+        message,
+    };
+    if header.iter().all(|h| h.parse::<f64>().is_ok()) {
+        return Err(error(format!(
+            "`{}` looks like data: the first row must name the columns (e.g. `x1,x2,label`)",
+            header.join(",")
+        )));
+    }
+    for (i, h) in header.iter().enumerate() {
+        if h.is_empty() {
+            return Err(error(format!("column {} of the header has no name", i + 1)));
+        }
+        if let Some(j) = header[..i].iter().position(|g| g == h) {
+            return Err(error(format!(
+                "column `{h}` appears twice (columns {} and {})",
+                j + 1,
+                i + 1
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `a, b, c` for a few names, `a, b, c, ..., z` for many.

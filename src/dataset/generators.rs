@@ -91,14 +91,13 @@ impl Generator {
     fn new(req: &Request, generator: Gen, seed: u64) -> Result<Self, DataError> {
         let (d, k) = (req.inputs, req.outputs);
         let values = Target::Values(k);
+        // Class indices under cross_entropy, else the raw outputs.
+        let class_or_values = match req.loss {
+            LossKind::CrossEntropy => Target::Classes(k),
+            _ => values,
+        };
         let (recipe, target) = match generator {
-            Gen::Gaussian => {
-                let target = match req.loss {
-                    LossKind::CrossEntropy => Target::Classes(k),
-                    _ => values,
-                };
-                (Recipe::Gaussian, target)
-            }
+            Gen::Gaussian => (Recipe::Gaussian, class_or_values),
             Gen::Blobs { std } => {
                 let std = std.unwrap_or(BLOBS_STD);
                 let floats = d.saturating_mul(k);
@@ -128,51 +127,13 @@ impl Generator {
                 };
                 (Recipe::Parity, target)
             }
-            Gen::Teacher => {
-                let hidden = d.saturating_mul(2);
-                let floats = hidden
-                    .saturating_mul(d)
-                    .saturating_add(k.saturating_mul(hidden));
-                check_model(req, floats, "teacher weights")?;
-                let mut rng = Rng::new(seed, Stream::DataModel);
-                let (s1, s2) = (1.0 / (d as f64).sqrt(), 1.0 / (hidden as f64).sqrt());
-                let w1 = (0..hidden * d).map(|_| s1 * rng.normal()).collect();
-                let w2 = (0..k * hidden).map(|_| s2 * rng.normal()).collect();
-                let target = match req.loss {
-                    LossKind::CrossEntropy => Target::Classes(k),
-                    _ => values,
-                };
-                (Recipe::Teacher { w1, w2, hidden }, target)
-            }
+            Gen::Teacher => (teacher(req, seed)?, class_or_values),
             Gen::Shapeset => {
                 req.expect_inputs(shapeset::PIXELS, " (32×32 images)")?;
                 req.expect_classes(shapeset::CLASSES)?;
                 (Recipe::Shapeset, req.class_target(shapeset::CLASSES))
             }
-            Gen::Poly { noise, degree } => {
-                if req.loss != LossKind::Mse {
-                    return Err(req.error(format!(
-                        "`data poly` is a regression set (t = sin(2πx) + noise) and needs `loss mse`, not `{}`",
-                        req.loss.name()
-                    )));
-                }
-                // Bishop's polynomial features x, x², …, x^M (the bias is
-                // the layer's).
-                let degree = degree.unwrap_or(1);
-                let what = if degree > 1 {
-                    format!(" (x, …, x^{degree})")
-                } else {
-                    String::new()
-                };
-                req.expect_inputs(degree, &what)?;
-                if k != 1 {
-                    return Err(req.error(format!(
-                        "`data poly` gives 1 target but the last layer has {k} units"
-                    )));
-                }
-                let noise = noise.unwrap_or(POLY_NOISE);
-                (Recipe::Poly { noise, degree }, values)
-            }
+            Gen::Poly { noise, degree } => (poly(req, noise, degree)?, values),
         };
         Ok(Generator {
             recipe,
@@ -298,6 +259,47 @@ impl Generator {
             Target::Classes(k) | Target::Values(k) => k,
         }
     }
+}
+
+/// `teacher`: random weights W1 (2d, d), W2 (k, 2d), N(0, 1/fan_in).
+fn teacher(req: &Request, seed: u64) -> Result<Recipe, DataError> {
+    let (d, k) = (req.inputs, req.outputs);
+    let hidden = d.saturating_mul(2);
+    let floats = hidden
+        .saturating_mul(d)
+        .saturating_add(k.saturating_mul(hidden));
+    check_model(req, floats, "teacher weights")?;
+    let mut rng = Rng::new(seed, Stream::DataModel);
+    let (s1, s2) = (1.0 / (d as f64).sqrt(), 1.0 / (hidden as f64).sqrt());
+    let w1 = (0..hidden * d).map(|_| s1 * rng.normal()).collect();
+    let w2 = (0..k * hidden).map(|_| s2 * rng.normal()).collect();
+    Ok(Recipe::Teacher { w1, w2, hidden })
+}
+
+/// `poly`: Bishop's polynomial features x, x², …, x^M (the bias is the
+/// layer's) with one regression target, under `loss mse`.
+fn poly(req: &Request, noise: Option<f64>, degree: Option<usize>) -> Result<Recipe, DataError> {
+    if req.loss != LossKind::Mse {
+        return Err(req.error(format!(
+            "`data poly` is a regression set (t = sin(2πx) + noise) and needs `loss mse`, not `{}`",
+            req.loss.name()
+        )));
+    }
+    let degree = degree.unwrap_or(1);
+    let what = if degree > 1 {
+        format!(" (x, …, x^{degree})")
+    } else {
+        String::new()
+    };
+    req.expect_inputs(degree, &what)?;
+    if req.outputs != 1 {
+        return Err(req.error(format!(
+            "`data poly` gives 1 target but the last layer has {} units",
+            req.outputs
+        )));
+    }
+    let noise = noise.unwrap_or(POLY_NOISE);
+    Ok(Recipe::Poly { noise, degree })
 }
 
 /// One target value of `gaussian`: a uniform class index (cross_entropy),

@@ -190,6 +190,13 @@ impl Idx {
     /// Checks the magic number, reads the sizes, and checks that the file
     /// holds exactly the bytes they declare.
     fn check(&mut self, magic: u32) -> Result<(), DataError> {
+        self.check_magic(magic)?;
+        self.read_dims(magic)?;
+        self.check_length()
+    }
+
+    /// The first 4 bytes must be `magic`.
+    fn check_magic(&self, magic: u32) -> Result<(), DataError> {
         let what = if magic == IMAGES_MAGIC {
             "an idx3-ubyte image file"
         } else {
@@ -226,6 +233,12 @@ impl Idx {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// The header's sizes (big-endian u32, as many as `magic` says).
+    fn read_dims(&mut self, magic: u32) -> Result<(), DataError> {
+        let len = self.bytes.len();
         let ndims = (magic & 0xff) as usize;
         self.header = 4 + 4 * ndims;
         if len < self.header {
@@ -248,13 +261,24 @@ impl Idx {
                 ]) as usize
             })
             .collect();
+        Ok(())
+    }
+
+    /// The body must hold exactly the bytes the sizes declare, within the
+    /// memory limit.
+    fn check_length(&self) -> Result<(), DataError> {
+        let len = self.bytes.len();
         let shape = self
             .dims
             .iter()
             .map(|d| d.to_string())
             .collect::<Vec<_>>()
             .join("×");
-        let items = if ndims == 3 { "images" } else { "labels" };
+        let items = if self.dims.len() == 3 {
+            "images"
+        } else {
+            "labels"
+        };
         if let Some(d) = self.dims.iter().position(|&d| d == 0) {
             return Err(self.error(
                 4 + 4 * d as u64,

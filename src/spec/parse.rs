@@ -286,71 +286,74 @@ fn dense(src: &Source, st: &Statement) -> Result<Dense, SpecError> {
     };
     for item in &st.items[1..] {
         match item.key {
-            Some(key) => match key.text {
-                "init" => {
-                    set_once(
-                        src,
-                        &mut d.init,
-                        (parse_init(src, &item.value)?, item.value.span),
-                        item,
-                    )?;
-                }
-                "bias" => {
-                    let init = parse_init(src, &item.value)?;
-                    if !init.fits_bias() {
-                        return Err(src.error(item.value.span, format!("`{init}` is an initializer for weight matrices; a bias takes zeros, const(c), normal(std), uniform(a), standard or torch")));
-                    }
-                    set_once(src, &mut d.bias, (init, item.value.span), item)?;
-                }
-                "weight_decay" | "act_decay" => {
-                    if !item.value.args.is_empty() {
-                        return Err(src.error(
-                            item.value.span,
-                            format!("`{}` takes a plain number", key.text),
-                        ));
-                    }
-                    let v = non_negative(src, item.value.name)?;
-                    let slot = if key.text == "weight_decay" {
-                        &mut d.weight_decay
-                    } else {
-                        &mut d.act_decay
-                    };
-                    set_once(src, slot, v, item)?;
-                }
-                _ => {
-                    return Err(unknown(
-                        src,
-                        key,
-                        "a dense key (init, bias, weight_decay, act_decay)",
-                        DENSE_KEYS,
-                    ));
-                }
-            },
-            None => {
-                let text = item.value.name.text;
-                if let Some(k) = text
-                    .strip_prefix('x')
-                    .filter(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
-                {
-                    if d.repeat_span.is_some() {
-                        return Err(src.error(item.span(), "the repeat count `xK` is given twice"));
-                    }
-                    d.repeat = k.parse().ok().filter(|&k| k > 0).ok_or_else(|| {
-                        src.error(
-                            item.span(),
-                            format!("expected a repeat count of at least 1, found `{text}`"),
-                        )
-                    })?;
-                    d.repeat_span = Some(item.span());
-                } else if d.act.is_some() {
-                    return Err(src.error(item.span(), format!("expected `key=value` or a repeat count `xK`, found `{text}` (the activation is already given)")));
-                } else {
-                    d.act = Some((parse_activation(src, &item.value)?, item.value.span));
-                }
-            }
+            Some(key) => dense_key(src, &mut d, key, item)?,
+            None => dense_word(src, &mut d, item)?,
         }
     }
     Ok(d)
+}
+
+/// A `key=value` item of a `dense` line.
+fn dense_key(src: &Source, d: &mut Dense, key: Word, item: &Item) -> Result<(), SpecError> {
+    match key.text {
+        "init" => {
+            let init = parse_init(src, &item.value)?;
+            set_once(src, &mut d.init, (init, item.value.span), item)
+        }
+        "bias" => {
+            let init = parse_init(src, &item.value)?;
+            if !init.fits_bias() {
+                return Err(src.error(item.value.span, format!("`{init}` is an initializer for weight matrices; a bias takes zeros, const(c), normal(std), uniform(a), standard or torch")));
+            }
+            set_once(src, &mut d.bias, (init, item.value.span), item)
+        }
+        "weight_decay" | "act_decay" => {
+            if !item.value.args.is_empty() {
+                return Err(src.error(
+                    item.value.span,
+                    format!("`{}` takes a plain number", key.text),
+                ));
+            }
+            let v = non_negative(src, item.value.name)?;
+            let slot = if key.text == "weight_decay" {
+                &mut d.weight_decay
+            } else {
+                &mut d.act_decay
+            };
+            set_once(src, slot, v, item)
+        }
+        _ => Err(unknown(
+            src,
+            key,
+            "a dense key (init, bias, weight_decay, act_decay)",
+            DENSE_KEYS,
+        )),
+    }
+}
+
+/// A plain item of a `dense` line: the repeat count `xK` or the activation.
+fn dense_word(src: &Source, d: &mut Dense, item: &Item) -> Result<(), SpecError> {
+    let text = item.value.name.text;
+    if let Some(k) = text
+        .strip_prefix('x')
+        .filter(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+    {
+        if d.repeat_span.is_some() {
+            return Err(src.error(item.span(), "the repeat count `xK` is given twice"));
+        }
+        d.repeat = k.parse().ok().filter(|&k| k > 0).ok_or_else(|| {
+            src.error(
+                item.span(),
+                format!("expected a repeat count of at least 1, found `{text}`"),
+            )
+        })?;
+        d.repeat_span = Some(item.span());
+    } else if d.act.is_some() {
+        return Err(src.error(item.span(), format!("expected `key=value` or a repeat count `xK`, found `{text}` (the activation is already given)")));
+    } else {
+        d.act = Some((parse_activation(src, &item.value)?, item.value.span));
+    }
+    Ok(())
 }
 
 fn optim(src: &Source, st: &Statement) -> Result<Optim, SpecError> {

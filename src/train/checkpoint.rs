@@ -108,99 +108,147 @@ pub fn save(path: &Path, exec: &Executor, ck: &Checkpoint, spec: &Spec) -> Resul
 /// the checksum right; otherwise nothing is changed and the error says
 /// what is wrong.
 pub fn load(path: &Path, exec: &mut Executor) -> Result<Checkpoint, Error> {
-    let bad = |message: String| Error::Checkpoint {
-        path: path.to_path_buf(),
-        message,
-    };
     let data = std::fs::read(path).map_err(|error| Error::Read {
         path: path.to_path_buf(),
         error,
     })?;
-    let (_, header) = SafeTensors::read_metadata(&data).map_err(|e| {
-        bad(format!(
-            "not a readable safetensors file ({e}); truncated or corrupt?"
-        ))
-    })?;
-    let file = SafeTensors::deserialize(&data).map_err(|e| {
-        bad(format!(
-            "not a readable safetensors file ({e}); truncated or corrupt?"
-        ))
-    })?;
-    let meta = header.metadata().clone().unwrap_or_default();
-    let get = |key: &str| {
-        meta.get(key).ok_or_else(|| {
-            bad(format!(
-                "its metadata has no `{key}`; not a depthlab checkpoint?"
-            ))
-        })
+    let unreadable = |e| {
+        bad(
+            path,
+            format!("not a readable safetensors file ({e}); truncated or corrupt?"),
+        )
     };
-    let format = get("format")?;
+    let (_, header) = SafeTensors::read_metadata(&data).map_err(unreadable)?;
+    let file = SafeTensors::deserialize(&data).map_err(unreadable)?;
+    let meta = Meta {
+        path,
+        map: header.metadata().clone().unwrap_or_default(),
+    };
+    let format = meta.get("format")?;
     if format != FORMAT {
-        return Err(bad(format!(
-            "its format is `{format}`, expected `{FORMAT}`"
-        )));
+        return Err(bad(
+            path,
+            format!("its format is `{format}`, expected `{FORMAT}`"),
+        ));
     }
-    let number = |key: &str| -> Result<u64, Error> {
-        let v = get(key)?;
-        v.parse()
-            .map_err(|_| bad(format!("metadata `{key}` is `{v}`, not a whole number")))
-    };
-    let plan = exec.plan();
-    let kind = plan.optim.as_ref().expect("a training plan").kind.name();
-    let optimizer = get("optimizer")?;
+    let kind = exec.plan().optim.as_ref().map_or("", |o| o.kind.name());
+    let optimizer = meta.get("optimizer")?;
     if optimizer != kind {
-        return Err(bad(format!(
-            "it was written by `optim {optimizer}` but this spec trains with `optim {kind}`"
-        )));
+        return Err(bad(
+            path,
+            format!(
+                "it was written by `optim {optimizer}` but this spec trains with `optim {kind}`"
+            ),
+        ));
     }
-    let list = tensors(exec);
-    let mut loaded = Vec::with_capacity(list.len());
-    let mut checksum = FNV_START;
-    for (name, buf, shape) in &list {
-        let t = file.tensor(name).map_err(|_| {
-            bad(format!(
-                "it has no tensor `{name}`; was it written for another spec or optimizer settings?"
-            ))
-        })?;
-        if t.dtype() != Dtype::F32 || t.shape() != shape.as_slice() {
-            return Err(bad(format!(
-                "tensor `{name}` is {:?} {:?}, this spec needs F32 {shape:?}",
-                t.dtype(),
-                t.shape()
-            )));
-        }
-        checksum = fnv1a(checksum, t.data());
-        loaded.push((*buf, t.data()));
+    let (loaded, checksum) = read_tensors(path, &file, &tensors(exec))?;
+    let expected = meta.get("checksum")?;
+    if format!("{checksum:016x}") != expected {
+        return Err(bad(
+            path,
+            format!(
+                "its checksum is {checksum:016x}, the file says {expected}: the file is corrupt"
+            ),
+        ));
     }
-    let expected = get("checksum")?;
-    if format!("{checksum:016x}") != *expected {
-        return Err(bad(format!(
-            "its checksum is {checksum:016x}, the file says {expected}: the file is corrupt"
-        )));
-    }
-    let loss_bits = get("epoch_loss_sum")?;
-    let loss_sum = u64::from_str_radix(loss_bits, 16)
-        .map(f64::from_bits)
-        .map_err(|_| {
-            bad(format!(
-                "metadata `epoch_loss_sum` is `{loss_bits}`, not 16 hex digits"
-            ))
-        })?;
-    let ck = Checkpoint {
-        step: number("step")?,
-        seed: number("seed")?,
-        batch: number("batch")?,
-        sums: EpochSums {
-            loss_sum,
-            correct: number("epoch_correct")?,
-            seen: number("epoch_seen")?,
-            steps: number("epoch_steps")?,
-        },
-    };
+    let ck = meta.state()?;
     for (buf, bytes) in loaded {
         for (v, b) in exec.buf_mut(buf).iter_mut().zip(bytes.chunks_exact(4)) {
             *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         }
     }
     Ok(ck)
+}
+
+fn bad(path: &Path, message: String) -> Error {
+    Error::Checkpoint {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
+/// The bytes to load into each buffer.
+type Loaded<'f> = Vec<(Buf, &'f [u8])>;
+
+/// Every tensor of `list` from `file`, checked for its shape, with the
+/// checksum of their bytes in name order.
+fn read_tensors<'f>(
+    path: &Path,
+    file: &SafeTensors<'f>,
+    list: &[(String, Buf, Vec<usize>)],
+) -> Result<(Loaded<'f>, u64), Error> {
+    let mut loaded = Vec::with_capacity(list.len());
+    let mut checksum = FNV_START;
+    for (name, buf, shape) in list {
+        let t = file.tensor(name).map_err(|_| {
+            bad(
+                path,
+                format!("it has no tensor `{name}`; was it written for another spec or optimizer settings?"),
+            )
+        })?;
+        if t.dtype() != Dtype::F32 || t.shape() != shape.as_slice() {
+            return Err(bad(
+                path,
+                format!(
+                    "tensor `{name}` is {:?} {:?}, this spec needs F32 {shape:?}",
+                    t.dtype(),
+                    t.shape()
+                ),
+            ));
+        }
+        checksum = fnv1a(checksum, t.data());
+        loaded.push((*buf, t.data()));
+    }
+    Ok((loaded, checksum))
+}
+
+/// A checkpoint's metadata, with errors that name the file.
+struct Meta<'a> {
+    path: &'a Path,
+    map: std::collections::HashMap<String, String>,
+}
+
+impl Meta<'_> {
+    fn get(&self, key: &str) -> Result<&str, Error> {
+        self.map.get(key).map(String::as_str).ok_or_else(|| {
+            bad(
+                self.path,
+                format!("its metadata has no `{key}`; not a depthlab checkpoint?"),
+            )
+        })
+    }
+
+    fn number(&self, key: &str) -> Result<u64, Error> {
+        let v = self.get(key)?;
+        v.parse().map_err(|_| {
+            bad(
+                self.path,
+                format!("metadata `{key}` is `{v}`, not a whole number"),
+            )
+        })
+    }
+
+    /// The run-time state: step, seed, batch and the epoch's sums.
+    fn state(&self) -> Result<Checkpoint, Error> {
+        let loss_bits = self.get("epoch_loss_sum")?;
+        let loss_sum = u64::from_str_radix(loss_bits, 16)
+            .map(f64::from_bits)
+            .map_err(|_| {
+                bad(
+                    self.path,
+                    format!("metadata `epoch_loss_sum` is `{loss_bits}`, not 16 hex digits"),
+                )
+            })?;
+        Ok(Checkpoint {
+            step: self.number("step")?,
+            seed: self.number("seed")?,
+            batch: self.number("batch")?,
+            sums: EpochSums {
+                loss_sum,
+                correct: self.number("epoch_correct")?,
+                seen: self.number("epoch_seen")?,
+                steps: self.number("epoch_steps")?,
+            },
+        })
+    }
 }
