@@ -65,41 +65,6 @@ pub fn store_partial(out: &mut [f32], v: Vf) {
     out.copy_from_slice(&v.to_array()[..n]);
 }
 
-/// Calls `f(range)` for the vectors of `0..n`: whole ones of [`LANES`]
-/// values, then one tail of `n % LANES` values (if any). With `f` inlined,
-/// [`load_range`] and [`store_range`] compile to plain vector loads and
-/// stores in the body and to padded ones in the tail.
-#[inline(always)]
-pub fn for_each_vector(n: usize, mut f: impl FnMut(std::ops::Range<usize>)) {
-    let full = n - n % LANES;
-    for i in (0..full).step_by(LANES) {
-        f(i..i + LANES);
-    }
-    if full < n {
-        f(full..n);
-    }
-}
-
-/// `x[r]` (at most [`LANES`] values) as a vector, zero-padded.
-#[inline(always)]
-pub fn load_range(x: &[f32], r: &std::ops::Range<usize>) -> Vf {
-    if r.len() == LANES {
-        load(&x[r.start..])
-    } else {
-        load_padded(&x[r.clone()], 0.0)
-    }
-}
-
-/// Writes the first `r.len()` (at most [`LANES`]) lanes of `v` to `out[r]`.
-#[inline(always)]
-pub fn store_range(out: &mut [f32], r: &std::ops::Range<usize>, v: Vf) {
-    if r.len() == LANES {
-        store(&mut out[r.start..], v);
-    } else {
-        store_partial(&mut out[r.clone()], v);
-    }
-}
-
 /// Sum of the 16 lanes in a fixed tree, the same on every build:
 /// lane i + lane i+8, then i + i+4, i + i+2, i + i+1.
 #[inline]

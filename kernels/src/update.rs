@@ -10,7 +10,7 @@
 
 use wide::f32x16;
 
-use crate::simd::{for_each_vector, load_range, mul_add, store_range};
+use crate::simd::{LANES, load, mul_add, store};
 
 /// torch.optim.SGD's hyper-parameters as written (f64), with the weight
 /// decay of the buffer being updated.
@@ -200,34 +200,58 @@ impl DivBy {
 pub fn sgd_update(theta: &mut [f32], buf: &mut [f32], grad: &[f32], h: &Sgd) {
     debug_assert_eq!(theta.len(), grad.len());
     debug_assert!(h.momentum == 0.0 || buf.len() == theta.len());
+    let n = theta.len();
+    let full = n - n % LANES;
+    let momentum = h.momentum != 0.0;
+    let b_full = if momentum { &mut buf[..full] } else { &mut [] };
+    sgd_vectors(&mut theta[..full], b_full, &grad[..full], h);
+    if full < n {
+        // The tail through the same vector code, zero-padded.
+        let ([mut t, mut b, mut g], len) = ([[0.0f32; LANES]; 3], n - full);
+        t[..len].copy_from_slice(&theta[full..]);
+        g[..len].copy_from_slice(&grad[full..]);
+        if momentum {
+            b[..len].copy_from_slice(&buf[full..]);
+        }
+        let b_tail = if momentum { &mut b[..] } else { &mut [] };
+        sgd_vectors(&mut t, b_tail, &g, h);
+        theta[full..].copy_from_slice(&t[..len]);
+        if momentum {
+            buf[full..].copy_from_slice(&b[..len]);
+        }
+    }
+}
+
+/// [`sgd_update`] over whole vectors (lengths multiples of [`LANES`]): the
+/// scalar twin's arithmetic, lane by lane.
+#[inline(always)]
+fn sgd_vectors(theta: &mut [f32], buf: &mut [f32], grad: &[f32], h: &Sgd) {
     let (lr, mu, keep, wd) = (
         f32x16::splat(h.lr),
         f32x16::splat(h.momentum),
         f32x16::splat(h.keep),
         f32x16::splat(h.weight_decay),
     );
-    let momentum = h.momentum != 0.0;
-    // The scalar twin's arithmetic, lane by lane.
-    for_each_vector(theta.len(), |r| {
-        let tv = load_range(theta, &r);
-        let mut gv = load_range(grad, &r);
+    for i in (0..theta.len()).step_by(LANES) {
+        let tv = load(&theta[i..]);
+        let mut gv = load(&grad[i..]);
         if h.maximize {
             gv = -gv;
         }
         if h.weight_decay != 0.0 {
             gv += wd * tv;
         }
-        if momentum {
+        if h.momentum != 0.0 {
             let bv = if h.first_step {
                 gv
             } else {
-                mu * load_range(buf, &r) + keep * gv
+                mu * load(&buf[i..]) + keep * gv
             };
-            store_range(buf, &r, bv);
+            store(&mut buf[i..], bv);
             gv = if h.nesterov { gv + mu * bv } else { bv };
         }
-        store_range(theta, &r, tv - lr * gv);
-    });
+        store(&mut theta[i..], tv - lr * gv);
+    }
 }
 
 /// One Adam/AdamW step. `theta`, `grad`, `m`, `v` and (with amsgrad) `vmax`
@@ -248,6 +272,40 @@ pub fn adam_update(
     let n = theta.len();
     debug_assert!(grad.len() == n && m.len() == n && v.len() == n);
     debug_assert!(!h.amsgrad || vmax.len() == n);
+    let full = n - n % LANES;
+    let x_full = if h.amsgrad {
+        &mut vmax[..full]
+    } else {
+        &mut []
+    };
+    let state = [&mut m[..full], &mut v[..full], x_full];
+    adam_vectors(&mut theta[..full], state, &grad[..full], h);
+    if full < n {
+        // The tail through the same vector code, zero-padded (padded lanes
+        // stay finite unless ε = 0, and are never stored).
+        let ([mut t, mut mt, mut vt, mut xt, mut g], len) = ([[0.0f32; LANES]; 5], n - full);
+        t[..len].copy_from_slice(&theta[full..]);
+        mt[..len].copy_from_slice(&m[full..]);
+        vt[..len].copy_from_slice(&v[full..]);
+        g[..len].copy_from_slice(&grad[full..]);
+        if h.amsgrad {
+            xt[..len].copy_from_slice(&vmax[full..]);
+        }
+        let x_tail = if h.amsgrad { &mut xt[..] } else { &mut [] };
+        adam_vectors(&mut t, [&mut mt, &mut vt, x_tail], &g, h);
+        theta[full..].copy_from_slice(&t[..len]);
+        m[full..].copy_from_slice(&mt[..len]);
+        v[full..].copy_from_slice(&vt[..len]);
+        if h.amsgrad {
+            vmax[full..].copy_from_slice(&xt[..len]);
+        }
+    }
+}
+
+/// [`adam_update`] over whole vectors, `state` = [m, v, vmax].
+#[inline(always)]
+fn adam_vectors(theta: &mut [f32], state: [&mut [f32]; 3], grad: &[f32], h: &Adam) {
+    let [m, v, vmax] = state;
     let (b1c, b2, b2c) = (
         f32x16::splat(h.one_m_b1),
         f32x16::splat(h.beta2),
@@ -260,10 +318,9 @@ pub fn adam_update(
         DivBy::new(h.bc2_sqrt),
         f32x16::splat(h.eps),
     );
-    // Padded lanes (zeros) stay finite unless ε = 0, and are never stored.
-    for_each_vector(n, |r| {
-        let mut tv = load_range(theta, &r);
-        let mut gv = load_range(grad, &r);
+    for i in (0..theta.len()).step_by(LANES) {
+        let mut tv = load(&theta[i..]);
+        let mut gv = load(&grad[i..]);
         if h.maximize {
             gv = -gv;
         }
@@ -272,28 +329,27 @@ pub fn adam_update(
         } else if h.weight_decay != 0.0 {
             gv += wd * tv;
         }
-        let mut mv = load_range(m, &r);
+        let mut mv = load(&m[i..]);
         mv += b1c * (gv - mv);
-        let vv = b2 * load_range(v, &r) + b2c * gv * gv;
-        store_range(m, &r, mv);
-        store_range(v, &r, vv);
+        let vv = b2 * load(&v[i..]) + b2c * gv * gv;
+        store(&mut m[i..], mv);
+        store(&mut v[i..], vv);
         let second = if h.amsgrad {
-            let vm = load_range(vmax, &r).max(vv);
-            store_range(vmax, &r, vm);
+            let vm = load(&vmax[i..]).max(vv);
+            store(&mut vmax[i..], vm);
             vm
         } else {
             vv
         };
         tv -= ss * (mv / (bc2.div(second.sqrt()) + eps));
-        store_range(theta, &r, tv);
-    });
+        store(&mut theta[i..], tv);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::reference;
-    use crate::simd::LANES;
 
     fn data(n: usize, seed: u32) -> Vec<f32> {
         (0..n)
