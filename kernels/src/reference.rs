@@ -136,6 +136,7 @@ pub fn activation_forward(
 /// ∂L/∂s = ∂L/∂a ⊙ f'(s) (overwrites in place). `dparams` accumulates
 /// ∂L/∂params (same layout as `params`). `s` and `a` are the forward's input
 /// and output.
+// The SIMD kernel's signature (see `activation::activation_backward`).
 #[allow(clippy::too_many_arguments)]
 pub fn activation_backward(
     act: Activation,
