@@ -39,9 +39,9 @@ fn module_of(src: &Path, file: &Path) -> Module {
 }
 
 /// The code of a file without comments and without its test module (by
-/// convention the last item, after `#[cfg(test)]`).
+/// convention the last item: a line `#[cfg(test)]` then `mod tests`).
 fn code(text: &str) -> String {
-    let text = text.split("#[cfg(test)]").next().unwrap_or("");
+    let text = text.split("\n#[cfg(test)]\nmod ").next().unwrap_or("");
     text.lines()
         .map(|l| l.split("//").next().unwrap_or(""))
         .collect::<Vec<_>>()
