@@ -44,6 +44,7 @@ impl Executor {
         let stats = NetworkStats {
             layers: vec![LayerStats::default(); plan.layers.len()],
             hist_range: 0.0,
+            act_range: (0.0, 0.0),
             loss: f64::NAN,
         };
         let pool = Pool::new(plan.threads);
@@ -369,12 +370,8 @@ impl Executor {
             }
             Step::NetworkStats => {
                 let mem = &*mem;
-                network_stats(
-                    stats,
-                    plan.layers
-                        .iter()
-                        .map(|l| &mem[plan.buffer(l.delta).range()]),
-                );
+                let at = |b: Buf| &mem[plan.buffer(b).range()];
+                network_stats(stats, plan.layers.iter().map(|l| (at(l.delta), at(l.a))));
             }
         }
     }

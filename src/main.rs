@@ -11,6 +11,7 @@ use depthlab::compile::Resources;
 use depthlab::dataset::probe::DEFAULT_ROWS;
 use depthlab::error::Error;
 use depthlab::graph::DEFAULT_MEMORY_LIMIT;
+use depthlab::report::Hist;
 use depthlab::spec::{Overrides, Spec};
 use depthlab::stats::StatsConfig;
 use depthlab::train::Options;
@@ -158,9 +159,11 @@ struct StatsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     format: FormatArg,
-    /// Also print a Unicode histogram of δ for every layer.
-    #[arg(long)]
-    hist: bool,
+    /// Also print Unicode histograms per layer: of δ (`--hist` alone), of
+    /// the activations (`--hist act`), or both (`--hist both`), on the
+    /// hidden layers' common range.
+    #[arg(long, value_enum, value_name = "WHAT", num_args = 0..=1, default_missing_value = "delta")]
+    hist: Option<HistArg>,
     /// Write weights.safetensors, probe.safetensors and grads.safetensors
     /// into DIR (see the README for the tensor names).
     #[arg(long, value_name = "DIR")]
@@ -215,9 +218,10 @@ struct TrainArgs {
     /// result is bit-identical to the uninterrupted run.
     #[arg(long, value_name = "FILE")]
     resume: Option<PathBuf>,
-    /// Also print the probe's δ histograms at the start and the end.
-    #[arg(long)]
-    hist: bool,
+    /// Also print the probe's histograms at the start and the end (as
+    /// `stats --hist`: δ, `act` or `both`).
+    #[arg(long, value_enum, value_name = "WHAT", num_args = 0..=1, default_missing_value = "delta")]
+    hist: Option<HistArg>,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -238,6 +242,23 @@ struct CheckArgs {
     /// fused optimizer updates) instead of the statistics plan.
     #[arg(long)]
     train: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum HistArg {
+    Act,
+    Delta,
+    Both,
+}
+
+impl From<HistArg> for Hist {
+    fn from(h: HistArg) -> Hist {
+        match h {
+            HistArg::Act => Hist::Act,
+            HistArg::Delta => Hist::Delta,
+            HistArg::Both => Hist::Both,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -285,7 +306,7 @@ fn run(cli: Cli) -> Result<String, Error> {
                     FormatArg::Json => Format::Json,
                     FormatArg::Csv => Format::Csv,
                 },
-                hist: a.hist,
+                hist: a.hist.map(Hist::from),
                 dump: a.dump,
             };
             commands::stats(&spec, &opts, a.steps, &out)
@@ -304,7 +325,7 @@ fn run(cli: Cli) -> Result<String, Error> {
                 out: a.out,
                 save: a.save,
                 resume: a.resume,
-                hist: a.hist,
+                hist: a.hist.map(Hist::from),
                 stats_every: a.stats_every,
                 quiet: a.quiet,
             };

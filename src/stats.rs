@@ -6,10 +6,18 @@ use crate::spec::ActSpec;
 use depthlab_kernels::activation::{derivative, unit_params};
 use depthlab_kernels::reduce::{Moments, abs_quantile, histogram, moments};
 
-/// Bins of the δ histograms (odd, so 0 sits in the middle bin).
+/// Bins of the δ and activation histograms (odd, so 0 sits in the middle
+/// bin of the δ histograms).
 pub const HIST_BINS: usize = 41;
-/// The histogram spans ± this many times the largest std(δ_l) of the net.
+/// The δ histograms span ± this many times the largest std(δ_l) of the
+/// hidden layers (the output layer's δ, softmax minus one-hot or the MSE
+/// residual, has its own scale and would squeeze the hidden rows into a few
+/// bins).
 pub const HIST_RANGE_STDS: f64 = 4.0;
+/// The activation histograms span the hidden layers' [min a, max a], cut to
+/// ± this many times their largest 98th percentile of |a| (so a few large
+/// ReLU outputs do not squeeze the rest).
+pub const ACT_RANGE_P98S: f64 = 2.0;
 /// The |a| percentile reported.
 pub const ACT_PERCENTILE: f64 = 0.98;
 
@@ -40,8 +48,21 @@ pub struct LayerStats {
     pub dead: Option<usize>,
     pub s: Moments,
     pub delta: Moments,
-    /// δ histogram counts over [-range, range] (see [`NetworkStats::hist_range`]).
+    /// δ histogram counts over [-range, range] (see
+    /// [`NetworkStats::hist_range`]), exact zeros left out.
     pub hist: [u64; HIST_BINS],
+    /// δ values beyond that range (counted in an edge bin).
+    pub hist_beyond: u64,
+    /// δ values exactly 0 (where a ReLU-like f' is 0): a point mass that
+    /// would flatten every other bin, so counted apart.
+    pub delta_zeros: u64,
+    /// Activation histogram counts over [`NetworkStats::act_range`], exact
+    /// zeros left out.
+    pub act_hist: [u64; HIST_BINS],
+    /// Activations beyond that range (counted in an edge bin).
+    pub act_beyond: u64,
+    /// Activations exactly 0 (inactive ReLU-like units).
+    pub act_zeros: u64,
     pub w: Moments,
     pub dw: Moments,
     pub b: Moments,
@@ -68,6 +89,11 @@ impl Default for LayerStats {
             s: m,
             delta: m,
             hist: [0; HIST_BINS],
+            hist_beyond: 0,
+            delta_zeros: 0,
+            act_hist: [0; HIST_BINS],
+            act_beyond: 0,
+            act_zeros: 0,
             w: m,
             dw: m,
             b: m,
@@ -101,18 +127,59 @@ pub struct NetworkStats {
     pub layers: Vec<LayerStats>,
     /// Half-width of the common δ histogram range.
     pub hist_range: f64,
+    /// The common activation histogram range (lo, hi).
+    pub act_range: (f64, f64),
     /// The loss on the probe batch.
     pub loss: f64,
 }
 
 impl NetworkStats {
-    /// std(δ_1)/std(δ_L): below 1 the gradient vanishes toward the input.
-    pub fn vanishing_factor(&self) -> f64 {
-        match (self.layers.first(), self.layers.last()) {
-            (Some(first), Some(last)) => ratio(first.delta.std(), last.delta.std()),
-            _ => 1.0,
+    /// The hidden layers 1..L-1 (all of them for a single-layer net): the
+    /// ones whose δ says how the gradient travels through the depth.
+    fn hidden(&self) -> &[LayerStats] {
+        match self.layers.len() {
+            0 | 1 => &self.layers,
+            n => &self.layers[..n - 1],
         }
     }
+
+    /// The hidden-layer factor std(δ_1)/std(δ_{L-1}): below 1 the gradient
+    /// vanishes on its way down the hidden layers, above 1 it explodes.
+    /// `None` with fewer than two hidden layers.
+    pub fn hidden_factor(&self) -> Option<f64> {
+        match self.layers.len() {
+            n if n >= 3 => Some(ratio(
+                self.layers[0].delta.std(),
+                self.layers[n - 2].delta.std(),
+            )),
+            _ => None,
+        }
+    }
+
+    /// The hidden-layer factor as a mean gain per hidden layer, in dB:
+    /// 20·log10(factor)/(L-2), L-2 being the steps from layer L-1 down to 1.
+    pub fn db_per_layer(&self) -> Option<f64> {
+        let steps = self.layers.len().checked_sub(2)?;
+        self.hidden_factor().map(|f| db(f) / steps as f64)
+    }
+
+    /// The output layer's step std(δ_{L-1})/std(δ_L), reported apart from
+    /// the hidden factor: the output δ (softmax minus one-hot, or the MSE
+    /// residual) has its own scale. `None` for a single-layer net.
+    pub fn output_step(&self) -> Option<f64> {
+        let n = self.layers.len();
+        (n >= 2).then(|| {
+            ratio(
+                self.layers[n - 2].delta.std(),
+                self.layers[n - 1].delta.std(),
+            )
+        })
+    }
+}
+
+/// A ratio of standard deviations in decibels (20·log10).
+pub fn db(f: f64) -> f64 {
+    20.0 * f.log10()
 }
 
 fn ratio(num: f64, den: f64) -> f64 {
@@ -158,16 +225,20 @@ pub fn layer_stats(out: &mut LayerStats, v: &LayerView, scratch: &mut [f32], cfg
         .then(|| saturated_fraction(v.act, v.a, cfg.saturation));
     out.dead = v.act.can_die().then(|| dead_units(v.a, v.units));
     out.mean_sq_derivative = mean_sq_derivative(v);
-    out.hist = [0; HIST_BINS];
     out.gain = None;
     out.gain_predicted = None;
 }
 
-/// Fills the cross-layer statistics once every layer's are known: the common
-/// histogram range, the histograms, and the measured and predicted gains.
-pub fn network_stats<'a>(stats: &mut NetworkStats, deltas: impl Iterator<Item = &'a [f32]>) {
+/// Fills the cross-layer statistics once every layer's are known: the
+/// common histogram ranges (from the hidden layers), the δ and activation
+/// histograms, and the measured and predicted gains. `layers` yields each
+/// layer's (δ, a).
+pub fn network_stats<'a>(
+    stats: &mut NetworkStats,
+    layers: impl Iterator<Item = (&'a [f32], &'a [f32])>,
+) {
     let widest = stats
-        .layers
+        .hidden()
         .iter()
         .map(|l| l.delta.std())
         .fold(0.0, f64::max);
@@ -176,8 +247,12 @@ pub fn network_stats<'a>(stats: &mut NetworkStats, deltas: impl Iterator<Item = 
     } else {
         1.0
     };
-    for (l, delta) in stats.layers.iter_mut().zip(deltas) {
-        histogram(&mut l.hist, delta, stats.hist_range);
+    stats.act_range = act_range(stats.hidden());
+    let r = stats.hist_range;
+    let (lo, hi) = stats.act_range;
+    for (l, (delta, a)) in stats.layers.iter_mut().zip(layers) {
+        (l.hist_beyond, l.delta_zeros) = nonzero_histogram(&mut l.hist, delta, -r, r);
+        (l.act_beyond, l.act_zeros) = nonzero_histogram(&mut l.act_hist, a, lo, hi);
     }
     let n = stats.layers.len();
     for i in 0..n.saturating_sub(1) {
@@ -187,6 +262,42 @@ pub fn network_stats<'a>(stats: &mut NetworkStats, deltas: impl Iterator<Item = 
         // n_{l+1} is the units of layer l+1: one bias entry per unit.
         let n_next = next.b.count as f64;
         l.gain_predicted = Some((n_next * next.w.var * l.mean_sq_derivative).sqrt());
+    }
+}
+
+/// The histogram of `x`'s nonzero values over [lo, hi] into `counts`
+/// (overwritten); returns (values beyond the range, exact zeros).
+fn nonzero_histogram(counts: &mut [u64; HIST_BINS], x: &[f32], lo: f64, hi: f64) -> (u64, u64) {
+    *counts = [0; HIST_BINS];
+    let beyond = histogram(counts, x, lo, hi);
+    let zeros = x.iter().filter(|&&v| v == 0.0).count() as u64;
+    if zeros > 0 {
+        // The bin `histogram` put them in (0 may lie outside [lo, hi]).
+        let width = (hi - lo) / HIST_BINS as f64;
+        let bin = ((0.0 - lo) / width)
+            .floor()
+            .clamp(0.0, (HIST_BINS - 1) as f64);
+        counts[bin as usize] -= zeros;
+    }
+    let zero_beyond = u64::from(!(lo..=hi).contains(&0.0)) * zeros;
+    (beyond - zero_beyond, zeros)
+}
+
+/// The common activation range of `hidden`: [min a, max a], cut to
+/// ±[`ACT_RANGE_P98S`]·(largest p98 |a|); (-1, 1) when that is empty.
+fn act_range(hidden: &[LayerStats]) -> (f64, f64) {
+    let p98 = hidden.iter().map(|l| l.a_p98).fold(0.0, f64::max);
+    let cut = ACT_RANGE_P98S * p98;
+    let lo = hidden.iter().map(|l| l.a.min).fold(f64::INFINITY, f64::min);
+    let hi = hidden
+        .iter()
+        .map(|l| l.a.max)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = (lo.max(-cut), hi.min(cut));
+    if lo.is_finite() && hi.is_finite() && lo < hi {
+        (lo, hi)
+    } else {
+        (-1.0, 1.0)
     }
 }
 

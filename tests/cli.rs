@@ -429,12 +429,29 @@ fn json_and_csv_are_well_formed() {
     let o = depthlab(&["stats", "tanh-glorot", "--format", "json", "--probe", "50"]);
     assert!(o.status.success());
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
-    assert_eq!(v["schema"], "depthlab.stats/1");
+    assert_eq!(v["schema"], "depthlab.stats/2");
+    // The headline: hidden layers 1..5 apart from the output step 5 → 6.
+    let summary = &v["summary"];
+    let std = |l: usize| v["layers"][l]["delta"]["std"].as_f64().unwrap();
+    assert_eq!(summary["hidden_factor"].as_f64().unwrap(), std(0) / std(4));
+    assert_eq!(summary["output_step"].as_f64().unwrap(), std(4) / std(5));
+    let per = summary["db_per_layer"].as_f64().unwrap();
+    assert!((per - 20.0 * (std(0) / std(4)).log10() / 4.0).abs() < 1e-12);
     let layers = v["layers"].as_array().unwrap();
     assert_eq!(layers.len(), 6);
     let hist = layers[0]["delta"]["histogram"].as_array().unwrap();
     let total: f64 = hist.iter().map(|x| x.as_f64().unwrap()).sum();
     assert!((total - 1.0).abs() < 1e-12, "histogram sums to {total}");
+    let act: f64 = layers[0]["a"]["histogram"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .sum();
+    assert!(
+        (act - 1.0).abs() < 1e-12,
+        "activation histogram sums to {act}"
+    );
     assert!(layers[5]["gain"].is_null() && layers[0]["gain"]["predicted"].is_f64());
 
     let o = depthlab(&["stats", "tanh-glorot", "--format", "csv", "--probe", "50"]);

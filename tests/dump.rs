@@ -119,7 +119,7 @@ fn regression_targets_are_f32_rows() {
 fn dump_to(dir: &std::path::Path, format: Format) -> StatsOutput {
     StatsOutput {
         format,
-        hist: false,
+        hist: None,
         dump: Some(dir.to_path_buf()),
     }
 }

@@ -6,6 +6,7 @@ use crate::options;
 use depthlab::commands::{Format, StatsOutput, check, load_spec, stats};
 use depthlab::compile::Resources;
 use depthlab::examples::EXAMPLES;
+use depthlab::report::Hist;
 use depthlab::spec::Overrides;
 
 fn settings() -> insta::Settings {
@@ -23,7 +24,7 @@ fn stats_tables_of_the_examples() {
         let spec = load_spec(Some(name), None, &Overrides::default()).unwrap();
         let out = StatsOutput {
             format: Format::Table,
-            hist: true,
+            hist: Some(Hist::Both),
             dump: None,
         };
         let table = stats(&spec, &options(300), None, &out).unwrap();

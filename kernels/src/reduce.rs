@@ -141,22 +141,25 @@ pub fn abs_quantile(scratch: &mut [f32], x: &[f32], q: f64) -> f64 {
 }
 
 /// Accumulates a histogram of `x` over `counts.len()` equal bins spanning
-/// [-range, range]; values beyond the range land in the edge bins, NaN in
-/// none.
-pub fn histogram(counts: &mut [u64], x: &[f32], range: f64) {
+/// [lo, hi]; values beyond the range land in the edge bins, NaN in none.
+/// Returns how many values lay beyond the range (counted in an edge bin).
+pub fn histogram(counts: &mut [u64], x: &[f32], lo: f64, hi: f64) -> u64 {
     let bins = counts.len();
-    if bins == 0 || range <= 0.0 {
-        return;
+    if bins == 0 || hi <= lo {
+        return 0;
     }
-    let width = 2.0 * range / bins as f64;
+    let width = (hi - lo) / bins as f64;
+    let mut beyond = 0;
     for &v in x {
         let v = v as f64;
         if v.is_nan() {
             continue;
         }
-        let idx = ((v + range) / width).floor().clamp(0.0, (bins - 1) as f64);
+        beyond += u64::from(v < lo || v > hi);
+        let idx = ((v - lo) / width).floor().clamp(0.0, (bins - 1) as f64);
         counts[idx as usize] += 1;
     }
+    beyond
 }
 
 #[cfg(test)]
@@ -208,7 +211,15 @@ mod tests {
     #[test]
     fn histogram_clamps_to_edges() {
         let mut c = [0u64; 4];
-        histogram(&mut c, &[-5.0, -0.9, -0.1, 0.0, 0.6, 9.0, f32::NAN], 1.0);
+        let x = [-5.0, -0.9, -0.1, 0.0, 0.6, 9.0, f32::NAN];
+        assert_eq!(histogram(&mut c, &x, -1.0, 1.0), 2);
         assert_eq!(c, [2, 1, 1, 2]);
+        // An asymmetric range: [0, 2) in bins of 0.5.
+        let mut c = [0u64; 4];
+        assert_eq!(
+            histogram(&mut c, &[0.0, 0.49, 0.5, 1.99, 2.0, -1.0], 0.0, 2.0),
+            1
+        );
+        assert_eq!(c, [3, 1, 0, 2]);
     }
 }

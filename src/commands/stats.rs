@@ -3,8 +3,8 @@
 
 use crate::error::Error;
 use crate::exec::Executor;
-use crate::report::Report;
 use crate::report::dump::dump;
+use crate::report::{Hist, Report};
 use crate::spec::Spec;
 use crate::train::{Options, Trainer, measure};
 use std::path::PathBuf;
@@ -21,8 +21,8 @@ pub enum Format {
 #[derive(Clone, Debug)]
 pub struct StatsOutput {
     pub format: Format,
-    /// Append the δ histograms.
-    pub hist: bool,
+    /// Append these histograms.
+    pub hist: Option<Hist>,
     /// Write the `--dump` files into this folder.
     pub dump: Option<PathBuf>,
 }
@@ -69,11 +69,11 @@ fn render(spec: &Spec, exec: &Executor, steps: u64, out: &StatsOutput) -> Result
         Format::Json => report.json(),
         Format::Csv => report.csv(),
     };
-    if out.hist {
+    if let Some(which) = out.hist {
         if out.format == Format::Table {
             text.push('\n');
         }
-        text.push_str(&report.histograms());
+        text.push_str(&report.histograms(which));
     }
     Ok(text)
 }

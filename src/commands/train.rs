@@ -4,11 +4,11 @@
 
 use crate::error::Error;
 use crate::files::LineFile;
-use crate::report::sig4;
 use crate::report::train::{
     Summary, drop_epoch_rows_after, epoch_csv, epoch_csv_header, epoch_header, epoch_line,
     stats_line,
 };
+use crate::report::{Hist, sig4};
 use crate::spec::Spec;
 use crate::stats::NetworkStats;
 use crate::train::{EpochRecord, Event, Options, Trainer};
@@ -28,9 +28,9 @@ pub struct TrainFiles {
     pub save: Option<PathBuf>,
     /// Continue from this checkpoint.
     pub resume: Option<PathBuf>,
-    /// Append the probe's δ histograms at the start and the end to the
+    /// Append the probe's histograms at the start and the end to the
     /// summary.
-    pub hist: bool,
+    pub hist: Option<Hist>,
     /// Also measure the probe every this many steps (`--stats-every`).
     pub stats_every: Option<u64>,
     /// No progress on stderr.

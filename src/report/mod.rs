@@ -7,7 +7,7 @@ pub mod dump;
 pub mod stats;
 pub mod train;
 
-pub use stats::{Report, layer_json};
+pub use stats::{Hist, Report, layer_json};
 
 /// A number to 4 significant digits: fixed notation for magnitudes in
 /// [1e-3, 1e5), scientific otherwise.

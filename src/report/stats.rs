@@ -5,18 +5,21 @@
 
 use super::{align, opt, percent, sig4};
 use crate::graph::{Graph, Layer};
-use crate::stats::{HIST_BINS, LayerStats, NetworkStats};
+use crate::stats::{HIST_BINS, HIST_RANGE_STDS, LayerStats, NetworkStats, db};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 
 /// Version tag of the JSON output; bump on any incompatible change.
-pub const JSON_SCHEMA: &str = "depthlab.stats/1";
+pub const JSON_SCHEMA: &str = "depthlab.stats/2";
 
-/// Warn when the gradient shrinks (or grows) by more than this factor
-/// between the output layer and the first.
+/// Warn when the gradient shrinks (or grows) by more than this factor from
+/// the last hidden layer down to the first (the hidden-layer factor) ...
 pub const VANISHING_BELOW: f64 = 1e-2;
 pub const EXPLODING_ABOVE: f64 = 1e2;
+/// ... or by more than this many dB per hidden layer on average (3 dB: a
+/// factor √2 per layer, which compounds with depth).
+pub const DB_PER_LAYER_WARN: f64 = 3.0;
 /// Warn when more than this fraction of a layer's units are dead.
 pub const DEAD_ABOVE: f64 = 0.10;
 /// Warn when more than this fraction of a layer's activations saturate.
@@ -130,15 +133,30 @@ impl Report<'_> {
         out
     }
 
-    /// `vanishing factor std(δ_1)/std(δ_L) = … (… dB)`.
+    /// The depth summary: the hidden-layer factor std(δ_1)/std(δ_{L-1})
+    /// with its mean gain per layer, then the output layer's step apart.
     pub fn summary_line(&self) -> String {
-        let f = self.stats.vanishing_factor();
-        format!(
-            "vanishing factor std(δ_1)/std(δ_{}) = {} ({} dB)",
-            self.graph.layers.len(),
-            sig4(f),
-            db(f)
-        )
+        let n = self.graph.layers.len();
+        let mut out = match (self.stats.hidden_factor(), self.stats.db_per_layer()) {
+            (Some(f), Some(per)) => format!(
+                "hidden layers: std(δ_1)/std(δ_{}) = {} ({} dB over {} layers, {:.2} dB/layer)",
+                n - 1,
+                sig4(f),
+                dbs(f),
+                n - 2,
+                per
+            ),
+            _ => "hidden layers: fewer than two, no hidden-layer factor".to_owned(),
+        };
+        if let Some(step) = self.stats.output_step() {
+            out.push_str(&format!(
+                "\noutput step: std(δ_{})/std(δ_{n}) = {} ({} dB; the output δ has its own scale)",
+                n - 1,
+                sig4(step),
+                dbs(step)
+            ));
+        }
+        out
     }
 
     /// Plain-language warnings about what the statistics show.
@@ -153,15 +171,21 @@ impl Report<'_> {
                 ));
             }
         }
-        let f = self.stats.vanishing_factor();
-        if n > 1 && f < VANISHING_BELOW {
-            w.push(format!(
-                "vanishing gradients: std(δ) shrinks by a factor {} ({} dB) from layer {n} down to layer 1; the first layers will barely learn",
-                sig4(1.0 / f),
-                db(f)
-            ));
-        } else if n > 1 && f > EXPLODING_ABOVE {
-            w.push(format!("exploding gradients: std(δ) grows by a factor {} ({} dB) from layer {n} down to layer 1", sig4(f), db(f)));
+        if let (Some(f), Some(per)) = (self.stats.hidden_factor(), self.stats.db_per_layer()) {
+            let top = n - 1;
+            if f < VANISHING_BELOW || per < -DB_PER_LAYER_WARN {
+                w.push(format!(
+                    "vanishing gradients: std(δ) shrinks by a factor {} ({} dB, {per:.2} dB/layer) from layer {top} down to layer 1; the first layers will barely learn",
+                    sig4(1.0 / f),
+                    dbs(f)
+                ));
+            } else if f > EXPLODING_ABOVE || per > DB_PER_LAYER_WARN {
+                w.push(format!(
+                    "exploding gradients: std(δ) grows by a factor {} ({} dB, {per:.2} dB/layer) from layer {top} down to layer 1",
+                    sig4(f),
+                    dbs(f)
+                ));
+            }
         }
         let mut dead = Vec::new();
         let mut saturated = Vec::new();
@@ -194,7 +218,7 @@ impl Report<'_> {
     /// The `--format json` document (schema [`JSON_SCHEMA`]).
     pub fn json(&self) -> String {
         let layers: Vec<Value> = self.layers().map(|(l, s)| layer_json(l, s)).collect();
-        let f = self.stats.vanishing_factor();
+        let st = self.stats;
         let doc = json!({
             "schema": JSON_SCHEMA,
             "spec": self.spec_name,
@@ -203,9 +227,15 @@ impl Report<'_> {
             "steps": self.steps,
             "input": self.graph.input,
             "loss": { "kind": self.graph.loss.name(), "value": self.stats.loss },
-            "histogram": { "bins": HIST_BINS, "range": self.stats.hist_range },
+            "histogram": { "bins": HIST_BINS, "range": st.hist_range, "activation_range": [st.act_range.0, st.act_range.1] },
             "layers": layers,
-            "summary": { "vanishing_factor": f, "vanishing_db": 20.0 * f.log10(), "warnings": self.warnings() },
+            "summary": {
+                "hidden_factor": st.hidden_factor(),
+                "hidden_db": st.hidden_factor().map(db),
+                "db_per_layer": st.db_per_layer(),
+                "output_step": st.output_step(),
+                "warnings": self.warnings(),
+            },
         });
         let mut s = serde_json::to_string_pretty(&doc).expect("a JSON value always serializes");
         s.push('\n');
@@ -224,39 +254,102 @@ impl Report<'_> {
         String::from_utf8(bytes).expect("the csv crate writes UTF-8")
     }
 
-    /// `--hist`: one line of Unicode blocks per layer, the δ histogram over
-    /// the common range, each line scaled to its own tallest bin.
-    pub fn histograms(&self) -> String {
-        const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-        let r = self.stats.hist_range;
-        let mut out = format!(
-            "δ histograms: {HIST_BINS} bins over [{}, {}], each row scaled to its tallest bin (blank = empty)\n",
+    /// `--hist`: one line of Unicode blocks per layer for the δ or the
+    /// activation histograms (or both), over the hidden layers' common
+    /// range, each row scaled to its own tallest bin. Rows whose values go
+    /// beyond the range (usually the output layer's) say how many.
+    pub fn histograms(&self, which: Hist) -> String {
+        let st = self.stats;
+        let r = st.hist_range;
+        let (lo, hi) = st.act_range;
+        let delta = format!(
+            "δ histograms: {HIST_BINS} bins over [{}, {}] (±{HIST_RANGE_STDS} × the largest hidden std(δ)), each row scaled to its tallest bin (blank = empty; exact zeros counted apart)\n",
             sig4(-r),
             sig4(r)
         );
-        let mut rows = Vec::new();
-        for (l, s) in self.layers() {
-            let peak = s.hist.iter().copied().max().unwrap_or(0).max(1) as f64;
-            let bars: String = s
-                .hist
-                .iter()
-                .map(|&c| {
-                    if c == 0 {
-                        ' '
-                    } else {
-                        LEVELS[(((c as f64 / peak) * 7.0).round() as usize).min(7)]
-                    }
-                })
-                .collect();
-            rows.push(vec![
-                format!("layer {}", l.index),
-                format!("│{bars}│"),
-                format!("std {}", sig4(s.delta.std())),
-            ]);
+        let act = format!(
+            "activation histograms: {HIST_BINS} bins over [{}, {}] (the hidden layers' range), each row scaled to its tallest bin (exact zeros counted apart)\n",
+            sig4(lo),
+            sig4(hi)
+        );
+        let delta_rows = || {
+            let rows = self.layers().map(|(l, s)| {
+                let note = notes(s.delta_zeros, s.hist_beyond, s.delta.count);
+                (
+                    l.index,
+                    bars(&s.hist),
+                    format!("std {}{note}", sig4(s.delta.std())),
+                )
+            });
+            delta.clone() + &histogram_rows(rows)
+        };
+        let act_rows = || {
+            let rows = self.layers().map(|(l, s)| {
+                let note = notes(s.act_zeros, s.act_beyond, s.a.count);
+                (
+                    l.index,
+                    bars(&s.act_hist),
+                    format!("mean {}{note}", sig4(s.a.mean)),
+                )
+            });
+            act.clone() + &histogram_rows(rows)
+        };
+        match which {
+            Hist::Delta => delta_rows(),
+            Hist::Act => act_rows(),
+            Hist::Both => format!("{}\n{}", act_rows(), delta_rows()),
         }
-        out.push_str(&align(&rows, &[0]));
-        out
     }
+}
+
+/// Which histograms `--hist` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hist {
+    Act,
+    Delta,
+    Both,
+}
+
+/// One row of Unicode blocks, scaled to the tallest bin (blank = empty).
+fn bars(hist: &[u64]) -> String {
+    const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let peak = hist.iter().copied().max().unwrap_or(0).max(1) as f64;
+    hist.iter()
+        .map(|&c| match c {
+            0 => ' ',
+            c => LEVELS[(((c as f64 / peak) * 7.0).round() as usize).min(7)],
+        })
+        .collect()
+}
+
+/// `, 50 % zeros, 3.2 % beyond the range` for what a row's bars leave out
+/// or clip.
+fn notes(zeros: u64, beyond: u64, total: usize) -> String {
+    let mut out = String::new();
+    for (count, what) in [(zeros, "zeros"), (beyond, "beyond the range")] {
+        if count > 0 {
+            out += &format!(", {} {what}", share(count, total));
+        }
+    }
+    out
+}
+
+/// `count` of `total` as a percentage with sensible digits.
+fn share(count: u64, total: usize) -> String {
+    let p = 100.0 * count as f64 / total.max(1) as f64;
+    match p {
+        p if p < 0.1 => "< 0.1 %".to_owned(),
+        p if p < 10.0 => format!("{p:.1} %"),
+        p => format!("{p:.0} %"),
+    }
+}
+
+/// Aligned `layer l │bars│ note` rows.
+fn histogram_rows(rows: impl Iterator<Item = (usize, String, String)>) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .map(|(index, bars, note)| vec![format!("layer {index}"), format!("│{bars}│"), note])
+        .collect();
+    align(&rows, &[0])
 }
 
 /// One row of `stats --format csv` (empty cells for what does not apply).
@@ -319,15 +412,18 @@ impl LayerRow {
     }
 }
 
-/// A ratio of standard deviations in decibels (20·log10).
-fn db(f: f64) -> String {
-    format!("{:.1}", 20.0 * f.log10())
+/// A ratio of standard deviations in decibels, one decimal.
+fn dbs(f: f64) -> String {
+    format!("{:.1}", db(f))
 }
 
 /// One layer's statistics as the JSON object of the `layers` array (see
 /// `docs/stats-json.md`); `train --stats-every` writes the same objects.
 pub fn layer_json(l: &Layer, s: &LayerStats) -> Value {
-    let total: u64 = s.hist.iter().sum::<u64>().max(1);
+    let normalized = |h: &[u64]| {
+        let total = h.iter().sum::<u64>().max(1) as f64;
+        h.iter().map(|&c| c as f64 / total).collect::<Vec<_>>()
+    };
     json!({
         "layer": l.index,
         "fan_in": l.fan_in,
@@ -338,11 +434,12 @@ pub fn layer_json(l: &Layer, s: &LayerStats) -> Value {
         "a": {
             "mean": s.a.mean, "std": s.a.std(), "min": s.a.min, "max": s.a.max,
             "p98_abs": s.a_p98, "saturated": s.saturated, "dead_units": s.dead,
+            "histogram": normalized(&s.act_hist), "zeros": s.act_zeros as f64 / s.a.count.max(1) as f64,
         },
         "s": { "mean": s.s.mean, "std": s.s.std() },
         "delta": {
             "mean": s.delta.mean, "std": s.delta.std(), "abs_mean": s.delta.abs_mean(), "norm": s.delta.norm(),
-            "histogram": s.hist.iter().map(|&c| c as f64 / total as f64).collect::<Vec<_>>(),
+            "histogram": normalized(&s.hist), "zeros": s.delta_zeros as f64 / s.delta.count.max(1) as f64,
         },
         "weight": { "std": s.w.std(), "norm": s.w.norm() },
         "weight_grad": { "std": s.dw.std(), "norm": s.dw.norm(), "ratio": s.grad_ratio() },

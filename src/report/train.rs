@@ -2,7 +2,7 @@
 //! `stats.jsonl` lines (schema `depthlab.train-stats/1`, documented in
 //! `docs/training.md`) and the final summary.
 
-use super::{Report, layer_json, opt, sig4};
+use super::{Hist, Report, layer_json, opt, sig4};
 use crate::graph::Graph;
 use crate::stats::NetworkStats;
 use crate::train::{EpochRecord, StatsRecord};
@@ -11,7 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// Version tag of the `stats.jsonl` lines.
-pub const STATS_SCHEMA: &str = "depthlab.train-stats/1";
+pub const STATS_SCHEMA: &str = "depthlab.train-stats/2";
 
 fn pct(x: Option<f64>) -> String {
     x.map_or_else(|| "-".into(), |f| format!("{:.1}%", 100.0 * f))
@@ -109,7 +109,11 @@ struct StatsLine {
     epoch: usize,
     probe_loss: f64,
     histogram_range: f64,
-    vanishing_factor: f64,
+    /// std(δ_1)/std(δ_{L-1}), its gain per layer in dB, and the output
+    /// layer's step std(δ_{L-1})/std(δ_L) (see `stats`).
+    hidden_factor: Option<f64>,
+    db_per_layer: Option<f64>,
+    output_step: Option<f64>,
     /// The `stats --format json` layer objects plus `weight_norm` and
     /// `update_ratio`.
     layers: Vec<serde_json::Value>,
@@ -137,7 +141,9 @@ pub fn stats_line(graph: &Graph, r: &StatsRecord) -> String {
         epoch: r.epoch,
         probe_loss: r.stats.loss,
         histogram_range: r.stats.hist_range,
-        vanishing_factor: r.stats.vanishing_factor(),
+        hidden_factor: r.stats.hidden_factor(),
+        db_per_layer: r.stats.db_per_layer(),
+        output_step: r.stats.output_step(),
         layers,
     };
     let mut s = serde_json::to_string(&line).expect("a JSON value always serializes");
@@ -184,11 +190,14 @@ pub fn summary_table(
             update_ratio.get(i).map_or("-".into(), |&u| sig4(u)),
         ));
     }
-    out.push_str(&format!(
-        "vanishing factor std(δ_1)/std(δ_L): {} at the start, {} at the end\n",
-        sig4(first.vanishing_factor()),
-        sig4(last.vanishing_factor())
-    ));
+    if let (Some(a), Some(b)) = (first.hidden_factor(), last.hidden_factor()) {
+        out.push_str(&format!(
+            "hidden layers std(δ_1)/std(δ_{}): {} at the start, {} at the end\n",
+            graph.layers.len() - 1,
+            sig4(a),
+            sig4(b)
+        ));
+    }
     out
 }
 
@@ -208,8 +217,8 @@ pub struct Summary<'a> {
     pub steps: u64,
     pub seconds: f64,
     pub checkpoints: &'a [PathBuf],
-    /// Append the probe's δ histograms at the start and the end.
-    pub hist: bool,
+    /// Append the probe's histograms at the start and the end.
+    pub hist: Option<Hist>,
 }
 
 impl Summary<'_> {
@@ -242,7 +251,7 @@ impl Summary<'_> {
         for path in self.checkpoints {
             out.push_str(&format!("checkpoint: {}\n", path.display()));
         }
-        if let (Some(f), Some(l), true) = (self.first, self.last, self.hist) {
+        if let (Some(f), Some(l), Some(which)) = (self.first, self.last, self.hist) {
             for (when, stats) in [("start", f), ("end", l)] {
                 let report = Report {
                     spec_name: self.spec_name,
@@ -252,7 +261,7 @@ impl Summary<'_> {
                     probe: self.probe,
                     steps: 0,
                 };
-                out.push_str(&format!("\nat the {when}: {}", report.histograms()));
+                out.push_str(&format!("\nat the {when}: {}", report.histograms(which)));
             }
         }
         out
