@@ -168,6 +168,11 @@ struct StatsArgs {
     /// into DIR (see the README for the tensor names).
     #[arg(long, value_name = "DIR")]
     dump: Option<PathBuf>,
+    /// Also draw the statistics as an SVG figure: activation and δ
+    /// histograms per hidden layer (Glorot & Bengio Fig. 6-7) and std(δ) per
+    /// layer beside its mean-field prediction.
+    #[arg(long, value_name = "FILE.svg")]
+    svg: Option<PathBuf>,
     /// Saturation threshold t: tanh/softsign saturate when |a| > t, sigmoid
     /// when a < 1-t or a > t.
     #[arg(long, value_name = "T", default_value_t = 0.99)]
@@ -308,6 +313,7 @@ fn run(cli: Cli) -> Result<String, Error> {
                 },
                 hist: a.hist.map(Hist::from),
                 dump: a.dump,
+                svg: a.svg,
             };
             commands::stats(&spec, &opts, a.steps, &out)
         }

@@ -121,5 +121,6 @@ fn dump_to(dir: &std::path::Path, format: Format) -> StatsOutput {
         format,
         hist: None,
         dump: Some(dir.to_path_buf()),
+        svg: None,
     }
 }

@@ -8,6 +8,8 @@ mod cli;
 mod dataset;
 /// `--dump` writes the documented safetensors files.
 mod dump;
+/// The SVG figures: well-formed, one line per layer.
+mod figures;
 /// Finite-difference gradient checks against an independent f64 forward.
 mod gradcheck;
 /// Imports between modules run one way; `unsafe` stays in two places.

@@ -26,6 +26,7 @@ fn stats_tables_of_the_examples() {
             format: Format::Table,
             hist: Some(Hist::Both),
             dump: None,
+            svg: None,
         };
         let table = stats(&spec, &options(300), None, &out).unwrap();
         insta::assert_snapshot!(format!("stats-{name}"), table);

@@ -3,6 +3,7 @@
 
 use crate::error::Error;
 use crate::exec::Executor;
+use crate::files::write_atomic;
 use crate::report::dump::dump;
 use crate::report::{Hist, Report};
 use crate::spec::Spec;
@@ -25,6 +26,8 @@ pub struct StatsOutput {
     pub hist: Option<Hist>,
     /// Write the `--dump` files into this folder.
     pub dump: Option<PathBuf>,
+    /// Write the figure (`--svg`) to this file.
+    pub svg: Option<PathBuf>,
 }
 
 /// `depthlab stats`: measures the probe at initialization, or after
@@ -56,14 +59,25 @@ fn render(spec: &Spec, exec: &Executor, steps: u64, out: &StatsOutput) -> Result
             error,
         })?;
     }
+    let label = spec.label();
     let report = Report {
-        spec_name: &spec.source.name,
+        spec_name: &label,
         graph: &exec.plan().graph,
         stats: exec.stats(),
         seed: spec.train.seed,
         probe: exec.plan().batch,
         steps,
     };
+    if let Some(path) = &out.svg {
+        let svg = report.svg().map_err(|e| Error::Write {
+            path: path.clone(),
+            error: std::io::Error::other(e),
+        })?;
+        write_atomic(path, svg.as_bytes()).map_err(|error| Error::Write {
+            path: path.clone(),
+            error,
+        })?;
+    }
     let mut text = match out.format {
         Format::Table => report.table(),
         Format::Json => report.json(),

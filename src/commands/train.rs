@@ -4,6 +4,7 @@
 
 use crate::error::Error;
 use crate::files::LineFile;
+use crate::report::figures::write_train_figures;
 use crate::report::train::{
     Summary, drop_epoch_rows_after, epoch_csv, epoch_csv_header, epoch_header, epoch_line,
     stats_line,
@@ -211,6 +212,39 @@ struct Seen {
     last_epoch: Option<EpochRecord>,
 }
 
+/// The checkpoints of `trainer`'s state: `DIR/checkpoint.safetensors`
+/// with `--out`, and `--save`'s file.
+fn write_checkpoints(trainer: &Trainer, files: &TrainFiles) -> Result<Vec<PathBuf>, Error> {
+    let paths: Vec<PathBuf> = files
+        .out
+        .iter()
+        .map(|d| d.join("checkpoint.safetensors"))
+        .chain(files.save.clone())
+        .collect();
+    for path in &paths {
+        trainer.save(path)?;
+    }
+    Ok(paths)
+}
+
+/// `DIR/figures/` of the run folder, if there is one.
+fn write_figures(spec: &Spec, files: &TrainFiles) -> Result<(), Error> {
+    let Some(dir) = &files.out else {
+        return Ok(());
+    };
+    let title = format!(
+        "depthlab train: {} — seed {}",
+        spec.label(),
+        spec.train.seed
+    );
+    write_train_figures(dir, &title)
+        .map(drop)
+        .map_err(|error| Error::Write {
+            path: dir.join("figures"),
+            error,
+        })
+}
+
 /// Trains, writing rows and lines as they come; whatever happens, the
 /// checkpoints are written before the result is returned.
 fn run(
@@ -263,17 +297,12 @@ fn run(
         },
         stop,
     );
-    // Whatever happened, keep what was measured: the checkpoint first.
-    let checkpoints: Vec<PathBuf> = files
-        .out
-        .iter()
-        .map(|d| d.join("checkpoint.safetensors"))
-        .chain(files.save.clone())
-        .collect();
-    for path in &checkpoints {
-        trainer.save(path)?;
-    }
+    // Whatever happened, keep what was measured: the checkpoints first,
+    // then the figures (also after an interruption).
+    let checkpoints = write_checkpoints(&trainer, files)?;
+    let figures = write_figures(spec, files);
     result?;
+    figures?;
     if let Some(e) = failure {
         return Err(e);
     }

@@ -4,6 +4,7 @@
 //! table goes through [`sig4`].
 
 pub mod dump;
+pub mod figures;
 pub mod stats;
 pub mod train;
 

@@ -242,6 +242,21 @@ impl Report<'_> {
         s
     }
 
+    /// `--svg`: the figure of the statistics (see
+    /// [`super::figures::stats_panels`]), titled with the spec, its seed
+    /// and probe.
+    pub fn svg(&self) -> Result<String, String> {
+        let trained = match self.steps {
+            0 => String::new(),
+            n => format!(", after {n} training steps"),
+        };
+        let title = format!(
+            "depthlab stats: {} — seed {}, probe {}{trained}",
+            self.spec_name, self.seed, self.probe
+        );
+        super::figures::render(&title, &super::figures::stats_panels(self.stats))
+    }
+
     /// `--format csv`: a header and one row per layer, full precision
     /// (the `csv` crate quotes activations written with commas).
     pub fn csv(&self) -> String {

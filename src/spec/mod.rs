@@ -41,6 +41,20 @@ pub struct Spec {
     pub optim: Option<Optim>,
     pub data: Option<Data>,
     pub train: Train,
+    /// The command-line flags applied on top of the text, as written
+    /// (`--act relu`), in the order [`Overrides::apply`] applies them.
+    pub overrides: Vec<String>,
+}
+
+impl Spec {
+    /// The spec's name with the flags that changed it, for headers and
+    /// figure titles: `relu-he --act tanh --depth 5`.
+    pub fn label(&self) -> String {
+        std::iter::once(self.source.name.as_str())
+            .chain(self.overrides.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 /// `input N`.

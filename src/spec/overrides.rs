@@ -103,6 +103,28 @@ impl Overrides {
         if let Some(batch) = self.batch {
             spec.train.batch = batch;
         }
+        spec.overrides.extend(self.flags());
         Ok(())
+    }
+
+    /// The flags given, as written on a command line (`--act relu`).
+    pub fn flags(&self) -> Vec<String> {
+        let text = |flag: &str, v: &Option<String>| v.as_ref().map(|v| format!("{flag} {v}"));
+        let shown = |flag: &str, v: Option<String>| v.map(|v| format!("{flag} {v}"));
+        [
+            text("--act", &self.act),
+            text("--init", &self.init),
+            shown("--width", self.width.map(|v| v.to_string())),
+            shown("--depth", self.depth.map(|v| v.to_string())),
+            shown("--seed", self.seed.map(|v| v.to_string())),
+            shown("--lr", self.lr.map(|v| v.to_string())),
+            shown("--weight-decay", self.weight_decay.map(|v| v.to_string())),
+            shown("--epochs", self.epochs.map(|v| v.to_string())),
+            shown("--steps", self.steps.map(|v| v.to_string())),
+            shown("--batch", self.batch.map(|v| v.to_string())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }

@@ -119,6 +119,7 @@ pub fn parse(source: Source) -> Result<Spec, SpecError> {
         optim: None,
         data: None,
         train: Train::default(),
+        overrides: Vec::new(),
     };
     let src = &source;
     let mut seen: Vec<(&str, Span)> = Vec::new();

@@ -5,11 +5,11 @@
 
 use crate::dataset::{Dataset, Target};
 use crate::spec::LossKind;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One epoch's results; also a row of `epochs.csv` (empty cells for what
 /// was not measured).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
     /// 1-based.
     pub epoch: usize,
