@@ -16,10 +16,13 @@ use rand_core::{RngCore, SeedableRng};
 pub enum Stream {
     Weights(usize),
     Bias(usize),
-    /// Probe inputs.
-    ProbeInputs,
-    /// Probe targets (labels or regression targets).
-    ProbeTargets,
+    /// `data gaussian`'s held-out inputs. (Their ids are those of the probe
+    /// `stats` once drew apart from the data layer: its first rows are that
+    /// probe, so the statistics did not move when the probe path became
+    /// one.)
+    GaussianTestInputs,
+    /// `data gaussian`'s held-out targets (labels or regression targets).
+    GaussianTestTargets,
     /// A data generator's training examples ([`crate::dataset`]).
     DataTrain,
     /// A data generator's held-out test examples.
@@ -37,8 +40,8 @@ impl Stream {
         match self {
             Stream::Weights(l) => l as u64,
             Stream::Bias(l) => (1 << 32) | l as u64,
-            Stream::ProbeInputs => 2 << 32,
-            Stream::ProbeTargets => (2 << 32) | 1,
+            Stream::GaussianTestInputs => 2 << 32,
+            Stream::GaussianTestTargets => (2 << 32) | 1,
             Stream::DataTrain => 3 << 32,
             Stream::DataTest => (3 << 32) | 1,
             Stream::DataModel => (3 << 32) | 2,
@@ -362,7 +365,7 @@ mod tests {
 
     #[test]
     fn below_is_uniform_enough() {
-        let mut r = Rng::new(5, Stream::ProbeTargets);
+        let mut r = Rng::new(5, Stream::GaussianTestTargets);
         let mut counts = [0u32; 3];
         for _ in 0..30_000 {
             counts[r.below(3) as usize] += 1;

@@ -1,8 +1,10 @@
 //! depthlab: see and measure the problems with depth in neural networks on
 //! a CPU, in seconds.
 //!
-//! The pipeline, one module per stage:
-//! spec text → [`spec`] → [`graph`] → [`plan`] → [`exec`] → [`stats`] → [`report`].
+//! The pipeline, one module per stage: spec text → [`spec`] → [`graph`] →
+//! [`compile`] ([`plan`]) → [`exec`] → [`stats`] → [`report`]; [`dataset`]
+//! gives the data, [`train`] runs training and builds every executor, and
+//! [`commands`] are the subcommands `main` calls.
 
 // Errors carry their context (file, line text, help) by value; they are
 // built once, on the way out, so their size costs nothing worth boxing for.

@@ -52,7 +52,8 @@ enum Command {
     /// of |a|, saturated % and dead units; δ = ∂L/∂s mean/std/norm; weight
     /// gradient std/norm and ‖∇W‖/‖W‖; the measured gain std(δ_l)/std(δ_l+1)
     /// beside the mean-field prediction √(n_l+1·Var(W_l+1)·E[f'(s_l)²]);
-    /// then the vanishing factor std(δ_1)/std(δ_L) and warnings.
+    /// then the hidden-layer factor std(δ_1)/std(δ_L-1) in dB and dB/layer,
+    /// the output layer's step apart, and warnings.
     Stats(StatsArgs),
     /// Train the spec on its data: per-epoch loss and accuracy, the
     /// statistics of a fixed probe batch as training goes, checkpoints.
@@ -116,7 +117,20 @@ impl SpecArgs {
             seed: self.seed,
             ..more
         };
-        commands::load_spec(self.spec.as_deref(), self.net.as_deref(), &overrides)
+        let loaded = commands::load_spec(self.spec.as_deref(), self.net.as_deref(), &overrides);
+        // `--hist act` reads `act` as the spec: say how to write it.
+        match (loaded, self.spec.as_deref()) {
+            (Err(Error::Read { path, error }), Some(kind @ ("act" | "delta" | "both"))) => {
+                Err(Error::Read {
+                    path,
+                    error: std::io::Error::new(
+                        error.kind(),
+                        format!("{error} (for the histogram kind write `--hist={kind}`)"),
+                    ),
+                })
+            }
+            (loaded, _) => loaded,
+        }
     }
 
     /// The memory limit and threads the compiler may use.
@@ -160,9 +174,9 @@ struct StatsArgs {
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     format: FormatArg,
     /// Also print Unicode histograms per layer: of δ (`--hist` alone), of
-    /// the activations (`--hist act`), or both (`--hist both`), on the
+    /// the activations (`--hist=act`), or both (`--hist=both`), on the
     /// hidden layers' common range.
-    #[arg(long, value_enum, value_name = "WHAT", num_args = 0..=1, default_missing_value = "delta")]
+    #[arg(long, value_enum, value_name = "WHAT", num_args = 0..=1, require_equals = true, default_missing_value = "delta")]
     hist: Option<HistArg>,
     /// Write weights.safetensors, probe.safetensors and grads.safetensors
     /// into DIR (see the README for the tensor names).
@@ -224,8 +238,8 @@ struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     resume: Option<PathBuf>,
     /// Also print the probe's histograms at the start and the end (as
-    /// `stats --hist`: δ, `act` or `both`).
-    #[arg(long, value_enum, value_name = "WHAT", num_args = 0..=1, default_missing_value = "delta")]
+    /// `stats --hist`: δ, `--hist=act` or `--hist=both`).
+    #[arg(long, value_enum, value_name = "WHAT", num_args = 0..=1, require_equals = true, default_missing_value = "delta")]
     hist: Option<HistArg>,
     /// No progress bar.
     #[arg(long, short)]

@@ -282,7 +282,7 @@ impl Plan {
             ),
             Step::NetworkStats => (
                 "stats".into(),
-                "gains, δ histograms".into(),
+                "gains, δ and activation histograms".into(),
                 String::new(),
                 1,
             ),

@@ -295,6 +295,19 @@ fn absurd_sizes_are_refused_before_allocating() {
         ],
         &["more than the limit of 0 B"],
     );
+    // The data a spec generates counts too: the probe plan (300 rows of 2M
+    // inputs, 2.3 GiB) fits in 4 GiB, 1000 training rows do not, and are
+    // refused before any is drawn.
+    refused(
+        &[
+            "stats",
+            "--net",
+            "input 2000000; dense 2 relu; dense 2",
+            "--memory-limit",
+            "4",
+        ],
+        &["1000 examples of 2000001 floats need 7.5 GiB (the limit is 4.0 GiB)"],
+    );
 }
 
 #[test]

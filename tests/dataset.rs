@@ -4,7 +4,7 @@
 
 use depthlab::dataset::shapeset::{self, Kind, Scene};
 use depthlab::dataset::{DataError, Dataset, Split, Target, load, shuffled_order};
-use depthlab::graph::Graph;
+use depthlab::graph::{DEFAULT_MEMORY_LIMIT, Graph};
 use depthlab::init::{Rng, Stream};
 use depthlab::spec::{Source, parse};
 use std::fs;
@@ -19,7 +19,14 @@ fn load_in(net: &str, dir: &Path) -> Result<Split, DataError> {
     let spec = parse(Source::new("spec.net", net)).map_err(DataError::Spec)?;
     let graph = Graph::check(&spec).unwrap_or_else(|e| panic!("{e}"));
     let data = spec.data.as_ref().expect("the spec has a `data` line");
-    load(data, &spec.source, &graph, spec.train.seed, dir)
+    load(
+        data,
+        &spec.source,
+        &graph,
+        spec.train.seed,
+        dir,
+        DEFAULT_MEMORY_LIMIT,
+    )
 }
 
 fn generate(net: &str) -> Split {
@@ -695,6 +702,11 @@ fn csv_errors_name_the_file_and_line() {
             b"a,b,label\n1,,0\n",
             "",
             format!("{d}:2: column `b` is empty; expected a number"),
+        ),
+        (
+            b"a,b,label\n1,2,0\n,,\n",
+            "",
+            format!("{d}:3: column `a` is empty; expected a number"),
         ),
         (
             b"a,b,label\n1,2,0\n1,NaN,0\n",

@@ -4,7 +4,7 @@
 use crate::{options, run};
 use depthlab::commands::load_spec;
 use depthlab::dataset::{self, probe};
-use depthlab::graph::Graph;
+use depthlab::graph::{DEFAULT_MEMORY_LIMIT, Graph};
 use depthlab::spec::Overrides;
 use depthlab::stats::StatsConfig;
 use depthlab::train::{Options, Trainer};
@@ -31,7 +31,7 @@ fn stats_and_the_trainer_measure_the_same_probe_rows() {
     for &text in SPECS {
         let spec = load_spec(None, Some(text), &Overrides::default()).unwrap();
         let graph = Graph::check(&spec).unwrap();
-        let split = dataset::load_for(&spec, &graph).unwrap();
+        let split = dataset::load_for(&spec, &graph, DEFAULT_MEMORY_LIMIT).unwrap();
         let set = probe::probe_set(&split);
         let rows = probe::DEFAULT_ROWS.min(set.n);
         let stats = run(text, rows);
@@ -84,7 +84,7 @@ fn an_explicit_probe_larger_than_the_data_is_refused_the_default_shrinks() {
     )
     .unwrap();
     let graph = Graph::check(&spec).unwrap();
-    let split = dataset::load_for(&spec, &graph).unwrap();
+    let split = dataset::load_for(&spec, &graph, DEFAULT_MEMORY_LIMIT).unwrap();
     let data = spec.data.as_ref().unwrap();
     assert_eq!(
         probe::probe_rows(&split, None, data, &spec.source).unwrap(),

@@ -266,9 +266,8 @@ fn blocked<
         let mut jc = 0;
         while jc < n {
             let nc = nc_step.min(n - jc);
-            let full_panels = nc / NR;
-            let tail = nc % NR;
-            let panels = full_panels + usize::from(tail > 0);
+            let (full_panels, tail) = (nc / NR, nc % NR);
+            let panels = panel_count(full_panels, tail);
             let blk = Block {
                 pc,
                 kc,
@@ -328,6 +327,12 @@ struct Block {
     last: bool,
     /// Whether the A micro-panels are packed (else read in place, TN).
     pack_a: bool,
+}
+
+/// Panels of a block: the full ones and the tail's, if any.
+#[inline(always)]
+fn panel_count(full_panels: usize, tail: usize) -> usize {
+    full_panels + usize::from(tail > 0)
 }
 
 /// Packs B[pc..pc+kc, jc..jc+nc] (or, `IN_PLACE`, only its tail) into
@@ -407,7 +412,7 @@ unsafe fn row_tiles<const TA: bool, const IN_PLACE: bool, F: FnMut(usize, usize,
         pack_a,
     } = *blk;
     let lda = if TA { m } else { k };
-    let panels = full_panels + usize::from(tail > 0);
+    let panels = panel_count(full_panels, tail);
     // LOOP 3: row tiles of MR rows.
     let mut i = rows.start;
     while i < rows.end {

@@ -15,7 +15,7 @@ use crate::stats::NetworkStats;
 use crate::train::{EpochRecord, Event, Options, Trainer};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -45,9 +45,18 @@ pub struct TrainFiles {
 pub fn train(spec: &Spec, opts: &Options, files: &TrainFiles) -> Result<String, Error> {
     let stop = stop_on_signals();
     let mut progress = Progress::new(files.quiet);
-    let result = run(spec, opts, files, &mut progress, &stop);
+    let result = run(spec, opts, files, &mut progress, stop);
     progress.finish();
     result.map(|summary| format!("\n{summary}"))
+}
+
+/// The process's SIGINT/SIGTERM state: a handler can be installed once per
+/// process, so it sets this one flag, which every run resets at its start.
+struct Signals {
+    stop: AtomicBool,
+    clock: Instant,
+    /// Milliseconds since `clock` of the first signal of this run.
+    first_ms: AtomicU64,
 }
 
 /// SIGINT/SIGTERM set the returned flag; the trainer checks it between
@@ -55,20 +64,27 @@ pub fn train(spec: &Spec, opts: &Options, files: &TrainFiles) -> Result<String, 
 /// usual; one sooner is the same signal delivered twice (`timeout` signals
 /// the child and then its whole process group, as do job schedulers) and
 /// must not cost the checkpoint.
-fn stop_on_signals() -> Arc<AtomicBool> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let clock = Instant::now();
-    let first_ms = AtomicU64::new(u64::MAX);
-    let _ = ctrlc::set_handler(move || {
-        let now = clock.elapsed().as_millis() as u64;
-        if !flag.swap(true, Ordering::Relaxed) {
-            first_ms.store(now, Ordering::Relaxed);
-        } else if now.saturating_sub(first_ms.load(Ordering::Relaxed)) >= 500 {
-            std::process::exit(crate::error::EXIT_INTERRUPTED);
+fn stop_on_signals() -> &'static AtomicBool {
+    static SIGNALS: OnceLock<Signals> = OnceLock::new();
+    let signals = SIGNALS.get_or_init(|| {
+        let _ = ctrlc::set_handler(|| {
+            let Some(s) = SIGNALS.get() else { return };
+            let now = s.clock.elapsed().as_millis() as u64;
+            if !s.stop.swap(true, Ordering::Relaxed) {
+                s.first_ms.store(now, Ordering::Relaxed);
+            } else if now.saturating_sub(s.first_ms.load(Ordering::Relaxed)) >= 500 {
+                std::process::exit(crate::error::EXIT_INTERRUPTED);
+            }
+        });
+        Signals {
+            stop: AtomicBool::new(false),
+            clock: Instant::now(),
+            first_ms: AtomicU64::new(u64::MAX),
         }
     });
-    stop
+    signals.stop.store(false, Ordering::Relaxed);
+    signals.first_ms.store(u64::MAX, Ordering::Relaxed);
+    &signals.stop
 }
 
 /// Progress on stderr: a bar on a terminal, a plain line every 10 % of the

@@ -158,8 +158,9 @@ impl<'a> CsvFile<'a> {
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            // Blank lines (or lines of spaces) are skipped.
-            if cells.iter().any(|c| !c.is_empty()) {
+            // Blank lines (or lines of spaces) are skipped; `,,` is a row
+            // of empty cells, refused later with its line.
+            if !(cells.len() == 1 && cells[0].is_empty()) {
                 lines.push((line, cells));
             }
         }

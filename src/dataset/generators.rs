@@ -74,8 +74,11 @@ pub(super) fn generate(req: &Request, g: &Generated) -> Result<Split, DataError>
     let seed = g.seed.unwrap_or(req.seed);
     let generator = Generator::new(req, g.generator, seed)?;
     let width = generator.inputs + generator.target.width();
-    req.check_size(n_span, n, width)?;
-    req.check_size(test_span, test, width)?;
+    req.check_size(n_span, n as u64, width, &format!("{n} examples"))?;
+    req.check_size(test_span, test as u64, width, &format!("{test} examples"))?;
+    // Both sets live in memory at once.
+    let both = (n as u64).saturating_add(test as u64);
+    req.check_size(test_span, both, width, &format!("{n} + {test} examples"))?;
     let train = generator.sample(n, &mut Rng::new(seed, Stream::DataTrain));
     let test = (test > 0).then(|| match generator.recipe {
         // Inputs and targets from two streams of their own: the first rows
@@ -144,15 +147,15 @@ impl Generator {
     }
 
     /// `gaussian`'s held-out set: every input from one stream
-    /// ([`Stream::ProbeInputs`]), then every target from another
-    /// ([`Stream::ProbeTargets`]), each in example order; the same
+    /// ([`Stream::GaussianTestInputs`]), then every target from another
+    /// ([`Stream::GaussianTestTargets`]), each in example order; the same
     /// distribution as [`Generator::example`]'s, and still prefix-stable.
     fn sample_gaussian_apart(&self, n: usize, seed: u64) -> Dataset {
         let mut set = Dataset::with_capacity(n, self.inputs, self.target);
-        let mut rng = Rng::new(seed, Stream::ProbeInputs);
+        let mut rng = Rng::new(seed, Stream::GaussianTestInputs);
         set.x
             .extend((0..n * self.inputs).map(|_| rng.normal() as f32));
-        let mut rng = Rng::new(seed, Stream::ProbeTargets);
+        let mut rng = Rng::new(seed, Stream::GaussianTestTargets);
         let width = self.target.width();
         set.y
             .extend((0..n * width).map(|_| gaussian_target(self.loss, self.target, &mut rng)));

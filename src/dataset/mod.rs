@@ -48,7 +48,7 @@ pub use error::DataError;
 use prepare::{hold_out, normalize_if_asked};
 
 use crate::graph::Graph;
-use crate::graph::{DEFAULT_MEMORY_LIMIT, human_bytes};
+use crate::graph::human_bytes;
 use crate::init::{Rng, Stream};
 use crate::spec::{Data, DataSource, LossKind, Source, Span, Spec, SpecError};
 use std::path::{Path, PathBuf};
@@ -172,8 +172,9 @@ pub struct Split {
 /// layer's units, its loss; otherwise the error points at the `data` line.
 /// `seed` is the training seed (a generator's `seed=` overrides it). Paths
 /// of `csv` and `mnist` are relative to `base_dir`, the spec file's folder
-/// ([`base_dir`]). `src` is the spec text the line came from, for
-/// positioned errors.
+/// ([`base_dir`]). A generator whose sets would need more than
+/// `memory_limit` bytes is refused before it draws anything. `src` is the
+/// spec text the line came from, for positioned errors.
 ///
 /// ```
 /// use depthlab::dataset::{Target, load};
@@ -182,14 +183,16 @@ pub struct Split {
 /// let spec = parse(Source::new("--net", "input 2; dense 3; data spirals n=300 test=0")).unwrap();
 /// let data = spec.data.as_ref().unwrap();
 /// let graph = Graph::check(&spec).unwrap();
-/// let split = load(data, &spec.source, &graph, 1, ".".as_ref()).unwrap();
+/// let limit = depthlab::graph::DEFAULT_MEMORY_LIMIT;
+/// let split = load(data, &spec.source, &graph, 1, ".".as_ref(), limit).unwrap();
 /// assert_eq!((split.train.n, split.train.x.len()), (300, 600));
 /// assert_eq!(split.train.target, Target::Classes(3));
 /// assert!(split.test.is_none());
 ///
 /// let wide = parse(Source::new("--net", "input 64; dense 3; data spirals")).unwrap();
 /// let graph = Graph::check(&wide).unwrap();
-/// let err = load(wide.data.as_ref().unwrap(), &wide.source, &graph, 1, ".".as_ref()).unwrap_err();
+/// let data = wide.data.as_ref().unwrap();
+/// let err = load(data, &wide.source, &graph, 1, ".".as_ref(), limit).unwrap_err();
 /// assert!(err.to_string().contains("`data spirals` gives 2 inputs but the spec's `input` is 64"));
 /// ```
 pub fn load(
@@ -198,6 +201,7 @@ pub fn load(
     graph: &Graph,
     seed: u64,
     base_dir: &Path,
+    memory_limit: u64,
 ) -> Result<Split, DataError> {
     let req = Request {
         data,
@@ -207,6 +211,7 @@ pub fn load(
         loss: graph.loss,
         seed,
         base_dir,
+        memory_limit,
     };
     let split = match &data.source {
         DataSource::Generated(g) => generators::generate(&req, g)?,
@@ -226,17 +231,17 @@ pub fn load(
     Ok(normalize_if_asked(data, split))
 }
 
-/// The data `spec` trains and measures on (its `data` line, or the default
-/// `data gaussian`), loaded for `graph` with the spec's seed and paths
-/// relative to the spec file.
-pub fn load_for(spec: &Spec, graph: &Graph) -> Result<Split, DataError> {
-    let data = spec.data.clone().unwrap_or_else(Data::gaussian);
+/// The data `spec` trains and measures on ([`Spec::data_or_default`]),
+/// loaded for `graph` with the spec's seed, paths relative to the spec file,
+/// and generated sets within `memory_limit` bytes.
+pub fn load_for(spec: &Spec, graph: &Graph, memory_limit: u64) -> Result<Split, DataError> {
     load(
-        &data,
+        &spec.data_or_default(),
         &spec.source,
         graph,
         spec.train.seed,
         base_dir(&spec.source),
+        memory_limit,
     )
 }
 
@@ -290,6 +295,8 @@ struct Request<'a> {
     loss: LossKind,
     seed: u64,
     base_dir: &'a Path,
+    /// Bytes the generated sets may take together.
+    memory_limit: u64,
 }
 
 impl Request<'_> {
@@ -345,23 +352,23 @@ impl Request<'_> {
         }
     }
 
-    /// Refuses a set whose f32 buffers would pass the memory limit, pointing
-    /// at `span` (the key that asked for it, or the source's name).
-    fn check_size(&self, span: Span, n: usize, width: usize) -> Result<(), DataError> {
-        let bytes = (n as u64)
-            .checked_mul(width as u64)
-            .and_then(|v| v.checked_mul(4));
+    /// Refuses `n` examples of `width` f32 whose buffers would pass the
+    /// memory limit, pointing at `span` (the key that asked for them, or
+    /// the source's name); `what` names them in the message.
+    fn check_size(&self, span: Span, n: u64, width: usize, what: &str) -> Result<(), DataError> {
+        let bytes = n.checked_mul(width as u64).and_then(|v| v.checked_mul(4));
         match bytes {
-            Some(b) if b <= DEFAULT_MEMORY_LIMIT => Ok(()),
+            Some(b) if b <= self.memory_limit => Ok(()),
             _ => Err(self
                 .error_at(
                     span,
                     format!(
-                        "{n} examples of {width} floats need {} (the limit is {})",
+                        "{what} of {width} floats need {} (the limit is {})",
                         bytes.map_or("more than 16 EiB".to_owned(), human_bytes),
-                        human_bytes(DEFAULT_MEMORY_LIMIT)
+                        human_bytes(self.memory_limit)
                     ),
                 )
+                .with_help("fewer examples, a smaller network input, or a higher --memory-limit")
                 .into()),
         }
     }

@@ -47,6 +47,23 @@ pub(crate) fn percent(x: Option<f64>) -> String {
     x.map_or_else(|| "-".into(), |f| format!("{:.1}", 100.0 * f))
 }
 
+/// `records` as CSV text (the `csv` crate: quoting where needed), after a
+/// header line of their field names when `header`.
+pub(crate) fn csv_text<T: serde::Serialize>(
+    records: impl IntoIterator<Item = T>,
+    header: bool,
+) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(header)
+        .from_writer(Vec::new());
+    for r in records {
+        w.serialize(r)
+            .expect("a record of numbers and names serializes to memory");
+    }
+    let bytes = w.into_inner().expect("a writer to memory flushes");
+    String::from_utf8(bytes).expect("the csv crate writes UTF-8")
+}
+
 /// Aligns columns with two spaces between: numbers right-aligned, the
 /// columns listed in `left` (text) left-aligned.
 pub(crate) fn align(rows: &[Vec<String>], left: &[usize]) -> String {

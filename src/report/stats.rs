@@ -1,9 +1,9 @@
 //! `depthlab stats` → text: the aligned table (default), JSON (schema
-//! `depthlab.stats/1`, documented in `docs/stats-json.md`), CSV, terminal
+//! `depthlab.stats/2`, documented in `docs/stats-json.md`), CSV, terminal
 //! histograms and plain-language warnings. Every number goes through
 //! [`sig4`], so snapshots are stable at 4 significant digits.
 
-use super::{align, opt, percent, sig4};
+use super::{align, csv_text, opt, percent, sig4};
 use crate::graph::{Graph, Layer};
 use crate::stats::{HIST_BINS, HIST_RANGE_STDS, LayerStats, NetworkStats, db};
 use serde::Serialize;
@@ -260,13 +260,7 @@ impl Report<'_> {
     /// `--format csv`: a header and one row per layer, full precision
     /// (the `csv` crate quotes activations written with commas).
     pub fn csv(&self) -> String {
-        let mut w = csv::Writer::from_writer(Vec::new());
-        for (l, s) in self.layers() {
-            w.serialize(LayerRow::new(l, s))
-                .expect("a row of numbers serializes to memory");
-        }
-        let bytes = w.into_inner().expect("a writer to memory flushes");
-        String::from_utf8(bytes).expect("the csv crate writes UTF-8")
+        csv_text(self.layers().map(|(l, s)| LayerRow::new(l, s)), true)
     }
 
     /// `--hist`: one line of Unicode blocks per layer for the δ or the

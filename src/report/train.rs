@@ -1,8 +1,8 @@
 //! Training records → text: the per-epoch table lines, `epochs.csv`, the
-//! `stats.jsonl` lines (schema `depthlab.train-stats/1`, documented in
+//! `stats.jsonl` lines (schema `depthlab.train-stats/2`, documented in
 //! `docs/training.md`) and the final summary.
 
-use super::{Hist, Report, layer_json, opt, sig4};
+use super::{Hist, Report, csv_text, layer_json, opt, percent, sig4};
 use crate::graph::Graph;
 use crate::stats::NetworkStats;
 use crate::train::{EpochRecord, StatsRecord};
@@ -13,8 +13,12 @@ use std::path::{Path, PathBuf};
 /// Version tag of the `stats.jsonl` lines.
 pub const STATS_SCHEMA: &str = "depthlab.train-stats/2";
 
+/// A fraction as `12.3%`, `-` when not measured.
 fn pct(x: Option<f64>) -> String {
-    x.map_or_else(|| "-".into(), |f| format!("{:.1}%", 100.0 * f))
+    match x {
+        Some(_) => format!("{}%", percent(x)),
+        None => percent(x),
+    }
 }
 
 /// The header of the per-epoch table.
@@ -40,28 +44,16 @@ pub fn epoch_line(r: &EpochRecord) -> String {
     )
 }
 
-/// `record` as CSV (the `csv` crate), one line, after the header line of
-/// its field names when `header`.
-fn csv_lines<T: Serialize>(record: &T, header: bool) -> String {
-    let mut w = csv::WriterBuilder::new()
-        .has_headers(header)
-        .from_writer(Vec::new());
-    w.serialize(record)
-        .expect("a record of numbers serializes to memory");
-    let bytes = w.into_inner().expect("a writer to memory flushes");
-    String::from_utf8(bytes).expect("the csv crate writes UTF-8")
-}
-
 /// The header line of `epochs.csv`: [`EpochRecord`]'s field names.
 pub fn epoch_csv_header() -> String {
-    let both = csv_lines(&EpochRecord::default(), true);
+    let both = csv_text([EpochRecord::default()], true);
     let end = both.find('\n').map_or(both.len(), |i| i + 1);
     both[..end].to_owned()
 }
 
 /// One `epochs.csv` row, full precision.
 pub fn epoch_csv(r: &EpochRecord) -> String {
-    csv_lines(r, false)
+    csv_text([r], false)
 }
 
 /// Rewrites `epochs.csv` (if it exists) without the rows of epochs after

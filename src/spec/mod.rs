@@ -294,6 +294,12 @@ impl Spec {
     pub fn optimizer(&self) -> Optim {
         self.optim.clone().unwrap_or_default()
     }
+
+    /// The data the spec trains and measures on: its `data` line or the
+    /// default `data gaussian` ([`Data::gaussian`]).
+    pub fn data_or_default(&self) -> Data {
+        self.data.clone().unwrap_or_else(Data::gaussian)
+    }
 }
 
 impl Optim {

@@ -92,8 +92,11 @@ impl Trainer {
     /// allocated here.
     pub fn new(spec: &Spec, opts: &Options) -> Result<Trainer, Error> {
         let graph = Graph::check(spec)?;
-        let split = dataset::load_for(spec, &graph)?;
+        // The networks first: an absurd size is refused before any data.
         let t = &spec.train;
+        let exec = training_executor(spec, &graph, t.batch, opts.resources)?;
+        setup::check_probe_fits(spec, &graph, opts)?;
+        let split = dataset::load_for(spec, &graph, opts.resources.memory_limit)?;
         let n = split.train.n;
         if t.batch > n {
             let message = format!("`batch={}` is more than the {n} training examples", t.batch);
@@ -111,7 +114,6 @@ impl Trainer {
                 s as u64
             });
         let epochs = total_steps.div_ceil(steps_per_epoch) as usize;
-        let exec = training_executor(spec, &graph, t.batch, opts.resources)?;
         let probe = probe_executor(spec, &graph, &split, opts)?;
         let before = exec
             .plan()

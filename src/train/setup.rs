@@ -4,13 +4,13 @@
 //! [`crate::dataset::probe`]).
 
 use crate::compile::{Purpose, Resources, compile};
-use crate::dataset::probe::{copy_rows, probe_rows, probe_set};
+use crate::dataset::probe::{DEFAULT_ROWS, copy_rows, probe_rows, probe_set};
 use crate::dataset::{self, Split};
 use crate::error::Error;
 use crate::exec::Executor;
 use crate::graph::Graph;
 use crate::plan::Plan;
-use crate::spec::{Data, Spec};
+use crate::spec::Spec;
 use crate::stats::StatsConfig;
 
 /// How `stats` and `train` measure, and what the compiler may use.
@@ -54,30 +54,39 @@ pub fn training_executor(
 }
 
 /// The probe executor of `spec` on `split`: compiled for statistics on the
-/// probe's rows, which it holds, weights initialized from the seed.
+/// probe's rows, which it holds. Its parameters are zero: [`measure`]
+/// initializes them from the seed, the trainer copies its own in.
 pub fn probe_executor(
     spec: &Spec,
     graph: &Graph,
     split: &Split,
     opts: &Options,
 ) -> Result<Executor, Error> {
-    let data = spec.data.clone().unwrap_or_else(Data::gaussian);
-    let rows = probe_rows(split, opts.probe, &data, &spec.source)?;
+    let rows = probe_rows(split, opts.probe, &spec.data_or_default(), &spec.source)?;
     let plan = compile_for(spec, graph, rows, Purpose::Stats, opts.resources)?;
     let mut exec = Executor::new(plan, opts.config);
-    exec.init_params(spec.train.seed);
     let (x, y) = (exec.plan().x, exec.plan().y);
     let [xs, ys] = exec.bufs_mut([x, y]);
     copy_rows(probe_set(split), 0..rows, xs, ys);
     Ok(exec)
 }
 
+/// Refuses, before any data is made or read, a network whose probe plan
+/// would not fit in memory at the largest probe it can have (the probe's
+/// rows are known only once the data is loaded).
+pub fn check_probe_fits(spec: &Spec, graph: &Graph, opts: &Options) -> Result<(), Error> {
+    let rows = opts.probe.unwrap_or(DEFAULT_ROWS);
+    compile_for(spec, graph, rows, Purpose::Stats, opts.resources).map(drop)
+}
+
 /// `stats` at initialization: the probe executor of `spec` after one
 /// forward, backward and statistics pass.
 pub fn measure(spec: &Spec, opts: &Options) -> Result<Executor, Error> {
     let graph = Graph::check(spec)?;
-    let split = dataset::load_for(spec, &graph)?;
+    check_probe_fits(spec, &graph, opts)?;
+    let split = dataset::load_for(spec, &graph, opts.resources.memory_limit)?;
     let mut exec = probe_executor(spec, &graph, &split, opts)?;
+    exec.init_params(spec.train.seed);
     exec.run();
     Ok(exec)
 }
