@@ -36,10 +36,23 @@ pub fn find(name: &str) -> Option<&'static str> {
         .map(|(_, text)| *text)
 }
 
-/// The first comment line of an example: what it shows.
-pub fn summary(text: &str) -> &str {
-    text.lines()
-        .next()
-        .and_then(|l| l.strip_prefix('#'))
-        .map_or("", str::trim)
+/// What an example shows: its opening comment up to the end of the first
+/// sentence (a line ending with `.`), lines joined.
+///
+/// ```
+/// let text = "# Two lines;\n# one sentence.\n# More.\ninput 4";
+/// assert_eq!(depthlab::examples::summary(text), "Two lines; one sentence.");
+/// ```
+pub fn summary(text: &str) -> String {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some(comment) = line.strip_prefix('#').map(str::trim) else {
+            break;
+        };
+        out.push(comment);
+        if comment.ends_with('.') {
+            break;
+        }
+    }
+    out.join(" ")
 }

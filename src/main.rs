@@ -65,8 +65,9 @@ enum Command {
     /// Print the compiled plan: layer shapes, parameters, arena bytes,
     /// FLOPs per step and the list of steps.
     Check(CheckArgs),
-    /// List the built-in example specs and what each shows.
-    Examples,
+    /// List the built-in example specs and what each shows, or print one
+    /// (`depthlab examples relu-he > my.net`) to copy and edit.
+    Examples(ExamplesArgs),
 }
 
 #[derive(Args)]
@@ -250,6 +251,12 @@ struct TrainArgs {
 }
 
 #[derive(Args)]
+struct ExamplesArgs {
+    /// Print this example's spec text instead of the list.
+    name: Option<String>,
+}
+
+#[derive(Args)]
 struct CheckArgs {
     #[command(flatten)]
     spec: SpecArgs,
@@ -360,7 +367,10 @@ fn run(cli: Cli) -> Result<String, Error> {
             };
             commands::check(&spec, batch, a.train, a.spec.resources())
         }
-        Command::Examples => Ok(commands::list_examples()),
+        Command::Examples(a) => match a.name {
+            Some(name) => commands::example_text(&name),
+            None => Ok(commands::list_examples()),
+        },
     }
 }
 

@@ -744,3 +744,96 @@ fn resuming_replaces_the_partial_epoch_row() {
     assert_eq!(got, want);
     let _ = std::fs::remove_dir_all(&base);
 }
+
+#[test]
+fn every_output_records_what_ran() {
+    // examples NAME prints the spec to copy; the list is not cut off.
+    let o = depthlab(&["examples", "relu-he"]);
+    assert!(o.status.success());
+    let text = std::fs::read_to_string("examples/relu-he.net").unwrap();
+    assert_eq!(String::from_utf8(o.stdout).unwrap(), text);
+    refused(&["examples", "relu-hee"], &["did you mean `relu-he`?"]);
+    let list = String::from_utf8(depthlab(&["examples"]).stdout).unwrap();
+    assert!(
+        list.contains("shrinks ~7× per layer toward the input."),
+        "{list}"
+    );
+
+    // JSON names the flags and holds the effective spec, which parses back
+    // to the network measured.
+    let o = depthlab(&[
+        "stats",
+        "tanh-glorot",
+        "--act",
+        "relu",
+        "--depth",
+        "3",
+        "--format",
+        "json",
+        "--probe",
+        "20",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["spec"], "tanh-glorot --act relu --depth 3");
+    let effective = v["effective_spec"].as_str().unwrap();
+    assert!(
+        effective.contains("dense 256 relu init=glorot_uniform x3"),
+        "{effective}"
+    );
+    let again = depthlab(&[
+        "stats", "--net", effective, "--format", "json", "--probe", "20",
+    ]);
+    let w: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(
+        v["layers"], w["layers"],
+        "the effective spec measures the same"
+    );
+
+    // CSV rows carry spec, seed, activation and init.
+    let o = depthlab(&[
+        "stats",
+        "tanh-glorot",
+        "--seed",
+        "3",
+        "--format",
+        "csv",
+        "--probe",
+        "20",
+    ]);
+    let csv = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        csv.starts_with("spec,seed,layer,fan_in,units,activation,init,"),
+        "{csv}"
+    );
+    assert!(
+        csv.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("tanh-glorot --seed 3,3,1,256,256,tanh,glorot_uniform,")
+    );
+
+    // train --out: layers.csv has a row per layer per measurement, the
+    // summary file the effective spec, and the summary the end's warnings.
+    let dir = std::env::temp_dir().join(format!("depthlab-cli-record-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = depthlab(&[
+        "train",
+        "--net",
+        "input 2; dense 64 relu x2; dense 3; data spirals; optim sgd lr=0.2 momentum=0.9; train epochs=4 batch=32 seed=1",
+        "--stats-every",
+        "31",
+        "-q",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.contains("warning at the end: dead units"), "{out}");
+    let layers = std::fs::read_to_string(dir.join("layers.csv")).unwrap();
+    // 3 layers × 5 measurements (steps 0, 31, 62, 93, 124) + the header.
+    assert_eq!(layers.lines().count(), 1 + 3 * 5, "{layers}");
+    let summary = std::fs::read_to_string(dir.join("summary.txt")).unwrap();
+    assert!(summary.contains("effective spec: input 2; dense 64 relu x2; dense 3; optim sgd lr=0.2 momentum=0.9; data spirals;"), "{summary}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

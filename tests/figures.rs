@@ -36,6 +36,7 @@ fn the_stats_figure_has_a_curve_per_hidden_layer_and_the_std_lines() {
         let exec = run(spec, 50);
         let report = Report {
             spec_name: "test-spec",
+            spec_text: "",
             graph: &exec.plan().graph,
             stats: exec.stats(),
             seed: 7,

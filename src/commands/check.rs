@@ -22,5 +22,20 @@ pub fn check(
         Purpose::Stats
     };
     let plan = compile_for(spec, &graph, batch, purpose, resources)?;
-    Ok(format!("spec: {}\n{plan}", spec.source.name))
+    let default = |given: bool, what: &str| {
+        if given {
+            String::new()
+        } else {
+            format!(" (default: no `{what}` line)")
+        }
+    };
+    Ok(format!(
+        "spec: {}\noptim: {}{}\ndata:  {}{}\ntrain: {}\n{plan}",
+        spec.label(),
+        optim,
+        default(spec.optim.is_some(), "optim"),
+        spec.data_or_default(),
+        default(spec.data.is_some(), "data"),
+        spec.train,
+    ))
 }

@@ -7,7 +7,7 @@ mod stats;
 mod train;
 
 pub use check::check;
-pub use examples::list_examples;
+pub use examples::{example_text, list_examples};
 pub use stats::{Format, StatsOutput, stats};
 pub use train::{TrainFiles, train};
 

@@ -42,11 +42,12 @@ pub fn stats(
     match steps {
         None => render(spec, &measure(spec, opts)?, 0, out),
         Some(n) => {
-            let mut spec = spec.clone();
-            spec.train.steps = Some(n as usize);
-            let mut trainer = Trainer::new(&spec, opts)?;
+            let mut trained = spec.clone();
+            trained.train.steps = Some(n as usize);
+            let mut trainer = Trainer::new(&trained, opts)?;
             trainer.run(&mut |_| {})?;
-            render(&spec, trainer.probe(), n, out)
+            // The spec as given; the report's `steps` says how far it trained.
+            render(spec, trainer.probe(), n, out)
         }
     }
 }
@@ -59,9 +60,10 @@ fn render(spec: &Spec, exec: &Executor, steps: u64, out: &StatsOutput) -> Result
             error,
         })?;
     }
-    let label = spec.label();
+    let (label, text) = (spec.label(), spec.to_string());
     let report = Report {
         spec_name: &label,
+        spec_text: &text,
         graph: &exec.plan().graph,
         stats: exec.stats(),
         seed: spec.train.seed,

@@ -7,7 +7,7 @@ use crate::files::LineFile;
 use crate::report::figures::write_train_figures;
 use crate::report::train::{
     Summary, drop_epoch_rows_after, epoch_csv, epoch_csv_header, epoch_header, epoch_line,
-    stats_line,
+    layer_rows, layers_csv_header, stats_line,
 };
 use crate::report::{Hist, sig4};
 use crate::spec::Spec;
@@ -22,8 +22,8 @@ use std::time::Instant;
 /// What `depthlab train` writes and reads beyond the trainer's options.
 #[derive(Clone, Debug, Default)]
 pub struct TrainFiles {
-    /// Folder for `epochs.csv`, `stats.jsonl`, `summary.txt` and
-    /// `checkpoint.safetensors`.
+    /// Folder for `epochs.csv`, `stats.jsonl`, `layers.csv`, `summary.txt`,
+    /// `checkpoint.safetensors` and `figures/`.
     pub out: Option<PathBuf>,
     /// Also write the final checkpoint here.
     pub save: Option<PathBuf>,
@@ -98,27 +98,36 @@ struct Progress {
 
 impl Progress {
     fn new(quiet: bool) -> Progress {
-        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-            let bar = indicatif::ProgressBar::new(0);
-            let style = indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} steps  {msg}  {elapsed} (eta {eta})",
-            )
-            .expect("a valid template");
-            bar.set_style(style);
-            bar
-        });
         Progress {
-            bar,
+            bar: None,
             quiet,
             next_plain: 0,
         }
     }
 
+    /// The bar, made when the first step of the run is done (not while
+    /// the data loads, as `0/0`, and with the ETA timed from the steps
+    /// alone, not the first probe measurement).
+    fn start(&mut self, done: u64, total: u64) {
+        if self.quiet || self.bar.is_some() || !std::io::stderr().is_terminal() {
+            return;
+        }
+        let bar = indicatif::ProgressBar::new(total);
+        let style = indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} steps  {msg}  {elapsed} (eta {eta})",
+        )
+        .expect("a valid template");
+        bar.set_style(style);
+        bar.set_position(done);
+        bar.reset_eta();
+        self.bar = Some(bar);
+    }
+
     /// Step `done` of `total` finished with batch loss `loss`.
     fn step(&mut self, done: u64, total: u64, loss: f64) {
+        self.start(done, total);
         match &self.bar {
             Some(bar) => {
-                bar.set_length(total);
                 bar.set_position(done);
                 if done.is_multiple_of(16) || done == total {
                     bar.set_message(format!("loss {}", sig4(loss)));
@@ -152,10 +161,12 @@ impl Progress {
     }
 }
 
-/// The run folder's line files: `epochs.csv` and `stats.jsonl`.
+/// The run folder's line files: `epochs.csv`, `stats.jsonl` and
+/// `layers.csv` (the same measurements, one flat row per layer).
 struct RunFolder {
     epochs: LineFile,
     stats: LineFile,
+    layers: LineFile,
 }
 
 impl RunFolder {
@@ -174,10 +185,13 @@ impl RunFolder {
         }
         let append = resumed_epochs.is_some();
         let stats = dir.join("stats.jsonl");
+        let layers = dir.join("layers.csv");
         Ok(RunFolder {
             epochs: LineFile::open(epochs.clone(), append, &epoch_csv_header())
                 .map_err(write_error(&epochs))?,
             stats: LineFile::open(stats.clone(), append, "").map_err(write_error(&stats))?,
+            layers: LineFile::open(layers.clone(), append, &layers_csv_header())
+                .map_err(write_error(&layers))?,
         })
     }
 }
@@ -206,7 +220,7 @@ fn header(spec: &Spec, trainer: &Trainer, resumed: bool) -> String {
     };
     format!(
         "depthlab train: {} — {} layers, {} params; {} train / {} test examples; batch {}, {} steps ({} per epoch); optim {} lr {}{resumed}\n",
-        spec.source.name,
+        spec.label(),
         graph.layers.len(),
         graph.params,
         split.train.n,
@@ -284,7 +298,9 @@ fn run(
         None => None,
     };
     let graph = trainer.executor().plan().graph.clone();
-    progress.print(&header(spec, &trainer, resumed));
+    let header = header(spec, &trainer, resumed);
+    let label = spec.label();
+    progress.print(&header);
     progress.print(&format!("{}\n", epoch_header()));
     let start_step = trainer.step();
     let mut seen = Seen::default();
@@ -304,6 +320,8 @@ fn run(
             Event::Stats(r) => {
                 let line = stats_line(&graph, r);
                 append(folder.as_mut().map(|f| &mut f.stats), &line, &mut failure);
+                let rows = layer_rows(&label, spec.train.seed, &graph, r);
+                append(folder.as_mut().map(|f| &mut f.layers), &rows, &mut failure);
                 seen.first.get_or_insert_with(|| r.stats.clone());
                 seen.last = Some(r.stats.clone());
                 if let Some(u) = r.update_ratio {
@@ -338,8 +356,10 @@ fn run(
     }
     .text();
     if let Some(dir) = &files.out {
+        // The file also says what ran: the header and the spec as trained.
         let path = dir.join("summary.txt");
-        crate::files::write_atomic(&path, summary.as_bytes())
+        let text = format!("{header}effective spec: {spec}\n\n{summary}");
+        crate::files::write_atomic(&path, text.as_bytes())
             .map_err(|error| Error::Write { path, error })?;
     }
     Ok(summary)

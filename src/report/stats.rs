@@ -18,8 +18,10 @@ pub const JSON_SCHEMA: &str = "depthlab.stats/2";
 pub const VANISHING_BELOW: f64 = 1e-2;
 pub const EXPLODING_ABOVE: f64 = 1e2;
 /// ... or by more than this many dB per hidden layer on average (3 dB: a
-/// factor √2 per layer, which compounds with depth).
+/// factor √2 per layer, which compounds with depth) once the whole factor
+/// is beyond this one (a single step of a shallow net is not a trend).
 pub const DB_PER_LAYER_WARN: f64 = 3.0;
+pub const DB_PER_LAYER_MIN_FACTOR: f64 = 10.0;
 /// Warn when more than this fraction of a layer's units are dead.
 pub const DEAD_ABOVE: f64 = 0.10;
 /// Warn when more than this fraction of a layer's activations saturate.
@@ -27,8 +29,12 @@ pub const SATURATED_ABOVE: f64 = 0.20;
 
 /// What was measured, on what.
 pub struct Report<'a> {
-    /// Where the spec came from (file path, example name or `--net`).
+    /// Where the spec came from (file path, example name or `--net`), with
+    /// the flags that changed it ([`crate::spec::Spec::label`]).
     pub spec_name: &'a str,
+    /// The spec as measured, every override applied, as spec text (empty
+    /// when not known).
+    pub spec_text: &'a str,
     pub graph: &'a Graph,
     pub stats: &'a NetworkStats,
     pub seed: u64,
@@ -173,13 +179,15 @@ impl Report<'_> {
         }
         if let (Some(f), Some(per)) = (self.stats.hidden_factor(), self.stats.db_per_layer()) {
             let top = n - 1;
-            if f < VANISHING_BELOW || per < -DB_PER_LAYER_WARN {
+            let steep = per.abs() > DB_PER_LAYER_WARN
+                && !(1.0 / DB_PER_LAYER_MIN_FACTOR..=DB_PER_LAYER_MIN_FACTOR).contains(&f);
+            if f < VANISHING_BELOW || (steep && per < 0.0) {
                 w.push(format!(
                     "vanishing gradients: std(δ) shrinks by a factor {} ({} dB, {per:.2} dB/layer) from layer {top} down to layer 1; the first layers will barely learn",
                     sig4(1.0 / f),
                     dbs(f)
                 ));
-            } else if f > EXPLODING_ABOVE || per > DB_PER_LAYER_WARN {
+            } else if f > EXPLODING_ABOVE || (steep && per > 0.0) {
                 w.push(format!(
                     "exploding gradients: std(δ) grows by a factor {} ({} dB, {per:.2} dB/layer) from layer {top} down to layer 1",
                     sig4(f),
@@ -222,6 +230,7 @@ impl Report<'_> {
         let doc = json!({
             "schema": JSON_SCHEMA,
             "spec": self.spec_name,
+            "effective_spec": self.spec_text,
             "seed": self.seed,
             "probe": self.probe,
             "steps": self.steps,
@@ -260,7 +269,7 @@ impl Report<'_> {
     /// `--format csv`: a header and one row per layer, full precision
     /// (the `csv` crate quotes activations written with commas).
     pub fn csv(&self) -> String {
-        csv_text(self.layers().map(|(l, s)| LayerRow::new(l, s)), true)
+        csv_text(self.layers().map(|(l, s)| LayerRow::new(self, l, s)), true)
     }
 
     /// `--hist`: one line of Unicode blocks per layer for the δ or the
@@ -362,12 +371,17 @@ fn histogram_rows(rows: impl Iterator<Item = (usize, String, String)>) -> String
 }
 
 /// One row of `stats --format csv` (empty cells for what does not apply).
+/// The spec (with its overrides), seed, activation and init ride on every
+/// row, so the files of several runs concatenate into one table.
 #[derive(Serialize)]
-struct LayerRow {
+struct LayerRow<'a> {
+    spec: &'a str,
+    seed: u64,
     layer: usize,
     fan_in: usize,
     units: usize,
     activation: String,
+    init: String,
     a_mean: f64,
     a_std: f64,
     a_min: f64,
@@ -390,13 +404,16 @@ struct LayerRow {
     gain_predicted: Option<f64>,
 }
 
-impl LayerRow {
-    fn new(l: &Layer, s: &LayerStats) -> LayerRow {
+impl<'a> LayerRow<'a> {
+    fn new(report: &Report<'a>, l: &Layer, s: &LayerStats) -> LayerRow<'a> {
         LayerRow {
+            spec: report.spec_name,
+            seed: report.seed,
             layer: l.index,
             fan_in: l.fan_in,
             units: l.units,
             activation: l.act.to_string(),
+            init: l.init.to_string(),
             a_mean: s.a.mean,
             a_std: s.a.std(),
             a_min: s.a.min,

@@ -32,7 +32,7 @@ pub fn epoch_header() -> String {
 /// One row of the per-epoch table.
 pub fn epoch_line(r: &EpochRecord) -> String {
     format!(
-        "{:>5}  {:>7}  {:>9}  {:>10}  {:>9}  {:>10}  {:>8}  {:>6.3}s",
+        "{:>5}  {:>7}  {:>9}  {:>10}  {:>9}  {:>10}  {:>8}  {:>7}",
         r.epoch,
         r.step,
         sig4(r.lr),
@@ -40,13 +40,42 @@ pub fn epoch_line(r: &EpochRecord) -> String {
         pct(r.train_acc),
         opt(r.test_loss),
         pct(r.test_acc),
-        r.seconds
+        duration(r.seconds)
     )
+}
+
+/// A duration to 3 significant digits in a unit that fits: `812µs`,
+/// `1.23ms`, `45.6s`.
+///
+/// ```
+/// use depthlab::report::train::duration;
+/// assert_eq!(duration(0.000812), "812µs");
+/// assert_eq!(duration(0.001234), "1.23ms");
+/// assert_eq!(duration(45.61), "45.6s");
+/// assert_eq!(duration(1234.0), "1234s");
+/// ```
+pub fn duration(seconds: f64) -> String {
+    let (v, unit) = match seconds {
+        s if s < 1e-3 => (s * 1e6, "µs"),
+        s if s < 1.0 => (s * 1e3, "ms"),
+        s => (s, "s"),
+    };
+    let decimals = match v {
+        v if v < 10.0 => 2,
+        v if v < 100.0 => 1,
+        _ => 0,
+    };
+    format!("{v:.decimals$}{unit}")
 }
 
 /// The header line of `epochs.csv`: [`EpochRecord`]'s field names.
 pub fn epoch_csv_header() -> String {
-    let both = csv_text([EpochRecord::default()], true);
+    header_line(EpochRecord::default())
+}
+
+/// The CSV header line of a record type: its field names.
+fn header_line<T: Serialize>(record: T) -> String {
+    let both = csv_text([record], true);
     let end = both.find('\n').map_or(both.len(), |i| i + 1);
     both[..end].to_owned()
 }
@@ -91,6 +120,66 @@ pub fn drop_epoch_rows_after(path: &Path, completed: u64) -> io::Result<()> {
     }
     let kept = writer.into_inner().map_err(|e| e.into_error())?;
     crate::files::write_atomic(path, &kept)
+}
+
+/// One row of `layers.csv`: one layer at one probe measurement, flat (the
+/// `stats.jsonl` record without nesting), with the spec and seed on every
+/// row so that several runs' files concatenate into one table.
+#[derive(Default, Serialize)]
+struct LayerRecord<'a> {
+    spec: &'a str,
+    seed: u64,
+    step: u64,
+    epoch: usize,
+    layer: usize,
+    activation: String,
+    a_mean: f64,
+    a_std: f64,
+    a_p98_abs: f64,
+    saturated: Option<f64>,
+    dead_units: Option<usize>,
+    delta_std: f64,
+    delta_zeros: f64,
+    weight_norm: f64,
+    grad_ratio: f64,
+    update_ratio: Option<f64>,
+    gain: Option<f64>,
+    gain_predicted: Option<f64>,
+}
+
+/// The header line of `layers.csv`.
+pub fn layers_csv_header() -> String {
+    header_line(LayerRecord::default())
+}
+
+/// The `layers.csv` rows of one measurement: one per layer.
+pub fn layer_rows(spec: &str, seed: u64, graph: &Graph, r: &StatsRecord) -> String {
+    let rows = graph
+        .layers
+        .iter()
+        .zip(&r.stats.layers)
+        .enumerate()
+        .map(|(i, (l, s))| LayerRecord {
+            spec,
+            seed,
+            step: r.step,
+            epoch: r.epoch,
+            layer: l.index,
+            activation: l.act.to_string(),
+            a_mean: s.a.mean,
+            a_std: s.a.std(),
+            a_p98_abs: s.a_p98,
+            saturated: s.saturated,
+            dead_units: s.dead,
+            delta_std: s.delta.std(),
+            delta_zeros: s.delta_zeros as f64 / s.delta.count.max(1) as f64,
+            weight_norm: s.w.norm(),
+            grad_ratio: s.grad_ratio(),
+            update_ratio: r.update_ratio.map(|u| u[i]),
+            gain: s.gain,
+            gain_predicted: s.gain_predicted,
+        });
+    csv_text(rows, false)
 }
 
 /// One `stats.jsonl` line.
@@ -214,12 +303,29 @@ pub struct Summary<'a> {
 }
 
 impl Summary<'_> {
+    /// The `stats` report of one of the run's measurements.
+    fn report<'s>(&'s self, stats: &'s NetworkStats) -> Report<'s> {
+        Report {
+            spec_name: self.spec_name,
+            spec_text: "",
+            graph: self.graph,
+            stats,
+            seed: self.seed,
+            probe: self.probe,
+            steps: 0,
+        }
+    }
+
     /// The summary text: the per-layer table, the final losses, the speed,
     /// the checkpoints written, and the histograms if asked.
     pub fn text(&self) -> String {
         let mut out = String::new();
         if let (Some(f), Some(l)) = (self.first, self.last) {
             out.push_str(&summary_table(self.graph, f, l, self.update_ratio));
+            // What `stats` would warn about, at the end.
+            for w in self.report(l).warnings() {
+                out.push_str(&format!("warning at the end: {w}\n"));
+            }
         }
         if let Some(r) = self.last_epoch {
             let acc =
@@ -245,15 +351,8 @@ impl Summary<'_> {
         }
         if let (Some(f), Some(l), Some(which)) = (self.first, self.last, self.hist) {
             for (when, stats) in [("start", f), ("end", l)] {
-                let report = Report {
-                    spec_name: self.spec_name,
-                    graph: self.graph,
-                    stats,
-                    seed: self.seed,
-                    probe: self.probe,
-                    steps: 0,
-                };
-                out.push_str(&format!("\nat the {when}: {}", report.histograms(which)));
+                let hist = self.report(stats).histograms(which);
+                out.push_str(&format!("\nat the {when}: {hist}"));
             }
         }
         out

@@ -15,6 +15,7 @@
 //! positioned); [`Overrides`] applies command-line flags on top.
 
 mod data;
+mod display;
 mod error;
 mod overrides;
 mod parse;
