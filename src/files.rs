@@ -78,8 +78,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     })
 }
 
-/// An output file written one whole line at a time (appended), so a killed
-/// run never leaves half a line.
+/// An output file written one whole line (or record) at a time, appended,
+/// so a killed run never leaves half a line.
 pub struct LineFile {
     path: PathBuf,
     file: std::fs::File,
@@ -106,8 +106,14 @@ impl LineFile {
 
     /// Appends `line` (which ends with a newline) in one write.
     pub fn write(&mut self, line: &str) -> io::Result<()> {
+        self.write_bytes(line.as_bytes())
+    }
+
+    /// Appends a whole record (a line, or a binary record such as an event
+    /// file's) in one write.
+    pub fn write_bytes(&mut self, record: &[u8]) -> io::Result<()> {
         use std::io::Write as _;
-        self.file.write_all(line.as_bytes())
+        self.file.write_all(record)
     }
 
     pub fn path(&self) -> &Path {

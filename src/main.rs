@@ -231,6 +231,11 @@ struct TrainArgs {
     /// checkpoint.safetensors into DIR (created if missing).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Also write TensorBoard event files into DIR (`tensorboard --logdir
+    /// DIR`): losses, accuracies, lr, per-layer std(δ), ‖ΔW‖/‖W‖, dead and
+    /// saturated fractions, and activation, δ and weight histograms.
+    #[arg(long, value_name = "DIR")]
+    tensorboard: Option<PathBuf>,
     /// Write the final checkpoint (weights, optimizer state, step) to FILE.
     #[arg(long, value_name = "FILE")]
     save: Option<PathBuf>,
@@ -354,6 +359,7 @@ fn run(cli: Cli) -> Result<String, Error> {
                 resume: a.resume,
                 hist: a.hist.map(Hist::from),
                 stats_every: a.stats_every,
+                tensorboard: a.tensorboard,
                 quiet: a.quiet,
             };
             commands::train(&spec, &opts, &files)

@@ -63,6 +63,8 @@ pub struct LayerStats {
     pub act_beyond: u64,
     /// Activations exactly 0 (inactive ReLU-like units).
     pub act_zeros: u64,
+    /// Weight histogram counts over the layer's own [min W, max W].
+    pub w_hist: [u64; HIST_BINS],
     pub w: Moments,
     pub dw: Moments,
     pub b: Moments,
@@ -94,6 +96,7 @@ impl Default for LayerStats {
             act_hist: [0; HIST_BINS],
             act_beyond: 0,
             act_zeros: 0,
+            w_hist: [0; HIST_BINS],
             w: m,
             dw: m,
             b: m,
@@ -225,6 +228,8 @@ pub fn layer_stats(out: &mut LayerStats, v: &LayerView, scratch: &mut [f32], cfg
         .then(|| saturated_fraction(v.act, v.a, cfg.saturation));
     out.dead = v.act.can_die().then(|| dead_units(v.a, v.units));
     out.mean_sq_derivative = mean_sq_derivative(v);
+    out.w_hist = [0; HIST_BINS];
+    histogram(&mut out.w_hist, v.w, out.w.min, out.w.max);
     out.gain = None;
     out.gain_predicted = None;
 }

@@ -22,6 +22,8 @@ mod probe;
 mod robustness;
 /// insta snapshots of the `stats` tables and `check` plans of the examples.
 mod snapshots;
+/// TensorBoard event files: valid framing, the run's numbers.
+mod tensorboard;
 /// Theory where theory gives a number: vanishing, He, SELU, predicted gains.
 mod theory;
 /// Thread splits do not change a single bit.

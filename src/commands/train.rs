@@ -4,7 +4,9 @@
 
 use crate::error::Error;
 use crate::files::LineFile;
+use crate::graph::Graph;
 use crate::report::figures::write_train_figures;
+use crate::report::tensorboard::EventFile;
 use crate::report::train::{
     Summary, drop_epoch_rows_after, epoch_csv, epoch_csv_header, epoch_header, epoch_line,
     layer_rows, layers_csv_header, stats_line,
@@ -34,6 +36,8 @@ pub struct TrainFiles {
     pub hist: Option<Hist>,
     /// Also measure the probe every this many steps (`--stats-every`).
     pub stats_every: Option<u64>,
+    /// Write TensorBoard event files into this folder.
+    pub tensorboard: Option<PathBuf>,
     /// No progress on stderr.
     pub quiet: bool,
 }
@@ -198,13 +202,17 @@ impl RunFolder {
 
 /// Appends `line` to `file`, keeping the first write error.
 fn append(file: Option<&mut LineFile>, line: &str, failure: &mut Option<Error>) {
-    if let Some(f) = file
-        && let Err(error) = f.write(line)
-    {
-        failure.get_or_insert(Error::Write {
-            path: f.path().to_path_buf(),
-            error,
-        });
+    if let Some(f) = file {
+        let path = f.path().to_path_buf();
+        keep_error(f.write(line), path, failure);
+    }
+}
+
+/// Keeps the first write error in `failure` (the run goes on; it is
+/// reported once the checkpoint is written).
+fn keep_error(result: std::io::Result<()>, path: PathBuf, failure: &mut Option<Error>) {
+    if let Err(error) = result {
+        failure.get_or_insert(Error::Write { path, error });
     }
 }
 
@@ -240,6 +248,82 @@ struct Seen {
     last: Option<NetworkStats>,
     update_ratio: Vec<f64>,
     last_epoch: Option<EpochRecord>,
+}
+
+/// Where the trainer's events go: the run folder's files, the TensorBoard
+/// event file, and what the summary needs. Write errors are kept (the
+/// first one) and reported once the checkpoint is written.
+struct Sinks {
+    folder: Option<RunFolder>,
+    events: Option<EventFile>,
+    graph: Graph,
+    label: String,
+    seed: u64,
+    seen: Seen,
+    failure: Option<Error>,
+}
+
+impl Sinks {
+    fn open(spec: &Spec, files: &TrainFiles, trainer: &Trainer) -> Result<Sinks, Error> {
+        let folder = match &files.out {
+            Some(dir) => {
+                let completed = trainer.step() / trainer.steps_per_epoch().max(1);
+                let resumed = files.resume.is_some().then_some(completed);
+                Some(RunFolder::open(dir, resumed)?)
+            }
+            None => None,
+        };
+        let events = match &files.tensorboard {
+            Some(dir) => Some(EventFile::create(dir).map_err(|error| Error::Write {
+                path: dir.clone(),
+                error,
+            })?),
+            None => None,
+        };
+        Ok(Sinks {
+            folder,
+            events,
+            graph: trainer.executor().plan().graph.clone(),
+            label: spec.label(),
+            seed: spec.train.seed,
+            seen: Seen::default(),
+            failure: None,
+        })
+    }
+
+    fn on(&mut self, event: Event, progress: &mut Progress) {
+        let failure = &mut self.failure;
+        match event {
+            Event::Step { step, total, loss } => progress.step(step, total, loss),
+            Event::Epoch(r) => {
+                progress.print(&format!("{}\n", epoch_line(r)));
+                append(
+                    self.folder.as_mut().map(|f| &mut f.epochs),
+                    &epoch_csv(r),
+                    failure,
+                );
+                if let Some(e) = self.events.as_mut() {
+                    keep_error(e.epoch(r), e.path(), failure);
+                }
+                self.seen.last_epoch = Some(r.clone());
+            }
+            Event::Stats(r) => {
+                let line = stats_line(&self.graph, r);
+                append(self.folder.as_mut().map(|f| &mut f.stats), &line, failure);
+                let rows = layer_rows(&self.label, self.seed, &self.graph, r);
+                append(self.folder.as_mut().map(|f| &mut f.layers), &rows, failure);
+                if let Some(e) = self.events.as_mut() {
+                    keep_error(e.stats(&self.graph, r), e.path(), failure);
+                }
+                let seen = &mut self.seen;
+                seen.first.get_or_insert_with(|| r.stats.clone());
+                seen.last = Some(r.stats.clone());
+                if let Some(u) = r.update_ratio {
+                    seen.update_ratio = u.to_vec();
+                }
+            }
+        }
+    }
 }
 
 /// The checkpoints of `trainer`'s state: `DIR/checkpoint.safetensors`
@@ -290,60 +374,26 @@ fn run(
         trainer.resume(path)?;
     }
     let resumed = files.resume.is_some();
-    let mut folder = match &files.out {
-        Some(dir) => {
-            let completed = trainer.step() / trainer.steps_per_epoch().max(1);
-            Some(RunFolder::open(dir, resumed.then_some(completed))?)
-        }
-        None => None,
-    };
-    let graph = trainer.executor().plan().graph.clone();
+    let mut sinks = Sinks::open(spec, files, &trainer)?;
     let header = header(spec, &trainer, resumed);
-    let label = spec.label();
     progress.print(&header);
     progress.print(&format!("{}\n", epoch_header()));
     let start_step = trainer.step();
-    let mut seen = Seen::default();
-    let mut failure: Option<Error> = None;
-    let result = trainer.run_until(
-        &mut |event| match event {
-            Event::Step { step, total, loss } => progress.step(step, total, loss),
-            Event::Epoch(r) => {
-                progress.print(&format!("{}\n", epoch_line(r)));
-                append(
-                    folder.as_mut().map(|f| &mut f.epochs),
-                    &epoch_csv(r),
-                    &mut failure,
-                );
-                seen.last_epoch = Some(r.clone());
-            }
-            Event::Stats(r) => {
-                let line = stats_line(&graph, r);
-                append(folder.as_mut().map(|f| &mut f.stats), &line, &mut failure);
-                let rows = layer_rows(&label, spec.train.seed, &graph, r);
-                append(folder.as_mut().map(|f| &mut f.layers), &rows, &mut failure);
-                seen.first.get_or_insert_with(|| r.stats.clone());
-                seen.last = Some(r.stats.clone());
-                if let Some(u) = r.update_ratio {
-                    seen.update_ratio = u.to_vec();
-                }
-            }
-        },
-        stop,
-    );
+    let result = trainer.run_until(&mut |event| sinks.on(event, progress), stop);
     // Whatever happened, keep what was measured: the checkpoints first,
     // then the figures (also after an interruption).
     let checkpoints = write_checkpoints(&trainer, files)?;
     let figures = write_figures(spec, files);
     result?;
     figures?;
-    if let Some(e) = failure {
+    if let Some(e) = sinks.failure {
         return Err(e);
     }
+    let seen = &sinks.seen;
     let summary = Summary {
         spec_name: &spec.source.name,
         seed: spec.train.seed,
-        graph: &graph,
+        graph: &sinks.graph,
         first: seen.first.as_ref(),
         last: seen.last.as_ref(),
         probe: trainer.probe().plan().batch,

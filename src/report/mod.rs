@@ -6,6 +6,7 @@
 pub mod dump;
 pub mod figures;
 pub mod stats;
+pub mod tensorboard;
 pub mod train;
 
 pub use stats::{Hist, Report, layer_json};
