@@ -14,6 +14,7 @@ pub use stats::stats_panels;
 pub use train::write_train_figures;
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 
 /// Width of every figure, in pixels.
@@ -197,7 +198,7 @@ fn draw_panel<DB: DrawingBackend>(
         }
     };
     let (x_linear, y_linear) = (zeroed(x1 - x0), zeroed(y1 - y0));
-    let x_tick: &dyn Fn(&f64) -> String = if panel.whole_x {
+    let x_tick: &Tick = if panel.whole_x {
         &whole_tick
     } else {
         &x_linear
@@ -209,40 +210,42 @@ fn draw_panel<DB: DrawingBackend>(
         .x_label_area_size(38)
         .y_label_area_size(70);
     if panel.log_y {
-        let mut chart = builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale())?;
-        chart
-            .configure_mesh()
-            .light_line_style(WHITE)
-            .x_desc(panel.x_desc.as_str())
-            .y_desc(panel.y_desc.as_str())
-            .x_label_formatter(x_tick)
-            .y_label_formatter(&tick)
-            .draw()?;
-        for s in &panel.series {
-            let points = s
-                .points
-                .iter()
-                .copied()
-                .filter(|&(_, y)| y > 0.0 && y.is_finite());
-            draw_series(&mut chart, s, points.collect())?;
-        }
-        legend(&mut chart)
+        let chart = builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale())?;
+        fill(chart, panel, (x_tick, &tick), |y| y > 0.0 && y.is_finite())
     } else {
-        let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1)?;
-        chart
-            .configure_mesh()
-            .light_line_style(WHITE)
-            .x_desc(panel.x_desc.as_str())
-            .y_desc(panel.y_desc.as_str())
-            .x_label_formatter(x_tick)
-            .y_label_formatter(&y_linear)
-            .draw()?;
-        for s in &panel.series {
-            let points = s.points.iter().copied().filter(|p| p.1.is_finite());
-            draw_series(&mut chart, s, points.collect())?;
-        }
-        legend(&mut chart)
+        let chart = builder.build_cartesian_2d(x0..x1, y0..y1)?;
+        fill(chart, panel, (x_tick, &y_linear), f64::is_finite)
     }
+}
+
+/// A tick label formatter.
+type Tick<'a> = dyn Fn(&f64) -> String + 'a;
+
+/// A panel's mesh, lines (the points whose y passes `keep`) and legend.
+fn fill<'a, DB, X, Y>(
+    mut chart: ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    panel: &Panel,
+    (x_tick, y_tick): (&Tick, &Tick),
+    keep: impl Fn(f64) -> bool,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    chart
+        .configure_mesh()
+        .light_line_style(WHITE)
+        .x_desc(panel.x_desc.as_str())
+        .y_desc(panel.y_desc.as_str())
+        .x_label_formatter(x_tick)
+        .y_label_formatter(y_tick)
+        .draw()?;
+    for s in &panel.series {
+        let points = s.points.iter().copied().filter(|&(_, y)| keep(y));
+        draw_series(&mut chart, s, points.collect())?;
+    }
+    legend(&mut chart)
 }
 
 /// One series: a line (marked ones with a dot per point) and its legend
