@@ -130,20 +130,25 @@ pub fn compile(
         rows: batch,
         cols: graph.outputs(),
     });
+    // The L2 term's value joins the training loss (the statistics measure
+    // the data term); its gradient is fused into the updates.
+    steps.extend(
+        params
+            .iter()
+            .filter(|pb| pb.l2 != 0.0)
+            .map(|pb| Step::Penalty {
+                w: pb.param,
+                rho: pb.l2 / 2.0,
+            }),
+    );
     steps.extend(backward_steps(graph, &layers, x, batch, threads));
-    match &optim {
-        Some(_) => steps.extend(params.iter().map(|pb| Step::Update {
-            param: pb.param,
-            grad: pb.grad,
-            state: pb.state,
-            decay: pb.decay,
-            parts: elementwise_parts(lay.buffers[pb.param.0].len, threads),
-        })),
-        None => {
-            steps.extend((0..layers.len()).map(|layer| Step::LayerStats { layer }));
-            steps.push(Step::NetworkStats);
-        }
-    }
+    steps.extend(last_steps(
+        &params,
+        &lay.buffers,
+        layers.len(),
+        optim.is_some(),
+        threads,
+    ));
     Ok(Plan {
         graph: graph.clone(),
         batch,
@@ -235,10 +240,13 @@ fn optimizer_state(
         let wd = l.weight_decay.unwrap_or(o.weight_decay);
         let bias_wd = if o.decay_bias { wd } else { 0.0 };
         let act_wd = l.act_decay.unwrap_or(0.0);
-        for (param, grad, decay) in [
-            (bufs.w, bufs.dw, wd),
-            (bufs.b, bufs.db, bias_wd),
-            (bufs.p, bufs.dp, act_wd),
+        // The loss's L2 term: weights, biases only with `l2_bias`.
+        let l2 = 2.0 * graph.l2.rho;
+        let bias_l2 = if graph.l2.bias { l2 } else { 0.0 };
+        for (param, grad, decay, l2) in [
+            (bufs.w, bufs.dw, wd, l2),
+            (bufs.b, bufs.db, bias_wd, bias_l2),
+            (bufs.p, bufs.dp, act_wd, 0.0),
         ] {
             let len = lay.buffers[param.0].len;
             if len == 0 {
@@ -257,10 +265,37 @@ fn optimizer_state(
                 grad,
                 state,
                 decay,
+                l2,
             });
         }
     }
     Ok(params)
+}
+
+/// After the backward pass: one fused optimizer update per parameter buffer
+/// (training), or the statistics of every layer then of the network.
+fn last_steps(
+    params: &[ParamBufs],
+    buffers: &[BufferInfo],
+    layers: usize,
+    training: bool,
+    threads: usize,
+) -> Vec<Step> {
+    if !training {
+        let stats = (0..layers).map(|layer| Step::LayerStats { layer });
+        return stats.chain([Step::NetworkStats]).collect();
+    }
+    params
+        .iter()
+        .map(|pb| Step::Update {
+            param: pb.param,
+            grad: pb.grad,
+            state: pb.state,
+            decay: pb.decay,
+            l2: pb.l2,
+            parts: elementwise_parts(buffers[pb.param.0].len, threads),
+        })
+        .collect()
 }
 
 /// The input of layer `index` (1-based): x, or the previous layer's a.

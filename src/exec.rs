@@ -12,6 +12,7 @@ use depthlab_kernels::gemm::{
     Operands, bias_add, column_sum, gemm_nn_rows, gemm_nt_rows_with, gemm_tn_rows,
 };
 use depthlab_kernels::loss::loss_forward_backward;
+use depthlab_kernels::reduce::moments;
 use depthlab_kernels::update::{Adam, Sgd, adam_update, sgd_update};
 
 /// A plan bound to its memory.
@@ -318,6 +319,7 @@ impl Executor {
                 grad,
                 state,
                 decay,
+                l2,
                 parts,
             } => {
                 let o = plan
@@ -331,18 +333,21 @@ impl Executor {
                 // Element-wise: any split gives the same bits.
                 match o.kind {
                     OptimKind::Sgd => {
-                        let h = Sgd::new(&o.sgd_config(lr, decay), step == 0);
+                        let h = Sgd::new(&o.sgd_config(lr, decay, l2), step == 0);
                         pool.split_rows_n([theta, s0], 1, parts, |r, [t, b]| {
                             sgd_update(t, b, &g[r], &h)
                         });
                     }
                     OptimKind::Adam | OptimKind::AdamW => {
-                        let h = Adam::at_step(&o.adam_config(lr, decay), step + 1);
+                        let h = Adam::at_step(&o.adam_config(lr, decay, l2), step + 1);
                         pool.split_rows_n([theta, s0, s1, s2], 1, parts, |r, [t, m, v, vmax]| {
                             adam_update(t, m, v, vmax, &g[r], &h)
                         });
                     }
                 }
+            }
+            Step::Penalty { w, rho } => {
+                stats.loss += rho * moments(&mem[plan.buffer(w).range()]).sq_sum;
             }
             Step::LayerStats { layer } => {
                 // The scratch buffer is laid out last, so every other buffer

@@ -3,7 +3,7 @@
 //! and FLOPs counted with overflow-checked arithmetic (the one place they
 //! are counted).
 
-use crate::spec::{ActSpec, InitSpec, LossKind, Spec, SpecError};
+use crate::spec::{ActSpec, InitSpec, L2, LossKind, Spec, SpecError};
 
 /// Most layers a spec may unroll to (a typo like `x100000000` is refused
 /// before anything is allocated).
@@ -77,6 +77,8 @@ pub struct Graph {
     pub loss: LossKind,
     /// True when the spec has no `loss` line and the default was used.
     pub loss_is_default: bool,
+    /// The loss's L2 term (ρ = 0: none).
+    pub l2: L2,
     /// Learnable parameters: weights, biases and activation parameters.
     pub params: usize,
 }
@@ -194,6 +196,7 @@ impl Graph {
             layers,
             loss,
             loss_is_default,
+            l2: spec.l2,
             params,
         })
     }

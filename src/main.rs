@@ -231,6 +231,10 @@ struct TrainArgs {
     /// checkpoint.safetensors into DIR (created if missing).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Print every K-th epoch's row (the first and the last always).
+    /// Default: enough to print about 50 rows; --out files hold them all.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
+    print_every: Option<u32>,
     /// Also write TensorBoard event files into DIR (`tensorboard --logdir
     /// DIR`): losses, accuracies, lr, per-layer std(δ), ‖ΔW‖/‖W‖, dead and
     /// saturated fractions, and activation, δ and weight histograms.
@@ -360,6 +364,7 @@ fn run(cli: Cli) -> Result<String, Error> {
                 hist: a.hist.map(Hist::from),
                 stats_every: a.stats_every,
                 tensorboard: a.tensorboard,
+                print_every: a.print_every.map(|k| k as usize),
                 quiet: a.quiet,
             };
             commands::train(&spec, &opts, &files)

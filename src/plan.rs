@@ -4,7 +4,7 @@
 //! prints itself for `depthlab check`.
 
 use crate::graph::{Graph, human_bytes};
-use crate::spec::{LossKind, Optim};
+use crate::spec::{LossKind, Optim, OptimKind};
 use depthlab_kernels::Activation;
 use std::fmt::{self, Write as _};
 
@@ -125,9 +125,15 @@ pub enum Step {
         grad: Buf,
         state: [Buf; 3],
         decay: f64,
+        /// 2ρ of the loss's L2 term on this buffer: added to its gradient
+        /// inside the update (coupled, even for AdamW: it is the loss's).
+        l2: f64,
         /// Contiguous blocks to split the (element-wise) pass over.
         parts: usize,
     },
+    /// The loss's L2 term on one buffer: loss += ρ Σ w² (f64, in order).
+    /// Its gradient, 2ρw, is fused into the buffer's update.
+    Penalty { w: Buf, rho: f64 },
     /// Per-layer statistics of layer `layer` (0-based).
     LayerStats { layer: usize },
     /// Cross-layer statistics: gains and δ histograms on a common range.
@@ -170,6 +176,8 @@ pub struct ParamBufs {
     pub state: [Buf; 3],
     /// Weight decay λ of this buffer.
     pub decay: f64,
+    /// 2ρ of the loss's L2 term on this buffer (0: none).
+    pub l2: f64,
 }
 
 /// Why a graph could not be compiled.
@@ -290,6 +298,43 @@ impl Plan {
         }
     }
 
+    /// [`Plan::parts_of`] for an update: the optimizer, its state, and how
+    /// each decay enters it.
+    fn update_parts(&self, step: &Step) -> (String, String, String, usize) {
+        let Step::Update {
+            param,
+            grad,
+            state,
+            decay,
+            l2,
+            parts,
+        } = *step
+        else {
+            unreachable!("update_parts describes updates")
+        };
+        let n = |b: Buf| self.name(b);
+        let kind = self.optim.as_ref().map_or("?", |o| o.kind.name());
+        let state: String = state
+            .iter()
+            .filter(|&&b| self.buffer(b).len > 0)
+            .map(|&b| format!(", {}", n(b)))
+            .collect();
+        let (p, g) = (n(param), n(grad));
+        let mut what = format!("{p} ← {kind}({p}, {g}{state})");
+        if decay != 0.0 {
+            let how = match self.optim.as_ref().map(|o| o.kind) {
+                Some(OptimKind::AdamW) => "decoupled (AdamW)",
+                _ => "coupled (L2, torch Adam/SGD weight_decay)",
+            };
+            what += &format!(", weight_decay {decay} {how}");
+        }
+        if l2 != 0.0 {
+            what += &format!(", l2 2ρ={l2} coupled (the loss's L2 term)");
+        }
+        let size = self.buffer(param).len.to_string();
+        ("update".into(), what, size, parts)
+    }
+
     /// [`Plan::parts_of`] for the backward and update steps.
     fn backward_parts(&self, step: &Step) -> (String, String, String, usize) {
         let n = |b: Buf| self.name(b);
@@ -343,26 +388,10 @@ impl Plan {
                 let size = format!("({rows}×{units})·({units}×{fan_in})");
                 ("linear ∂x".into(), what, size, parts)
             }
-            Step::Update {
-                param,
-                grad,
-                state,
-                decay,
-                parts,
-            } => {
-                let kind = self.optim.as_ref().map_or("?", |o| o.kind.name());
-                let state: String = state
-                    .iter()
-                    .filter(|&&b| self.buffer(b).len > 0)
-                    .map(|&b| format!(", {}", n(b)))
-                    .collect();
-                let (p, g) = (n(param), n(grad));
-                let mut what = format!("{p} ← {kind}({p}, {g}{state})");
-                if decay != 0.0 {
-                    what += &format!(", weight_decay {decay}");
-                }
-                let size = self.buffer(param).len.to_string();
-                ("update".into(), what, size, parts)
+            Step::Update { .. } => self.update_parts(step),
+            Step::Penalty { w, rho } => {
+                let what = format!("loss += {rho}·Σ {}²", n(w));
+                ("l2 penalty".into(), what, self.buffer(w).len.to_string(), 1)
             }
             _ => unreachable!("forward steps are described by parts_of"),
         }
@@ -416,7 +445,14 @@ impl fmt::Display for Plan {
             g.layers.len(),
             g.outputs(),
             g.loss.name(),
-            if g.loss_is_default { " (default)" } else { "" }
+            match (g.loss_is_default, g.l2.rho) {
+                (true, _) => " (default)".to_owned(),
+                (false, 0.0) => String::new(),
+                (false, rho) => format!(
+                    " + {rho}·Σ w² (l2, over the weights{})",
+                    if g.l2.bias { " and biases" } else { "" }
+                ),
+            }
         )?;
         writeln!(out)?;
         writeln!(

@@ -704,9 +704,26 @@ fn check_train_lists_the_fused_updates_with_their_decay() {
     let out = String::from_utf8(o.stdout).unwrap();
     for line in [
         "batch:        5 rows",
-        "W1 ← sgd(W1, dW1, W1.momentum_buffer), weight_decay 0.01",
+        "W1 ← sgd(W1, dW1, W1.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay)",
         "b1 ← sgd(b1, db1, b1.momentum_buffer)   8",
         "p1 ← sgd(p1, dp1, p1.momentum_buffer)   8",
+    ] {
+        assert!(out.contains(line), "expected {line:?} in:\n{out}");
+    }
+    // AdamW's decay is decoupled; the loss's L2 term is coupled, and its
+    // value is a step of its own.
+    let o = depthlab(&[
+        "check",
+        "--train",
+        "--net",
+        "input 4; dense 8 relu; dense 2; loss mse l2=0.5; optim adamw weight_decay=0.1",
+    ]);
+    let out = String::from_utf8(o.stdout).unwrap();
+    for line in [
+        "loss mse + 0.5·Σ w² (l2, over the weights)",
+        "l2 penalty    loss += 0.5·Σ W1²   32",
+        "W1 ← adamw(W1, dW1, W1.exp_avg, W1.exp_avg_sq), weight_decay 0.1 decoupled (AdamW), l2 2ρ=1 coupled (the loss's L2 term)",
+        "b1 ← adamw(b1, db1, b1.exp_avg, b1.exp_avg_sq), weight_decay 0.1 decoupled (AdamW)   8",
     ] {
         assert!(out.contains(line), "expected {line:?} in:\n{out}");
     }
@@ -836,4 +853,29 @@ fn every_output_records_what_ran() {
     let summary = std::fs::read_to_string(dir.join("summary.txt")).unwrap();
     assert!(summary.contains("effective spec: input 2; dense 64 relu x2; dense 3; optim sgd lr=0.2 momentum=0.9; data spirals;"), "{summary}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn long_runs_print_about_fifty_epoch_rows() {
+    let net = "input 1; dense 1; loss mse; data poly degree=0; optim sgd lr=0.1; train epochs=200 batch=10";
+    let rows = |extra: &[&str]| {
+        let mut args = vec!["train", "--net", net, "-q"];
+        args.extend(extra);
+        let o = depthlab(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = String::from_utf8(o.stdout).unwrap();
+        // Epoch rows: the epoch number then the step, both whole numbers.
+        out.lines()
+            .filter(|l| {
+                let mut w = l.split_whitespace();
+                w.next().is_some_and(|e| e.parse::<u32>().is_ok())
+                    && w.next().is_some_and(|s| s.parse::<u32>().is_ok())
+                    && l.contains("0.1000")
+            })
+            .count()
+    };
+    // Epoch 1, every 4th (50 rows), the last being one of them.
+    assert_eq!(rows(&[]), 51);
+    assert_eq!(rows(&["--print-every", "1"]), 200);
+    assert_eq!(rows(&["--print-every", "100"]), 3);
 }

@@ -341,6 +341,9 @@ fn poly_is_bishops_sine_with_noise() {
     }
     let (m, _) = mean_std(clean.test.unwrap().x.into_iter());
     assert!((m - 0.5).abs() < 0.1, "test x mean {m}");
+    // Degree 0 (ŷ = w0): one constant input.
+    let s = generate("input 1; dense 1; loss mse; data poly degree=0 n=5 test=0");
+    assert_eq!(s.train.x, [1.0; 5]);
 }
 
 #[test]

@@ -519,3 +519,85 @@ fn glorot_sigmoid_top_layer_drops_toward_zero_early() {
         );
     }
 }
+
+/// The weights after a whole training run of `text`, and its last epoch.
+fn trained_weights(text: &str) -> (Vec<Vec<f32>>, EpochRecord) {
+    let (t, records) = train(text, 1);
+    let exec = t.executor();
+    let weights = exec
+        .plan()
+        .layers
+        .iter()
+        .map(|l| exec.buf(l.w).to_vec())
+        .collect();
+    (weights, records.last().unwrap().clone())
+}
+
+#[test]
+fn an_l2_loss_term_is_weight_decay_of_twice_rho() {
+    // 100 steps: loss mse l2=ρ against weight_decay=2ρ (torch adds λθ to
+    // the gradient; ρ Σ θ² contributes 2ρθ).
+    let data = "data teacher n=64 test=32; train batch=16 steps=100 seed=3";
+    let net = |loss: &str, optim: &str| {
+        format!("input 6; dense 12 tanh; dense 2; {loss}; {optim}; {data}")
+    };
+    let rho = 0.05;
+    for optim in ["optim sgd lr=0.1 momentum=0.9", "optim adam lr=0.01"] {
+        // Weights only (the default), and biases too with l2_bias=true.
+        for (l2_keys, decay_keys) in [("", " decay_bias=false"), (" l2_bias=true", "")] {
+            let l2_spec = net(&format!("loss mse l2={rho}{l2_keys}"), optim);
+            let wd_spec = net(
+                "loss mse",
+                &format!("{optim} weight_decay={}{decay_keys}", 2.0 * rho),
+            );
+            let (l2, l2_last) = trained_weights(&l2_spec);
+            let (wd, wd_last) = trained_weights(&wd_spec);
+            assert_eq!(l2, wd, "{optim}{l2_keys}: the same weights after 100 steps");
+            // The L2 run's training loss includes ρ Σ w²; the test loss is
+            // the data term in both.
+            assert!(l2_last.train_loss > wd_last.train_loss, "{optim}");
+            assert_eq!(l2_last.test_loss, wd_last.test_loss, "{optim}");
+        }
+    }
+    // AdamW's weight decay is decoupled: not an L2 term.
+    let (l2, _) = trained_weights(&net(&format!("loss mse l2={rho}"), "optim adam lr=0.01"));
+    let (adamw, _) = trained_weights(&net(
+        "loss mse",
+        &format!("optim adamw lr=0.01 weight_decay={}", 2.0 * rho),
+    ));
+    assert!(max_rel_diff(&l2, &adamw) > 1e-3);
+    // With l2_bias=true the biases are penalized too, and the run differs.
+    let (with_bias, _) = trained_weights(&net(
+        &format!("loss mse l2={rho} l2_bias=true"),
+        "optim adam lr=0.01",
+    ));
+    assert_ne!(with_bias, l2);
+}
+
+#[test]
+fn the_reported_training_loss_adds_rho_times_the_sum_of_squared_weights() {
+    // lr 0: nothing moves, so the batch loss with l2 is the batch loss
+    // without it plus ρ Σ W² over both weight matrices.
+    let base = "input 4; dense 8 tanh; dense 2; data teacher n=32 test=0; optim sgd lr=0; train batch=32 steps=1 seed=5";
+    let rho = 0.25;
+    let plain = train(&format!("{base}; loss mse"), 1);
+    let with = train(&format!("{base}; loss mse l2={rho}"), 1);
+    let exec = plain.0.executor();
+    let penalty: f64 = exec
+        .plan()
+        .layers
+        .iter()
+        .map(|l| {
+            exec.buf(l.w)
+                .iter()
+                .map(|&w| (w as f64).powi(2))
+                .sum::<f64>()
+        })
+        .sum::<f64>()
+        * rho;
+    let (a, b) = (plain.1[0].train_loss, with.1[0].train_loss);
+    assert!(
+        (b - a - penalty).abs() < 1e-9 * penalty,
+        "{b} - {a} vs {penalty}"
+    );
+}

@@ -183,6 +183,7 @@ pub fn activation_backward(
 /// One torch.optim.SGD step, element by element (see `update::sgd_update`).
 pub fn sgd_update(theta: &mut [f32], buf: &mut [f32], grad: &[f32], h: &Sgd) {
     for (i, (t, &g)) in theta.iter_mut().zip(grad).enumerate() {
+        let g = if h.l2 != 0.0 { g + h.l2 * *t } else { g };
         let mut g = if h.maximize { -g } else { g };
         if h.weight_decay != 0.0 {
             g += h.weight_decay * *t;
@@ -211,7 +212,12 @@ pub fn adam_update(
     h: &Adam,
 ) {
     for i in 0..theta.len() {
-        let mut g = if h.maximize { -grad[i] } else { grad[i] };
+        let g = if h.l2 != 0.0 {
+            grad[i] + h.l2 * theta[i]
+        } else {
+            grad[i]
+        };
+        let mut g = if h.maximize { -g } else { g };
         if h.decoupled {
             theta[i] *= h.decay;
         } else if h.weight_decay != 0.0 {

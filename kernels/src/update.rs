@@ -22,6 +22,9 @@ pub struct SgdConfig {
     pub nesterov: bool,
     pub weight_decay: f64,
     pub maximize: bool,
+    /// The gradient of an L2 term ρ Σ θ² on the loss: 2ρ (0: none). Part of
+    /// ∇, so before `maximize` and beside `weight_decay`.
+    pub l2: f64,
 }
 
 /// torch.optim.SGD for one step, in the f32 the kernel computes with.
@@ -36,6 +39,8 @@ pub struct Sgd {
     pub nesterov: bool,
     pub weight_decay: f32,
     pub maximize: bool,
+    /// 2ρ of the loss's L2 term (see [`SgdConfig::l2`]).
+    pub l2: f32,
     /// True on the first step: the momentum buffer starts as the gradient.
     pub first_step: bool,
 }
@@ -58,6 +63,7 @@ impl Sgd {
             nesterov: c.nesterov,
             weight_decay: c.weight_decay as f32,
             maximize: c.maximize,
+            l2: c.l2 as f32,
             first_step,
         }
     }
@@ -76,6 +82,9 @@ pub struct AdamConfig {
     pub decoupled: bool,
     pub amsgrad: bool,
     pub maximize: bool,
+    /// 2ρ of the loss's L2 term (see [`SgdConfig::l2`]): coupled even for
+    /// AdamW, since it is part of the loss.
+    pub l2: f64,
 }
 
 impl Default for AdamConfig {
@@ -90,6 +99,7 @@ impl Default for AdamConfig {
             decoupled: false,
             amsgrad: false,
             maximize: false,
+            l2: 0.0,
         }
     }
 }
@@ -108,6 +118,8 @@ pub struct Adam {
     pub decoupled: bool,
     pub amsgrad: bool,
     pub maximize: bool,
+    /// 2ρ of the loss's L2 term.
+    pub l2: f32,
     pub step_size: f32,
     pub bc2_sqrt: f32,
     /// 1 - β1, 1 - β2 and AdamW's 1 - lr·λ, each rounded once from f64.
@@ -129,6 +141,7 @@ impl Adam {
             decoupled: c.decoupled,
             amsgrad: c.amsgrad,
             maximize: c.maximize,
+            l2: c.l2 as f32,
             step_size: (c.lr / (1.0 - c.beta1.powi(t))) as f32,
             bc2_sqrt: (1.0 - c.beta2.powi(t)).sqrt() as f32,
             one_m_b1: (1.0 - c.beta1) as f32,
@@ -195,8 +208,8 @@ impl DivBy {
 /// empty when momentum is 0) have the same length; overwrites `theta` and
 /// `buf`.
 ///
-/// g ← ±∇ + λθ; if μ≠0: b ← g (first step) or μb + (1-τ)g; g ← g + μb
-/// (nesterov) or b; θ ← θ - γg.
+/// g ← ±(∇ + l2·θ) + λθ; if μ≠0: b ← g (first step) or μb + (1-τ)g;
+/// g ← g + μb (nesterov) or b; θ ← θ - γg.
 pub fn sgd_update(theta: &mut [f32], buf: &mut [f32], grad: &[f32], h: &Sgd) {
     debug_assert_eq!(theta.len(), grad.len());
     debug_assert!(h.momentum == 0.0 || buf.len() == theta.len());
@@ -226,15 +239,19 @@ pub fn sgd_update(theta: &mut [f32], buf: &mut [f32], grad: &[f32], h: &Sgd) {
 /// scalar twin's arithmetic, lane by lane.
 #[inline(always)]
 fn sgd_vectors(theta: &mut [f32], buf: &mut [f32], grad: &[f32], h: &Sgd) {
-    let (lr, mu, keep, wd) = (
+    let (lr, mu, keep, wd, l2) = (
         f32x16::splat(h.lr),
         f32x16::splat(h.momentum),
         f32x16::splat(h.keep),
         f32x16::splat(h.weight_decay),
+        f32x16::splat(h.l2),
     );
     for i in (0..theta.len()).step_by(LANES) {
         let tv = load(&theta[i..]);
         let mut gv = load(&grad[i..]);
+        if h.l2 != 0.0 {
+            gv += l2 * tv;
+        }
         if h.maximize {
             gv = -gv;
         }
@@ -258,7 +275,7 @@ fn sgd_vectors(theta: &mut [f32], buf: &mut [f32], grad: &[f32], h: &Sgd) {
 /// have the same length (`vmax` may be empty otherwise); overwrites all but
 /// `grad`.
 ///
-/// g ← ±∇ (+ λθ for Adam); θ ← θ(1-γλ) for AdamW; m ← m + (1-β1)(g - m)
+/// g ← ±(∇ + l2·θ) (+ λθ for Adam); θ ← θ(1-γλ) for AdamW; m ← m + (1-β1)(g - m)
 /// (torch's lerp); v ← β2 v + (1-β2) g²; vmax ← max(vmax, v);
 /// θ ← θ - step_size · m / (√(v or vmax)/bc2_sqrt + ε).
 pub fn adam_update(
@@ -318,9 +335,13 @@ fn adam_vectors(theta: &mut [f32], state: [&mut [f32]; 3], grad: &[f32], h: &Ada
         DivBy::new(h.bc2_sqrt),
         f32x16::splat(h.eps),
     );
+    let l2 = f32x16::splat(h.l2);
     for i in (0..theta.len()).step_by(LANES) {
         let mut tv = load(&theta[i..]);
         let mut gv = load(&grad[i..]);
+        if h.l2 != 0.0 {
+            gv += l2 * tv;
+        }
         if h.maximize {
             gv = -gv;
         }
@@ -371,6 +392,7 @@ mod tests {
             nesterov,
             weight_decay,
             maximize: false,
+            l2: 0.0,
         }
     }
 
@@ -378,9 +400,15 @@ mod tests {
     fn sgd_matches_the_scalar_twin_bit_for_bit() {
         let maximized = SgdConfig {
             maximize: true,
+            l2: 0.02,
             ..sgd(0.1, 0.9, 0.3, false, 1e-2)
         };
+        let with_l2 = SgdConfig {
+            l2: 0.5,
+            ..sgd(0.1, 0.0, 0.0, false, 0.0)
+        };
         let configs = [
+            Sgd::new(&with_l2, true),
             Sgd::new(&sgd(0.1, 0.0, 0.0, false, 0.0), true),
             Sgd::new(&sgd(0.1, 0.9, 0.0, false, 1e-2), true),
             Sgd::new(&maximized, false),
@@ -404,11 +432,12 @@ mod tests {
 
     #[test]
     fn adam_matches_the_scalar_twin() {
-        for (decoupled, amsgrad, maximize, wd) in [
-            (false, false, false, 0.0),
-            (false, true, false, 0.1),
-            (true, false, true, 0.1),
-            (true, true, false, 0.01),
+        for (decoupled, amsgrad, maximize, wd, l2) in [
+            (false, false, false, 0.0, 0.0),
+            (false, true, false, 0.1, 0.0),
+            (true, false, true, 0.1, 0.02),
+            (true, true, false, 0.01, 0.0),
+            (false, false, true, 0.0, 0.3),
         ] {
             let c = AdamConfig {
                 lr: 1e-2,
@@ -416,6 +445,7 @@ mod tests {
                 decoupled,
                 amsgrad,
                 maximize,
+                l2,
                 ..AdamConfig::default()
             };
             let h = Adam::at_step(&c, 3);
@@ -532,6 +562,49 @@ mod tests {
         let (lo, hi) = (2f32.powi(-75).to_bits(), 2f32.powi(64).to_bits());
         for d in divisors() {
             check_division(d, lo, hi, 1);
+        }
+    }
+
+    #[test]
+    fn an_l2_term_is_coupled_weight_decay_of_twice_rho() {
+        // ρ Σ θ² on the loss adds 2ρθ to ∇, as torch's weight_decay = 2ρ
+        // adds λθ: the same bits for SGD and Adam (for AdamW, whose decay is
+        // decoupled, they differ).
+        let (t0, g) = (data(100, 1), data(100, 3));
+        let rho = 0.05;
+        let l2 = SgdConfig {
+            lr: 0.1,
+            momentum: 0.9,
+            l2: 2.0 * rho,
+            ..SgdConfig::default()
+        };
+        let wd = SgdConfig {
+            weight_decay: 2.0 * rho,
+            l2: 0.0,
+            ..l2
+        };
+        let (mut a, mut b, mut ba, mut bb) =
+            (t0.clone(), t0.clone(), vec![0.0; 100], vec![0.0; 100]);
+        sgd_update(&mut a, &mut ba, &g, &Sgd::new(&l2, true));
+        sgd_update(&mut b, &mut bb, &g, &Sgd::new(&wd, true));
+        assert_eq!(a, b);
+        for decoupled in [false, true] {
+            let l2 = AdamConfig {
+                l2: 2.0 * rho,
+                decoupled,
+                ..AdamConfig::default()
+            };
+            let wd = AdamConfig {
+                weight_decay: 2.0 * rho,
+                l2: 0.0,
+                ..l2
+            };
+            let run = |c: &AdamConfig| {
+                let (mut t, mut m, mut v) = (t0.clone(), vec![0.0; 100], vec![0.0; 100]);
+                adam_update(&mut t, &mut m, &mut v, &mut [], &g, &Adam::at_step(c, 1));
+                t
+            };
+            assert_eq!(run(&l2) == run(&wd), !decoupled, "decoupled={decoupled}");
         }
     }
 

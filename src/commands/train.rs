@@ -38,6 +38,9 @@ pub struct TrainFiles {
     pub stats_every: Option<u64>,
     /// Write TensorBoard event files into this folder.
     pub tensorboard: Option<PathBuf>,
+    /// Print every this many epochs' rows (the first and last always);
+    /// default: enough for at most 50 rows.
+    pub print_every: Option<usize>,
     /// No progress on stderr.
     pub quiet: bool,
 }
@@ -241,6 +244,10 @@ fn header(spec: &Spec, trainer: &Trainer, resumed: bool) -> String {
     )
 }
 
+/// Epoch rows printed by default at most (about): longer runs print every
+/// k-th epoch; `--out` files hold every one.
+const MAX_EPOCH_ROWS: usize = 50;
+
 /// What the run measured, kept for the summary.
 #[derive(Default)]
 struct Seen {
@@ -254,6 +261,9 @@ struct Seen {
 /// event file, and what the summary needs. Write errors are kept (the
 /// first one) and reported once the checkpoint is written.
 struct Sinks {
+    /// Epoch rows printed: every this many, and the first and the last.
+    print_every: usize,
+    epochs: usize,
     folder: Option<RunFolder>,
     events: Option<EventFile>,
     graph: Graph,
@@ -280,7 +290,13 @@ impl Sinks {
             })?),
             None => None,
         };
+        let epochs = trainer.epochs();
         Ok(Sinks {
+            print_every: files
+                .print_every
+                .unwrap_or(epochs.div_ceil(MAX_EPOCH_ROWS))
+                .max(1),
+            epochs,
             folder,
             events,
             graph: trainer.executor().plan().graph.clone(),
@@ -296,7 +312,10 @@ impl Sinks {
         match event {
             Event::Step { step, total, loss } => progress.step(step, total, loss),
             Event::Epoch(r) => {
-                progress.print(&format!("{}\n", epoch_line(r)));
+                let shown = r.epoch == 1 || r.epoch >= self.epochs;
+                if shown || r.epoch.is_multiple_of(self.print_every) {
+                    progress.print(&format!("{}\n", epoch_line(r)));
+                }
                 append(
                     self.folder.as_mut().map(|f| &mut f.epochs),
                     &epoch_csv(r),
@@ -377,6 +396,17 @@ fn run(
     let mut sinks = Sinks::open(spec, files, &trainer)?;
     let header = header(spec, &trainer, resumed);
     progress.print(&header);
+    if sinks.print_every > 1 {
+        progress.print(&format!(
+            "(a row every {} epochs, and the first and the last{})\n",
+            sinks.print_every,
+            if files.out.is_some() {
+                "; all of them in epochs.csv"
+            } else {
+                ""
+            }
+        ));
+    }
     progress.print(&format!("{}\n", epoch_header()));
     let start_step = trainer.step();
     let result = trainer.run_until(&mut |event| sinks.on(event, progress), stop);

@@ -50,7 +50,8 @@ enum Recipe {
     },
     /// Glorot & Bengio's Shapeset-3×2.
     Shapeset,
-    /// Bishop's t = sin(2πx) + noise, inputs x, x², …, x^degree.
+    /// Bishop's t = sin(2πx) + noise, inputs x, x², …, x^degree (the one
+    /// constant input 1 for degree 0).
     Poly { noise: f64, degree: usize },
 }
 
@@ -251,7 +252,14 @@ impl Generator {
             &Recipe::Poly { noise, degree } => {
                 let x = rng.uniform();
                 let t = (TAU * x).sin() + noise * rng.normal();
-                set.x.extend((1..=degree).map(|j| x.powi(j as i32) as f32));
+                // Degree 0 (ŷ = w0) has one constant input, x^0 = 1: a
+                // network needs an input; with the layer's bias the fit is
+                // the same constant.
+                if degree == 0 {
+                    set.x.push(1.0);
+                } else {
+                    set.x.extend((1..=degree).map(|j| x.powi(j as i32) as f32));
+                }
                 set.y.push(t as f32);
             }
         }
@@ -289,12 +297,14 @@ fn poly(req: &Request, noise: Option<f64>, degree: Option<usize>) -> Result<Reci
         )));
     }
     let degree = degree.unwrap_or(1);
-    let what = if degree > 1 {
+    let what = if degree == 0 {
+        " (the constant x^0 = 1)".to_owned()
+    } else if degree > 1 {
         format!(" (x, …, x^{degree})")
     } else {
         String::new()
     };
-    req.expect_inputs(degree, &what)?;
+    req.expect_inputs(degree.max(1), &what)?;
     if req.outputs != 1 {
         return Err(req.error(format!(
             "`data poly` gives 1 target but the last layer has {} units",

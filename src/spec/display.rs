@@ -23,7 +23,14 @@ impl Display for Spec {
         }
         lines.extend(self.dense.iter().map(Dense::to_string));
         if let Some((loss, _)) = self.loss {
-            lines.push(format!("loss {}", loss.name()));
+            let mut line = format!("loss {}", loss.name());
+            if self.l2.rho != 0.0 {
+                line += &format!(" l2={}", self.l2.rho);
+            }
+            if self.l2.bias {
+                line += " l2_bias=true";
+            }
+            lines.push(line);
         }
         if let Some(o) = &self.optim {
             lines.push(format!("optim {o}"));
@@ -150,7 +157,7 @@ mod tests {
              data spirals n=200 test=50 noise=0.1 normalize=true; train epochs=3 batch=8 seed=4 steps=7",
             "input 784; dense 10; optim adamw lr=0.01 amsgrad=true schedule=cosine min_lr=0.001; \
              data mnist path=a-images-idx3-ubyte test=t-images-idx3-ubyte test_labels=t.idx1",
-            "input 3; dense 1; loss mse; data poly degree=3 n=10 test=100; train epochs=2 batch=10 seed=0",
+            "input 3; dense 1; loss mse l2=0.5 l2_bias=true; data poly degree=3 n=10 test=100; train epochs=2 batch=10 seed=0",
         ] {
             let spec = parse(Source::new("--net", text)).unwrap();
             let printed = spec.to_string();

@@ -39,6 +39,8 @@ pub struct Spec {
     pub input: Option<Input>,
     pub dense: Vec<Dense>,
     pub loss: Option<(LossKind, Span)>,
+    /// The `loss` line's L2 term, ρ Σ w² (ρ = 0: none).
+    pub l2: L2,
     pub optim: Option<Optim>,
     pub data: Option<Data>,
     pub train: Train,
@@ -261,6 +263,17 @@ impl fmt::Display for InitSpec {
     }
 }
 
+/// `loss ... l2=ρ [l2_bias=true]`: ρ Σ w² over the weights (and the biases
+/// with `l2_bias`) added to the loss, so 2ρw to their gradients: what torch's
+/// coupled `weight_decay=2ρ` does to SGD and Adam.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct L2 {
+    pub rho: f64,
+    pub bias: bool,
+    /// Where `l2=` was written ([`Span::NONE`] when it was not).
+    pub span: Span,
+}
+
 /// `optim sgd|adam|adamw key=value...` with PyTorch's names and defaults.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Optim {
@@ -328,9 +341,9 @@ impl Optim {
 
 impl Optim {
     /// The SGD kernel's hyper-parameters at learning rate `lr`, for a
-    /// buffer whose weight decay is `decay` (the compiler resolves it per
-    /// buffer).
-    pub fn sgd_config(&self, lr: f64, decay: f64) -> SgdConfig {
+    /// buffer whose weight decay is `decay` and whose L2 gradient
+    /// coefficient is `l2` (the compiler resolves both per buffer).
+    pub fn sgd_config(&self, lr: f64, decay: f64, l2: f64) -> SgdConfig {
         SgdConfig {
             lr,
             momentum: self.momentum,
@@ -338,11 +351,12 @@ impl Optim {
             nesterov: self.nesterov,
             weight_decay: decay,
             maximize: self.maximize,
+            l2,
         }
     }
 
     /// The Adam/AdamW kernel's hyper-parameters, as [`Optim::sgd_config`].
-    pub fn adam_config(&self, lr: f64, decay: f64) -> AdamConfig {
+    pub fn adam_config(&self, lr: f64, decay: f64, l2: f64) -> AdamConfig {
         AdamConfig {
             lr,
             beta1: self.beta1,
@@ -352,6 +366,7 @@ impl Optim {
             decoupled: self.kind == OptimKind::AdamW,
             amsgrad: self.amsgrad,
             maximize: self.maximize,
+            l2,
         }
     }
 }

@@ -4,8 +4,8 @@
 use super::error::{Source, Span, SpecError, did_you_mean};
 use super::syntax::{Item, Statement, Value, Word, statements};
 use super::{
-    ActSpec, Data, DataSource, Dense, Files, Gain, Generated, Generator, InitSpec, Input, LossKind,
-    Optim, OptimKind, Schedule, Spec, Train,
+    ActSpec, Data, DataSource, Dense, Files, Gain, Generated, Generator, InitSpec, Input, L2,
+    LossKind, Optim, OptimKind, Schedule, Spec, Train,
 };
 
 /// Every activation name the spec language knows.
@@ -44,6 +44,7 @@ pub const INITS: &[&str] = &[
 
 const KEYWORDS: &[&str] = &["input", "dense", "loss", "optim", "data", "train"];
 const LOSSES: &[&str] = &["mse", "cross_entropy", "bce"];
+const LOSS_KEYS: &[&str] = &["l2", "l2_bias"];
 const OPTIMS: &[&str] = &["sgd", "adam", "adamw"];
 const SGD_KEYS: &[&str] = &[
     "lr",
@@ -119,6 +120,7 @@ pub fn parse(source: Source) -> Result<Spec, SpecError> {
         optim: None,
         data: None,
         train: Train::default(),
+        l2: L2::default(),
         overrides: Vec::new(),
     };
     let src = &source;
@@ -150,17 +152,7 @@ pub fn parse(source: Source) -> Result<Spec, SpecError> {
                 });
             }
             "dense" => spec.dense.push(dense(src, &st)?),
-            "loss" => {
-                let [item] = exactly::<1>(src, &st, "a loss (mse, cross_entropy, bce)")?;
-                let w = bare(src, item, "a loss")?;
-                let loss = match w.text {
-                    "mse" => LossKind::Mse,
-                    "cross_entropy" => LossKind::CrossEntropy,
-                    "bce" => LossKind::Bce,
-                    _ => return Err(unknown(src, w, "a loss", LOSSES)),
-                };
-                spec.loss = Some((loss, w.span));
-            }
+            "loss" => (spec.loss, spec.l2) = loss(src, &st)?,
             "optim" => spec.optim = Some(optim(src, &st)?),
             "data" => spec.data = Some(data(src, &st)?),
             "train" => spec.train = train(src, &st)?,
@@ -357,6 +349,35 @@ fn dense_word(src: &Source, d: &mut Dense, item: &Item) -> Result<(), SpecError>
     Ok(())
 }
 
+/// `loss mse|cross_entropy|bce [l2=ρ] [l2_bias=true]`.
+fn loss(src: &Source, st: &Statement) -> Result<(Option<(LossKind, Span)>, L2), SpecError> {
+    let Some(first) = st.items.first() else {
+        return Err(src.error(
+            after(st.keyword.span),
+            "expected a loss (mse, cross_entropy, bce), found the end of the line",
+        ));
+    };
+    let w = bare(src, first, "a loss")?;
+    let kind = match w.text {
+        "mse" => LossKind::Mse,
+        "cross_entropy" => LossKind::CrossEntropy,
+        "bce" => LossKind::Bce,
+        _ => return Err(unknown(src, w, "a loss", LOSSES)),
+    };
+    let mut l2 = L2::default();
+    for (key, value) in keyed(src, &st.items[1..], LOSS_KEYS, "a `loss` key")? {
+        match key.text {
+            "l2" => {
+                l2.rho = non_negative(src, value)?;
+                l2.span = key.span;
+            }
+            "l2_bias" => l2.bias = boolean(src, value)?,
+            _ => unreachable!("keys are checked by `keyed`"),
+        }
+    }
+    Ok((Some((kind, w.span)), l2))
+}
+
 fn optim(src: &Source, st: &Statement) -> Result<Optim, SpecError> {
     let Some(first) = st.items.first() else {
         return Err(src.error(
@@ -503,7 +524,7 @@ fn data(src: &Source, st: &Statement) -> Result<Data, SpecError> {
                 "shapeset" => Generator::Shapeset,
                 "poly" => Generator::Poly {
                     noise: number("noise")?,
-                    degree: get("degree").map(|v| count(src, v)).transpose()?,
+                    degree: get("degree").map(|v| whole(src, v)).transpose()?,
                 },
                 _ => unreachable!("names are checked against DATA"),
             };

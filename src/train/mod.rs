@@ -166,6 +166,11 @@ impl Trainer {
         self.steps_per_epoch
     }
 
+    /// Epochs of the whole run (the last may be partial with `steps=`).
+    pub fn epochs(&self) -> usize {
+        self.epochs
+    }
+
     pub fn data(&self) -> &Split {
         &self.split
     }
