@@ -52,7 +52,11 @@ enum Recipe {
     Shapeset,
     /// Bishop's t = sin(2πx) + noise, inputs x, x², …, x^degree (the one
     /// constant input 1 for degree 0).
-    Poly { noise: f64, degree: usize },
+    Poly {
+        noise: f64,
+        degree: usize,
+        grid: bool,
+    },
 }
 
 struct Generator {
@@ -137,7 +141,11 @@ impl Generator {
                 req.expect_classes(shapeset::CLASSES)?;
                 (Recipe::Shapeset, req.class_target(shapeset::CLASSES))
             }
-            Gen::Poly { noise, degree } => (poly(req, noise, degree)?, values),
+            Gen::Poly {
+                noise,
+                degree,
+                grid,
+            } => (poly(req, noise, degree, grid)?, values),
         };
         Ok(Generator {
             recipe,
@@ -168,15 +176,18 @@ impl Generator {
     fn sample(&self, n: usize, rng: &mut Rng) -> Dataset {
         let mut set = Dataset::with_capacity(n, self.inputs, self.target);
         let mut scratch = Vec::new();
-        for _ in 0..n {
-            self.example(rng, &mut set, &mut scratch);
+        for i in 0..n {
+            // `poly grid=true` puts example i of n at x = i/(n-1).
+            let at = (i as f64 / (n.max(2) - 1) as f64).min(1.0);
+            self.example(rng, &mut set, &mut scratch, at);
             set.n += 1;
         }
         set
     }
 
-    /// Appends one example to `set`.
-    fn example(&self, rng: &mut Rng, set: &mut Dataset, scratch: &mut Vec<f64>) {
+    /// Appends one example to `set` (`grid_x`: its x on an even grid, for
+    /// `poly grid=true`).
+    fn example(&self, rng: &mut Rng, set: &mut Dataset, scratch: &mut Vec<f64>, grid_x: f64) {
         let d = self.inputs;
         match &self.recipe {
             // x ~ N(0, I); then the label ~ U{0..k-1} (cross_entropy), or k
@@ -248,9 +259,13 @@ impl Generator {
                 scene.render(&mut set.x[start..]);
                 set.push_class(scene.class);
             }
-            // x ~ U[0, 1); t = sin(2πx) + noise·N(0, 1).
-            &Recipe::Poly { noise, degree } => {
-                let x = rng.uniform();
+            // x ~ U[0, 1) (or on the grid); t = sin(2πx) + noise·N(0, 1).
+            &Recipe::Poly {
+                noise,
+                degree,
+                grid,
+            } => {
+                let x = if grid { grid_x } else { rng.uniform() };
                 let t = (TAU * x).sin() + noise * rng.normal();
                 // Degree 0 (ŷ = w0) has one constant input, x^0 = 1: a
                 // network needs an input; with the layer's bias the fit is
@@ -289,7 +304,12 @@ fn teacher(req: &Request, seed: u64) -> Result<Recipe, DataError> {
 
 /// `poly`: Bishop's polynomial features x, x², …, x^M (the bias is the
 /// layer's) with one regression target, under `loss mse`.
-fn poly(req: &Request, noise: Option<f64>, degree: Option<usize>) -> Result<Recipe, DataError> {
+fn poly(
+    req: &Request,
+    noise: Option<f64>,
+    degree: Option<usize>,
+    grid: bool,
+) -> Result<Recipe, DataError> {
     if req.loss != LossKind::Mse {
         return Err(req.error(format!(
             "`data poly` is a regression set (t = sin(2πx) + noise) and needs `loss mse`, not `{}`",
@@ -312,7 +332,11 @@ fn poly(req: &Request, noise: Option<f64>, degree: Option<usize>) -> Result<Reci
         )));
     }
     let noise = noise.unwrap_or(POLY_NOISE);
-    Ok(Recipe::Poly { noise, degree })
+    Ok(Recipe::Poly {
+        noise,
+        degree,
+        grid,
+    })
 }
 
 /// One target value of `gaussian`: a uniform class index (cross_entropy),

@@ -66,6 +66,9 @@ pub enum Generator {
     Poly {
         noise: Option<f64>,
         degree: Option<usize>,
+        /// `grid=true`: x evenly spaced over [0, 1] (PRML's setting), not
+        /// drawn uniformly.
+        grid: bool,
     },
 }
 

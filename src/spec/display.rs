@@ -104,9 +104,14 @@ impl Display for Data {
                 match g.generator {
                     Generator::Blobs { std } => key(f, "std", std)?,
                     Generator::Spirals { noise } => key(f, "noise", noise)?,
-                    Generator::Poly { noise, degree } => {
+                    Generator::Poly {
+                        noise,
+                        degree,
+                        grid,
+                    } => {
                         key(f, "noise", noise)?;
                         key(f, "degree", degree)?;
+                        key(f, "grid", grid.then_some(true))?;
                     }
                     _ => {}
                 }
@@ -157,7 +162,7 @@ mod tests {
              data spirals n=200 test=50 noise=0.1 normalize=true; train epochs=3 batch=8 seed=4 steps=7",
             "input 784; dense 10; optim adamw lr=0.01 amsgrad=true schedule=cosine min_lr=0.001; \
              data mnist path=a-images-idx3-ubyte test=t-images-idx3-ubyte test_labels=t.idx1",
-            "input 3; dense 1; loss mse l2=0.5 l2_bias=true; data poly degree=3 n=10 test=100; train epochs=2 batch=10 seed=0",
+            "input 3; dense 1; loss mse l2=0.5 l2_bias=true; data poly degree=3 n=10 test=100 grid=true; train epochs=2 batch=10 seed=0",
         ] {
             let spec = parse(Source::new("--net", text)).unwrap();
             let printed = spec.to_string();

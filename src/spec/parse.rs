@@ -86,7 +86,7 @@ const DATA: &[(&str, &[&str])] = &[
     ("shapeset", &["n", "test", "seed", "normalize"]),
     (
         "poly",
-        &["n", "test", "seed", "noise", "degree", "normalize"],
+        &["n", "test", "seed", "noise", "degree", "grid", "normalize"],
     ),
     ("csv", &["path", "label", "test", "split", "normalize"]),
     (
@@ -476,7 +476,6 @@ fn data(src: &Source, st: &Statement) -> Result<Data, SpecError> {
     let items = keyed(src, &st.items[1..], keys, &what)?;
     let get = |key: &str| items.iter().find(|(k, _)| k.text == key).map(|&(_, v)| v);
     let file = |key: &str| get(key).map(|v| (v.text.to_owned(), v.span));
-    let number = |key: &str| get(key).map(|v| non_negative(src, v)).transpose();
     let normalize = get("normalize").map(|v| boolean(src, v)).transpose()?;
     let source = match name.text {
         "csv" | "mnist" => {
@@ -511,23 +510,7 @@ fn data(src: &Source, st: &Statement) -> Result<Data, SpecError> {
             }
         }
         _ => {
-            let generator = match name.text {
-                "gaussian" => Generator::Gaussian,
-                "blobs" => Generator::Blobs {
-                    std: number("std")?,
-                },
-                "spirals" => Generator::Spirals {
-                    noise: number("noise")?,
-                },
-                "parity" => Generator::Parity,
-                "teacher" => Generator::Teacher,
-                "shapeset" => Generator::Shapeset,
-                "poly" => Generator::Poly {
-                    noise: number("noise")?,
-                    degree: get("degree").map(|v| whole(src, v)).transpose()?,
-                },
-                _ => unreachable!("names are checked against DATA"),
-            };
+            let generator = generator(src, name.text, &items)?;
             DataSource::Generated(Generated {
                 generator,
                 n: spanned(src, get("n"), count)?,
@@ -540,6 +523,30 @@ fn data(src: &Source, st: &Statement) -> Result<Data, SpecError> {
         source,
         span: name.span,
         normalize: normalize.unwrap_or(false),
+    })
+}
+
+/// The generator `name` with its own keys, from a `data` line's `items`.
+fn generator(src: &Source, name: &str, items: &[(Word, Word)]) -> Result<Generator, SpecError> {
+    let get = |key: &str| items.iter().find(|(k, _)| k.text == key).map(|&(_, v)| v);
+    let number = |key: &str| get(key).map(|v| non_negative(src, v)).transpose();
+    Ok(match name {
+        "gaussian" => Generator::Gaussian,
+        "blobs" => Generator::Blobs {
+            std: number("std")?,
+        },
+        "spirals" => Generator::Spirals {
+            noise: number("noise")?,
+        },
+        "parity" => Generator::Parity,
+        "teacher" => Generator::Teacher,
+        "shapeset" => Generator::Shapeset,
+        "poly" => Generator::Poly {
+            noise: number("noise")?,
+            degree: get("degree").map(|v| whole(src, v)).transpose()?,
+            grid: get("grid").map(|v| boolean(src, v)).transpose()? == Some(true),
+        },
+        _ => unreachable!("names are checked against DATA"),
     })
 }
 
