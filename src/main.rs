@@ -6,11 +6,12 @@
 #![warn(clippy::too_many_lines)]
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use depthlab::commands::{self, Format, StatsOutput, TrainFiles};
+use depthlab::commands::{self, Format, PolyOptions, StatsOutput, TrainFiles};
 use depthlab::compile::Resources;
 use depthlab::dataset::probe::DEFAULT_ROWS;
 use depthlab::error::Error;
 use depthlab::graph::DEFAULT_MEMORY_LIMIT;
+use depthlab::poly::Setting;
 use depthlab::report::Hist;
 use depthlab::spec::{Overrides, Spec};
 use depthlab::stats::StatsConfig;
@@ -32,6 +33,7 @@ Examples:
   depthlab train my.net --resume runs/a/checkpoint.safetensors --epochs 40
   depthlab check my.net                      the compiled plan: shapes, arena bytes, FLOPs, steps
   depthlab examples                          list the built-in example specs
+  depthlab poly --svg figs                   polynomial under/over-fitting, PRML §1.1, exact fits
 
 Exit codes: 0 success, 1 an output could not be written, 2 bad spec, flag, input file or
 checkpoint, 3 training diverged (NaN or infinity), 130 training interrupted (checkpoint written).";
@@ -68,6 +70,16 @@ enum Command {
     /// List the built-in example specs and what each shows, or print one
     /// (`depthlab examples relu-he > my.net`) to copy and edit.
     Examples(ExamplesArgs),
+    /// Under- and over-fitting with polynomials (PRML §1.1): exact least
+    /// squares and ridge fits of degree D to noisy points of sin(2πx).
+    ///
+    /// Prints train and test E_RMS per degree with the largest coefficient
+    /// and the condition number κ(A) of the Vandermonde matrix (PRML Fig.
+    /// 1.5), the coefficients for D = 0, 1, 3, 9 (Table 1.1), and the ridge
+    /// coefficients of the largest degree per ln ρ (Table 1.2). The points
+    /// are those of the spec line `data poly`, so `depthlab train` can fit
+    /// the same set; --train does that and compares with the exact fits.
+    Poly(PolyArgs),
 }
 
 #[derive(Args)]
@@ -266,6 +278,103 @@ struct ExamplesArgs {
 }
 
 #[derive(Args)]
+struct PolyArgs {
+    /// Training points.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    n: u32,
+    /// Test points.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    test: u32,
+    /// Std of the Gaussian noise on t = sin(2πx).
+    #[arg(long, value_name = "STD", default_value_t = 0.3, value_parser = parse_noise)]
+    noise: f64,
+    /// Seed of the points (the default 2 is a draw on which PRML's shapes
+    /// all show).
+    #[arg(long, default_value_t = 2)]
+    seed: u64,
+    /// Training x evenly spaced over [0, 1] (PRML's own figures) instead of
+    /// drawn uniformly.
+    #[arg(long)]
+    grid: bool,
+    /// Degrees to fit: a range `0..9` (inclusive) or a list `0,1,3,9`; at
+    /// most 30.
+    #[arg(long, value_name = "LIST", default_value = "0..9", value_parser = parse_degrees)]
+    degrees: Degrees,
+    /// ln ρ values of the ridge table (largest degree), comma-separated;
+    /// `-inf` is the unregularized fit. Write negative values as
+    /// `--ln-rho=-18,0`.
+    #[arg(long, value_name = "LIST", default_value = "-inf,-18,0", value_parser = parse_ln_rho)]
+    ln_rho: LnRho,
+    /// Write every fit (degree, ln ρ, E_RMS, coefficients) to this CSV file.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// Write fits.svg, erms.svg and rho.svg (PRML Fig. 1.4, 1.5, 1.8) into
+    /// this folder.
+    #[arg(long, value_name = "DIR")]
+    svg: Option<PathBuf>,
+    /// Also fit each degree with depthlab's own optimizer (Adam, lr 0.01,
+    /// full batch) for STEPS steps and compare with the exact fits.
+    #[arg(long, value_name = "STEPS", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    train: Option<u64>,
+}
+
+/// `--degrees`: the polynomial degrees to fit.
+#[derive(Clone, Debug)]
+struct Degrees(Vec<usize>);
+
+/// The largest degree `--degrees` accepts: beyond it f64 Vandermonde
+/// columns on [0, 1] are indistinguishable.
+const MAX_DEGREE: usize = 30;
+
+fn parse_degrees(text: &str) -> Result<Degrees, String> {
+    let number = |t: &str| {
+        let d: usize = t
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{t}` is not a degree (a whole number 0..={MAX_DEGREE})"))?;
+        if d > MAX_DEGREE {
+            return Err(format!("degree {d} is above the largest, {MAX_DEGREE}"));
+        }
+        Ok(d)
+    };
+    let degrees = match text.split_once("..") {
+        Some((a, b)) => {
+            let (a, b) = (number(a)?, number(b.trim_start_matches('='))?);
+            if a > b {
+                return Err(format!("the range {a}..{b} is empty"));
+            }
+            (a..=b).collect()
+        }
+        None => text.split(',').map(number).collect::<Result<Vec<_>, _>>()?,
+    };
+    Ok(Degrees(degrees))
+}
+
+fn parse_noise(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("`{text}` is not a noise std (a number ≥ 0)")),
+    }
+}
+
+/// `--ln-rho`: ln ρ values, `-inf` allowed.
+#[derive(Clone, Debug)]
+struct LnRho(Vec<f64>);
+
+fn parse_ln_rho(text: &str) -> Result<LnRho, String> {
+    text.split(',')
+        .map(|t| match t.trim() {
+            "-inf" | "−∞" | "-∞" => Ok(f64::NEG_INFINITY),
+            t => match t.parse::<f64>() {
+                Ok(v) if v.is_finite() && v <= 50.0 => Ok(v),
+                _ => Err(format!("`{t}` is not an ln ρ (a number ≤ 50, or -inf)")),
+            },
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(LnRho)
+}
+
+#[derive(Args)]
 struct CheckArgs {
     #[command(flatten)]
     spec: SpecArgs,
@@ -382,6 +491,20 @@ fn run(cli: Cli) -> Result<String, Error> {
             Some(name) => commands::example_text(&name),
             None => Ok(commands::list_examples()),
         },
+        Command::Poly(a) => commands::poly(&PolyOptions {
+            setting: Setting {
+                n: a.n as usize,
+                test: a.test as usize,
+                noise: a.noise,
+                seed: a.seed,
+                grid: a.grid,
+            },
+            degrees: a.degrees.0,
+            ln_rho: a.ln_rho.0,
+            csv: a.csv,
+            svg: a.svg,
+            train_steps: a.train,
+        }),
     }
 }
 

@@ -12,7 +12,8 @@ use crate::dataset::{self, Dataset};
 use crate::error::Error;
 use crate::graph::{DEFAULT_MEMORY_LIMIT, Graph};
 use crate::linalg::{Matrix, condition_number, least_squares};
-use crate::spec::{Source, parse};
+use crate::spec::{Overrides, Source, parse};
+use crate::train::{Options, Trainer};
 
 /// Bishop's setting: N training and test points of t = sin(2πx) + noise.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -119,19 +120,12 @@ pub struct Fit {
 /// which minimizes Σ (Aw − t)² + ρ Σ_{j≥1} w_j², by Householder QR.
 /// Degrees beyond N − 1 without ρ are underdetermined: `None`.
 pub fn fit(train: &Points, test: &Points, degree: usize, rho: f64) -> Option<Fit> {
-    let a = vandermonde(&train.x, degree);
-    let n = train.x.len();
-    let extra = if rho > 0.0 { degree } else { 0 };
-    let mut aug = Matrix::zeros(n + extra, degree + 1);
-    aug.data[..a.data.len()].copy_from_slice(&a.data);
-    for j in 1..=extra {
-        aug.set(n + j - 1, j, rho.sqrt());
-    }
-    let mut t = train.t.clone();
-    t.resize(n + extra, 0.0);
+    let aug = ridge_matrix(&train.x, degree, rho);
     if aug.rows < aug.cols {
         return None;
     }
+    let mut t = train.t.clone();
+    t.resize(aug.rows, 0.0);
     let w = least_squares(&aug, &t)?;
     Some(Fit {
         degree,
@@ -142,10 +136,67 @@ pub fn fit(train: &Points, test: &Points, degree: usize, rho: f64) -> Option<Fit
     })
 }
 
+/// [A; √ρ·P]: the Vandermonde matrix of `x`, with (ρ > 0) a row √ρ·e_j
+/// under it per penalized coefficient j = 1..D. Its singular values
+/// squared are the eigenvalues of AᵀA + ρP, the ridge objective's Hessian
+/// over 2.
+pub fn ridge_matrix(x: &[f64], degree: usize, rho: f64) -> Matrix {
+    let a = vandermonde(x, degree);
+    let n = x.len();
+    let extra = if rho > 0.0 { degree } else { 0 };
+    let mut aug = Matrix::zeros(n + extra, degree + 1);
+    aug.data[..a.data.len()].copy_from_slice(&a.data);
+    for j in 1..=extra {
+        aug.set(n + j - 1, j, rho.sqrt());
+    }
+    aug
+}
+
 /// κ(A) of the Vandermonde matrix of `x` up to `degree`: gradient descent
 /// on the least-squares loss converges at a rate set by κ(AᵀA) = κ(A)².
 pub fn condition(x: &[f64], degree: usize) -> f64 {
     condition_number(&vandermonde(x, degree))
+}
+
+/// The coefficients depthlab's own optimizer reaches on the same points:
+/// `data poly degree=D` through one dense layer (w_0 its bias, w_1.. its
+/// weights), `loss mse l2=ρ/N` (the ridge objective divided by N, so the
+/// same minimizer), `optim OPTIM` (e.g. `adam lr=0.01`), full batch,
+/// `steps` steps.
+pub fn optimizer_fit(
+    s: &Setting,
+    degree: usize,
+    rho: f64,
+    optim: &str,
+    steps: u64,
+) -> Result<Vec<f64>, Error> {
+    let l2 = if rho > 0.0 {
+        format!(" l2={}", rho / s.n as f64)
+    } else {
+        String::new()
+    };
+    let text = format!(
+        "input {}; dense 1; loss mse{l2}; optim {optim}; {}; train batch={} steps={steps} seed={}",
+        degree.max(1),
+        s.data_line(degree),
+        s.n,
+        s.seed
+    );
+    let mut spec = parse(Source::new("poly", text))?;
+    Overrides::default().apply(&mut spec)?;
+    let mut trainer = Trainer::new(&spec, &Options::default())?;
+    trainer.run(&mut |_| {})?;
+    let exec = trainer.executor();
+    let layer = exec.plan().layers[0];
+    let (w, b) = (exec.buf(layer.w), f64::from(exec.buf(layer.b)[0]));
+    Ok(if degree == 0 {
+        // The one input is the constant 1: w_0 = bias + its weight.
+        vec![b + f64::from(w[0])]
+    } else {
+        std::iter::once(b)
+            .chain(w.iter().map(|&v| f64::from(v)))
+            .collect()
+    })
 }
 
 #[cfg(test)]

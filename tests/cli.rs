@@ -1,9 +1,10 @@
 //! The `depthlab` binary: every kind of bad input gets a positioned message
 //! and exit code 2, never a panic; good input works for each subcommand.
 
+use crate::tempdir;
 use std::process::{Command, Output};
 
-fn depthlab(args: &[&str]) -> Output {
+pub fn depthlab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_depthlab"))
         .args(args)
         .output()
@@ -15,7 +16,7 @@ fn stderr(o: &Output) -> String {
 }
 
 /// Asserts exit code 2, no panic, and that stderr contains every `needle`.
-fn refused(args: &[&str], needles: &[&str]) {
+pub fn refused(args: &[&str], needles: &[&str]) {
     let o = depthlab(args);
     let err = stderr(&o);
     assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
@@ -473,12 +474,6 @@ fn json_and_csv_are_well_formed() {
     assert_eq!(lines.len(), 7);
     let cols = lines[0].split(',').count();
     assert!(lines.iter().all(|l| l.split(',').count() == cols), "{csv}");
-}
-
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("depthlab-test-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]

@@ -16,6 +16,8 @@ mod gradcheck;
 mod layout;
 /// PyTorch parity: 5 optimizer steps replayed from committed fixtures.
 mod parity;
+/// `depthlab poly`: exact fits, the CSV and figures, Adam reaching them.
+mod poly;
 /// One probe path: `stats`, `stats --steps N` and the trainer agree.
 mod probe;
 /// Mutated specs never panic.
@@ -37,6 +39,14 @@ use depthlab::exec::Executor;
 use depthlab::spec::Overrides;
 use depthlab::stats::StatsConfig;
 use depthlab::train::{Options, measure};
+
+/// A fresh folder under the system's temp dir, per test process.
+pub fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("depthlab-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
 
 /// Statistics options with a probe of `probe` rows.
 pub fn options(probe: usize) -> Options {

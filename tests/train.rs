@@ -2,6 +2,7 @@
 //! damaged checkpoints are refused, thread counts change no bit, and small
 //! problems are actually learned.
 
+use crate::tempdir;
 use depthlab::commands::load_spec;
 use depthlab::compile::Resources;
 use depthlab::error::Error;
@@ -343,12 +344,6 @@ fn a_resumed_run_is_bit_identical_to_an_uninterrupted_one() {
     whole.save(&a).unwrap();
     second.save(&b).unwrap();
     assert_eq!(std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
-}
-
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("depthlab-test-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]

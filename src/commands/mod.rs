@@ -3,11 +3,13 @@
 
 mod check;
 mod examples;
+mod poly;
 mod stats;
 mod train;
 
 pub use check::check;
 pub use examples::{example_text, list_examples};
+pub use poly::{PolyOptions, poly};
 pub use stats::{Format, StatsOutput, stats};
 pub use train::{TrainFiles, train};
 

@@ -26,6 +26,7 @@ pub const PANEL_HEIGHT: u32 = 360;
 const MAX_LEGEND: usize = 8;
 
 /// One line of a panel: its points, colour, look and legend entry (if any).
+#[derive(Clone)]
 pub struct Series {
     pub points: Vec<(f64, f64)>,
     pub color: RGBColor,
@@ -42,6 +43,8 @@ pub enum Look {
     Marked,
     /// A 1 px line: a band's edge (mean ± std).
     Thin,
+    /// Open circles, no line: data points.
+    Points,
 }
 
 impl Series {
@@ -65,6 +68,9 @@ pub struct Panel {
     pub log_y: bool,
     /// The x axis counts whole things (layers, epochs).
     pub whole_x: bool,
+    /// A fixed y range instead of one fitted to the points (what falls
+    /// outside is clipped), for a panel whose interest is a window.
+    pub y_range: Option<(f64, f64)>,
     pub series: Vec<Series>,
 }
 
@@ -160,6 +166,9 @@ fn ranges(panel: &Panel) -> ((f64, f64), (f64, f64)) {
     for &(x, y) in points {
         (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
     }
+    if let (Some(y), true) = (panel.y_range, x0 <= x1) {
+        return ((x0, x1), y);
+    }
     if x0 > x1 {
         return (
             (0.0, 1.0),
@@ -242,45 +251,168 @@ where
         .y_label_formatter(y_tick)
         .draw()?;
     for s in &panel.series {
-        let points = s.points.iter().copied().filter(|&(_, y)| keep(y));
-        draw_series(&mut chart, s, points.collect())?;
+        let points: Vec<(f64, f64)> = s.points.iter().copied().filter(|&(_, y)| keep(y)).collect();
+        let runs = match panel.y_range {
+            Some(window) if s.look != Look::Points => clip(&points, window),
+            Some((y0, y1)) => vec![
+                points
+                    .into_iter()
+                    .filter(|&(_, y)| (y0..=y1).contains(&y))
+                    .collect(),
+            ],
+            None => vec![points],
+        };
+        draw_series(&mut chart, s, runs)?;
     }
-    legend(&mut chart)
+    legend(&mut chart, panel)
 }
 
-/// One series: a line (marked ones with a dot per point) and its legend
-/// entry.
+/// The runs of a polyline inside the band `y0 ≤ y ≤ y1`, each segment cut
+/// where it crosses the band's edges (plotters would pin outside points to
+/// the edge, drawing lines that are not there).
+fn clip(points: &[(f64, f64)], (y0, y1): (f64, f64)) -> Vec<Vec<(f64, f64)>> {
+    let inside = |y: f64| (y0..=y1).contains(&y);
+    let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
+    if let [p] = points
+        && inside(p.1)
+    {
+        runs.push(vec![*p]);
+    }
+    for pair in points.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        // The part t ∈ [t0, t1] of a + t(b − a) inside the band.
+        let (t0, t1) = if a.1 == b.1 {
+            if inside(a.1) { (0.0, 1.0) } else { continue }
+        } else {
+            let (u, v) = ((y0 - a.1) / (b.1 - a.1), (y1 - a.1) / (b.1 - a.1));
+            (u.min(v).max(0.0), u.max(v).min(1.0))
+        };
+        if t0 > t1 {
+            continue;
+        }
+        let at = |t: f64| (a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1));
+        match runs.last_mut() {
+            Some(run) if t0 == 0.0 && run.last() == Some(&a) => run.push(at(t1)),
+            _ => runs.push(vec![at(t0), at(t1)]),
+        }
+    }
+    runs
+}
+
+/// One series: a line in runs (marked ones with a dot per point) or
+/// circles, and its legend entry.
 fn draw_series<'a, DB: DrawingBackend + 'a, CT: CoordTranslate<From = (f64, f64)>>(
     chart: &mut ChartContext<'a, DB, CT>,
     s: &Series,
-    points: Vec<(f64, f64)>,
+    runs: Vec<Vec<(f64, f64)>>,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let color = s.color;
+    let points = runs.iter().flatten().copied();
+    if s.look == Look::Points {
+        let style = color.stroke_width(2);
+        let drawn = chart.draw_series(points.map(|p| Circle::new(p, 4, style)))?;
+        if let Some(label) = &s.label {
+            drawn
+                .label(label.as_str())
+                .legend(move |(x, y)| Circle::new((x + 9, y), 4, style));
+        }
+        return Ok(());
+    }
     let width = if s.look == Look::Line { 2 } else { 1 };
-    let drawn = chart.draw_series(LineSeries::new(points.clone(), color.stroke_width(width)))?;
+    let lines = runs
+        .iter()
+        .map(|run| PathElement::new(run.clone(), color.stroke_width(width)));
+    let drawn = chart.draw_series(lines)?;
     if let Some(label) = &s.label {
         drawn.label(label.as_str()).legend(move |(x, y)| {
             PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(width))
         });
     }
     if s.look == Look::Marked {
-        chart.draw_series(
-            points
-                .into_iter()
-                .map(|p| Circle::new(p, 3, color.filled())),
-        )?;
+        chart.draw_series(points.map(|p| Circle::new(p, 3, color.filled())))?;
     }
     Ok(())
 }
 
-fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+/// The legend, in the corner its box covers the fewest points of (upper
+/// right when tied).
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate<From = (f64, f64)>>(
     chart: &mut ChartContext<'a, DB, CT>,
+    panel: &Panel,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let labels = panel.series.iter().filter(|s| s.label.is_some()).count() as i32;
+    let (xs, ys) = chart.plotting_area().get_pixel_range();
+    let (x0, x1, y0, y1) = (xs.start, xs.end, ys.start, ys.end);
+    // About the box plotters draws: 12 px labels, 20 px apart.
+    let (w, h) = (190, 20 * labels + 12);
+    let corners = [
+        (SeriesLabelPosition::UpperRight, x1 - w..x1, y0..y0 + h),
+        (SeriesLabelPosition::UpperLeft, x0..x0 + w, y0..y0 + h),
+        (SeriesLabelPosition::LowerRight, x1 - w..x1, y1 - h..y1),
+        (SeriesLabelPosition::LowerLeft, x0..x0 + w, y1 - h..y1),
+    ];
+    // The points, and 8 more along each segment, in pixels.
+    let mut pixels = Vec::new();
+    for s in &panel.series {
+        let area = chart.plotting_area();
+        let at: Vec<(i32, i32)> = s
+            .points
+            .iter()
+            .filter(|(x, y)| x.is_finite() && y.is_finite() && (!panel.log_y || *y > 0.0))
+            .map(|p| area.map_coordinate(p))
+            .collect();
+        pixels.extend(at.windows(2).flat_map(|ab| {
+            let ((ax, ay), (bx, by)) = (ab[0], ab[1]);
+            (0..9).map(move |k| (ax + (bx - ax) * k / 9, ay + (by - ay) * k / 9))
+        }));
+        pixels.extend(at.last());
+    }
+    let covered = |(_, xs, ys): &(
+        SeriesLabelPosition,
+        std::ops::Range<i32>,
+        std::ops::Range<i32>,
+    )| {
+        pixels
+            .iter()
+            .filter(|(x, y)| xs.contains(x) && ys.contains(y))
+            .count()
+    };
+    let corner = corners
+        .iter()
+        .min_by_key(|c| covered(c))
+        .map_or(SeriesLabelPosition::UpperRight, |c| c.0.clone());
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(corner)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.4))
         .label_font(("sans-serif", 12))
         .draw()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clipping_cuts_lines_at_the_band_edges() {
+        let band = (-1.0, 1.0);
+        // Inside throughout: untouched.
+        let inside = vec![(0.0, 0.0), (1.0, 0.5), (2.0, -0.5)];
+        assert_eq!(clip(&inside, band), vec![inside.clone()]);
+        // Straight through the band between two samples.
+        assert_eq!(
+            clip(&[(0.0, -2.0), (1.0, 2.0)], band),
+            vec![vec![(0.25, -1.0), (0.75, 1.0)]]
+        );
+        // Out and back in: two runs, each ended on the edge it crossed.
+        assert_eq!(
+            clip(&[(0.0, 0.0), (1.0, 2.0), (2.0, 0.0)], band),
+            vec![vec![(0.0, 0.0), (0.5, 1.0)], vec![(1.5, 1.0), (2.0, 0.0)]]
+        );
+        // Wholly outside, or a lone point outside: nothing.
+        assert!(clip(&[(0.0, 2.0), (1.0, 5.0)], band).is_empty());
+        assert!(clip(&[(0.0, -3.0)], band).is_empty());
+        assert_eq!(clip(&[(0.0, 0.5)], band), vec![vec![(0.0, 0.5)]]);
+    }
 }

@@ -63,6 +63,7 @@ pub fn stats_panels(stats: &NetworkStats) -> Vec<Panel> {
             y_desc: "fraction of the probe's values".into(),
             log_y: false,
             whole_x: false,
+            y_range: None,
             series: histogram_series(&pick(|l| &l.act_hist), lo, hi, hidden),
         },
         Panel {
@@ -71,6 +72,7 @@ pub fn stats_panels(stats: &NetworkStats) -> Vec<Panel> {
             y_desc: "fraction of the probe's values".into(),
             log_y: false,
             whole_x: false,
+            y_range: None,
             series: histogram_series(&pick(|l| &l.hist), -r, r, hidden),
         },
         Panel {
@@ -79,6 +81,7 @@ pub fn stats_panels(stats: &NetworkStats) -> Vec<Panel> {
             y_desc: "std(δ), log scale".into(),
             log_y: true,
             whole_x: true,
+            y_range: None,
             series: vec![
                 Series::line(
                     measured,

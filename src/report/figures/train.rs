@@ -86,6 +86,7 @@ fn loss_panels(epochs: &[EpochRecord]) -> Vec<Panel> {
         y_desc: "loss".into(),
         log_y: false,
         whole_x: true,
+        y_range: None,
         series: [
             series(|r| Some(r.train_loss), TRAIN, "train"),
             series(|r| r.test_loss, TEST, "test"),
@@ -108,6 +109,7 @@ fn loss_panels(epochs: &[EpochRecord]) -> Vec<Panel> {
             y_desc: "accuracy (%)".into(),
             log_y: false,
             whole_x: true,
+            y_range: None,
             series: accuracy,
         });
     }
@@ -164,6 +166,7 @@ fn activation_panels(records: &[Record]) -> Vec<Panel> {
             y_desc: "a = f(s) on the probe".into(),
             log_y: false,
             whole_x: false,
+            y_range: None,
             series: band,
         },
         Panel {
@@ -172,6 +175,7 @@ fn activation_panels(records: &[Record]) -> Vec<Panel> {
             y_desc: "p98 |a|".into(),
             log_y: false,
             whole_x: false,
+            y_range: None,
             series: per_layer(records, Look::Line, true, |l| Some(l.p98)),
         },
     ]
@@ -185,6 +189,7 @@ fn log_panel(caption: &str, y_desc: &str, series: Vec<Series>) -> Panel {
         y_desc: y_desc.into(),
         log_y: true,
         whole_x: false,
+        y_range: None,
         series,
     }
 }
