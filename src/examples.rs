@@ -23,6 +23,7 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "glorot-sigmoid-shapeset",
         include_str!("../examples/glorot-sigmoid-shapeset.net"),
     ),
+    ("overfit-poly", include_str!("../examples/overfit-poly.net")),
 ];
 
 /// The built-in example called `name` (`relu-he`, `relu-he.net` or

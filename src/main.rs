@@ -6,7 +6,9 @@
 #![warn(clippy::too_many_lines)]
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use depthlab::commands::{self, Format, PolyOptions, StatsOutput, TrainFiles};
+use depthlab::commands::{
+    self, CapacityOptions, Format, Knob, PolyOptions, StatsOutput, TrainFiles,
+};
 use depthlab::compile::Resources;
 use depthlab::dataset::probe::DEFAULT_ROWS;
 use depthlab::error::Error;
@@ -34,6 +36,7 @@ Examples:
   depthlab check my.net                      the compiled plan: shapes, arena bytes, FLOPs, steps
   depthlab examples                          list the built-in example specs
   depthlab poly --svg figs                   polynomial under/over-fitting, PRML §1.1, exact fits
+  depthlab capacity --vary depth=0..4        train and test loss against depth (also steps, rho=, weight_decay=)
 
 Exit codes: 0 success, 1 an output could not be written, 2 bad spec, flag, input file or
 checkpoint, 3 training diverged (NaN or infinity), 130 training interrupted (checkpoint written).";
@@ -80,6 +83,21 @@ enum Command {
     /// are those of the spec line `data poly`, so `depthlab train` can fit
     /// the same set; --train does that and compares with the exact fits.
     Poly(PolyArgs),
+    /// Under- and over-fitting by depth, training iterations or
+    /// regularization: train and test loss as the knob turns.
+    ///
+    /// `--vary depth=0,1,2,4` trains the spec at each depth (the repeat
+    /// count of its last repeated hidden line, as --depth), `--vary rho=…`
+    /// at each ρ of the loss's L2 term, `--vary weight_decay=…` at each λ:
+    /// a row per value with the training loss (the data term over the whole
+    /// training set), the test loss, and the best test loss during the run.
+    /// `--vary steps` prints one run's curves with the best epoch marked
+    /// (where early stopping would stop) and the test loss at the end.
+    /// The spec needs a test set (`test=N` on its `data` line).
+    #[command(mut_arg("spec", |a| a.help(
+        "A spec file, or the name of a built-in example (see `depthlab examples`). Default: overfit-poly."
+    )))]
+    Capacity(CapacityArgs),
 }
 
 #[derive(Args)]
@@ -212,9 +230,7 @@ struct StatsArgs {
 }
 
 #[derive(Args)]
-struct TrainArgs {
-    #[command(flatten)]
-    spec: SpecArgs,
+struct TrainingFlags {
     /// Epochs (overrides `train epochs=` and `steps=`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     epochs: Option<u32>,
@@ -231,6 +247,32 @@ struct TrainArgs {
     /// (overrides `optim weight_decay=`).
     #[arg(long, value_name = "L")]
     weight_decay: Option<f64>,
+    /// ρ of the loss's L2 term ρ Σ w² (overrides `loss l2=`): the same as
+    /// `--weight-decay` 2ρ with SGD and Adam, on the weights only.
+    #[arg(long, value_name = "RHO")]
+    l2: Option<f64>,
+}
+
+impl TrainingFlags {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            l2: self.l2,
+            epochs: self.epochs.map(|e| e as usize),
+            steps: self.steps.map(|s| s as usize),
+            batch: self.batch.map(|b| b as usize),
+            ..Overrides::default()
+        }
+    }
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    spec: SpecArgs,
+    #[command(flatten)]
+    training: TrainingFlags,
     /// Examples in the probe batch the statistics are measured on (as
     /// `stats --probe`: the first held-out ones).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -275,6 +317,32 @@ struct TrainArgs {
 struct ExamplesArgs {
     /// Print this example's spec text instead of the list.
     name: Option<String>,
+}
+
+#[derive(Args)]
+struct CapacityArgs {
+    #[command(flatten)]
+    spec: SpecArgs,
+    /// The knob: `depth=0,1,2,4` (or a range `1..6`), `steps`,
+    /// `rho=0,1e-4,1e-3` (the loss's l2=ρ; also `l2=`), or
+    /// `weight_decay=0,1e-3` (the optimizer's λ; also `lambda=`).
+    #[arg(long, value_name = "KNOB", value_parser = Knob::parse)]
+    vary: Knob,
+    /// Train every point on K seeds (the spec's and the next ones; the seed
+    /// also draws generated data) and report mean ± std.
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    seeds: u64,
+    #[command(flatten)]
+    training: TrainingFlags,
+    /// Write every run's numbers (or, with `steps`, every epoch's) to FILE.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// Draw the losses against the knob (or per epoch) into FILE.svg.
+    #[arg(long, value_name = "FILE.svg")]
+    svg: Option<PathBuf>,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Args)]
@@ -327,27 +395,7 @@ struct Degrees(Vec<usize>);
 const MAX_DEGREE: usize = 30;
 
 fn parse_degrees(text: &str) -> Result<Degrees, String> {
-    let number = |t: &str| {
-        let d: usize = t
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{t}` is not a degree (a whole number 0..={MAX_DEGREE})"))?;
-        if d > MAX_DEGREE {
-            return Err(format!("degree {d} is above the largest, {MAX_DEGREE}"));
-        }
-        Ok(d)
-    };
-    let degrees = match text.split_once("..") {
-        Some((a, b)) => {
-            let (a, b) = (number(a)?, number(b.trim_start_matches('='))?);
-            if a > b {
-                return Err(format!("the range {a}..{b} is empty"));
-            }
-            (a..=b).collect()
-        }
-        None => text.split(',').map(number).collect::<Result<Vec<_>, _>>()?,
-    };
-    Ok(Degrees(degrees))
+    commands::whole_numbers(text, MAX_DEGREE).map(Degrees)
 }
 
 fn parse_noise(text: &str) -> Result<f64, String> {
@@ -457,14 +505,7 @@ fn run(cli: Cli) -> Result<String, Error> {
             commands::stats(&spec, &opts, a.steps, &out)
         }
         Command::Train(a) => {
-            let spec = a.spec.load_with(Overrides {
-                lr: a.lr,
-                weight_decay: a.weight_decay,
-                epochs: a.epochs.map(|e| e as usize),
-                steps: a.steps.map(|s| s as usize),
-                batch: a.batch.map(|b| b as usize),
-                ..Overrides::default()
-            })?;
+            let spec = a.spec.load_with(a.training.overrides())?;
             let opts = a.spec.options(&spec, a.probe, a.saturation)?;
             let files = TrainFiles {
                 out: a.out,
@@ -491,6 +532,26 @@ fn run(cli: Cli) -> Result<String, Error> {
             Some(name) => commands::example_text(&name),
             None => Ok(commands::list_examples()),
         },
+        Command::Capacity(mut a) => {
+            if a.spec.spec.is_none() && a.spec.net.is_none() {
+                a.spec.spec = Some("overfit-poly".into());
+            }
+            let spec = a.spec.load_with(a.training.overrides())?;
+            let opts = a
+                .spec
+                .options(&spec, None, StatsConfig::default().saturation)?;
+            commands::capacity(
+                &spec,
+                &opts,
+                &CapacityOptions {
+                    knob: a.vary,
+                    seeds: a.seeds,
+                    csv: a.csv,
+                    svg: a.svg,
+                    quiet: a.quiet,
+                },
+            )
+        }
         Command::Poly(a) => commands::poly(&PolyOptions {
             setting: Setting {
                 n: a.n as usize,

@@ -124,7 +124,7 @@ fn bad_flags_are_refused_with_exit_2() {
     for (args, needle) in [
         (&["poly", "--degrees", "5..2"][..], "empty"),
         (&["poly", "--degrees", "31"], "above the largest"),
-        (&["poly", "--degrees", "x"], "not a degree"),
+        (&["poly", "--degrees", "x"], "not a whole number"),
         (&["poly", "--ln-rho=abc"], "not an ln ρ"),
         (&["poly", "--ln-rho=nan"], "not an ln ρ"),
         (&["poly", "--n", "0"], "--n"),

@@ -11,7 +11,7 @@ use depthlab::graph::Graph;
 use depthlab::plan::{Buf, Step};
 use depthlab::spec::{Overrides, Spec};
 use depthlab::stats::StatsConfig;
-use depthlab::train::{EpochRecord, Event, Options, Trainer, training_executor};
+use depthlab::train::{EpochRecord, Event, Options, Set, Trainer, training_executor};
 
 fn spec(text: &str) -> Spec {
     load_spec(None, Some(text), &Overrides::default()).unwrap_or_else(|e| panic!("{e}"))
@@ -595,4 +595,41 @@ fn the_reported_training_loss_adds_rho_times_the_sum_of_squared_weights() {
         (b - a - penalty).abs() < 1e-9 * penalty,
         "{b} - {a} vs {penalty}"
     );
+}
+
+#[test]
+fn evaluate_gives_the_data_term_over_a_whole_set() {
+    // A linear model with an L2 term: evaluate() must be the plain mean
+    // squared error over every example (no ρ w², no batching effects),
+    // recomputed here in f64 from the weights, for both sets; and the test
+    // set's equals the last epoch record's test loss.
+    let text = "input 1; dense 1; loss mse l2=0.5; optim sgd lr=0.1; \
+                data poly degree=1 n=700 test=333; train batch=100 epochs=3 seed=5";
+    let (mut t, records) = train(text, 1);
+    let exec = t.executor();
+    let layer = exec.plan().layers[0];
+    let (w, b) = (
+        f64::from(exec.buf(layer.w)[0]),
+        f64::from(exec.buf(layer.b)[0]),
+    );
+    let mse = |d: &depthlab::dataset::Dataset| {
+        let sum: f64 = (0..d.n)
+            .map(|i| (w * f64::from(d.x[i]) + b - f64::from(d.y[i])).powi(2))
+            .sum();
+        sum / d.n as f64
+    };
+    let (train_set, test_set) = (t.data().train.clone(), t.data().test.clone().unwrap());
+    for (set, data) in [(Set::Train, &train_set), (Set::Test, &test_set)] {
+        let (loss, acc) = t.evaluate(set).unwrap();
+        let expected = mse(data);
+        assert!(
+            (loss - expected).abs() <= 1e-6 * expected,
+            "{set:?}: {loss} vs {expected}"
+        );
+        assert_eq!(acc, None, "regression has no accuracy");
+    }
+    let last = records.last().unwrap().test_loss.unwrap();
+    assert_eq!(t.evaluate(Set::Test).unwrap().0, last);
+    // The L2 term ρw² would show far above the tolerance.
+    assert!(0.5 * w * w > 1e-3, "w = {w}");
 }

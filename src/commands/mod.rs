@@ -1,12 +1,14 @@
 //! The subcommands as library functions, one file each: load the spec,
 //! run it, and return what `main` prints. `main.rs` only parses flags.
 
+mod capacity;
 mod check;
 mod examples;
 mod poly;
 mod stats;
 mod train;
 
+pub use capacity::{CapacityOptions, Knob, capacity, whole_numbers};
 pub use check::check;
 pub use examples::{example_text, list_examples};
 pub use poly::{PolyOptions, poly};

@@ -145,11 +145,12 @@ impl Report<'_> {
         let n = self.graph.layers.len();
         let mut out = match (self.stats.hidden_factor(), self.stats.db_per_layer()) {
             (Some(f), Some(per)) => format!(
-                "hidden layers: std(δ_1)/std(δ_{}) = {} ({} dB over {} layers, {:.2} dB/layer)",
+                "hidden layers: std(δ_1)/std(δ_{}) = {} ({} dB over {} layer{}, {:.2} dB/layer)",
                 n - 1,
                 sig4(f),
                 dbs(f),
                 n - 2,
+                if n == 3 { "" } else { "s" },
                 per
             ),
             _ => "hidden layers: fewer than two, no hidden-layer factor".to_owned(),

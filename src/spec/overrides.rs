@@ -28,6 +28,8 @@ pub struct Overrides {
     pub lr: Option<f64>,
     /// The optimizer's `weight_decay=` (per-layer values still win).
     pub weight_decay: Option<f64>,
+    /// The loss's `l2=ρ`.
+    pub l2: Option<f64>,
     /// `train epochs=`, `steps=`, `batch=`.
     pub epochs: Option<usize>,
     pub steps: Option<usize>,
@@ -78,18 +80,21 @@ impl Overrides {
         if let Some(seed) = self.seed {
             spec.train.seed = seed;
         }
-        for (flag, value) in [("--lr", self.lr), ("--weight-decay", self.weight_decay)] {
+        for (flag, value) in [
+            ("--lr", self.lr),
+            ("--weight-decay", self.weight_decay),
+            ("--l2", self.l2),
+        ] {
             let Some(v) = value else { continue };
             if !(v.is_finite() && v >= 0.0) {
                 return Err(spec
                     .source
                     .error_whole(format!("`{flag}` must be a finite number ≥ 0, found {v}")));
             }
-            let o = spec.optim.get_or_insert_with(Optim::default);
-            if flag == "--lr" {
-                o.lr = v;
-            } else {
-                o.weight_decay = v;
+            match flag {
+                "--l2" => spec.l2.rho = v,
+                "--lr" => spec.optim.get_or_insert_with(Optim::default).lr = v,
+                _ => spec.optim.get_or_insert_with(Optim::default).weight_decay = v,
             }
         }
         if let Some(epochs) = self.epochs {
@@ -119,6 +124,7 @@ impl Overrides {
             shown("--seed", self.seed.map(|v| v.to_string())),
             shown("--lr", self.lr.map(|v| v.to_string())),
             shown("--weight-decay", self.weight_decay.map(|v| v.to_string())),
+            shown("--l2", self.l2.map(|v| v.to_string())),
             shown("--epochs", self.epochs.map(|v| v.to_string())),
             shown("--steps", self.steps.map(|v| v.to_string())),
             shown("--batch", self.batch.map(|v| v.to_string())),

@@ -63,6 +63,13 @@ pub enum Event<'a> {
     Stats(&'a StatsRecord<'a>),
 }
 
+/// One of the data sets a trainer holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Set {
+    Train,
+    Test,
+}
+
 /// A spec compiled for training, with its data.
 pub struct Trainer {
     spec: Spec,
@@ -363,12 +370,9 @@ impl Trainer {
         if step.is_multiple_of(self.steps_per_epoch) {
             self.sums = EpochSums::default();
         }
-        let (test_loss, test_acc) = match self.split.test.as_ref() {
-            Some(t) if t.n > 0 => {
-                let (loss, acc) = self.evaluate_test();
-                (Some(loss), acc)
-            }
-            _ => (None, None),
+        let (test_loss, test_acc) = match self.evaluate(Set::Test) {
+            Some((loss, acc)) => (Some(loss), acc),
+            None => (None, None),
         };
         EpochRecord {
             epoch,
@@ -392,23 +396,31 @@ impl Trainer {
         }
     }
 
-    /// Mean loss and accuracy over the test set, forward only, in chunks of
-    /// the probe's rows. Rows are independent in the forward pass, so the
-    /// rows past the end of a short last chunk (left from the previous one)
-    /// change nothing and are not counted.
-    fn evaluate_test(&mut self) -> (f64, Option<f64>) {
+    /// Mean loss (the data term: no `l2=` penalty) and accuracy over the
+    /// training or the test set at the current weights, forward only, in
+    /// chunks of the probe's rows; `None` for an absent or empty set. Rows
+    /// are independent in the forward pass, so the rows past the end of a
+    /// short last chunk (left from the previous one) change nothing and
+    /// are not counted.
+    pub fn evaluate(&mut self, set: Set) -> Option<(f64, Option<f64>)> {
         self.sync_probe();
-        let test = self.split.test.as_ref().expect("a test set");
+        let data = match set {
+            Set::Train => &self.split.train,
+            Set::Test => self.split.test.as_ref()?,
+        };
+        if data.n == 0 {
+            return None;
+        }
         let plan = self.probe.plan();
         let last = plan.layers.last().expect("a layer");
         let (rows, x, y, out, grad) = (plan.batch, plan.x, plan.y, last.a, last.delta);
         let (kind, cols) = (plan.graph.loss, plan.graph.outputs());
         let (mut loss_sum, mut correct) = (0.0, 0u64);
         let mut start = 0;
-        while start < test.n {
-            let end = (start + rows).min(test.n);
+        while start < data.n {
+            let end = (start + rows).min(data.n);
             let [xs, ys] = self.probe.bufs_mut([x, y]);
-            copy_rows(test, start..end, xs, ys);
+            copy_rows(data, start..end, xs, ys);
             self.probe.run_forward();
             // The loss kernel of the training step, on the chunk's rows; its
             // gradient goes to δ, which the statistics pass rewrites.
@@ -422,9 +434,9 @@ impl Trainer {
         // The probe batch is needed again for the statistics.
         let [xs, ys] = self.probe.bufs_mut([x, y]);
         copy_rows(probe_set(&self.split), 0..rows, xs, ys);
-        let n = test.n as f64;
+        let n = data.n as f64;
         let acc = self.classify.then(|| correct as f64 / n);
-        (loss_sum / n, acc)
+        Some((loss_sum / n, acc))
     }
 
     /// Runs the probe and reports its statistics.
