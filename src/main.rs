@@ -368,14 +368,21 @@ struct PolyArgs {
     /// most 30.
     #[arg(long, value_name = "LIST", default_value = "0..9", value_parser = parse_degrees)]
     degrees: Degrees,
-    /// ln ρ values of the ridge table (largest degree), comma-separated;
-    /// `-inf` is the unregularized fit. Write negative values as
-    /// `--ln-rho=-18,0`.
+    /// ρ values of the ridge fits, comma-separated (0: none), e.g.
+    /// `--rho 0,1.5e-8,1`: every degree is also fitted with each, and the
+    /// largest degree's coefficients are shown per ρ (PRML Table 1.2).
+    #[arg(long, value_name = "LIST", value_parser = parse_rho, conflicts_with = "ln_rho")]
+    rho: Option<LnRho>,
+    /// The same as ln ρ, PRML's axis: `-inf` is no ridge term. Write
+    /// negative values as `--ln-rho=-18,0`. Default: -inf,-18,0.
     #[arg(long, value_name = "LIST", default_value = "-inf,-18,0", value_parser = parse_ln_rho)]
     ln_rho: LnRho,
     /// Write every fit (degree, ln ρ, E_RMS, coefficients) to this CSV file.
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
+    /// Write the points (set, x, t; training then test) to this CSV file.
+    #[arg(long, value_name = "FILE")]
+    points: Option<PathBuf>,
     /// Write fits.svg, erms.svg and rho.svg (PRML Fig. 1.4, 1.5, 1.8) into
     /// this folder.
     #[arg(long, value_name = "DIR")]
@@ -403,6 +410,17 @@ fn parse_noise(text: &str) -> Result<f64, String> {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
         _ => Err(format!("`{text}` is not a noise std (a number ≥ 0)")),
     }
+}
+
+/// `--rho`: ρ values ≥ 0, kept as ln ρ (0 is −∞).
+fn parse_rho(text: &str) -> Result<LnRho, String> {
+    text.split(',')
+        .map(|t| match t.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => Ok(v.ln()),
+            _ => Err(format!("`{t}` is not a ρ (a number ≥ 0)")),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(LnRho)
 }
 
 /// `--ln-rho`: ln ρ values, `-inf` allowed.
@@ -561,8 +579,9 @@ fn run(cli: Cli) -> Result<String, Error> {
                 grid: a.grid,
             },
             degrees: a.degrees.0,
-            ln_rho: a.ln_rho.0,
+            ln_rho: a.rho.unwrap_or(a.ln_rho).0,
             csv: a.csv,
+            points: a.points,
             svg: a.svg,
             train_steps: a.train,
         }),

@@ -73,8 +73,10 @@ fn the_csv_holds_every_fit_exactly() {
     let head: Vec<&str> = header.iter().take(4).collect();
     assert_eq!(head, ["degree", "ln_rho", "train_e_rms", "test_e_rms"]);
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
-    // 4 degrees, then 3 ridge fits of D = 9.
-    assert_eq!(rows.len(), 7);
+    // The 4 degrees without a ridge term, then at ln ρ = -18 and 0.
+    assert_eq!(rows.len(), 12);
+    let ln_rho: Vec<&str> = rows.iter().map(|r| &r[1]).collect();
+    assert_eq!(ln_rho, [["-inf"; 4], ["-18"; 4], ["0"; 4]].concat());
     for row in &rows {
         let degree: usize = row[0].parse().unwrap();
         let ln_rho: f64 = row[1].parse().unwrap();
@@ -89,7 +91,24 @@ fn the_csv_holds_every_fit_exactly() {
         assert_eq!(row[2].parse::<f64>().unwrap(), exact.train_e_rms);
         assert_eq!(row[3].parse::<f64>().unwrap(), exact.test_e_rms);
     }
-    assert_eq!(&rows[4][1], "-inf");
+}
+
+#[test]
+fn rho_values_are_the_same_fits_as_their_logs() {
+    let run = |args: &[&str]| {
+        let o = depthlab(&[&["poly", "--degrees", "2,5"][..], args].concat());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let by_rho = run(&["--rho", "0,1"]);
+    assert_eq!(by_rho, run(&["--ln-rho=-inf,0"]));
+    assert!(by_rho.contains("ln ρ = 0"), "{by_rho}");
+    assert!(run(&["--rho", "0.5"]).contains("ρ = 0.5"));
+    refused(
+        &["poly", "--rho", "1", "--ln-rho=0"],
+        &["cannot be used with"],
+    );
+    refused(&["poly", "--rho=-1"], &["not a ρ"]);
 }
 
 #[test]
@@ -145,4 +164,48 @@ fn too_many_coefficients_say_so_instead_of_failing() {
         2,
         "{out}"
     );
+}
+
+#[test]
+fn the_exact_fits_agree_with_numpy() {
+    // tests/reference/poly-numpy.json: NumPy's SVD least squares (LAPACK
+    // gelsd) on the default points, written by tests/reference/poly_numpy.py.
+    let text = include_str!("reference/poly-numpy.json");
+    let fixture: serde_json::Value = serde_json::from_str(text).unwrap();
+    let numbers = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let (train, test) = points(&Setting::default()).unwrap();
+    assert_eq!(
+        numbers(&fixture["x"]),
+        train.x,
+        "the points changed: rerun the script"
+    );
+    assert_eq!(numbers(&fixture["t"]), train.t);
+    let fits = fixture["fits"].as_array().unwrap();
+    assert_eq!(fits.len(), 30);
+    for f in fits {
+        let degree = f["degree"].as_u64().unwrap() as usize;
+        let ln_rho = f["ln_rho"].as_f64().unwrap_or(f64::NEG_INFINITY);
+        let numpy = numbers(&f["w"]);
+        let ours = fit(&train, &test, degree, ln_rho.exp()).unwrap();
+        // Both backward stable: they differ by about κ(A)·ε (the residual
+        // of an interpolating fit is 0, so no κ² term), here allowed 10×.
+        let kappa = f["condition"].as_f64().unwrap();
+        let ours_kappa =
+            depthlab::linalg::condition_number(&ridge_matrix(&train.x, degree, ln_rho.exp()));
+        assert!(
+            (ours_kappa / kappa - 1.0).abs() < 1e-6,
+            "κ {ours_kappa} vs NumPy {kappa}"
+        );
+        let gap = relative_gap(&ours.w, &numpy);
+        assert!(
+            gap < 10.0 * kappa * f64::EPSILON,
+            "D = {degree}, ln ρ = {ln_rho}: gap {gap:e}, κ = {kappa:e}"
+        );
+    }
 }

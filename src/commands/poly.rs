@@ -7,9 +7,10 @@
 use crate::error::Error;
 use crate::files::write_atomic;
 use crate::poly::{Fit, Points, Setting, condition, e_rms, fit, optimizer_fit, points, predict};
-use crate::report::figures::{Look, Panel, Series, layer_color, render};
-use crate::report::sig4;
+use crate::report::figures::{Look, Panel, Series, layer_color, render, tick};
+use crate::report::{align, csv_text, sig4};
 use plotters::style::RGBColor;
+use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,8 @@ pub struct PolyOptions {
     /// ln ρ values of the ridge table for the largest degree (−∞: none).
     pub ln_rho: Vec<f64>,
     pub csv: Option<PathBuf>,
+    /// CSV of the points: set (train/test), x, t.
+    pub points: Option<PathBuf>,
     /// Folder for fits.svg, erms.svg and rho.svg.
     pub svg: Option<PathBuf>,
     /// Also fit with depthlab's optimizer for this many full-batch steps.
@@ -33,6 +36,17 @@ pub struct PolyOptions {
 /// problems (tests/poly.rs checks plain SGD at lr = 1/L where κ is small).
 const ADAM: &str = "adam lr=0.01";
 
+/// A row of `--points`.
+#[derive(Serialize)]
+struct PointRow {
+    set: &'static str,
+    x: f64,
+    t: f64,
+}
+
+/// A degree and its exact fit (`None`: more coefficients than points).
+type DegreeFit = (usize, Option<Fit>);
+
 /// The degrees whose coefficients PRML's Table 1.1 shows.
 const TABLE_DEGREES: [usize; 4] = [0, 1, 3, 9];
 
@@ -40,10 +54,19 @@ const TABLE_DEGREES: [usize; 4] = [0, 1, 3, 9];
 pub fn poly(o: &PolyOptions) -> Result<String, Error> {
     let s = &o.setting;
     let (train, test) = points(s)?;
-    let fits: Vec<(usize, Option<Fit>)> = o
-        .degrees
+    let at = |ln_rho: f64| -> Vec<DegreeFit> {
+        o.degrees
+            .iter()
+            .map(|&d| (d, fit(&train, &test, d, ln_rho.exp())))
+            .collect()
+    };
+    let fits = at(f64::NEG_INFINITY);
+    // Every degree at every finite ln ρ: the ridge E_RMS table and the CSV.
+    let grid: Vec<(f64, Vec<DegreeFit>)> = o
+        .ln_rho
         .iter()
-        .map(|&d| (d, fit(&train, &test, d, 0.0)))
+        .filter(|l| l.is_finite())
+        .map(|&l| (l, at(l)))
         .collect();
     let top = o.degrees.iter().copied().max().unwrap_or(0);
     let ridge: Vec<(f64, Option<Fit>)> = o
@@ -54,13 +77,33 @@ pub fn poly(o: &PolyOptions) -> Result<String, Error> {
     let mut out = header(s);
     out += &erms_table(&fits, &train);
     out += &coefficient_table(&fits);
+    out += &ridge_erms_table(&fits, &grid);
     out += &ridge_table(top, &ridge);
     out += &lambda_note(s.n);
     if let Some(steps) = o.train_steps {
         out += &trained_table(o, &fits, (&train, &test), steps)?;
     }
     if let Some(path) = &o.csv {
-        let text = fits_csv(&fits, &ridge);
+        let rows = std::iter::once((f64::NEG_INFINITY, &fits))
+            .chain(grid.iter().map(|(l, fits)| (*l, fits)))
+            .flat_map(|(l, fits)| {
+                fits.iter()
+                    .filter_map(move |(_, f)| f.as_ref().map(|f| (l, f)))
+            });
+        write_atomic(path, fits_csv(rows).as_bytes()).map_err(|error| Error::Write {
+            path: path.clone(),
+            error,
+        })?;
+    }
+    if let Some(path) = &o.points {
+        let rows = [("train", &train), ("test", &test)]
+            .into_iter()
+            .flat_map(|(set, p)| {
+                p.x.iter()
+                    .zip(&p.t)
+                    .map(move |(&x, &t)| PointRow { set, x, t })
+            });
+        let text = csv_text(rows, true);
         write_atomic(path, text.as_bytes()).map_err(|error| Error::Write {
             path: path.clone(),
             error,
@@ -73,6 +116,43 @@ pub fn poly(o: &PolyOptions) -> Result<String, Error> {
         })?;
     }
     Ok(out)
+}
+
+/// A column's head: `ln ρ = -18`, `ln ρ = -inf`, or for an ln ρ that is
+/// not a whole number (given with `--rho`), `ρ = 1e-8`.
+fn ln_rho_head(l: f64) -> String {
+    if !l.is_finite() || l.fract() == 0.0 {
+        format!("ln ρ = {l}")
+    } else {
+        format!("ρ = {}", tick(&l.exp()))
+    }
+}
+
+/// Test (train) E_RMS per degree and ln ρ: the ridge term tames the high
+/// degrees (PRML Fig. 1.8, per degree).
+fn ridge_erms_table(fits: &[DegreeFit], grid: &[(f64, Vec<DegreeFit>)]) -> String {
+    if grid.is_empty() {
+        return String::new();
+    }
+    let columns: Vec<(f64, &[DegreeFit])> = std::iter::once((f64::NEG_INFINITY, fits))
+        .chain(grid.iter().map(|(l, f)| (*l, &f[..])))
+        .collect();
+    let mut rows = vec![
+        std::iter::once("degree".to_owned())
+            .chain(columns.iter().map(|(l, _)| ln_rho_head(*l)))
+            .collect::<Vec<String>>(),
+    ];
+    for (i, (d, _)) in fits.iter().enumerate() {
+        let cells = columns.iter().map(|(_, fits)| match &fits[i].1 {
+            Some(f) => format!("{} ({})", sig4(f.test_e_rms), sig4(f.train_e_rms)),
+            None => "-".into(),
+        });
+        rows.push(std::iter::once(d.to_string()).chain(cells).collect());
+    }
+    format!(
+        "\nridge fits: test E_RMS (train E_RMS) per degree and ln ρ\n{}",
+        align(&rows, &[])
+    )
 }
 
 fn header(s: &Setting) -> String {
@@ -93,7 +173,7 @@ fn max_abs(w: &[f64]) -> f64 {
 }
 
 /// E_RMS per degree, the largest coefficient, and κ(A).
-fn erms_table(fits: &[(usize, Option<Fit>)], train: &Points) -> String {
+fn erms_table(fits: &[DegreeFit], train: &Points) -> String {
     let mut out = format!(
         "{:>6}  {:>11}  {:>11}  {:>10}  {:>10}\n",
         "degree", "train E_RMS", "test E_RMS", "max |w*|", "κ(A)"
@@ -150,8 +230,8 @@ fn columns(heads: &[String], ws: &[Option<&[f64]>], extra: &[(String, Vec<String
 }
 
 /// PRML's Table 1.1: the coefficients for D = 0, 1, 3, 9 (those fitted).
-fn coefficient_table(fits: &[(usize, Option<Fit>)]) -> String {
-    let shown: Vec<&(usize, Option<Fit>)> = fits
+fn coefficient_table(fits: &[DegreeFit]) -> String {
+    let shown: Vec<&DegreeFit> = fits
         .iter()
         .filter(|(d, f)| TABLE_DEGREES.contains(d) && f.is_some())
         .collect();
@@ -174,16 +254,7 @@ fn ridge_table(degree: usize, ridge: &[(f64, Option<Fit>)]) -> String {
     if ridge.is_empty() {
         return String::new();
     }
-    let heads: Vec<String> = ridge
-        .iter()
-        .map(|(l, _)| {
-            if l.is_finite() {
-                format!("ln ρ = {l}")
-            } else {
-                "ln ρ = −∞".into()
-            }
-        })
-        .collect();
+    let heads: Vec<String> = ridge.iter().map(|(l, _)| ln_rho_head(*l)).collect();
     let ws: Vec<Option<&[f64]>> = ridge
         .iter()
         .map(|(_, f)| f.as_ref().map(|f| &f.w[..]))
@@ -217,7 +288,7 @@ fn lambda_note(n: usize) -> String {
 /// it is slow: κ(AᵀA) = κ(A)² sets gradient descent's rate.
 fn trained_table(
     o: &PolyOptions,
-    fits: &[(usize, Option<Fit>)],
+    fits: &[DegreeFit],
     (train, test): (&Points, &Points),
     steps: u64,
 ) -> Result<String, Error> {
@@ -261,35 +332,23 @@ fn trained_table(
 
 /// One CSV row per fit: degree, ln ρ, E_RMS, coefficients w0.. (blank
 /// beyond the degree).
-fn fits_csv(fits: &[(usize, Option<Fit>)], ridge: &[(f64, Option<Fit>)]) -> String {
-    let all: Vec<&Fit> = fits
-        .iter()
-        .map(|(_, f)| f)
-        .chain(ridge.iter().map(|(_, f)| f))
-        .flatten()
-        .collect();
-    let width = all.iter().map(|f| f.w.len()).max().unwrap_or(0);
-    let mut w = csv::Writer::from_writer(Vec::new());
+fn fits_csv<'a>(rows: impl Iterator<Item = (f64, &'a Fit)> + Clone) -> String {
+    let width = rows.clone().map(|(_, f)| f.w.len()).max().unwrap_or(0);
     let mut head: Vec<String> = ["degree", "ln_rho", "train_e_rms", "test_e_rms"]
         .map(String::from)
         .to_vec();
     head.extend((0..width).map(|j| format!("w{j}")));
-    let _ = w.write_record(&head);
-    for f in all {
+    let body = rows.map(|(ln_rho, f)| {
         let mut row = vec![
             f.degree.to_string(),
-            if f.rho > 0.0 {
-                f.rho.ln().to_string()
-            } else {
-                "-inf".into()
-            },
+            ln_rho.to_string(),
             f.train_e_rms.to_string(),
             f.test_e_rms.to_string(),
         ];
         row.extend((0..width).map(|j| f.w.get(j).map_or(String::new(), |c| c.to_string())));
-        let _ = w.write_record(&row);
-    }
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+        row
+    });
+    csv_text(std::iter::once(head).chain(body), false)
 }
 
 /// The colours of the fitted curve and of test errors.
@@ -303,7 +362,7 @@ fn write_figures(
     o: &PolyOptions,
     train: &Points,
     test: &Points,
-    fits: &[(usize, Option<Fit>)],
+    fits: &[DegreeFit],
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let write = |name: &str, what: &str, panels: &[Panel]| {
@@ -339,7 +398,7 @@ fn write_figures(
 
 /// A panel per fit of Table 1.1's degrees: sin(2πx), the fit and the
 /// training points, in PRML's window t ∈ [−1.5, 1.5].
-fn fit_panels(train: &Points, fits: &[(usize, Option<Fit>)]) -> Vec<Panel> {
+fn fit_panels(train: &Points, fits: &[DegreeFit]) -> Vec<Panel> {
     let grid = |k: u32| (0..=k).map(move |i| f64::from(i) / f64::from(k));
     let sine: Vec<(f64, f64)> = grid(200)
         .map(|x| (x, (std::f64::consts::TAU * x).sin()))

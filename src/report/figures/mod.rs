@@ -104,7 +104,7 @@ pub fn hidden_layers(n: usize) -> usize {
 
 /// An axis tick: at most 3 significant digits, no trailing zeros
 /// (`0.25`, `-4e-4`, `1.5e-6`).
-fn tick(v: &f64) -> String {
+pub fn tick(v: &f64) -> String {
     let v = *v;
     if v == 0.0 || !v.is_finite() {
         return format!("{v}");
