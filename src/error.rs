@@ -44,6 +44,13 @@ pub enum Error {
 }
 
 impl Error {
+    /// Maps a failure to write `path` to [`Error::Write`]:
+    /// `write_atomic(path, bytes).map_err(Error::writing(path))`.
+    pub fn writing(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + use<> {
+        let path = path.to_path_buf();
+        move |error| Error::Write { path, error }
+    }
+
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Spec(_) | Error::Plan { .. } | Error::Read { .. } | Error::Checkpoint { .. } => {

@@ -7,7 +7,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use depthlab::commands::{
-    self, CapacityOptions, Format, Knob, PolyOptions, StatsOutput, TrainFiles,
+    self, CapacityOptions, Format, Knob, PolyOptions, Ridge, StatsOutput, TrainFiles,
 };
 use depthlab::compile::Resources;
 use depthlab::dataset::probe::DEFAULT_ROWS;
@@ -371,12 +371,12 @@ struct PolyArgs {
     /// ρ values of the ridge fits, comma-separated (0: none), e.g.
     /// `--rho 0,1.5e-8,1`: every degree is also fitted with each, and the
     /// largest degree's coefficients are shown per ρ (PRML Table 1.2).
-    #[arg(long, value_name = "LIST", value_parser = parse_rho, conflicts_with = "ln_rho")]
-    rho: Option<LnRho>,
+    #[arg(long, value_name = "LIST", value_parser = |t: &str| Ridge::parse_rho(t).map(RidgeList), conflicts_with = "ln_rho")]
+    rho: Option<RidgeList>,
     /// The same as ln ρ, PRML's axis: `-inf` is no ridge term. Write
     /// negative values as `--ln-rho=-18,0`. Default: -inf,-18,0.
-    #[arg(long, value_name = "LIST", default_value = "-inf,-18,0", value_parser = parse_ln_rho)]
-    ln_rho: LnRho,
+    #[arg(long, value_name = "LIST", default_value = "-inf,-18,0", value_parser = |t: &str| Ridge::parse_ln(t).map(RidgeList))]
+    ln_rho: RidgeList,
     /// Write every fit (degree, ln ρ, E_RMS, coefficients) to this CSV file.
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
@@ -406,39 +406,12 @@ fn parse_degrees(text: &str) -> Result<Degrees, String> {
 }
 
 fn parse_noise(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!("`{text}` is not a noise std (a number ≥ 0)")),
-    }
+    commands::non_negative(text).map_err(|e| format!("{e}: not a noise std"))
 }
 
-/// `--rho`: ρ values ≥ 0, kept as ln ρ (0 is −∞).
-fn parse_rho(text: &str) -> Result<LnRho, String> {
-    text.split(',')
-        .map(|t| match t.trim().parse::<f64>() {
-            Ok(v) if v.is_finite() && v >= 0.0 => Ok(v.ln()),
-            _ => Err(format!("`{t}` is not a ρ (a number ≥ 0)")),
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(LnRho)
-}
-
-/// `--ln-rho`: ln ρ values, `-inf` allowed.
+/// `--rho` or `--ln-rho`: the ridge terms.
 #[derive(Clone, Debug)]
-struct LnRho(Vec<f64>);
-
-fn parse_ln_rho(text: &str) -> Result<LnRho, String> {
-    text.split(',')
-        .map(|t| match t.trim() {
-            "-inf" | "−∞" | "-∞" => Ok(f64::NEG_INFINITY),
-            t => match t.parse::<f64>() {
-                Ok(v) if v.is_finite() && v <= 50.0 => Ok(v),
-                _ => Err(format!("`{t}` is not an ln ρ (a number ≤ 50, or -inf)")),
-            },
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(LnRho)
-}
+struct RidgeList(Vec<Ridge>);
 
 #[derive(Args)]
 struct CheckArgs {
@@ -579,7 +552,7 @@ fn run(cli: Cli) -> Result<String, Error> {
                 grid: a.grid,
             },
             degrees: a.degrees.0,
-            ln_rho: a.rho.unwrap_or(a.ln_rho).0,
+            ridge: a.rho.unwrap_or(a.ln_rho).0,
             csv: a.csv,
             points: a.points,
             svg: a.svg,

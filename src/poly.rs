@@ -152,6 +152,18 @@ pub fn ridge_matrix(x: &[f64], degree: usize, rho: f64) -> Matrix {
     aug
 }
 
+/// The largest |w_j|.
+pub fn max_abs(w: &[f64]) -> f64 {
+    w.iter().fold(0.0f64, |m, w| m.max(w.abs()))
+}
+
+/// ‖a − b‖ / ‖b‖: how far coefficients `a` are from `b`.
+pub fn relative_gap(a: &[f64], b: &[f64]) -> f64 {
+    let diff: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
+    let norm: f64 = b.iter().map(|y| y * y).sum();
+    (diff / norm.max(f64::MIN_POSITIVE)).sqrt()
+}
+
 /// κ(A) of the Vandermonde matrix of `x` up to `degree`: gradient descent
 /// on the least-squares loss converges at a rate set by κ(AᵀA) = κ(A)².
 pub fn condition(x: &[f64], degree: usize) -> f64 {
@@ -175,10 +187,13 @@ pub fn optimizer_fit(
     } else {
         String::new()
     };
+    // No test set: the trainer would evaluate it after every (full-batch)
+    // step, and the caller measures E_RMS itself.
+    let train_only = Setting { test: 0, ..*s };
     let text = format!(
         "input {}; dense 1; loss mse{l2}; optim {optim}; {}; train batch={} steps={steps} seed={}",
         degree.max(1),
-        s.data_line(degree),
+        train_only.data_line(degree),
         s.n,
         s.seed
     );
@@ -202,10 +217,6 @@ pub fn optimizer_fit(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn max_abs(w: &[f64]) -> f64 {
-        w.iter().fold(0.0f64, |m, w| m.max(w.abs()))
-    }
 
     #[test]
     fn the_default_setting_shows_prml_figure_1_5_and_table_1_2() {

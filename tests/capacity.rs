@@ -3,6 +3,7 @@
 //! bad input is refused.
 
 use crate::cli::{depthlab, refused};
+use crate::figures::lines_by_points;
 use crate::tempdir;
 
 /// Runs `depthlab capacity ARGS --quiet --csv DIR/out.csv` and returns
@@ -95,15 +96,56 @@ fn seeds_give_a_row_per_run_and_a_mean() {
     assert_eq!(column(&rows, "seed"), [1.0, 2.0, 3.0]);
     let test = column(&rows, "test_loss");
     let mean = test.iter().sum::<f64>() / 3.0;
+    let std = (test.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
     let row = out
         .lines()
         .find(|l| l.trim_start().starts_with("0 "))
         .unwrap();
-    assert!(
-        row.contains(&depthlab::report::sig4(mean)),
-        "{row} vs {mean}"
+    let cell = format!(
+        "{} ± {}",
+        depthlab::report::sig4(mean),
+        depthlab::report::sig4(std)
     );
+    assert!(row.contains(&cell), "{row} vs {cell}");
     assert!(out.contains("seeds 1..3, --steps 300"), "{out}");
+}
+
+#[test]
+fn l2_on_the_loss_is_weight_decay_2rho_on_the_weights() {
+    // With decay_bias=false, coupled weight decay 2ρ and `l2=ρ` are the
+    // same update bit for bit, so the runs measure the same numbers.
+    let net = "input 1; dense 16 tanh x2; dense 1; loss mse; optim adam lr=0.003 decay_bias=false; \
+               data poly degree=1 n=10 test=50; train batch=10 steps=500 seed=1";
+    let (_, by_rho) = capacity("by-rho", &["--net", net, "--vary", "rho=0.001,0.01"]);
+    let (_, by_decay) = capacity(
+        "by-decay",
+        &["--net", net, "--vary", "weight_decay=0.002,0.02"],
+    );
+    for name in ["train_loss", "test_loss", "best_test_loss", "best_epoch"] {
+        assert_eq!(column(&by_rho, name), column(&by_decay, name), "{name}");
+    }
+    assert_ne!(
+        column(&by_rho, "test_loss")[0],
+        column(&by_rho, "test_loss")[1]
+    );
+}
+
+#[test]
+fn diverged_runs_are_reported_not_averaged() {
+    let net = "input 1; dense 32 tanh x2; dense 1; loss mse; optim sgd lr=100; \
+               data poly degree=1 n=10 test=100; train batch=10 steps=100 seed=1";
+    let (out, rows) = capacity("diverged", &["--net", net, "--vary", "depth=1,2"]);
+    assert!(out.contains("depth = 1, seed 1: diverged at step"), "{out}");
+    assert!(column(&rows, "diverged_step").iter().all(|s| *s >= 1.0));
+    assert!(
+        column(&rows, "test_loss").iter().all(|t| t.is_nan()),
+        "no end loss"
+    );
+    let (out, _) = capacity("diverged-steps", &["--net", net, "--vary", "steps"]);
+    assert!(
+        out.contains("seed 1: diverged at step") && !out.contains("NaN"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -122,8 +164,10 @@ fn the_figure_has_a_line_per_loss() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::fs::read_to_string(&svg).unwrap();
+    // train, test and the best test loss: a line of 3 depths each; train
+    // and test with a dot per depth.
+    assert_eq!(lines_by_points(&text).get(&3), Some(&3), "{text}");
     let doc = roxmltree::Document::parse(&text).unwrap();
-    // train and test: a dot per depth each.
     let dots = doc
         .descendants()
         .filter(|n| n.has_tag_name("circle"))
@@ -140,6 +184,14 @@ fn bad_knobs_and_specs_without_a_test_set_are_refused() {
     refused(&["capacity", "--vary", "rho=-1"], &["not a number ≥ 0"]);
     refused(&["capacity", "--vary", "steps=5"], &["takes no values"]);
     refused(&["capacity"], &["--vary"]);
+    refused(
+        &["capacity", "--vary", "depth=1,2", "--depth", "3"],
+        &["`--depth` sets what `--vary` varies"],
+    );
+    refused(
+        &["capacity", "--vary", "rho=0,1", "--l2", "3"],
+        &["`--l2` sets what `--vary` varies"],
+    );
     refused(
         &[
             "capacity",

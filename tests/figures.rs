@@ -10,7 +10,7 @@ use std::process::Command;
 
 /// The polylines of an SVG (which must parse as XML), counted by how many
 /// points each has.
-fn lines_by_points(svg: &str) -> BTreeMap<usize, usize> {
+pub fn lines_by_points(svg: &str) -> BTreeMap<usize, usize> {
     let doc = roxmltree::Document::parse(svg).expect("the figure is well-formed XML");
     assert_eq!(doc.root_element().tag_name().name(), "svg");
     let mut counts = BTreeMap::new();

@@ -5,14 +5,7 @@
 use crate::cli::{depthlab, refused};
 use crate::tempdir;
 use depthlab::linalg::singular_values;
-use depthlab::poly::{Setting, fit, optimizer_fit, points, ridge_matrix};
-
-fn relative_gap(a: &[f64], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    let diff: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
-    let norm: f64 = b.iter().map(|y| y * y).sum();
-    (diff / norm).sqrt()
-}
+use depthlab::poly::{Setting, fit, optimizer_fit, points, relative_gap, ridge_matrix};
 
 #[test]
 fn adam_on_the_spec_reaches_the_exact_fits_where_they_are_well_conditioned() {
@@ -95,20 +88,35 @@ fn the_csv_holds_every_fit_exactly() {
 
 #[test]
 fn rho_values_are_the_same_fits_as_their_logs() {
-    let run = |args: &[&str]| {
-        let o = depthlab(&[&["poly", "--degrees", "2,5"][..], args].concat());
+    let dir = tempdir("poly-rho");
+    let run = |name: &str, args: &[&str]| {
+        let csv = dir.join(name);
+        let all = [
+            &["poly", "--degrees", "2,5", "--csv", csv.to_str().unwrap()][..],
+            args,
+        ]
+        .concat();
+        let o = depthlab(&all);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8(o.stdout).unwrap()
+        (
+            String::from_utf8(o.stdout).unwrap(),
+            std::fs::read_to_string(csv).unwrap(),
+        )
     };
-    let by_rho = run(&["--rho", "0,1"]);
-    assert_eq!(by_rho, run(&["--ln-rho=-inf,0"]));
-    assert!(by_rho.contains("ln ρ = 0"), "{by_rho}");
-    assert!(run(&["--rho", "0.5"]).contains("ρ = 0.5"));
+    let (by_rho, rho_csv) = run("rho.csv", &["--rho", "0,1"]);
+    let (by_ln, ln_csv) = run("ln.csv", &["--ln-rho=-inf,0"]);
+    assert_eq!(rho_csv, ln_csv);
+    // Each column is headed as it was given.
+    assert!(
+        by_rho.contains("ρ = 1") && by_ln.contains("ln ρ = 0"),
+        "{by_rho}"
+    );
     refused(
         &["poly", "--rho", "1", "--ln-rho=0"],
         &["cannot be used with"],
     );
     refused(&["poly", "--rho=-1"], &["not a ρ"]);
+    refused(&["poly", "--rho", "1e30"], &["not a ρ"]);
 }
 
 #[test]
@@ -207,5 +215,57 @@ fn the_exact_fits_agree_with_numpy() {
             gap < 10.0 * kappa * f64::EPSILON,
             "D = {degree}, ln ρ = {ln_rho}: gap {gap:e}, κ = {kappa:e}"
         );
+    }
+}
+
+#[test]
+fn points_train_and_odd_settings() {
+    let dir = tempdir("poly-points");
+    let csv = dir.join("points.csv");
+    // --points: the generator's points, training then test.
+    let o = depthlab(&["poly", "--points", csv.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (train, test) = points(&Setting::default()).unwrap();
+    let mut reader = csv::Reader::from_path(&csv).unwrap();
+    let rows: Vec<(String, f64, f64)> = reader.deserialize().map(Result::unwrap).collect();
+    let expected: Vec<(String, f64, f64)> = [("train", &train), ("test", &test)]
+        .into_iter()
+        .flat_map(|(set, p)| {
+            p.x.iter()
+                .zip(&p.t)
+                .map(move |(&x, &t)| (set.to_owned(), x, t))
+        })
+        .collect();
+    assert_eq!(rows, expected);
+    // --train: the optimizer's D = 1 fit is printed within 1e-6 of exact.
+    let o = depthlab(&["poly", "--degrees", "1", "--train", "20000"]);
+    let out = String::from_utf8(o.stdout).unwrap();
+    let row = out
+        .lines()
+        .skip_while(|l| !l.contains("‖w−w*‖"))
+        .nth(1)
+        .unwrap();
+    let gap: f64 = row.split_whitespace().nth(5).unwrap().parse().unwrap();
+    assert!(gap < 1e-6, "{row}");
+    // No Table 1.1 degree fitted: the fits figure shows the others; huge
+    // noise widens its window instead of hiding the points (and the
+    // legend's placement does not overflow).
+    for (args, dots) in [
+        (&["--degrees", "2,5"][..], 2 * (10 + 1)),
+        (&["--noise", "1e6"], 4 * (10 + 1)),
+    ] {
+        let o = depthlab(&[&["poly", "--svg", dir.to_str().unwrap()][..], args].concat());
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let svg = std::fs::read_to_string(dir.join("fits.svg")).unwrap();
+        let doc = roxmltree::Document::parse(&svg).unwrap();
+        let n = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("circle"))
+            .count();
+        assert_eq!(n, dots, "{args:?}");
     }
 }

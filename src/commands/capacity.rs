@@ -4,6 +4,7 @@
 //! `--seeds K`, K seeds of it) and reports the training loss beside the
 //! test loss.
 
+use crate::commands::{non_negative, whole_numbers};
 use crate::error::Error;
 use crate::files::write_atomic;
 use crate::report::figures::{Look, Panel, Series, render};
@@ -50,10 +51,7 @@ impl Knob {
         let numbers = |values: &str| -> Result<Vec<f64>, String> {
             values
                 .split(',')
-                .map(|v| match v.trim().parse::<f64>() {
-                    Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
-                    _ => Err(format!("`{v}` in `{text}` is not a number ≥ 0")),
-                })
+                .map(|v| non_negative(v).map_err(|e| format!("{e} in `{text}`")))
                 .collect()
         };
         match (key, values) {
@@ -111,33 +109,6 @@ impl Knob {
     }
 }
 
-/// A list of whole numbers up to `max`: `0..9` (inclusive) or `0,1,3,9`.
-///
-/// ```
-/// use depthlab::commands::whole_numbers;
-/// assert_eq!(whole_numbers("2..4", 9), Ok(vec![2, 3, 4]));
-/// assert_eq!(whole_numbers("0,1,3", 9), Ok(vec![0, 1, 3]));
-/// assert!(whole_numbers("4..2", 9).is_err());
-/// assert!(whole_numbers("10", 9).is_err());
-/// ```
-pub fn whole_numbers(text: &str, max: usize) -> Result<Vec<usize>, String> {
-    let number = |t: &str| match t.trim().parse::<usize>() {
-        Ok(d) if d <= max => Ok(d),
-        Ok(d) => Err(format!("{d} is above the largest, {max}")),
-        Err(_) => Err(format!("`{t}` is not a whole number 0..={max}")),
-    };
-    match text.split_once("..") {
-        Some((a, b)) => {
-            let (a, b) = (number(a)?, number(b.trim_start_matches('='))?);
-            if a > b {
-                return Err(format!("the range {a}..{b} is empty"));
-            }
-            Ok((a..=b).collect())
-        }
-        None => text.split(',').map(number).collect(),
-    }
-}
-
 /// What `depthlab capacity` varies and writes.
 #[derive(Clone, Debug)]
 pub struct CapacityOptions {
@@ -192,6 +163,19 @@ struct Point {
 /// `depthlab capacity`: trains `spec` at every point of the knob and
 /// returns the table (writing the CSV and SVG asked for).
 pub fn capacity(spec: &Spec, opts: &Options, c: &CapacityOptions) -> Result<String, Error> {
+    // A flag that sets the knob would be overwritten at every point.
+    let flag = match c.knob {
+        Knob::Depth(_) => Some("--depth "),
+        Knob::Rho(_) => Some("--l2 "),
+        Knob::WeightDecay(_) => Some("--weight-decay "),
+        Knob::Steps => None,
+    };
+    if let Some(f) = flag.filter(|f| spec.overrides.iter().any(|o| o.starts_with(f))) {
+        return Err(Error::Spec(spec.source.error_whole(format!(
+            "`{}` sets what `--vary` varies: give one or the other",
+            f.trim_end()
+        ))));
+    }
     let points = c
         .knob
         .values()
@@ -204,21 +188,35 @@ pub fn capacity(spec: &Spec, opts: &Options, c: &CapacityOptions) -> Result<Stri
         _ => sweep(&c.knob, &points),
     };
     if let Some(path) = &c.csv {
-        write_atomic(path, csv.as_bytes()).map_err(|error| Error::Write {
-            path: path.clone(),
-            error,
-        })?;
+        write_atomic(path, csv.as_bytes()).map_err(Error::writing(path))?;
     }
     if let Some(path) = &c.svg {
         render(&title, &[panel])
             .map_err(std::io::Error::other)
             .and_then(|svg| write_atomic(path, svg.as_bytes()))
-            .map_err(|error| Error::Write {
-                path: path.clone(),
-                error,
-            })?;
+            .map_err(Error::writing(path))?;
     }
-    Ok(format!("{title}\n{table}"))
+    Ok(format!(
+        "{title}\n{}{table}",
+        own_decay_warning(spec, &c.knob)
+    ))
+}
+
+/// `--vary weight_decay` does not change a layer's own `weight_decay=`.
+fn own_decay_warning(spec: &Spec, knob: &Knob) -> String {
+    let own: Vec<String> = spec
+        .dense
+        .iter()
+        .filter(|d| d.weight_decay.is_some())
+        .map(|d| d.span.line.to_string())
+        .collect();
+    match knob {
+        Knob::WeightDecay(_) if !own.is_empty() => format!(
+            "warning: `--vary weight_decay` leaves the layers' own `weight_decay=` (spec line {}) as written\n",
+            own.join(", ")
+        ),
+        _ => String::new(),
+    }
 }
 
 /// Trains every seed of one point.
@@ -379,20 +377,31 @@ struct SweepRow {
     diverged_step: Option<u64>,
 }
 
-/// `--vary depth|rho|weight_decay`: a row per value, one figure.
-fn sweep(knob: &Knob, points: &[Point]) -> (String, String, Panel) {
-    let seeds = points.first().map_or(1, |p| p.runs.len());
-    let mut out = String::from(
-        "train loss: the data term over the whole training set at the end (no L2 term)",
-    );
+/// What the knob and the columns mean.
+fn sweep_intro(knob: &Knob, seeds: usize) -> String {
+    let mut out = String::from(match knob {
+        Knob::Rho(_) => "ρ: the loss's `l2=ρ`, ρ Σ w² over the weights added to the mean loss\n",
+        Knob::WeightDecay(_) => {
+            "λ: the optimizer's `weight_decay=λ` (coupled for SGD and Adam, decoupled for AdamW)\n"
+        }
+        _ => "",
+    });
+    out += "train loss: the data term over the whole training set at the end (no L2 term)";
     if seeds > 1 {
         let _ = write!(out, "; mean ± std over {seeds} seeds (the epoch: mean)");
     }
     out.push('\n');
-    let classify = points
+    out
+}
+
+/// `--vary depth|rho|weight_decay`: a row per value, one figure.
+fn sweep(knob: &Knob, points: &[Point]) -> (String, String, Panel) {
+    let seeds = points.first().map_or(1, |p| p.runs.len());
+    let mut out = sweep_intro(knob, seeds);
+    let summaries: Vec<(&Point, Option<Means>)> = points.iter().map(|p| (p, means(p))).collect();
+    let classify = summaries
         .iter()
-        .filter_map(means)
-        .any(|m| m.accuracy.is_some());
+        .any(|(_, m)| m.as_ref().is_some_and(|m| m.accuracy.is_some()));
     let mut head = vec![
         knob.name(),
         "params",
@@ -404,32 +413,44 @@ fn sweep(knob: &Knob, points: &[Point]) -> (String, String, Panel) {
     if classify {
         head.extend(["train acc %", "test acc %"]);
     }
-    let mut rows = vec![head.into_iter().map(String::from).collect()];
-    let mut all = Vec::new();
-    for p in points {
-        let row = match (means(p), p.runs.iter().find_map(|r| r.diverged)) {
-            (Some(m), _) => {
-                let cells = [m.train, m.test, m.best].map(|v| cell(v, seeds));
-                let epoch = format!("{:.0}", m.best_epoch.0);
+    let mut rows = vec![head.into_iter().map(String::from).collect::<Vec<String>>()];
+    for (p, m) in &summaries {
+        let cells: Vec<String> = match m {
+            Some(m) => {
                 let percent = |(mean, std): (f64, f64)| cell((100.0 * mean, 100.0 * std), seeds);
                 let acc = m.accuracy.map(|a| a.map(percent));
-                all.push(m);
-                cells
+                [m.train, m.test, m.best]
+                    .map(|v| cell(v, seeds))
                     .into_iter()
-                    .chain([epoch])
+                    .chain([format!("{:.0}", m.best_epoch.0)])
                     .chain(acc.into_iter().flatten())
                     .collect()
             }
-            (None, step) => vec![format!("diverged at step {}", step.unwrap_or(0))],
+            None => vec!["-".into(); 4],
         };
         rows.push(
             [value(p.value), p.params.to_string()]
                 .into_iter()
-                .chain(row)
+                .chain(cells)
                 .collect(),
         );
     }
     out += &align(&rows, &[]);
+    for (p, r) in points
+        .iter()
+        .flat_map(|p| p.runs.iter().map(move |r| (p, r)))
+    {
+        if let Some(step) = r.diverged {
+            let _ = writeln!(
+                out,
+                "{} = {}, seed {}: diverged at step {step}",
+                knob.name(),
+                value(p.value),
+                r.seed
+            );
+        }
+    }
+    let all: Vec<Means> = summaries.into_iter().filter_map(|(_, m)| m).collect();
     if let Some(low) = all.iter().min_by(|a, b| a.test.0.total_cmp(&b.test.0)) {
         let _ = writeln!(
             out,
@@ -532,34 +553,38 @@ fn sweep_panel(knob: &Knob, all: &[Means]) -> Panel {
 struct EpochRow {
     seed: u64,
     epoch: usize,
-    train_loss: f64,
+    /// The mean over the epoch's steps, with any L2 term (as `train`).
+    epoch_train_loss: f64,
     test_loss: f64,
 }
 
 /// `--vary steps`: about 25 rows of the mean curve, the best epoch among
 /// them, and the test loss at the end against the best; one figure.
 fn curves(p: &Point) -> (String, String, Panel) {
-    let curve = mean_curve(p);
+    let finished: Vec<&Run> = p.runs.iter().filter(|r| r.diverged.is_none()).collect();
+    let curve = mean_curve(&finished);
     let mut out = String::from(
         "train loss: the mean over each epoch's steps, as `train` prints it (with any L2 term)",
     );
-    if p.runs.len() > 1 {
-        let _ = write!(out, "; means over {} seeds", p.runs.len());
+    if finished.len() > 1 {
+        let _ = write!(out, "; means over {} seeds", finished.len());
     }
     out.push('\n');
     let rows = p.runs.iter().flat_map(|r| {
         r.curve
             .iter()
-            .map(|&(epoch, train_loss, test_loss)| EpochRow {
+            .map(|&(epoch, epoch_train_loss, test_loss)| EpochRow {
                 seed: r.seed,
                 epoch,
-                train_loss,
+                epoch_train_loss,
                 test_loss,
             })
     });
     let csv = csv_text(rows, true);
-    if let Some(step) = p.runs.iter().find_map(|r| r.diverged) {
-        let _ = writeln!(out, "diverged at step {step}");
+    for r in &p.runs {
+        if let Some(step) = r.diverged {
+            let _ = writeln!(out, "seed {}: diverged at step {step} (left out)", r.seed);
+        }
     }
     let best = best(&curve);
     let mut table = vec![
@@ -595,13 +620,13 @@ fn curves(p: &Point) -> (String, String, Panel) {
 
 /// The mean over seeds of each epoch's train and test loss (as long as the
 /// shortest run).
-fn mean_curve(p: &Point) -> Vec<Epoch> {
-    let epochs = p.runs.iter().map(|r| r.curve.len()).min().unwrap_or(0);
-    let n = p.runs.len() as f64;
+fn mean_curve(runs: &[&Run]) -> Vec<Epoch> {
+    let epochs = runs.iter().map(|r| r.curve.len()).min().unwrap_or(0);
+    let n = runs.len() as f64;
     (0..epochs)
         .map(|e| {
-            let sum = |f: fn(&Epoch) -> f64| p.runs.iter().map(|r| f(&r.curve[e])).sum::<f64>();
-            (p.runs[0].curve[e].0, sum(|c| c.1) / n, sum(|c| c.2) / n)
+            let sum = |f: fn(&Epoch) -> f64| runs.iter().map(|r| f(&r.curve[e])).sum::<f64>();
+            (runs[0].curve[e].0, sum(|c| c.1) / n, sum(|c| c.2) / n)
         })
         .collect()
 }

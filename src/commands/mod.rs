@@ -7,13 +7,15 @@ mod examples;
 mod poly;
 mod stats;
 mod train;
+mod values;
 
-pub use capacity::{CapacityOptions, Knob, capacity, whole_numbers};
+pub use capacity::{CapacityOptions, Knob, capacity};
 pub use check::check;
 pub use examples::{example_text, list_examples};
-pub use poly::{PolyOptions, poly};
+pub use poly::{PolyOptions, Ridge, poly};
 pub use stats::{Format, StatsOutput, stats};
 pub use train::{TrainFiles, train};
+pub use values::{non_negative, whole_numbers};
 
 use crate::error::Error;
 use crate::examples::{EXAMPLES, find};

@@ -4,10 +4,14 @@
 //! SVG figures, and optionally the same fits reached by depthlab's own
 //! optimizer.
 
+use crate::commands::non_negative;
 use crate::error::Error;
 use crate::files::write_atomic;
-use crate::poly::{Fit, Points, Setting, condition, e_rms, fit, optimizer_fit, points, predict};
-use crate::report::figures::{Look, Panel, Series, layer_color, render, tick};
+use crate::poly::{
+    Fit, Points, Setting, condition, e_rms, fit, max_abs, optimizer_fit, points, predict,
+    relative_gap,
+};
+use crate::report::figures::{Look, Panel, Series, layer_color, render};
 use crate::report::{align, csv_text, sig4};
 use plotters::style::RGBColor;
 use serde::Serialize;
@@ -20,8 +24,9 @@ pub struct PolyOptions {
     pub setting: Setting,
     /// Degrees D to fit (PRML: 0 to 9).
     pub degrees: Vec<usize>,
-    /// ln ρ values of the ridge table for the largest degree (−∞: none).
-    pub ln_rho: Vec<f64>,
+    /// The ridge terms: every degree is also fitted with each finite one,
+    /// and the largest degree's coefficients are shown for all (Table 1.2).
+    pub ridge: Vec<Ridge>,
     pub csv: Option<PathBuf>,
     /// CSV of the points: set (train/test), x, t.
     pub points: Option<PathBuf>,
@@ -31,10 +36,71 @@ pub struct PolyOptions {
     pub train_steps: Option<u64>,
 }
 
-/// `--train`'s optimizer: Adam, which rescales each coefficient's step,
-/// gets much further than plain gradient descent on these ill-conditioned
-/// problems (tests/poly.rs checks plain SGD at lr = 1/L where κ is small).
-const ADAM: &str = "adam lr=0.01";
+/// A ridge term, ln ρ (−∞: none), with the head it is shown under: as the
+/// user wrote it, `ln ρ = -18` or `ρ = 1e-8`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ridge {
+    pub ln_rho: f64,
+    pub label: String,
+}
+
+/// The largest ln ρ (and ρ = e^50) the fits take: beyond, the ridge term
+/// swamps every data term in f64.
+const MAX_LN_RHO: f64 = 50.0;
+
+impl Ridge {
+    /// `--ln-rho` values: numbers ≤ 50, or `-inf`.
+    ///
+    /// ```
+    /// use depthlab::commands::Ridge;
+    /// let r = Ridge::parse_ln("-inf,-18").unwrap();
+    /// assert_eq!((r[0].ln_rho, r[1].label.as_str()), (f64::NEG_INFINITY, "ln ρ = -18"));
+    /// assert!(Ridge::parse_ln("60").is_err());
+    /// ```
+    pub fn parse_ln(text: &str) -> Result<Vec<Ridge>, String> {
+        text.split(',')
+            .map(|t| {
+                let ln_rho = match t.trim() {
+                    "-inf" | "-∞" | "−∞" => f64::NEG_INFINITY,
+                    t => match t.parse::<f64>() {
+                        Ok(v) if v.is_finite() && v <= MAX_LN_RHO => v,
+                        _ => return Err(format!("`{t}` is not an ln ρ (a number ≤ 50, or -inf)")),
+                    },
+                };
+                let label = format!("ln ρ = {}", t.trim());
+                Ok(Ridge { ln_rho, label })
+            })
+            .collect()
+    }
+
+    /// `--rho` values: numbers 0 ≤ ρ ≤ e^50.
+    ///
+    /// ```
+    /// use depthlab::commands::Ridge;
+    /// let r = Ridge::parse_rho("0,1e-8").unwrap();
+    /// assert_eq!((r[0].ln_rho, r[1].label.as_str()), (f64::NEG_INFINITY, "ρ = 1e-8"));
+    /// ```
+    pub fn parse_rho(text: &str) -> Result<Vec<Ridge>, String> {
+        text.split(',')
+            .map(|t| match non_negative(t) {
+                Ok(rho) if rho.ln() <= MAX_LN_RHO => Ok(Ridge {
+                    ln_rho: rho.ln(),
+                    label: format!("ρ = {}", t.trim()),
+                }),
+                _ => Err(format!(
+                    "`{}` is not a ρ (a number from 0 to e^50)",
+                    t.trim()
+                )),
+            })
+            .collect()
+    }
+}
+
+/// The learning rate of `--train`'s Adam. Adam rescales each
+/// coefficient's step, so it gets much further than plain gradient descent
+/// on these ill-conditioned problems (tests/poly.rs checks plain SGD at
+/// lr = 1/L where κ is small).
+const ADAM_LR: f64 = 0.01;
 
 /// A row of `--points`.
 #[derive(Serialize)]
@@ -60,40 +126,50 @@ pub fn poly(o: &PolyOptions) -> Result<String, Error> {
             .map(|&d| (d, fit(&train, &test, d, ln_rho.exp())))
             .collect()
     };
-    let fits = at(f64::NEG_INFINITY);
-    // Every degree at every finite ln ρ: the ridge E_RMS table and the CSV.
-    let grid: Vec<(f64, Vec<DegreeFit>)> = o
-        .ln_rho
+    // A column of fits per ridge term, the plain fits first.
+    let plain = at(f64::NEG_INFINITY);
+    let grid: Vec<(&Ridge, Vec<DegreeFit>)> = o
+        .ridge
         .iter()
-        .filter(|l| l.is_finite())
-        .map(|&l| (l, at(l)))
+        .filter(|r| r.ln_rho.is_finite())
+        .map(|r| (r, at(r.ln_rho)))
         .collect();
-    let top = o.degrees.iter().copied().max().unwrap_or(0);
-    let ridge: Vec<(f64, Option<Fit>)> = o
-        .ln_rho
-        .iter()
-        .map(|&l| (l, fit(&train, &test, top, l.exp())))
-        .collect();
+    let column = |r: &Ridge| -> &[DegreeFit] {
+        grid.iter()
+            .find(|(g, _)| *g == r)
+            .map_or(&plain[..], |(_, fits)| &fits[..])
+    };
     let mut out = header(s);
-    out += &erms_table(&fits, &train);
-    out += &coefficient_table(&fits);
-    out += &ridge_erms_table(&fits, &grid);
-    out += &ridge_table(top, &ridge);
+    out += &erms_table(&plain, &train);
+    out += &coefficient_table(&plain);
+    out += &ridge_erms_table(&plain, &grid);
+    let top = o.degrees.iter().copied().max().unwrap_or(0);
+    let table_1_2: Vec<(&str, Option<&Fit>)> = o
+        .ridge
+        .iter()
+        .map(|r| {
+            (
+                r.label.as_str(),
+                column(r)
+                    .iter()
+                    .find(|(d, _)| *d == top)
+                    .and_then(|(_, f)| f.as_ref()),
+            )
+        })
+        .collect();
+    out += &ridge_table(top, &table_1_2);
     out += &lambda_note(s.n);
     if let Some(steps) = o.train_steps {
-        out += &trained_table(o, &fits, (&train, &test), steps)?;
+        out += &trained_table(o, &plain, (&train, &test), steps)?;
     }
     if let Some(path) = &o.csv {
-        let rows = std::iter::once((f64::NEG_INFINITY, &fits))
-            .chain(grid.iter().map(|(l, fits)| (*l, fits)))
+        let rows = std::iter::once((f64::NEG_INFINITY, &plain))
+            .chain(grid.iter().map(|(r, fits)| (r.ln_rho, fits)))
             .flat_map(|(l, fits)| {
                 fits.iter()
                     .filter_map(move |(_, f)| f.as_ref().map(|f| (l, f)))
             });
-        write_atomic(path, fits_csv(rows).as_bytes()).map_err(|error| Error::Write {
-            path: path.clone(),
-            error,
-        })?;
+        write_atomic(path, fits_csv(rows).as_bytes()).map_err(Error::writing(path))?;
     }
     if let Some(path) = &o.points {
         let rows = [("train", &train), ("test", &test)]
@@ -103,46 +179,30 @@ pub fn poly(o: &PolyOptions) -> Result<String, Error> {
                     .zip(&p.t)
                     .map(move |(&x, &t)| PointRow { set, x, t })
             });
-        let text = csv_text(rows, true);
-        write_atomic(path, text.as_bytes()).map_err(|error| Error::Write {
-            path: path.clone(),
-            error,
-        })?;
+        write_atomic(path, csv_text(rows, true).as_bytes()).map_err(Error::writing(path))?;
     }
     if let Some(dir) = &o.svg {
-        write_figures(dir, o, &train, &test, &fits).map_err(|error| Error::Write {
-            path: dir.clone(),
-            error,
-        })?;
+        write_figures(dir, o, (&train, &test), &plain, top).map_err(Error::writing(dir))?;
     }
     Ok(out)
 }
 
-/// A column's head: `ln ρ = -18`, `ln ρ = -inf`, or for an ln ρ that is
-/// not a whole number (given with `--rho`), `ρ = 1e-8`.
-fn ln_rho_head(l: f64) -> String {
-    if !l.is_finite() || l.fract() == 0.0 {
-        format!("ln ρ = {l}")
-    } else {
-        format!("ρ = {}", tick(&l.exp()))
-    }
-}
-
-/// Test (train) E_RMS per degree and ln ρ: the ridge term tames the high
+/// Test (train) E_RMS per degree and ridge term: the term tames the high
 /// degrees (PRML Fig. 1.8, per degree).
-fn ridge_erms_table(fits: &[DegreeFit], grid: &[(f64, Vec<DegreeFit>)]) -> String {
+fn ridge_erms_table(plain: &[DegreeFit], grid: &[(&Ridge, Vec<DegreeFit>)]) -> String {
     if grid.is_empty() {
         return String::new();
     }
-    let columns: Vec<(f64, &[DegreeFit])> = std::iter::once((f64::NEG_INFINITY, fits))
-        .chain(grid.iter().map(|(l, f)| (*l, &f[..])))
+    let columns: Vec<(&str, &[DegreeFit])> = std::iter::once(("ln ρ = -inf", plain))
+        .chain(grid.iter().map(|(r, f)| (r.label.as_str(), &f[..])))
         .collect();
     let mut rows = vec![
-        std::iter::once("degree".to_owned())
-            .chain(columns.iter().map(|(l, _)| ln_rho_head(*l)))
+        std::iter::once("degree")
+            .chain(columns.iter().map(|(head, _)| *head))
+            .map(String::from)
             .collect::<Vec<String>>(),
     ];
-    for (i, (d, _)) in fits.iter().enumerate() {
+    for (i, (d, _)) in plain.iter().enumerate() {
         let cells = columns.iter().map(|(_, fits)| match &fits[i].1 {
             Some(f) => format!("{} ({})", sig4(f.test_e_rms), sig4(f.train_e_rms)),
             None => "-".into(),
@@ -150,7 +210,7 @@ fn ridge_erms_table(fits: &[DegreeFit], grid: &[(f64, Vec<DegreeFit>)]) -> Strin
         rows.push(std::iter::once(d.to_string()).chain(cells).collect());
     }
     format!(
-        "\nridge fits: test E_RMS (train E_RMS) per degree and ln ρ\n{}",
+        "\nridge fits: test E_RMS (train E_RMS) per degree and ρ\n{}",
         align(&rows, &[])
     )
 }
@@ -161,15 +221,21 @@ fn header(s: &Setting) -> String {
     } else {
         "x drawn uniformly"
     };
+    let points = |n: usize| {
+        if n == 1 {
+            "1 point".to_owned()
+        } else {
+            format!("{n} points")
+        }
+    };
     format!(
-        "depthlab poly: PRML §1.1 — t = sin(2πx) + N(0, {}²), {} training points ({x}, seed {}), {} test points\n\
+        "depthlab poly: PRML §1.1 — t = sin(2πx) + N(0, {}²), {} for training ({x}, seed {}), {} for testing\n\
          exact fits: least squares by Householder QR in f64; E_RMS = √(2E/N) with E = ½ Σ (ŷ(x_n) − t_n)²\n\n",
-        s.noise, s.n, s.seed, s.test
+        s.noise,
+        points(s.n),
+        s.seed,
+        points(s.test)
     )
-}
-
-fn max_abs(w: &[f64]) -> f64 {
-    w.iter().fold(0.0f64, |m, w| m.max(w.abs()))
 }
 
 /// E_RMS per degree, the largest coefficient, and κ(A).
@@ -179,9 +245,9 @@ fn erms_table(fits: &[DegreeFit], train: &Points) -> String {
         "degree", "train E_RMS", "test E_RMS", "max |w*|", "κ(A)"
     );
     for (d, f) in fits {
-        let kappa = sig4(condition(&train.x, *d));
         match f {
             Some(f) => {
+                let kappa = sig4(condition(&train.x, *d));
                 let _ = writeln!(
                     out,
                     "{d:>6}  {:>11}  {:>11}  {:>10}  {kappa:>10}",
@@ -249,20 +315,18 @@ fn coefficient_table(fits: &[DegreeFit]) -> String {
     )
 }
 
-/// PRML's Table 1.2: the ridge coefficients of the largest degree per ln ρ.
-fn ridge_table(degree: usize, ridge: &[(f64, Option<Fit>)]) -> String {
+/// PRML's Table 1.2: the coefficients of the largest degree per ridge
+/// term (`None`: no unique fit).
+fn ridge_table(degree: usize, ridge: &[(&str, Option<&Fit>)]) -> String {
     if ridge.is_empty() {
         return String::new();
     }
-    let heads: Vec<String> = ridge.iter().map(|(l, _)| ln_rho_head(*l)).collect();
-    let ws: Vec<Option<&[f64]>> = ridge
-        .iter()
-        .map(|(_, f)| f.as_ref().map(|f| &f.w[..]))
-        .collect();
+    let heads: Vec<String> = ridge.iter().map(|(head, _)| (*head).to_owned()).collect();
+    let ws: Vec<Option<&[f64]>> = ridge.iter().map(|(_, f)| f.map(|f| &f.w[..])).collect();
     let e = |pick: fn(&Fit) -> f64| {
         ridge
             .iter()
-            .map(|(_, f)| f.as_ref().map_or("-".into(), |f| sig4(pick(f))))
+            .map(|(_, f)| f.map_or("-".into(), |f| sig4(pick(f))))
             .collect()
     };
     let extra = [
@@ -279,8 +343,8 @@ fn ridge_table(degree: usize, ridge: &[(f64, Option<Fit>)]) -> String {
 fn lambda_note(n: usize) -> String {
     format!(
         "\nIn a spec, this ρ is `loss mse l2=ρ/{n}` (mse is a mean over the {n} points), the same as the optimizer's\n\
-         `weight_decay=λ` with λ = 2ρ/{n} (coupled, as torch's SGD and Adam): torch adds λw to the gradient,\n\
-         and ∂(ρ Σ w²)/∂w = 2ρw, hence the factor 2.\n"
+         `weight_decay=λ decay_bias=false` with λ = 2ρ/{n} (coupled, as torch's SGD and Adam): torch adds λw to\n\
+         the gradient, and ∂(ρ Σ w²)/∂w = 2ρw, hence the factor 2.\n"
     )
 }
 
@@ -293,7 +357,7 @@ fn trained_table(
     steps: u64,
 ) -> Result<String, Error> {
     let mut out = format!(
-        "\ndepthlab's optimizer (Adam, lr 0.01, full batch, {steps} steps) against the exact fits:\n{:>6}  {:^22}  {:^22}\n",
+        "\ndepthlab's optimizer (Adam, lr {ADAM_LR}, full batch, {steps} steps) against the exact fits:\n{:>6}  {:^22}  {:^22}\n",
         "", "train E_RMS", "test E_RMS"
     );
     let _ = writeln!(
@@ -303,14 +367,8 @@ fn trained_table(
     );
     for (d, f) in fits {
         let Some(f) = f else { continue };
-        let w = optimizer_fit(&o.setting, *d, 0.0, ADAM, steps)?;
-        let gap = w
-            .iter()
-            .zip(&f.w)
-            .map(|(a, b)| (a - b).powi(2))
-            .sum::<f64>()
-            .sqrt()
-            / f.w.iter().map(|b| b * b).sum::<f64>().sqrt().max(1e-300);
+        let w = optimizer_fit(&o.setting, *d, 0.0, &format!("adam lr={ADAM_LR}"), steps)?;
+        let gap = relative_gap(&w, &f.w);
         let kappa = condition(&train.x, *d).powi(2);
         let _ = writeln!(
             out,
@@ -325,8 +383,10 @@ fn trained_table(
     }
     out += "Gradient descent on a least-squares loss converges at a rate set by κ(AᵀA) = κ(A)²: along the\n\
             directions of A's smallest singular values (combinations of the high powers of x, nearly\n\
-            collinear on [0, 1]) it needs about κ steps, so at high degree it stops far from the exact fit —\n\
-            and, never reaching the wild coefficients, fits the test points better: stopping early regularizes.\n";
+            collinear on [0, 1]) plain gradient descent needs about κ steps. Adam's per-coefficient scaling\n\
+            helps, but not by the orders of magnitude κ(AᵀA) grows by: at high degree it stops far from the\n\
+            exact fit — and, never reaching the wild coefficients, fits the test points better: stopping\n\
+            early regularizes.\n";
     Ok(out)
 }
 
@@ -360,9 +420,9 @@ const RED: RGBColor = RGBColor(214, 96, 77);
 fn write_figures(
     dir: &Path,
     o: &PolyOptions,
-    train: &Points,
-    test: &Points,
+    (train, test): (&Points, &Points),
     fits: &[DegreeFit],
+    top: usize,
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let write = |name: &str, what: &str, panels: &[Panel]| {
@@ -382,7 +442,6 @@ fn write_figures(
         |f| f.degree as f64,
     );
     write("erms.svg", "E_RMS", &[degree_panel])?;
-    let top = o.degrees.iter().copied().max().unwrap_or(0);
     let sweep: Vec<Fit> = (-40..=0)
         .filter_map(|l| fit(train, test, top, f64::from(l).exp()))
         .collect();
@@ -396,8 +455,9 @@ fn write_figures(
     write("rho.svg", "regularization", &[rho_panel])
 }
 
-/// A panel per fit of Table 1.1's degrees: sin(2πx), the fit and the
-/// training points, in PRML's window t ∈ [−1.5, 1.5].
+/// A panel per fit of Table 1.1's degrees (or, if none of those was
+/// fitted, of up to four of the fitted ones): sin(2πx), the fit and the
+/// training points, in PRML's window t ∈ [−1.5, 1.5] widened to the points.
 fn fit_panels(train: &Points, fits: &[DegreeFit]) -> Vec<Panel> {
     let grid = |k: u32| (0..=k).map(move |i| f64::from(i) / f64::from(k));
     let sine: Vec<(f64, f64)> = grid(200)
@@ -414,9 +474,36 @@ fn fit_panels(train: &Points, fits: &[DegreeFit]) -> Vec<Panel> {
         label: Some("training points".into()),
         look: Look::Points,
     };
-    fits.iter()
-        .filter(|(d, _)| TABLE_DEGREES.contains(d))
+    let (lo, hi) = train
+        .t
+        .iter()
+        .fold((-1.5f64, 1.5f64), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+    let pad = 0.05 * (hi - lo);
+    let window = (
+        lo - pad * f64::from(lo < -1.5),
+        hi + pad * f64::from(hi > 1.5),
+    );
+    let fitted: Vec<(&usize, &Fit)> = fits
+        .iter()
         .filter_map(|(d, f)| f.as_ref().map(|f| (d, f)))
+        .collect();
+    let mut shown: Vec<(&usize, &Fit)> = fitted
+        .iter()
+        .copied()
+        .filter(|(d, _)| TABLE_DEGREES.contains(d))
+        .collect();
+    if shown.is_empty() && !fitted.is_empty() {
+        // The first, the last and two between.
+        let n = fitted.len();
+        let picks: Vec<usize> = if n <= 4 {
+            (0..n).collect()
+        } else {
+            (0..4).map(|k| k * (n - 1) / 3).collect()
+        };
+        shown = picks.into_iter().map(|i| fitted[i]).collect();
+    }
+    shown
+        .into_iter()
         .map(|(d, f)| Panel {
             caption: format!("D = {d}"),
             x_desc: "x".into(),
@@ -424,7 +511,7 @@ fn fit_panels(train: &Points, fits: &[DegreeFit]) -> Vec<Panel> {
             log_y: false,
             whole_x: false,
             // A wild fit leaves the window; the points stay in it.
-            y_range: Some((-1.5, 1.5)),
+            y_range: Some(window),
             series: vec![
                 Series::line(sine.clone(), RGBColor(77, 172, 38), Some("sin(2πx)".into())),
                 Series::line(

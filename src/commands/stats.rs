@@ -55,10 +55,7 @@ pub fn stats(
 /// The `stats` output of a measured probe executor, and its `--dump` files.
 fn render(spec: &Spec, exec: &Executor, steps: u64, out: &StatsOutput) -> Result<String, Error> {
     if let Some(dir) = &out.dump {
-        dump(exec, dir).map_err(|error| Error::Write {
-            path: dir.clone(),
-            error,
-        })?;
+        dump(exec, dir).map_err(Error::writing(dir))?;
     }
     let (label, text) = (spec.label(), spec.to_string());
     let report = Report {
@@ -71,14 +68,10 @@ fn render(spec: &Spec, exec: &Executor, steps: u64, out: &StatsOutput) -> Result
         steps,
     };
     if let Some(path) = &out.svg {
-        let svg = report.svg().map_err(|e| Error::Write {
-            path: path.clone(),
-            error: std::io::Error::other(e),
-        })?;
-        write_atomic(path, svg.as_bytes()).map_err(|error| Error::Write {
-            path: path.clone(),
-            error,
-        })?;
+        let svg = report
+            .svg()
+            .map_err(|e| Error::writing(path)(std::io::Error::other(e)))?;
+        write_atomic(path, svg.as_bytes()).map_err(Error::writing(path))?;
     }
     let mut text = match out.format {
         Format::Table => report.table(),

@@ -181,24 +181,20 @@ impl RunFolder {
     /// appended to on resume, after dropping the rows of the epoch the
     /// checkpoint stopped in (the resumed run writes it whole).
     fn open(dir: &Path, resumed_epochs: Option<u64>) -> Result<RunFolder, Error> {
-        let write_error = |path: &Path| {
-            let path = path.to_path_buf();
-            move |error| Error::Write { path, error }
-        };
-        std::fs::create_dir_all(dir).map_err(write_error(dir))?;
+        std::fs::create_dir_all(dir).map_err(Error::writing(dir))?;
         let epochs = dir.join("epochs.csv");
         if let Some(completed) = resumed_epochs {
-            drop_epoch_rows_after(&epochs, completed).map_err(write_error(&epochs))?;
+            drop_epoch_rows_after(&epochs, completed).map_err(Error::writing(&epochs))?;
         }
         let append = resumed_epochs.is_some();
         let stats = dir.join("stats.jsonl");
         let layers = dir.join("layers.csv");
         Ok(RunFolder {
             epochs: LineFile::open(epochs.clone(), append, &epoch_csv_header())
-                .map_err(write_error(&epochs))?,
-            stats: LineFile::open(stats.clone(), append, "").map_err(write_error(&stats))?,
+                .map_err(Error::writing(&epochs))?,
+            stats: LineFile::open(stats.clone(), append, "").map_err(Error::writing(&stats))?,
             layers: LineFile::open(layers.clone(), append, &layers_csv_header())
-                .map_err(write_error(&layers))?,
+                .map_err(Error::writing(&layers))?,
         })
     }
 }
@@ -284,10 +280,7 @@ impl Sinks {
             None => None,
         };
         let events = match &files.tensorboard {
-            Some(dir) => Some(EventFile::create(dir).map_err(|error| Error::Write {
-                path: dir.clone(),
-                error,
-            })?),
+            Some(dir) => Some(EventFile::create(dir).map_err(Error::writing(dir))?),
             None => None,
         };
         let epochs = trainer.epochs();
@@ -372,10 +365,7 @@ fn write_figures(spec: &Spec, files: &TrainFiles) -> Result<(), Error> {
     );
     write_train_figures(dir, &title)
         .map(drop)
-        .map_err(|error| Error::Write {
-            path: dir.join("figures"),
-            error,
-        })
+        .map_err(Error::writing(&dir.join("figures")))
 }
 
 /// Trains, writing rows and lines as they come; whatever happens, the
@@ -439,8 +429,7 @@ fn run(
         // The file also says what ran: the header and the spec as trained.
         let path = dir.join("summary.txt");
         let text = format!("{header}effective spec: {spec}\n\n{summary}");
-        crate::files::write_atomic(&path, text.as_bytes())
-            .map_err(|error| Error::Write { path, error })?;
+        crate::files::write_atomic(&path, text.as_bytes()).map_err(Error::writing(&path))?;
     }
     Ok(summary)
 }

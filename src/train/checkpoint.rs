@@ -97,10 +97,7 @@ pub fn save(path: &Path, exec: &Executor, ck: &Checkpoint, spec: &Spec) -> Resul
         ("spec".to_owned(), spec.source.text.clone()),
         ("checksum".to_owned(), format!("{checksum:016x}")),
     ]);
-    write_atomic(path, &serialize(&tensors, meta)).map_err(|error| Error::Write {
-        path: path.to_path_buf(),
-        error,
-    })
+    write_atomic(path, &serialize(&tensors, meta)).map_err(Error::writing(path))
 }
 
 /// Reads a checkpoint into `exec` (compiled from the same spec): every

@@ -250,6 +250,8 @@ where
         .x_label_formatter(x_tick)
         .y_label_formatter(y_tick)
         .draw()?;
+    // Every run drawn, for the legend to keep clear of.
+    let mut drawn = Vec::new();
     for s in &panel.series {
         let points: Vec<(f64, f64)> = s.points.iter().copied().filter(|&(_, y)| keep(y)).collect();
         let runs = match panel.y_range {
@@ -262,9 +264,15 @@ where
             ],
             None => vec![points],
         };
+        if s.look == Look::Points {
+            drawn.extend(runs.iter().flatten().map(|&p| vec![p]));
+        } else {
+            drawn.extend(runs.iter().cloned());
+        }
         draw_series(&mut chart, s, runs)?;
     }
-    legend(&mut chart, panel)
+    let labels = panel.series.iter().filter(|s| s.label.is_some()).count();
+    legend(&mut chart, labels, &drawn)
 }
 
 /// The runs of a polyline inside the band `y0 ≤ y ≤ y1`, each segment cut
@@ -290,7 +298,12 @@ fn clip(points: &[(f64, f64)], (y0, y1): (f64, f64)) -> Vec<Vec<(f64, f64)>> {
         if t0 > t1 {
             continue;
         }
-        let at = |t: f64| (a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1));
+        // The ends themselves where uncut, so that runs join exactly.
+        let at = |t: f64| match t {
+            0.0 => a,
+            1.0 => b,
+            t => (a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1)),
+        };
         match runs.last_mut() {
             Some(run) if t0 == 0.0 && run.last() == Some(&a) => run.push(at(t1)),
             _ => runs.push(vec![at(t0), at(t1)]),
@@ -334,32 +347,32 @@ fn draw_series<'a, DB: DrawingBackend + 'a, CT: CoordTranslate<From = (f64, f64)
     Ok(())
 }
 
-/// The legend, in the corner its box covers the fewest points of (upper
-/// right when tied).
+/// The legend of `labels` entries, in the corner whose box covers the
+/// fewest points of the `drawn` runs (upper right when tied).
 fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate<From = (f64, f64)>>(
     chart: &mut ChartContext<'a, DB, CT>,
-    panel: &Panel,
+    labels: usize,
+    drawn: &[Vec<(f64, f64)>],
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let labels = panel.series.iter().filter(|s| s.label.is_some()).count() as i32;
     let (xs, ys) = chart.plotting_area().get_pixel_range();
     let (x0, x1, y0, y1) = (xs.start, xs.end, ys.start, ys.end);
     // About the box plotters draws: 12 px labels, 20 px apart.
-    let (w, h) = (190, 20 * labels + 12);
+    let (w, h) = (190, 20 * labels as i32 + 12);
     let corners = [
         (SeriesLabelPosition::UpperRight, x1 - w..x1, y0..y0 + h),
         (SeriesLabelPosition::UpperLeft, x0..x0 + w, y0..y0 + h),
         (SeriesLabelPosition::LowerRight, x1 - w..x1, y1 - h..y1),
         (SeriesLabelPosition::LowerLeft, x0..x0 + w, y1 - h..y1),
     ];
-    // The points, and 8 more along each segment, in pixels.
+    // The points, and 8 more along each segment, in pixels (all inside
+    // the plotting area: the runs are what was drawn).
+    let area = chart.plotting_area();
     let mut pixels = Vec::new();
-    for s in &panel.series {
-        let area = chart.plotting_area();
-        let at: Vec<(i32, i32)> = s
-            .points
+    for run in drawn {
+        let at: Vec<(i64, i64)> = run
             .iter()
-            .filter(|(x, y)| x.is_finite() && y.is_finite() && (!panel.log_y || *y > 0.0))
             .map(|p| area.map_coordinate(p))
+            .map(|(x, y)| (i64::from(x), i64::from(y)))
             .collect();
         pixels.extend(at.windows(2).flat_map(|ab| {
             let ((ax, ay), (bx, by)) = (ab[0], ab[1]);
@@ -372,6 +385,10 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate<From = (f64, f64)>>(
         std::ops::Range<i32>,
         std::ops::Range<i32>,
     )| {
+        let (xs, ys) = (
+            i64::from(xs.start)..i64::from(xs.end),
+            i64::from(ys.start)..i64::from(ys.end),
+        );
         pixels
             .iter()
             .filter(|(x, y)| xs.contains(x) && ys.contains(y))
@@ -414,5 +431,35 @@ mod tests {
         assert!(clip(&[(0.0, 2.0), (1.0, 5.0)], band).is_empty());
         assert!(clip(&[(0.0, -3.0)], band).is_empty());
         assert_eq!(clip(&[(0.0, 0.5)], band), vec![vec![(0.0, 0.5)]]);
+    }
+
+    #[test]
+    fn clipping_keeps_a_line_whole_between_crossings() {
+        // Coordinates that are not exact in binary: an uncut segment must
+        // still continue its run (its ends are the points themselves).
+        let sine = |amplitude: f64| -> Vec<(f64, f64)> {
+            (0..=200)
+                .map(|i| f64::from(i) / 200.0)
+                .map(|x| (x, amplitude * (std::f64::consts::TAU * 3.0 * x).sin()))
+                .collect()
+        };
+        let inside = sine(0.9);
+        assert_eq!(clip(&inside, (-1.0, 1.0)), vec![inside.clone()]);
+        // Amplitude 2: three periods leave the band six times; the runs
+        // between are 7 (first and last start and end inside), each with
+        // its points in order and its cut ends on the edges.
+        let runs = clip(&sine(2.0), (-1.0, 1.0));
+        assert_eq!(runs.len(), 7, "{runs:?}");
+        for run in &runs {
+            assert!(run.windows(2).all(|w| w[0].0 < w[1].0));
+            assert!(run.iter().all(|p| p.1.abs() <= 1.0));
+        }
+        let points: usize = runs.iter().map(Vec::len).sum();
+        let kept = sine(2.0).iter().filter(|p| p.1.abs() <= 1.0).count();
+        assert_eq!(
+            points,
+            kept + 2 * 6,
+            "every point inside, plus two cut ends per exit"
+        );
     }
 }
