@@ -237,7 +237,8 @@ fn points_train_and_odd_settings() {
         })
         .collect();
     assert_eq!(rows, expected);
-    // --train: the optimizer's D = 1 fit is printed within 1e-6 of exact.
+    // --train: the optimizer's D = 1 fit is printed within f32 reach of the
+    // exact one (1e-7 with FMA, 2e-6 in the SSE2 build; Adam in f32).
     let o = depthlab(&["poly", "--degrees", "1", "--train", "20000"]);
     let out = String::from_utf8(o.stdout).unwrap();
     let row = out
@@ -246,7 +247,7 @@ fn points_train_and_odd_settings() {
         .nth(1)
         .unwrap();
     let gap: f64 = row.split_whitespace().nth(5).unwrap().parse().unwrap();
-    assert!(gap < 1e-6, "{row}");
+    assert!(gap < 1e-5, "{row}");
     // No Table 1.1 degree fitted: the fits figure shows the others; huge
     // noise widens its window instead of hiding the points (and the
     // legend's placement does not overflow).
