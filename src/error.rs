@@ -41,6 +41,8 @@ pub enum Error {
     /// Training produced a NaN or an infinity at 1-based `step`, first in
     /// tensor `what`.
     Diverged { step: u64, what: String },
+    /// A sweep's worker process failed (its own error went to stderr).
+    Worker { message: String },
 }
 
 impl Error {
@@ -56,7 +58,7 @@ impl Error {
             Error::Spec(_) | Error::Plan { .. } | Error::Read { .. } | Error::Checkpoint { .. } => {
                 EXIT_USAGE
             }
-            Error::Write { .. } => EXIT_IO,
+            Error::Write { .. } | Error::Worker { .. } => EXIT_IO,
             Error::Diverged { .. } => EXIT_DIVERGED,
             Error::Interrupted { .. } => EXIT_INTERRUPTED,
         }
@@ -77,6 +79,7 @@ impl fmt::Display for Error {
                 f,
                 "interrupted after step {step}; resume with --resume and the checkpoint"
             ),
+            Error::Worker { message } => write!(f, "{message}"),
             Error::Diverged { step, what } => write!(
                 f,
                 "training diverged at step {step}: the loss is not finite, first in {what} (lower the learning rate, or check the init)"

@@ -27,4 +27,5 @@ pub mod poly;
 pub mod report;
 pub mod spec;
 pub mod stats;
+pub mod sweep;
 pub mod train;

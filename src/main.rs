@@ -7,7 +7,8 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use depthlab::commands::{
-    self, CapacityOptions, Format, Knob, PolyOptions, Ridge, StatsOutput, TrainFiles,
+    self, CapacityOptions, Format, Knob, PolyOptions, ReportOptions, Ridge, Shard, StatsOutput,
+    SweepOptions, TrainFiles,
 };
 use depthlab::compile::Resources;
 use depthlab::dataset::probe::DEFAULT_ROWS;
@@ -17,6 +18,7 @@ use depthlab::poly::Setting;
 use depthlab::report::Hist;
 use depthlab::spec::{Overrides, Spec};
 use depthlab::stats::StatsConfig;
+use depthlab::sweep::{Axis, Metric};
 use depthlab::train::Options;
 use std::io::Write;
 use std::path::PathBuf;
@@ -98,7 +100,39 @@ enum Command {
         "A spec file, or the name of a built-in example (see `depthlab examples`). Default: overfit-poly."
     )))]
     Capacity(CapacityArgs),
+    /// Run a grid of variants of a spec and append one JSON line per point
+    /// (docs/sweep-json.md), for `depthlab report` to merge and tabulate.
+    ///
+    /// Every combination of the --vary values runs: the statistics at
+    /// initialization (hidden-layer factor, gains, dead and saturated
+    /// units) and, with --train, the final and best epoch metrics. Lines
+    /// are appended whole under a file lock, so shards writing one file
+    /// never interleave; a re-run skips the points already in --out (resume
+    /// after a crash or a kill). --shard I/N runs every N-th point (Slurm
+    /// job arrays set it through SLURM_ARRAY_TASK_ID/COUNT/MIN);
+    /// --jobs N splits the points over N worker processes.
+    #[command(args_override_self = true, after_help = SWEEP_HELP)]
+    Sweep(SweepArgs),
+    /// Merge sweep results (shards, re-runs) and tabulate them: a metric by
+    /// one varied key down the side and the others across, seeds folded
+    /// into mean ± std.
+    ///
+    /// Duplicate runs (the same effective spec twice) are dropped. Default
+    /// tables: the hidden-layer factor in dB, and with --train results the
+    /// test accuracy at the last epoch and the best.
+    Report(ReportArgs),
 }
+
+const SWEEP_HELP: &str = "\
+Examples:
+  depthlab sweep sigmoid-vanishing --vary act=sigmoid,tanh,relu --vary init=standard,glorot_uniform,he_normal \\
+      --vary depth=5,10,20,40 --out depth.jsonl --jobs 2
+  depthlab sweep krizhevsky-relu-tanh --vary act=relu,tanh --vary seed=1..5 --train --out runs.jsonl
+  depthlab sweep my.net --vary optim.momentum=0,0.9 --vary lr=0.01,0.1 --train --shard 2/4 --out runs.jsonl
+
+Keys: act, init, depth, width, seed, lr, weight_decay, l2, epochs, steps, batch, or LINE.KEY for a
+key of the spec's optim, data, train or loss line (optim.momentum, data.n, loss.l2_bias).
+Values are split at commas outside parentheses; whole-number keys take ranges (seed=1..5).";
 
 #[derive(Args)]
 struct SpecArgs {
@@ -320,6 +354,64 @@ struct ExamplesArgs {
 }
 
 #[derive(Args)]
+struct ReportArgs {
+    /// Results files written by `depthlab sweep --out` (JSON lines).
+    #[arg(required = true, value_name = "RESULTS.jsonl")]
+    files: Vec<PathBuf>,
+    /// The varied key down the tables' side. Default: depth, else the
+    /// first numeric key.
+    #[arg(long, value_name = "KEY")]
+    rows: Option<String>,
+    /// A metric to tabulate (repeatable): hidden_db, db_per_layer,
+    /// output_step_db, loss, dead, saturated, test_acc, best_test_acc,
+    /// test_loss, best_test_loss, train_loss.
+    #[arg(long, value_name = "NAME", value_parser = Metric::parse)]
+    metric: Vec<Metric>,
+    /// Write every run (keys, seed, every metric) to this CSV file.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// Write a figure per metric into DIR: the metric against the row key,
+    /// a line per combination of the other keys, ± one std over seeds.
+    #[arg(long, value_name = "DIR")]
+    svg: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    #[command(flatten)]
+    spec: SpecArgs,
+    /// KEY=V1,V2,...: a key to vary and its values; repeat for a grid (the
+    /// first --vary varies slowest).
+    #[arg(long, value_name = "KEY=VALUES", required = true, value_parser = Axis::parse)]
+    vary: Vec<Axis>,
+    /// Also train every point (its spec's optim, data and train lines) and
+    /// record the final and best epoch metrics.
+    #[arg(long)]
+    train: bool,
+    /// Append the results to FILE (created if missing; points already in it
+    /// are skipped). Default: lines to stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Run the points in N worker processes (one thread each unless
+    /// --threads is given).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    jobs: u32,
+    /// Run only every N-th point, starting at the I-th (1 ≤ I ≤ N). Default:
+    /// from SLURM_ARRAY_TASK_ID/COUNT/MIN when set, else all points.
+    #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
+    shard: Option<Shard>,
+    /// Examples in each point's probe batch (as `stats --probe`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    probe: Option<u32>,
+    /// No progress on stderr.
+    #[arg(long)]
+    quiet: bool,
+    /// A worker's grid indices (set by --jobs; not for use by hand).
+    #[arg(long, value_name = "LIST", hide = true, value_delimiter = ',')]
+    worker_points: Option<Vec<usize>>,
+}
+
+#[derive(Args)]
 struct CapacityArgs {
     #[command(flatten)]
     spec: SpecArgs,
@@ -523,41 +615,87 @@ fn run(cli: Cli) -> Result<String, Error> {
             Some(name) => commands::example_text(&name),
             None => Ok(commands::list_examples()),
         },
-        Command::Capacity(mut a) => {
-            if a.spec.spec.is_none() && a.spec.net.is_none() {
-                a.spec.spec = Some("overfit-poly".into());
-            }
-            let spec = a.spec.load_with(a.training.overrides())?;
-            let opts = a
-                .spec
-                .options(&spec, None, StatsConfig::default().saturation)?;
-            commands::capacity(
-                &spec,
-                &opts,
-                &CapacityOptions {
-                    knob: a.vary,
-                    seeds: a.seeds,
-                    csv: a.csv,
-                    svg: a.svg,
-                    quiet: a.quiet,
-                },
-            )
-        }
-        Command::Poly(a) => commands::poly(&PolyOptions {
-            setting: Setting {
-                n: a.n as usize,
-                test: a.test as usize,
-                noise: a.noise,
-                seed: a.seed,
-                grid: a.grid,
-            },
-            degrees: a.degrees.0,
-            ridge: a.rho.unwrap_or(a.ln_rho).0,
+        Command::Capacity(a) => a.run(),
+        Command::Sweep(a) => a.run(),
+        Command::Report(a) => commands::report(&ReportOptions {
+            files: a.files,
+            rows: a.rows,
+            metrics: a.metric,
             csv: a.csv,
-            points: a.points,
             svg: a.svg,
-            train_steps: a.train,
         }),
+        Command::Poly(a) => a.run(),
+    }
+}
+
+impl CapacityArgs {
+    fn run(mut self) -> Result<String, Error> {
+        if self.spec.spec.is_none() && self.spec.net.is_none() {
+            self.spec.spec = Some("overfit-poly".into());
+        }
+        let spec = self.spec.load_with(self.training.overrides())?;
+        let opts = self
+            .spec
+            .options(&spec, None, StatsConfig::default().saturation)?;
+        let c = CapacityOptions {
+            knob: self.vary,
+            seeds: self.seeds,
+            csv: self.csv,
+            svg: self.svg,
+            quiet: self.quiet,
+        };
+        commands::capacity(&spec, &opts, &c)
+    }
+}
+
+impl SweepArgs {
+    fn run(self) -> Result<String, Error> {
+        let spec = self.spec.load()?;
+        let shard = match self.shard {
+            Some(shard) => Some(shard),
+            None => Shard::from_slurm(|k| std::env::var(k).ok())
+                .map_err(|e| Error::Spec(spec.source.error_whole(e)))?,
+        };
+        let mut opts = self
+            .spec
+            .options(&spec, self.probe, StatsConfig::default().saturation)?;
+        if self.spec.threads.is_none() && (self.jobs > 1 || self.worker_points.is_some()) {
+            opts.resources.threads = 1;
+        }
+        // A worker runs `sweep` as given, then these (later flags win).
+        let mut worker_args: Vec<String> = std::env::args().skip(1).collect();
+        worker_args.extend(["--jobs".into(), "1".into(), "--quiet".into()]);
+        let s = SweepOptions {
+            axes: self.vary,
+            train: self.train,
+            out: self.out,
+            jobs: self.jobs as usize,
+            shard,
+            worker_points: self.worker_points,
+            worker_args,
+            quiet: self.quiet,
+        };
+        commands::sweep(&spec, &opts, &s)
+    }
+}
+
+impl PolyArgs {
+    fn run(self) -> Result<String, Error> {
+        commands::poly(&PolyOptions {
+            setting: Setting {
+                n: self.n as usize,
+                test: self.test as usize,
+                noise: self.noise,
+                seed: self.seed,
+                grid: self.grid,
+            },
+            degrees: self.degrees.0,
+            ridge: self.rho.unwrap_or(self.ln_rho).0,
+            csv: self.csv,
+            points: self.points,
+            svg: self.svg,
+            train_steps: self.train,
+        })
     }
 }
 

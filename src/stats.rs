@@ -180,6 +180,20 @@ impl NetworkStats {
     }
 }
 
+/// Mean and sample standard deviation (n − 1; 0 for one value) of
+/// repeated measurements, e.g. over seeds.
+///
+/// ```
+/// assert_eq!(depthlab::stats::mean_std(&[1.0, 3.0]), (2.0, 2f64.sqrt()));
+/// assert_eq!(depthlab::stats::mean_std(&[5.0]), (5.0, 0.0));
+/// ```
+pub fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, var.sqrt())
+}
+
 /// A ratio of standard deviations in decibels (20·log10).
 pub fn db(f: f64) -> f64 {
     20.0 * f.log10()

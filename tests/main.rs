@@ -26,6 +26,8 @@ mod probe;
 mod robustness;
 /// insta snapshots of the `stats` tables and `check` plans of the examples.
 mod snapshots;
+/// `depthlab sweep` and `report`: shards, workers, resume, the pivots.
+mod sweep;
 /// TensorBoard event files: valid framing, the run's numbers.
 mod tensorboard;
 /// Theory where theory gives a number: vanishing, He, SELU, predicted gains.

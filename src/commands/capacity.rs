@@ -8,8 +8,9 @@ use crate::commands::{non_negative, whole_numbers};
 use crate::error::Error;
 use crate::files::write_atomic;
 use crate::report::figures::{Look, Panel, Series, render};
-use crate::report::{align, csv_text, sig4};
+use crate::report::{align, csv_text, mean_pm_std, sig4};
 use crate::spec::{Overrides, Spec};
+use crate::stats::mean_std;
 use crate::train::{Event, Options, Set, Trainer};
 use plotters::style::RGBColor;
 use serde::Serialize;
@@ -307,23 +308,6 @@ fn title(spec: &Spec, c: &CapacityOptions) -> String {
     )
 }
 
-/// Mean and sample standard deviation (0 for one value).
-fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let mean = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (mean, var.sqrt())
-}
-
-/// `mean`, or `mean ± std` over several seeds.
-fn cell((mean, std): (f64, f64), seeds: usize) -> String {
-    if seeds > 1 {
-        format!("{} ± {}", sig4(mean), sig4(std))
-    } else {
-        sig4(mean)
-    }
-}
-
 /// A point's means over seeds: end train and test loss, the best test
 /// loss and its epoch (each with its std).
 struct Means {
@@ -417,10 +401,11 @@ fn sweep(knob: &Knob, points: &[Point]) -> (String, String, Panel) {
     for (p, m) in &summaries {
         let cells: Vec<String> = match m {
             Some(m) => {
-                let percent = |(mean, std): (f64, f64)| cell((100.0 * mean, 100.0 * std), seeds);
+                let percent =
+                    |(mean, std): (f64, f64)| mean_pm_std((100.0 * mean, 100.0 * std), seeds);
                 let acc = m.accuracy.map(|a| a.map(percent));
                 [m.train, m.test, m.best]
-                    .map(|v| cell(v, seeds))
+                    .map(|v| mean_pm_std(v, seeds))
                     .into_iter()
                     .chain([format!("{:.0}", m.best_epoch.0)])
                     .chain(acc.into_iter().flatten())

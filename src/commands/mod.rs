@@ -5,7 +5,9 @@ mod capacity;
 mod check;
 mod examples;
 mod poly;
+mod report;
 mod stats;
+mod sweep;
 mod train;
 mod values;
 
@@ -13,7 +15,9 @@ pub use capacity::{CapacityOptions, Knob, capacity};
 pub use check::check;
 pub use examples::{example_text, list_examples};
 pub use poly::{PolyOptions, Ridge, poly};
+pub use report::{ReportOptions, report};
 pub use stats::{Format, StatsOutput, stats};
+pub use sweep::{Shard, SweepOptions, sweep};
 pub use train::{TrainFiles, train};
 pub use values::{non_negative, whole_numbers};
 

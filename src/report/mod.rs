@@ -44,6 +44,21 @@ pub(crate) fn opt(x: Option<f64>) -> String {
     x.map_or_else(|| "-".into(), sig4)
 }
 
+/// `mean`, or `mean ± std` when it is over several (`n`) values.
+///
+/// ```
+/// use depthlab::report::mean_pm_std;
+/// assert_eq!(mean_pm_std((0.25, 0.01), 3), "0.2500 ± 0.01000");
+/// assert_eq!(mean_pm_std((0.25, 0.0), 1), "0.2500");
+/// ```
+pub fn mean_pm_std((mean, std): (f64, f64), n: usize) -> String {
+    if n > 1 {
+        format!("{} ± {}", sig4(mean), sig4(std))
+    } else {
+        sig4(mean)
+    }
+}
+
 pub(crate) fn percent(x: Option<f64>) -> String {
     x.map_or_else(|| "-".into(), |f| format!("{:.1}", 100.0 * f))
 }

@@ -1,0 +1,258 @@
+//! `depthlab report`: merges sweep results files (shards, re-runs), drops
+//! duplicate runs, and prints a pivot table per metric (seeds folded into
+//! mean ± std), with a CSV of every run and a figure per metric.
+
+use crate::error::Error;
+use crate::files::write_atomic;
+use crate::report::figures::{Look, Panel, Series, render};
+use crate::report::{align, csv_text, mean_pm_std};
+use crate::stats::mean_std;
+use crate::sweep::{Metric, Pivot, Record, keys, merge, parse, pivot};
+use plotters::style::RGBColor;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// What `depthlab report` reads and writes.
+#[derive(Clone, Debug, Default)]
+pub struct ReportOptions {
+    pub files: Vec<PathBuf>,
+    /// The key down the tables' side (default: `depth`, else the first
+    /// numeric key).
+    pub rows: Option<String>,
+    /// The metrics to tabulate (default: the hidden-layer factor, and with
+    /// training results the test accuracy, last and best).
+    pub metrics: Vec<Metric>,
+    /// A CSV of every run: its keys, seed and every metric.
+    pub csv: Option<PathBuf>,
+    /// A folder for one SVG figure per metric.
+    pub svg: Option<PathBuf>,
+}
+
+/// `depthlab report`: the tables (and the files asked for).
+pub fn report(o: &ReportOptions) -> Result<String, Error> {
+    let mut all = Vec::new();
+    let mut skipped = Vec::new();
+    for path in &o.files {
+        // Unlike a sweep's --out, a file to report on must exist.
+        let text = std::fs::read_to_string(path).map_err(|error| Error::Read {
+            path: path.clone(),
+            error,
+        })?;
+        let results = parse(&text);
+        if !results.skipped_lines.is_empty() {
+            skipped.push(format!(
+                "{}: {} line(s)",
+                path.display(),
+                results.skipped_lines.len()
+            ));
+        }
+        all.push(results.records);
+    }
+    let merged = merge(all);
+    let records = &merged.records;
+    if records.is_empty() {
+        return Err(Error::Read {
+            path: o.files.first().cloned().unwrap_or_default(),
+            error: std::io::Error::other("no sweep results in the file(s) given"),
+        });
+    }
+    let mut out = header(o, records, merged.duplicates, &skipped);
+    let trained = records.iter().any(|r| r.train.is_some());
+    let metrics = match o.metrics.is_empty() {
+        false => o.metrics.clone(),
+        true if trained => vec![Metric::HiddenDb, Metric::TestAcc, Metric::BestTestAcc],
+        true => vec![Metric::HiddenDb],
+    };
+    if let Some(key) = &o.rows
+        && !keys(records).iter().any(|(k, _)| k == key && k != "seed")
+    {
+        return Err(Error::Read {
+            path: o.files[0].clone(),
+            error: std::io::Error::other(format!("--rows {key}: the runs do not vary `{key}`")),
+        });
+    }
+    let mut figures = Vec::new();
+    for m in metrics {
+        let Some(p) = pivot(records, m, o.rows.as_deref()) else {
+            continue;
+        };
+        if p.cells.iter().flatten().all(Vec::is_empty) {
+            let why = if m.needs_training() {
+                " (no --train results)"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "\n{}: no values{why}", m.title());
+            continue;
+        }
+        let _ = write!(out, "\n{}\n{}", m.title(), table(&p));
+        figures.push((m, p));
+    }
+    if let Some(path) = &o.csv {
+        write_atomic(path, runs_csv(records).as_bytes()).map_err(Error::writing(path))?;
+    }
+    if let Some(dir) = &o.svg {
+        std::fs::create_dir_all(dir).map_err(Error::writing(dir))?;
+        for (m, p) in &figures {
+            let path = dir.join(format!("{}.svg", m.name()));
+            let title = format!("depthlab report: {} — {}", records[0].spec, m.name());
+            render(&title, &[panel(*m, p)])
+                .map_err(std::io::Error::other)
+                .and_then(|svg| write_atomic(&path, svg.as_bytes()))
+                .map_err(Error::writing(&path))?;
+        }
+    }
+    Ok(out)
+}
+
+/// What was merged: runs, files, duplicates, keys.
+fn header(o: &ReportOptions, records: &[Record], duplicates: usize, skipped: &[String]) -> String {
+    let mut specs: Vec<&str> = records.iter().map(|r| r.spec.as_str()).collect();
+    specs.dedup();
+    let keys: Vec<String> = keys(records)
+        .iter()
+        .map(|(k, v)| format!("{k} ({})", v.len()))
+        .collect();
+    let mut out = format!(
+        "depthlab report: {} run(s) from {} file(s), {duplicates} duplicate(s) dropped\nspec: {}; varied: {}\n",
+        records.len(),
+        o.files.len(),
+        specs.join(", "),
+        keys.join(", ")
+    );
+    if !skipped.is_empty() {
+        let _ = writeln!(
+            out,
+            "lines that are not sweep results, left out: {}",
+            skipped.join("; ")
+        );
+    }
+    out
+}
+
+/// The pivot as aligned text: a header row per column key, then a row per
+/// value of the row key; cells mean (± std over seeds), `-` where no run.
+fn table(p: &Pivot) -> String {
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let keys = p.columns.first().map_or(0, Vec::len);
+    for k in 0..keys {
+        let name = p.columns[0][k].0.clone();
+        rows.push(
+            std::iter::once(name)
+                .chain(p.columns.iter().map(|c| c[k].1.clone()))
+                .collect(),
+        );
+    }
+    rows.push(vec![p.row_key.clone()]);
+    for (value, cells) in p.rows.iter().zip(&p.cells) {
+        let cells = cells.iter().map(|v| match v.len() {
+            0 => "-".to_owned(),
+            n => mean_pm_std(mean_std(v), n),
+        });
+        rows.push(std::iter::once(value.clone()).chain(cells).collect());
+    }
+    align(&rows, &[])
+}
+
+/// Distinct colours for up to 10 lines (Tableau 10), repeated beyond.
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(78, 121, 167),
+    RGBColor(242, 142, 43),
+    RGBColor(225, 87, 89),
+    RGBColor(118, 183, 178),
+    RGBColor(89, 161, 79),
+    RGBColor(237, 201, 72),
+    RGBColor(176, 122, 161),
+    RGBColor(255, 157, 167),
+    RGBColor(156, 117, 95),
+    RGBColor(186, 176, 172),
+];
+
+/// The metric against the row key, a line per column, a bar of ± one std
+/// over seeds at each point that has several.
+fn panel(m: Metric, p: &Pivot) -> Panel {
+    let numeric = p.rows.iter().all(|v| v.parse::<f64>().is_ok());
+    let x = |i: usize| {
+        if numeric {
+            p.rows[i].parse().unwrap_or(0.0)
+        } else {
+            (i + 1) as f64
+        }
+    };
+    let mut series = Vec::new();
+    for (j, column) in p.columns.iter().enumerate() {
+        let color = PALETTE[j % PALETTE.len()];
+        let stats: Vec<(f64, (f64, f64), usize)> = (0..p.rows.len())
+            .filter(|&i| !p.cells[i][j].is_empty())
+            .map(|i| (x(i), mean_std(&p.cells[i][j]), p.cells[i][j].len()))
+            .collect();
+        let label: Vec<String> = column.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        series.push(Series {
+            look: Look::Marked,
+            ..Series::line(
+                stats.iter().map(|(x, (mean, _), _)| (*x, *mean)).collect(),
+                color,
+                Some(if label.is_empty() {
+                    m.name().to_owned()
+                } else {
+                    label.join(" ")
+                }),
+            )
+        });
+        for &(x, (mean, std), n) in &stats {
+            if n > 1 {
+                series.push(Series {
+                    look: Look::Thin,
+                    ..Series::line(vec![(x, mean - std), (x, mean + std)], color, None)
+                });
+            }
+        }
+    }
+    let x_desc = if numeric {
+        p.row_key.clone()
+    } else {
+        let names: Vec<String> = p
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("{} = {v}", i + 1))
+            .collect();
+        format!("{} ({})", p.row_key, names.join(", "))
+    };
+    Panel {
+        caption: m.title().into(),
+        x_desc,
+        y_desc: m.name().into(),
+        log_y: false,
+        whole_x: !numeric || p.rows.iter().all(|v| v.parse::<u64>().is_ok()),
+        y_range: None,
+        series,
+    }
+}
+
+/// One row per run: its keys, seed, mode, and every metric.
+fn runs_csv(records: &[Record]) -> String {
+    let keys: Vec<String> = keys(records)
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| k != "seed")
+        .collect();
+    let head = keys
+        .iter()
+        .cloned()
+        .chain(["seed", "mode", "effective_spec"].map(String::from))
+        .chain(Metric::ALL.iter().map(|m| m.name().to_owned()))
+        .collect::<Vec<String>>();
+    let rows = records.iter().map(|r| {
+        keys.iter()
+            .map(|k| r.point.get(k).cloned().unwrap_or_default())
+            .chain([r.seed.to_string(), r.mode.clone(), r.effective_spec.clone()])
+            .chain(
+                Metric::ALL
+                    .iter()
+                    .map(|m| m.of(r).map_or(String::new(), |v| v.to_string())),
+            )
+            .collect::<Vec<String>>()
+    });
+    csv_text(std::iter::once(head).chain(rows), false)
+}
