@@ -23,6 +23,11 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "glorot-sigmoid-shapeset",
         include_str!("../examples/glorot-sigmoid-shapeset.net"),
     ),
+    (
+        "glorot-table1-shapeset",
+        include_str!("../examples/glorot-table1-shapeset.net"),
+    ),
+    ("dying-relu", include_str!("../examples/dying-relu.net")),
     ("overfit-poly", include_str!("../examples/overfit-poly.net")),
 ];
 

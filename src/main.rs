@@ -362,9 +362,15 @@ struct ReportArgs {
     /// first numeric key.
     #[arg(long, value_name = "KEY")]
     rows: Option<String>,
-    /// A metric to tabulate (repeatable): hidden_db, db_per_layer,
-    /// output_step_db, loss, dead, saturated, test_acc, best_test_acc,
-    /// test_loss, best_test_loss, train_loss.
+    /// A metric to tabulate (repeatable). At initialization: hidden_db,
+    /// db_per_layer, output_step_db, loss, dead, saturated, off (units with
+    /// s ≤ 0 for every probe example: rectifiers), top_a_mean, top_a_std
+    /// (the top hidden layer's activations). With --train results:
+    /// test_acc, best_test_acc, test_loss, best_test_loss, train_loss,
+    /// train_acc (the last epoch's), dead_end, saturated_end, off_end
+    /// (after the last step), diverged (% of runs), and epoch_to_CURVE=TARGET, the first epoch at
+    /// which train_acc, test_acc (fractions: at or above) or train_loss,
+    /// test_loss (at or below) reach TARGET, e.g. epoch_to_train_acc=0.75.
     #[arg(long, value_name = "NAME", value_parser = Metric::parse)]
     metric: Vec<Metric>,
     /// Write every run (keys, seed, every metric) to this CSV file.

@@ -46,6 +46,10 @@ pub struct LayerStats {
     /// Units whose activation is exactly 0 for every probe example, for
     /// activations whose units can die.
     pub dead: Option<usize>,
+    /// Units whose pre-activation is ≤ 0 for every probe example, for
+    /// rectifiers ([`crate::spec::ActSpec::rectifies`]): dead for a ReLU,
+    /// on the leak for the others.
+    pub off: Option<usize>,
     pub s: Moments,
     pub delta: Moments,
     /// δ histogram counts over [-range, range] (see
@@ -88,6 +92,7 @@ impl Default for LayerStats {
             a_p98: 0.0,
             saturated: None,
             dead: None,
+            off: None,
             s: m,
             delta: m,
             hist: [0; HIST_BINS],
@@ -241,6 +246,7 @@ pub fn layer_stats(out: &mut LayerStats, v: &LayerView, scratch: &mut [f32], cfg
         .saturates()
         .then(|| saturated_fraction(v.act, v.a, cfg.saturation));
     out.dead = v.act.can_die().then(|| dead_units(v.a, v.units));
+    out.off = v.act.rectifies().then(|| off_units(v.s, v.units));
     out.mean_sq_derivative = mean_sq_derivative(v);
     out.w_hist = [0; HIST_BINS];
     histogram(&mut out.w_hist, v.w, out.w.min, out.w.max);
@@ -336,6 +342,13 @@ fn saturated_fraction(act: ActSpec, a: &[f32], t: f64) -> f64 {
 fn dead_units(a: &[f32], units: usize) -> usize {
     (0..units)
         .filter(|&j| a.iter().skip(j).step_by(units.max(1)).all(|&y| y == 0.0))
+        .count()
+}
+
+/// Units (columns) whose pre-activation is ≤ 0 for every row.
+fn off_units(s: &[f32], units: usize) -> usize {
+    (0..units)
+        .filter(|&j| s.iter().skip(j).step_by(units.max(1)).all(|&y| y <= 0.0))
         .count()
 }
 

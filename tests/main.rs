@@ -22,6 +22,8 @@ mod parity;
 mod poly;
 /// One probe path: `stats`, `stats --steps N` and the trainer agree.
 mod probe;
+/// docs/reproductions.md's claims at test size, through `depthlab sweep`.
+mod reproductions;
 /// Mutated specs never panic.
 mod robustness;
 /// insta snapshots of the `stats` tables and `check` plans of the examples.

@@ -20,7 +20,7 @@ const GRID: [&str; 7] = [
     "depth=5,10,20,40",
 ];
 
-fn sweep(args: &[&str]) -> String {
+pub fn sweep(args: &[&str]) -> String {
     let o = depthlab(&[&["sweep", "--quiet"][..], args].concat());
     assert!(
         o.status.success(),
@@ -282,5 +282,35 @@ fn bad_grids_and_files_are_refused() {
     refused(
         &["report", junk.to_str().unwrap(), "--metric", "speed"],
         &["not a metric"],
+    );
+}
+
+#[test]
+fn runs_of_different_sweeps_in_one_report_are_never_averaged() {
+    let net = "input 2; dense 8 relu x2; dense 3; optim sgd lr=0.1; data spirals n=60 test=60; train batch=30 epochs=1 seed=1";
+    let grid = ["--net", net, "--vary", "depth=1,2"];
+    let stats = sweep(&grid);
+    let train = sweep(&[&grid[..], &["--train"]].concat());
+    let tanh = sweep(&[&grid[..], &["--act", "tanh"]].concat());
+    let dir = tempdir("sweep-mixed");
+    let file = dir.join("mixed.jsonl");
+    std::fs::write(&file, [stats, train, tanh].concat()).unwrap();
+    let o = depthlab(&["report", file.to_str().unwrap(), "--metric", "hidden_db"]);
+    let report = String::from_utf8(o.stdout).unwrap();
+    // One run per cell: the stats and train runs of a point, and the tanh
+    // sweep's, stay apart under the keys `spec` and `mode`.
+    assert!(!report.contains('±'), "{report}");
+    let header = |key: &str| {
+        report
+            .lines()
+            .find(|l| l.trim_start().starts_with(key))
+            .unwrap_or_else(|| panic!("no {key} row in\n{report}"))
+            .to_owned()
+    };
+    assert!(header("spec ").contains("--act tanh"), "{report}");
+    assert!(header("mode ").contains("stats") && header("mode ").contains("train"));
+    assert!(
+        report.contains("varied: spec (2), mode (2), depth (2)"),
+        "{report}"
     );
 }

@@ -7,7 +7,7 @@ use crate::files::write_atomic;
 use crate::report::figures::{Look, Panel, Series, render};
 use crate::report::{align, csv_text, mean_pm_std};
 use crate::stats::mean_std;
-use crate::sweep::{Metric, Pivot, Record, keys, merge, parse, pivot};
+use crate::sweep::{ABSENT, Merged, Metric, Pivot, Record, key_value, keys, merge, parse, pivot};
 use plotters::style::RGBColor;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -30,37 +30,17 @@ pub struct ReportOptions {
 
 /// `depthlab report`: the tables (and the files asked for).
 pub fn report(o: &ReportOptions) -> Result<String, Error> {
-    let mut all = Vec::new();
-    let mut skipped = Vec::new();
-    for path in &o.files {
-        // Unlike a sweep's --out, a file to report on must exist.
-        let text = std::fs::read_to_string(path).map_err(|error| Error::Read {
-            path: path.clone(),
-            error,
-        })?;
-        let results = parse(&text);
-        if !results.skipped_lines.is_empty() {
-            skipped.push(format!(
-                "{}: {} line(s)",
-                path.display(),
-                results.skipped_lines.len()
-            ));
-        }
-        all.push(results.records);
-    }
-    let merged = merge(all);
+    let (merged, skipped) = read_all(&o.files)?;
     let records = &merged.records;
-    if records.is_empty() {
-        return Err(Error::Read {
-            path: o.files.first().cloned().unwrap_or_default(),
-            error: std::io::Error::other("no sweep results in the file(s) given"),
-        });
-    }
     let mut out = header(o, records, merged.duplicates, &skipped);
     let trained = records.iter().any(|r| r.train.is_some());
+    let tested = records
+        .iter()
+        .any(|r| r.train.as_ref().is_some_and(|t| t.last.test_loss.is_some()));
     let metrics = match o.metrics.is_empty() {
         false => o.metrics.clone(),
-        true if trained => vec![Metric::HiddenDb, Metric::TestAcc, Metric::BestTestAcc],
+        true if tested => vec![Metric::HiddenDb, Metric::TestAcc, Metric::BestTestAcc],
+        true if trained => vec![Metric::HiddenDb, Metric::TrainAcc, Metric::TrainLoss],
         true => vec![Metric::HiddenDb],
     };
     if let Some(key) = &o.rows
@@ -77,15 +57,20 @@ pub fn report(o: &ReportOptions) -> Result<String, Error> {
             continue;
         };
         if p.cells.iter().flatten().all(Vec::is_empty) {
-            let why = if m.needs_training() {
-                " (no --train results)"
-            } else {
-                ""
+            let why = match (m.needs_training(), trained) {
+                (true, false) => " (no --train results)",
+                _ => " (not measured in these runs)",
             };
             let _ = writeln!(out, "\n{}: no values{why}", m.title());
             continue;
         }
-        let _ = write!(out, "\n{}\n{}", m.title(), table(&p));
+        let _ = write!(
+            out,
+            "\n{}\n{}{}",
+            m.title(),
+            table(&p, &m.name()),
+            never(m, records)
+        );
         figures.push((m, p));
     }
     if let Some(path) = &o.csv {
@@ -105,20 +90,86 @@ pub fn report(o: &ReportOptions) -> Result<String, Error> {
     Ok(out)
 }
 
+/// For an epoch-to-target metric: how many trained runs never got there.
+fn never(m: Metric, records: &[Record]) -> String {
+    let Metric::EpochTo(reach) = m else {
+        return String::new();
+    };
+    match records
+        .iter()
+        .filter(|r| r.train.is_some() && reach.epoch(r).is_none())
+        .count()
+    {
+        0 => String::new(),
+        n => format!("{n} run(s) never reached it within their epochs (left out of the table)\n"),
+    }
+}
+
+/// Every file's records merged, and the files' lines that are not
+/// records; an error when there are no records at all.
+fn read_all(files: &[PathBuf]) -> Result<(Merged, Vec<String>), Error> {
+    let mut all = Vec::new();
+    let mut skipped = Vec::new();
+    for path in files {
+        // Unlike a sweep's --out, a file to report on must exist.
+        let text = std::fs::read_to_string(path).map_err(|error| Error::Read {
+            path: path.clone(),
+            error,
+        })?;
+        let results = parse(&text);
+        if !results.skipped_lines.is_empty() {
+            skipped.push(format!(
+                "{}: {} line(s)",
+                path.display(),
+                results.skipped_lines.len()
+            ));
+        }
+        all.push(results.records);
+    }
+    let merged = merge(all);
+    if merged.records.is_empty() {
+        return Err(Error::Read {
+            path: files.first().cloned().unwrap_or_default(),
+            error: std::io::Error::other("no sweep results in the file(s) given"),
+        });
+    }
+    Ok((merged, skipped))
+}
+
 /// What was merged: runs, files, duplicates, keys.
 fn header(o: &ReportOptions, records: &[Record], duplicates: usize, skipped: &[String]) -> String {
-    let mut specs: Vec<&str> = records.iter().map(|r| r.spec.as_str()).collect();
-    specs.dedup();
-    let keys: Vec<String> = keys(records)
+    let mut specs: Vec<&str> = Vec::new();
+    for r in records {
+        if !specs.contains(&r.spec.as_str()) {
+            specs.push(&r.spec);
+        }
+    }
+    let all = keys(records);
+    let keys: Vec<String> = all
         .iter()
-        .map(|(k, v)| format!("{k} ({})", v.len()))
+        .filter(|(_, v)| v.len() > 1)
+        .map(|(k, v)| format!("{k} ({})", v.iter().filter(|v| *v != ABSENT).count()))
+        .collect();
+    let fixed: Vec<String> = all
+        .iter()
+        .filter(|(_, v)| v.len() == 1)
+        .map(|(k, v)| format!("{k}={}", v[0]))
         .collect();
     let mut out = format!(
-        "depthlab report: {} run(s) from {} file(s), {duplicates} duplicate(s) dropped\nspec: {}; varied: {}\n",
+        "depthlab report: {} run(s) from {} file(s), {duplicates} duplicate(s) dropped\nspec: {}; varied: {}{}\n",
         records.len(),
         o.files.len(),
         specs.join(", "),
-        keys.join(", ")
+        if keys.is_empty() {
+            "nothing".to_owned()
+        } else {
+            keys.join(", ")
+        },
+        if fixed.is_empty() {
+            String::new()
+        } else {
+            format!("; one value: {}", fixed.join(", "))
+        }
     );
     if !skipped.is_empty() {
         let _ = writeln!(
@@ -127,12 +178,38 @@ fn header(o: &ReportOptions, records: &[Record], duplicates: usize, skipped: &[S
             skipped.join("; ")
         );
     }
+    let diverged: Vec<String> = records
+        .iter()
+        .filter_map(|r| {
+            let step = r.train.as_ref()?.diverged_step?;
+            let point: Vec<String> = r
+                .axes
+                .iter()
+                .map(|k| format!("{k}={}", r.point[k]))
+                .collect();
+            Some(format!("{} (step {step})", point.join(" ")))
+        })
+        .collect();
+    if !diverged.is_empty() {
+        const SHOWN: usize = 6;
+        let more = match diverged.len() > SHOWN {
+            true => format!(", and {} more", diverged.len() - SHOWN),
+            false => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "diverged: {} run(s), left out of last-epoch and end metrics: {}{more}",
+            diverged.len(),
+            diverged[..diverged.len().min(SHOWN)].join(", ")
+        );
+    }
     out
 }
 
 /// The pivot as aligned text: a header row per column key, then a row per
 /// value of the row key; cells mean (± std over seeds), `-` where no run.
-fn table(p: &Pivot) -> String {
+/// With no column keys, the one column is headed `name`.
+fn table(p: &Pivot, name: &str) -> String {
     let mut rows: Vec<Vec<String>> = Vec::new();
     let keys = p.columns.first().map_or(0, Vec::len);
     for k in 0..keys {
@@ -143,7 +220,10 @@ fn table(p: &Pivot) -> String {
                 .collect(),
         );
     }
-    rows.push(vec![p.row_key.clone()]);
+    rows.push(match keys {
+        0 => vec![p.row_key.clone(), name.to_owned()],
+        _ => vec![p.row_key.clone()],
+    });
     for (value, cells) in p.rows.iter().zip(&p.cells) {
         let cells = cells.iter().map(|v| match v.len() {
             0 => "-".to_owned(),
@@ -171,13 +251,20 @@ const PALETTE: [RGBColor; 10] = [
 /// The metric against the row key, a line per column, a bar of ± one std
 /// over seeds at each point that has several.
 fn panel(m: Metric, p: &Pivot) -> Panel {
-    let numeric = p.rows.iter().all(|v| v.parse::<f64>().is_ok());
-    let x = |i: usize| {
-        if numeric {
-            p.rows[i].parse().unwrap_or(0.0)
-        } else {
-            (i + 1) as f64
-        }
+    let values: Option<Vec<f64>> = p.rows.iter().map(|v| v.parse::<f64>().ok()).collect();
+    // Positive values over two decades or more (learning rates, decays)
+    // are drawn on log10 of the value.
+    let log = values.as_ref().is_some_and(|v| {
+        let (lo, hi) = v
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+        lo > 0.0 && hi / lo >= 100.0
+    });
+    let numeric = values.is_some();
+    let x = |i: usize| match &values {
+        Some(v) if log => v[i].log10(),
+        Some(v) => v[i],
+        None => (i + 1) as f64,
     };
     let mut series = Vec::new();
     for (j, column) in p.columns.iter().enumerate() {
@@ -188,7 +275,9 @@ fn panel(m: Metric, p: &Pivot) -> Panel {
             .collect();
         let label: Vec<String> = column.iter().map(|(k, v)| format!("{k}={v}")).collect();
         series.push(Series {
-            look: Look::Marked,
+            // Categories (activations, inits) are not a continuum: no
+            // line between them.
+            look: if numeric { Look::Marked } else { Look::Points },
             ..Series::line(
                 stats.iter().map(|(x, (mean, _), _)| (*x, *mean)).collect(),
                 color,
@@ -208,7 +297,9 @@ fn panel(m: Metric, p: &Pivot) -> Panel {
             }
         }
     }
-    let x_desc = if numeric {
+    let x_desc = if log {
+        format!("log10 {}", p.row_key)
+    } else if numeric {
         p.row_key.clone()
     } else {
         let names: Vec<String> = p
@@ -220,11 +311,18 @@ fn panel(m: Metric, p: &Pivot) -> Panel {
         format!("{} ({})", p.row_key, names.join(", "))
     };
     Panel {
-        caption: m.title().into(),
+        caption: m.title(),
         x_desc,
-        y_desc: m.name().into(),
-        log_y: false,
-        whole_x: !numeric || p.rows.iter().all(|v| v.parse::<u64>().is_ok()),
+        y_desc: m.name(),
+        // Positive values over three decades or more on a log axis.
+        log_y: {
+            let v: Vec<f64> = p.cells.iter().flatten().flatten().copied().collect();
+            let (lo, hi) = v
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+            lo > 0.0 && hi / lo >= 1000.0
+        },
+        whole_x: !log && (!numeric || p.rows.iter().all(|v| v.parse::<u64>().is_ok())),
         y_range: None,
         series,
     }
@@ -235,17 +333,16 @@ fn runs_csv(records: &[Record]) -> String {
     let keys: Vec<String> = keys(records)
         .into_iter()
         .map(|(k, _)| k)
-        .filter(|k| k != "seed")
+        .filter(|k| !["seed", "spec", "mode"].contains(&k.as_str()))
         .collect();
-    let head = keys
-        .iter()
-        .cloned()
+    let head = std::iter::once("spec".to_owned())
+        .chain(keys.iter().cloned())
         .chain(["seed", "mode", "effective_spec"].map(String::from))
-        .chain(Metric::ALL.iter().map(|m| m.name().to_owned()))
+        .chain(Metric::ALL.iter().map(|m| m.name()))
         .collect::<Vec<String>>();
     let rows = records.iter().map(|r| {
-        keys.iter()
-            .map(|k| r.point.get(k).cloned().unwrap_or_default())
+        std::iter::once(r.spec.clone())
+            .chain(keys.iter().map(|k| key_value(r, k).to_owned()))
             .chain([r.seed.to_string(), r.mode.clone(), r.effective_spec.clone()])
             .chain(
                 Metric::ALL

@@ -9,7 +9,7 @@ use crate::sweep::{Axis, Point, Record, append_line, points, read, run_point, sp
 use crate::train::Options;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Instant;
@@ -66,6 +66,26 @@ impl Shard {
             number("SLURM_ARRAY_TASK_COUNT", &count)?,
             number("SLURM_ARRAY_TASK_MIN", &min)?,
         );
+        // A stepped (--array=1-15:2) or listed (--array=3,5) array has
+        // holes: its tasks cannot number the shards 1..COUNT, so every task
+        // refuses, not only those past the end.
+        if let Some(step) = env("SLURM_ARRAY_TASK_STEP")
+            && number("SLURM_ARRAY_TASK_STEP", &step)? != 1
+        {
+            return Err(format!(
+                "SLURM_ARRAY_TASK_STEP={step}: sweep shards need a contiguous array without a step, \
+                 e.g. --array={min}-{}",
+                min + count.saturating_sub(1)
+            ));
+        }
+        if let Some(max) = env("SLURM_ARRAY_TASK_MAX")
+            && number("SLURM_ARRAY_TASK_MAX", &max)? + 1 != min + count
+        {
+            return Err(format!(
+                "the job array (MIN {min}, MAX {max}, COUNT {count}) is not contiguous: sweep shards \
+                 need --array=MIN-MAX; to redo some points, re-run the whole array (done points are skipped)"
+            ));
+        }
         match id.checked_sub(min) {
             Some(index) if index < count => Ok(Some(Shard { index, count })),
             _ => Err(format!(
@@ -105,7 +125,7 @@ pub fn sweep(spec: &Spec, opts: &Options, s: &SweepOptions) -> Result<String, Er
         let chosen: Vec<&Point> = mine.iter().filter_map(|&i| grid.get(i)).collect();
         for p in chosen {
             let record = run_point(&spec_at(spec, p)?, &spec.label(), p, opts, s.train)?;
-            print_line(&to_line(&record));
+            print_line(&to_line(&record)).map_err(Error::writing(Path::new(STDOUT)))?;
         }
         return Ok(String::new());
     }
@@ -147,7 +167,7 @@ fn run(
     let mut write = |line: &str| -> Result<(), Error> {
         match &s.out {
             Some(path) => append_line(path, line).map_err(Error::writing(path))?,
-            None => print_line(line),
+            None => print_line(line).map_err(Error::writing(Path::new(STDOUT)))?,
         }
         progress.tick();
         Ok(())
@@ -197,11 +217,15 @@ fn to_line(record: &Record) -> String {
     serde_json::to_string(record).expect("a record always serializes")
 }
 
-/// Writes one line to stdout (a closed pipe is not an error).
-fn print_line(line: &str) {
+/// How errors name stdout.
+const STDOUT: &str = "(standard output)";
+
+/// Writes one line to stdout. A closed pipe is an error: for a worker it
+/// means its parent is gone (killed), and its points would go nowhere.
+fn print_line(line: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
+    writeln!(out, "{line}")?;
+    out.flush()
 }
 
 /// Runs `indices` in `s.jobs` worker processes (round-robin), passing each
@@ -356,5 +380,59 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shard;
+
+    /// The shard Slurm's variables give, `vars` as NAME=value.
+    fn slurm(vars: &[(&str, &str)]) -> Result<Option<Shard>, String> {
+        Shard::from_slurm(|name| {
+            vars.iter()
+                .find(|(k, _)| format!("SLURM_ARRAY_TASK_{k}") == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn slurm_arrays_number_the_shards_from_min() {
+        let vars = [
+            ("ID", "4"),
+            ("COUNT", "4"),
+            ("MIN", "1"),
+            ("MAX", "4"),
+            ("STEP", "1"),
+        ];
+        assert_eq!(slurm(&vars), Ok(Some(Shard { index: 3, count: 4 })));
+        assert_eq!(
+            slurm(&[("ID", "0"), ("COUNT", "2")]),
+            Ok(Some(Shard { index: 0, count: 2 }))
+        );
+        assert_eq!(slurm(&[("COUNT", "2")]), Ok(None), "not an array task");
+    }
+
+    #[test]
+    fn arrays_with_holes_are_refused_by_every_task() {
+        // --array=1-7:2 is tasks 1, 3, 5, 7: task 1 would claim shard 1/4.
+        let stepped = [
+            ("ID", "1"),
+            ("COUNT", "4"),
+            ("MIN", "1"),
+            ("MAX", "7"),
+            ("STEP", "2"),
+        ];
+        assert!(slurm(&stepped).unwrap_err().contains("without a step"));
+        // --array=3,5: task 3 would claim shard 1/2.
+        let listed = [("ID", "3"), ("COUNT", "2"), ("MIN", "3"), ("MAX", "5")];
+        assert!(slurm(&listed).unwrap_err().contains("not contiguous"));
+        let outside = [("ID", "9"), ("COUNT", "3"), ("MIN", "1")];
+        assert!(slurm(&outside).unwrap_err().contains("outside the array"));
+        assert!(
+            slurm(&[("ID", "x"), ("COUNT", "3")])
+                .unwrap_err()
+                .contains("whole number")
+        );
     }
 }

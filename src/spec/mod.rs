@@ -158,6 +158,21 @@ impl ActSpec {
         matches!(self, ActSpec::Sigmoid | ActSpec::Tanh | ActSpec::Softsign)
     }
 
+    /// Whether it is a rectifier with its kink at 0 (ReLU, LeakyReLU,
+    /// PReLU, ELU, SELU): a unit can sit on the negative side for every
+    /// input, where a ReLU unit is dead and the others pass only a reduced
+    /// gradient (a·δ, or ELU's δ·f'(s) → 0 as s → −∞).
+    pub fn rectifies(self) -> bool {
+        matches!(
+            self,
+            ActSpec::Relu
+                | ActSpec::LeakyRelu { .. }
+                | ActSpec::Prelu { .. }
+                | ActSpec::Elu { .. }
+                | ActSpec::Selu
+        )
+    }
+
     /// Whether units can die (output exactly zero for every input).
     pub fn can_die(self) -> bool {
         match self {

@@ -11,7 +11,7 @@ mod table;
 pub use grid::{Axis, Key, Point, points, spec_at};
 pub use record::{Best, EpochSummary, LayerSummary, Record, SCHEMA, StatsSummary, TrainSummary};
 pub use results::{Results, append_line, parse, read};
-pub use table::{Merged, Metric, Pivot, keys, merge, pivot};
+pub use table::{ABSENT, Curve, Merged, Metric, Pivot, Reach, key_value, keys, merge, pivot};
 
 use crate::error::Error;
 use crate::report::Report;
@@ -48,17 +48,27 @@ pub fn run_point(
         true => {
             let mut trainer = Trainer::new(spec, opts)?;
             let mut records = Vec::new();
-            let outcome = trainer.run(&mut |e| {
-                if let Event::Epoch(r) = e {
-                    records.push(r.clone());
-                }
+            let mut end = None;
+            let outcome = trainer.run(&mut |e| match e {
+                Event::Epoch(r) => records.push(r.clone()),
+                // Measured at step 0 and after the last step: keep the last.
+                Event::Stats(r) if r.step > 0 => end = Some(r.stats.clone()),
+                _ => {}
             });
             let diverged = match outcome {
                 Ok(()) => None,
                 Err(Error::Diverged { step, .. }) => Some(step),
                 Err(e) => return Err(e),
             };
-            Some(TrainSummary::new(&records, trainer.step(), diverged))
+            let end = end.map(|stats| {
+                let report = Report {
+                    stats: &stats,
+                    steps: trainer.step(),
+                    ..report
+                };
+                StatsSummary::new(&exec.plan().graph, &stats, &report)
+            });
+            Some(TrainSummary::new(&records, trainer.step(), diverged, end))
         }
     };
     Ok(Record {

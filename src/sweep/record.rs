@@ -81,15 +81,27 @@ pub struct LayerSummary {
     pub saturated: Option<f64>,
     /// Fraction of units dead on the whole probe (ReLU-like only).
     pub dead: Option<f64>,
+    /// Fraction of units whose pre-activation is ≤ 0 on the whole probe
+    /// (rectifiers: ReLU, LeakyReLU, PReLU, ELU, SELU).
+    #[serde(default)]
+    pub off: Option<f64>,
 }
 
-/// `--train`: the last epoch and the best test epochs.
+/// `--train`: the last epoch, the best test epochs, every epoch, and the
+/// statistics at the end.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainSummary {
     pub steps: u64,
     pub epochs: usize,
     /// The last epoch's record (train loss: the epoch's mean).
     pub last: EpochSummary,
+    /// Every epoch's record, in order (for "epochs to reach a target").
+    #[serde(default)]
+    pub curve: Vec<EpochSummary>,
+    /// The statistics on the probe batch after the last step (`null` when
+    /// the run diverged before it).
+    #[serde(default)]
+    pub end: Option<StatsSummary>,
     /// The epoch of the lowest test loss, and of the highest test accuracy.
     pub best_test_loss: Option<Best>,
     pub best_test_acc: Option<Best>,
@@ -137,6 +149,7 @@ impl StatsSummary {
                 gain_predicted: s.gain_predicted.and_then(finite),
                 saturated: s.saturated.and_then(finite),
                 dead: s.dead.map(|d| d as f64 / l.units as f64),
+                off: s.off.map(|d| d as f64 / l.units as f64),
             })
             .collect();
         let factor = stats.hidden_factor();
@@ -152,25 +165,35 @@ impl StatsSummary {
     }
 }
 
+impl EpochSummary {
+    fn new(r: &EpochRecord) -> EpochSummary {
+        EpochSummary {
+            epoch: r.epoch,
+            train_loss: finite(r.train_loss),
+            train_acc: r.train_acc,
+            test_loss: r.test_loss.and_then(finite),
+            test_acc: r.test_acc,
+        }
+    }
+}
+
 impl TrainSummary {
-    /// The summary of a run's epoch records.
-    pub fn new(records: &[EpochRecord], steps: u64, diverged_step: Option<u64>) -> TrainSummary {
-        let last = records.last().map_or(
-            EpochSummary {
-                epoch: 0,
-                train_loss: None,
-                train_acc: None,
-                test_loss: None,
-                test_acc: None,
-            },
-            |r| EpochSummary {
-                epoch: r.epoch,
-                train_loss: finite(r.train_loss),
-                train_acc: r.train_acc,
-                test_loss: r.test_loss.and_then(finite),
-                test_acc: r.test_acc,
-            },
-        );
+    /// The summary of a run's epoch records, with the statistics measured
+    /// after its last step.
+    pub fn new(
+        records: &[EpochRecord],
+        steps: u64,
+        diverged_step: Option<u64>,
+        end: Option<StatsSummary>,
+    ) -> TrainSummary {
+        let curve: Vec<EpochSummary> = records.iter().map(EpochSummary::new).collect();
+        let last = curve.last().cloned().unwrap_or(EpochSummary {
+            epoch: 0,
+            train_loss: None,
+            train_acc: None,
+            test_loss: None,
+            test_acc: None,
+        });
         let best = |pick: fn(&EpochRecord) -> Option<f64>, lower: bool| {
             records
                 .iter()
@@ -193,6 +216,8 @@ impl TrainSummary {
             steps,
             epochs: records.len(),
             last,
+            curve,
+            end,
             best_test_loss: best(|r| r.test_loss, true),
             best_test_acc: best(|r| r.test_acc, false),
             diverged_step,
