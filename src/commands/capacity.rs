@@ -529,6 +529,7 @@ fn sweep_panel(knob: &Knob, all: &[Means]) -> Panel {
         log_y: true,
         whole_x: !log_x,
         y_range: None,
+        x_range: None,
         series,
     }
 }
@@ -642,6 +643,7 @@ fn curves_panel(curve: &[Epoch], best: Option<Epoch>) -> Panel {
         log_y: true,
         whole_x: true,
         y_range: None,
+        x_range: None,
         series,
     }
 }

@@ -512,6 +512,7 @@ fn fit_panels(train: &Points, fits: &[DegreeFit]) -> Vec<Panel> {
             whole_x: false,
             // A wild fit leaves the window; the points stay in it.
             y_range: Some(window),
+            x_range: None,
             series: vec![
                 Series::line(sine.clone(), RGBColor(77, 172, 38), Some("sin(2πx)".into())),
                 Series::line(
@@ -550,6 +551,7 @@ fn e_rms_panel(
         log_y: true,
         whole_x,
         y_range: None,
+        x_range: None,
         series: vec![
             series(|f| f.train_e_rms, layer_color(0, 3), "train"),
             series(|f| f.test_e_rms, RED, "test"),

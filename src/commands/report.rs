@@ -324,6 +324,7 @@ fn panel(m: Metric, p: &Pivot) -> Panel {
         },
         whole_x: !log && (!numeric || p.rows.iter().all(|v| v.parse::<u64>().is_ok())),
         y_range: None,
+        x_range: (!numeric).then_some((0.5, p.rows.len() as f64 + 0.5)),
         series,
     }
 }

@@ -2,7 +2,7 @@
 //! a metric by one key (rows) and the other keys (columns), seeds folded
 //! into mean ± std.
 
-use super::record::{EpochSummary, Record, StatsSummary};
+use super::record::{EpochSummary, LayerSummary, Record, StatsSummary};
 use crate::stats::db;
 use std::collections::HashSet;
 
@@ -285,11 +285,6 @@ impl Metric {
     /// Its value in `r` (`None`: not measured, not finite, or at the end
     /// of a run that diverged).
     pub fn of(self, r: &Record) -> Option<f64> {
-        // The hidden layers: all but the output one (a single layer is both).
-        let hidden = |s: &StatsSummary| match s.layers.len() {
-            0 | 1 => s.layers.clone(),
-            n => s.layers[..n - 1].to_vec(),
-        };
         let mean =
             |v: Vec<f64>| (!v.is_empty()).then(|| 100.0 * v.iter().sum::<f64>() / v.len() as f64);
         let dead = |s: &StatsSummary| mean(hidden(s).iter().filter_map(|l| l.dead).collect());
@@ -328,6 +323,15 @@ impl Metric {
             Metric::OffEnd => off(t?.end.as_ref()?),
             Metric::EpochTo(reach) => reach.epoch(r).map(|e| e as f64),
         }
+    }
+}
+
+/// The hidden layers of `s`: all but the output one (a single layer is
+/// both).
+fn hidden(s: &StatsSummary) -> &[LayerSummary] {
+    match s.layers.len() {
+        0 | 1 => &s.layers,
+        n => &s.layers[..n - 1],
     }
 }
 

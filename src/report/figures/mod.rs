@@ -71,6 +71,9 @@ pub struct Panel {
     /// A fixed y range instead of one fitted to the points (what falls
     /// outside is clipped), for a panel whose interest is a window.
     pub y_range: Option<(f64, f64)>,
+    /// A fixed x range instead of the points' (categories get half a step
+    /// of room at each end).
+    pub x_range: Option<(f64, f64)>,
     pub series: Vec<Series>,
 }
 
@@ -167,7 +170,7 @@ fn ranges(panel: &Panel) -> ((f64, f64), (f64, f64)) {
         (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
     }
     if let (Some(y), true) = (panel.y_range, x0 <= x1) {
-        return ((x0, x1), y);
+        return (panel.x_range.unwrap_or((x0, x1)), y);
     }
     if x0 > x1 {
         return (
@@ -175,10 +178,10 @@ fn ranges(panel: &Panel) -> ((f64, f64), (f64, f64)) {
             if panel.log_y { (0.1, 1.0) } else { (0.0, 1.0) },
         );
     }
-    let x = if x0 == x1 {
-        (x0 - 0.5, x1 + 0.5)
-    } else {
-        (x0, x1)
+    let x = match panel.x_range {
+        Some(x) => x,
+        None if x0 == x1 => (x0 - 0.5, x1 + 0.5),
+        None => (x0, x1),
     };
     let y = if panel.log_y {
         // Whole decades, so the axis has at least two labelled ticks.

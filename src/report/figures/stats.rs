@@ -64,6 +64,7 @@ pub fn stats_panels(stats: &NetworkStats) -> Vec<Panel> {
             log_y: false,
             whole_x: false,
             y_range: None,
+            x_range: None,
             series: histogram_series(&pick(|l| &l.act_hist), lo, hi, hidden),
         },
         Panel {
@@ -73,6 +74,7 @@ pub fn stats_panels(stats: &NetworkStats) -> Vec<Panel> {
             log_y: false,
             whole_x: false,
             y_range: None,
+            x_range: None,
             series: histogram_series(&pick(|l| &l.hist), -r, r, hidden),
         },
         Panel {
@@ -82,6 +84,7 @@ pub fn stats_panels(stats: &NetworkStats) -> Vec<Panel> {
             log_y: true,
             whole_x: true,
             y_range: None,
+            x_range: None,
             series: vec![
                 Series::line(
                     measured,

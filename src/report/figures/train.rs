@@ -87,6 +87,7 @@ fn loss_panels(epochs: &[EpochRecord]) -> Vec<Panel> {
         log_y: false,
         whole_x: true,
         y_range: None,
+        x_range: None,
         series: [
             series(|r| Some(r.train_loss), TRAIN, "train"),
             series(|r| r.test_loss, TEST, "test"),
@@ -110,6 +111,7 @@ fn loss_panels(epochs: &[EpochRecord]) -> Vec<Panel> {
             log_y: false,
             whole_x: true,
             y_range: None,
+            x_range: None,
             series: accuracy,
         });
     }
@@ -167,6 +169,7 @@ fn activation_panels(records: &[Record]) -> Vec<Panel> {
             log_y: false,
             whole_x: false,
             y_range: None,
+            x_range: None,
             series: band,
         },
         Panel {
@@ -176,6 +179,7 @@ fn activation_panels(records: &[Record]) -> Vec<Panel> {
             log_y: false,
             whole_x: false,
             y_range: None,
+            x_range: None,
             series: per_layer(records, Look::Line, true, |l| Some(l.p98)),
         },
     ]
@@ -190,6 +194,7 @@ fn log_panel(caption: &str, y_desc: &str, series: Vec<Series>) -> Panel {
         log_y: true,
         whole_x: false,
         y_range: None,
+        x_range: None,
         series,
     }
 }
