@@ -14,6 +14,8 @@ mod dump;
 mod figures;
 /// Finite-difference gradient checks against an independent f64 forward.
 mod gradcheck;
+/// Regressions from issue 13's hostile battery, one per finding.
+mod hostile;
 /// Imports between modules run one way; `unsafe` stays in two places.
 mod layout;
 /// PyTorch parity: 5 optimizer steps replayed from committed fixtures.

@@ -41,7 +41,7 @@ pub fn load_spec(
     overrides: &Overrides,
 ) -> Result<Spec, Error> {
     let source = match (path, net) {
-        (_, Some(text)) => Source::new("--net", text),
+        (_, Some(text)) => Source::net(text),
         (Some(p), None) => match std::fs::read_to_string(p) {
             Ok(text) => Source::new(p, text),
             Err(error) => match find(p) {

@@ -28,6 +28,9 @@ impl Span {
 pub struct Source {
     pub name: String,
     pub text: String,
+    /// `--net` text, one line whose statements `;` separates: a `#`
+    /// comment ends at the next `;` (in a file, at the end of the line).
+    pub net: bool,
 }
 
 impl Source {
@@ -35,6 +38,22 @@ impl Source {
         Source {
             name: name.into(),
             text: text.into(),
+            net: false,
+        }
+    }
+
+    /// The text of `--net`.
+    ///
+    /// ```
+    /// use depthlab::spec::{Source, parse};
+    /// // The comment ends at the `;`: the net has its 10-unit output.
+    /// let spec = parse(Source::net("input 4; dense 8 relu # hidden; dense 10")).unwrap();
+    /// assert_eq!(spec.dense.last().unwrap().units, 10);
+    /// ```
+    pub fn net(text: impl Into<String>) -> Self {
+        Source {
+            net: true,
+            ..Source::new("--net", text)
         }
     }
 

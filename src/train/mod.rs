@@ -260,7 +260,11 @@ impl Trainer {
         self.measure(false, on);
         while self.step() < self.total_steps {
             if stop.load(Ordering::Relaxed) {
-                self.close_epoch(on);
+                // A stop right after an epoch closed has no partial epoch
+                // to report (it would be a row of zeros).
+                if self.sums.steps > 0 {
+                    self.close_epoch(on);
+                }
                 return Err(Error::Interrupted { step: self.step() });
             }
             self.train_step(on)?;
