@@ -334,9 +334,16 @@ struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     save: Option<PathBuf>,
     /// Continue a run from a checkpoint written by --save or --out; the
-    /// result is bit-identical to the uninterrupted run.
+    /// result is bit-identical to the uninterrupted run. The checkpoint
+    /// must come from the same spec (flags applied), apart from the run's
+    /// length (--epochs, --steps).
     #[arg(long, value_name = "FILE")]
     resume: Option<PathBuf>,
+    /// With --resume: load a checkpoint written for another spec whose
+    /// tensors fit this one (another learning rate, activation, data...),
+    /// a deliberate change.
+    #[arg(long, requires = "resume")]
+    allow_spec_change: bool,
     /// Also print the probe's histograms at the start and the end (as
     /// `stats --hist`: δ, `--hist=act` or `--hist=both`).
     #[arg(long, value_enum, value_name = "WHAT", num_args = 0..=1, require_equals = true, default_missing_value = "delta")]
@@ -602,6 +609,7 @@ fn run(cli: Cli) -> Result<String, Error> {
                 out: a.out,
                 save: a.save,
                 resume: a.resume,
+                allow_spec_change: a.allow_spec_change,
                 hist: a.hist.map(Hist::from),
                 stats_every: a.stats_every,
                 tensorboard: a.tensorboard,

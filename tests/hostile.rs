@@ -62,3 +62,140 @@ fn a_stop_at_an_epoch_boundary_adds_no_empty_epoch() {
     assert_eq!((epochs[0].epoch, epochs[0].step), (1, 2));
     assert!(epochs[0].train_loss > 0.0);
 }
+
+const RESUMABLE: &str = "input 2; dense 16 tanh x2; dense 3; loss cross_entropy; \
+                         optim adam lr=0.01; data spirals n=96 test=32; train batch=16 epochs=2 seed=7";
+
+/// A checkpoint of `text` after 3 steps, written into `dir`.
+fn checkpoint(text: &str, dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    use depthlab::train::Trainer;
+    let mut t = Trainer::new(&net(text), &crate::options(16)).unwrap();
+    for _ in 0..3 {
+        t.train_step(&mut |_| {}).unwrap();
+    }
+    let path = dir.join(name);
+    t.save(&path).unwrap();
+    path
+}
+
+/// The error of resuming `text` from `path`.
+fn resume_error(text: &str, path: &std::path::Path, allow_change: bool) -> String {
+    let mut t = depthlab::train::Trainer::new(&net(text), &crate::options(16)).unwrap();
+    let err = t.resume_changed(path, allow_change).unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    err.to_string()
+}
+
+/// `bytes` with the first `from` replaced by `to` (same length).
+fn edited(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from.as_bytes())
+        .unwrap_or_else(|| panic!("no {from}"));
+    let mut out = bytes.to_vec();
+    out[at..at + to.len()].copy_from_slice(to.as_bytes());
+    out
+}
+
+/// The step and the epoch's sums were outside the checksum: `"step":"3"` →
+/// `"4"` resumed with exit 0 and other weights; edited sums printed 1953 %
+/// accuracy.
+#[test]
+fn checkpoint_metadata_is_inside_the_checksum() {
+    let dir = crate::tempdir("hostile-meta");
+    let good = checkpoint(RESUMABLE, &dir, "good.safetensors");
+    let bytes = std::fs::read(&good).unwrap();
+    for (from, to) in [
+        ("\"step\":\"3\"", "\"step\":\"4\""),
+        ("\"epoch_seen\":\"48\"", "\"epoch_seen\":\"98\""),
+    ] {
+        let path = dir.join("edited.safetensors");
+        std::fs::write(&path, edited(&bytes, from, to)).unwrap();
+        let err = resume_error(RESUMABLE, &path, false);
+        assert!(
+            err.contains("checksum") && err.contains("corrupt"),
+            "{from}: {err}"
+        );
+    }
+}
+
+/// A checkpoint of another net with the same shapes (another activation,
+/// loss, data or learning rate) was accepted; an extra tensor was ignored.
+#[test]
+fn a_checkpoint_of_another_spec_is_refused_naming_what_differs() {
+    let dir = crate::tempdir("hostile-other");
+    let good = checkpoint(RESUMABLE, &dir, "good.safetensors");
+    for (from, to) in [
+        ("dense 16 tanh x2", "dense 16 relu x2"),
+        ("optim adam lr=0.01", "optim adam lr=0.02"),
+        ("data spirals n=96", "data blobs n=96"),
+    ] {
+        let other = RESUMABLE.replace(from, to);
+        let err = resume_error(&other, &good, false);
+        assert!(
+            err.contains(&format!("`{to}")) && err.contains("--allow-spec-change"),
+            "{err}"
+        );
+        // Deliberately: the tensors fit, so it loads.
+        let mut t = depthlab::train::Trainer::new(&net(&other), &crate::options(16)).unwrap();
+        t.resume_changed(&good, true).unwrap();
+        assert_eq!(t.step(), 3);
+    }
+    // A longer run of the same spec is a resume, not a change.
+    let mut longer = depthlab::train::Trainer::new(
+        &net(&RESUMABLE.replace("epochs=2", "epochs=5")),
+        &crate::options(16),
+    )
+    .unwrap();
+    longer.resume(&good).unwrap();
+    // amsgrad adds W.max_exp_avg_sq: named as a spec difference (it was
+    // reported as a corrupt checksum), and as an extra tensor when allowed.
+    let amsgrad = RESUMABLE.replace("lr=0.01", "lr=0.01 amsgrad=true");
+    let ams = checkpoint(&amsgrad, &dir, "ams.safetensors");
+    let err = resume_error(RESUMABLE, &ams, false);
+    assert!(err.contains("amsgrad=true"), "{err}");
+    let err = resume_error(RESUMABLE, &ams, true);
+    assert!(
+        err.contains("max_exp_avg_sq") && err.contains("does not have"),
+        "{err}"
+    );
+}
+
+/// After a divergence the "last good state" checkpoint could hold NaN
+/// weights: the update before the non-finite loss had already broken them.
+#[test]
+fn a_diverged_run_writes_no_checkpoint_of_broken_weights() {
+    let dir = crate::tempdir("hostile-diverged");
+    let save = dir.join("last.safetensors");
+    let o = depthlab(&[
+        "train",
+        "--net",
+        "input 2; dense 16 relu x2; dense 3; optim adam lr=0.01 eps=0; data spirals n=64 test=0; train batch=32 epochs=30 seed=1",
+        "--save",
+        save.to_str().unwrap(),
+        "-q",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("no checkpoint written"), "{err}");
+    assert!(!save.exists());
+    // A divergence that leaves the weights finite keeps its checkpoint, and
+    // it loads.
+    let o = depthlab(&[
+        "train",
+        "--net",
+        "input 2; dense 16 relu x2; dense 3; loss mse; optim sgd lr=1e4; data spirals n=64 test=0; train batch=32 epochs=3 seed=1",
+        "--save",
+        save.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    let mut t = depthlab::train::Trainer::new(
+        &net("input 2; dense 16 relu x2; dense 3; loss mse; optim sgd lr=1e4; data spirals n=64 test=0; train batch=32 epochs=3 seed=1"),
+        &crate::options(16),
+    )
+    .unwrap();
+    t.resume(&save).unwrap();
+    assert!(t.state_is_finite());
+}

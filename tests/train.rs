@@ -382,7 +382,17 @@ fn damaged_checkpoints_are_refused_with_a_reason() {
     o.train_step(&mut |_| {}).unwrap();
     o.save(&other).unwrap();
     let wrong = resume(&std::fs::read(&other).unwrap(), "wrong.safetensors");
-    assert!(wrong.contains("W1") && wrong.contains("[16, 2]"), "{wrong}");
+    assert!(
+        wrong.contains("`dense 12 tanh`") && wrong.contains("`dense 16 tanh`"),
+        "{wrong}"
+    );
+    // Allowed to change spec, the shapes still have to fit.
+    let mut fresh = Trainer::new(&spec(RESUMABLE), &options(1)).unwrap();
+    let err = fresh
+        .resume_changed(&dir.join("wrong.safetensors"), true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("W1") && err.contains("[16, 2]"), "{err}");
     // Another seed: every epoch's data order would differ.
     let mut reseeded =
         Trainer::new(&spec(&RESUMABLE.replace("seed=7", "seed=8")), &options(1)).unwrap();

@@ -31,6 +31,9 @@ pub struct TrainFiles {
     pub save: Option<PathBuf>,
     /// Continue from this checkpoint.
     pub resume: Option<PathBuf>,
+    /// Resume even from a checkpoint written for another spec
+    /// (`--allow-spec-change`).
+    pub allow_spec_change: bool,
     /// Append the probe's histograms at the start and the end to the
     /// summary.
     pub hist: Option<Hist>,
@@ -339,7 +342,10 @@ impl Sinks {
 }
 
 /// The checkpoints of `trainer`'s state: `DIR/checkpoint.safetensors`
-/// with `--out`, and `--save`'s file.
+/// with `--out`, and `--save`'s file. A state holding NaN or infinity (a
+/// diverged run whose last update already broke the weights) is not
+/// written: a checkpoint that cannot be resumed usefully would replace
+/// whatever is at those paths.
 fn write_checkpoints(trainer: &Trainer, files: &TrainFiles) -> Result<Vec<PathBuf>, Error> {
     let paths: Vec<PathBuf> = files
         .out
@@ -347,6 +353,13 @@ fn write_checkpoints(trainer: &Trainer, files: &TrainFiles) -> Result<Vec<PathBu
         .map(|d| d.join("checkpoint.safetensors"))
         .chain(files.save.clone())
         .collect();
+    if !paths.is_empty() && !trainer.state_is_finite() {
+        eprintln!(
+            "no checkpoint written: at step {} the weights or the optimizer state already hold NaN or infinity",
+            trainer.step()
+        );
+        return Ok(Vec::new());
+    }
     for path in &paths {
         trainer.save(path)?;
     }
@@ -380,7 +393,7 @@ fn run(
     let started = Instant::now();
     let mut trainer = Trainer::new(spec, opts)?.measure_every(files.stats_every);
     if let Some(path) = &files.resume {
-        trainer.resume(path)?;
+        trainer.resume_changed(path, files.allow_spec_change)?;
     }
     let resumed = files.resume.is_some();
     let mut sinks = Sinks::open(spec, files, &trainer)?;

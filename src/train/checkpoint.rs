@@ -10,13 +10,19 @@
 //!   `W1.exp_avg_sq`, `W1.max_exp_avg_sq` (Adam/AdamW; the last with
 //!   amsgrad).
 //!
-//! Metadata (strings): `format` = `depthlab.checkpoint/1`, `step` (optimizer
+//! Metadata (strings): `format` = `depthlab.checkpoint/2`, `step` (optimizer
 //! steps done), `seed` (the data order of every epoch derives from it and
 //! the epoch number, so it is the whole RNG state), `optimizer`, `batch`,
 //! the running sums of the current epoch (`epoch_loss_sum` as the f64's
 //! bits in hex, `epoch_correct`, `epoch_seen`, `epoch_steps`), `spec` (the
-//! spec text, for people), and `checksum`: FNV-1a 64 over every tensor's
-//! bytes in name order, so a corrupted file is refused rather than loaded.
+//! effective spec, every flag applied), and `checksum`: FNV-1a 64 over
+//! every tensor's bytes in name order and then every other metadata entry
+//! (`key\0value\0` in key order), so a corrupted file, tensors or
+//! metadata, is refused rather than loaded.
+//!
+//! A checkpoint resumes only the spec it was written for: the effective
+//! specs must match apart from the run's length (`train epochs=`/`steps=`),
+//! unless the caller allows a change (`train --allow-spec-change`).
 
 use super::metrics::EpochSums;
 use crate::error::Error;
@@ -29,7 +35,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Version tag of the checkpoint format.
-pub const FORMAT: &str = "depthlab.checkpoint/1";
+pub const FORMAT: &str = "depthlab.checkpoint/2";
 
 /// The run-time state stored beside the tensors.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -61,6 +67,15 @@ fn tensors(exec: &Executor) -> Vec<(String, Buf, Vec<usize>)> {
     out
 }
 
+/// Whether every value a checkpoint of `exec` would hold is finite (after
+/// a divergence the update before the non-finite loss may already have
+/// written NaN or infinity into the weights or the optimizer state).
+pub fn finite(exec: &Executor) -> bool {
+    tensors(exec)
+        .iter()
+        .all(|(_, b, _)| exec.buf(*b).iter().all(|v| v.is_finite()))
+}
+
 /// FNV-1a, 64 bits: a checksum, not a cryptographic hash.
 fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
     bytes.iter().fold(hash, |h, &b| {
@@ -69,6 +84,30 @@ fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
 }
 
 const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Continues `hash` over the metadata entries other than `checksum`, in
+/// key order.
+fn meta_checksum<'m>(hash: u64, meta: impl IntoIterator<Item = (&'m String, &'m String)>) -> u64 {
+    let mut entries: Vec<_> = meta.into_iter().filter(|(k, _)| *k != "checksum").collect();
+    entries.sort();
+    entries.into_iter().fold(hash, |h, (k, v)| {
+        let h = fnv1a(fnv1a(h, k.as_bytes()), &[0]);
+        fnv1a(fnv1a(h, v.as_bytes()), &[0])
+    })
+}
+
+/// What a checkpoint must agree with: the effective spec without the
+/// run's length, which a resumed run may extend, and without the seed and
+/// batch, which [`crate::train::Trainer::resume`] checks with a hint of
+/// its own.
+fn resumable_as(spec: &Spec) -> String {
+    let mut same = spec.clone();
+    same.train.epochs = 0;
+    same.train.steps = None;
+    same.train.seed = 0;
+    same.train.batch = 0;
+    same.to_string()
+}
 
 /// Writes the checkpoint of `exec` to `path`, atomically (temporary file
 /// and rename).
@@ -79,9 +118,8 @@ pub fn save(path: &Path, exec: &Executor, ck: &Checkpoint, spec: &Spec) -> Resul
         .into_iter()
         .map(|(name, b, shape)| f32s(name, shape, exec.buf(b)))
         .collect();
-    let checksum = tensors.iter().fold(FNV_START, |h, t| fnv1a(h, &t.bytes));
     let o = plan.optim.as_ref().expect("a training plan");
-    let meta = BTreeMap::from([
+    let mut meta = BTreeMap::from([
         ("format".to_owned(), FORMAT.to_owned()),
         ("step".to_owned(), ck.step.to_string()),
         ("seed".to_owned(), ck.seed.to_string()),
@@ -94,17 +132,26 @@ pub fn save(path: &Path, exec: &Executor, ck: &Checkpoint, spec: &Spec) -> Resul
         ("epoch_correct".to_owned(), ck.sums.correct.to_string()),
         ("epoch_seen".to_owned(), ck.sums.seen.to_string()),
         ("epoch_steps".to_owned(), ck.sums.steps.to_string()),
-        ("spec".to_owned(), spec.source.text.clone()),
-        ("checksum".to_owned(), format!("{checksum:016x}")),
+        ("spec".to_owned(), spec.to_string()),
+        ("resumable_as".to_owned(), resumable_as(spec)),
     ]);
+    let checksum = tensors.iter().fold(FNV_START, |h, t| fnv1a(h, &t.bytes));
+    let checksum = meta_checksum(checksum, &meta);
+    meta.insert("checksum".to_owned(), format!("{checksum:016x}"));
     write_atomic(path, &serialize(&tensors, meta)).map_err(Error::writing(path))
 }
 
-/// Reads a checkpoint into `exec` (compiled from the same spec): every
-/// tensor must be present with the right shape, the metadata complete and
-/// the checksum right; otherwise nothing is changed and the error says
-/// what is wrong.
-pub fn load(path: &Path, exec: &mut Executor) -> Result<Checkpoint, Error> {
+/// Reads a checkpoint into `exec`, compiled from `spec`: the file must be
+/// whole (checksum), written for the same spec (unless `allow_change`),
+/// hold exactly the tensors `exec` has, with their shapes, and a
+/// consistent state; otherwise nothing is changed and the error says what
+/// is wrong.
+pub fn load(
+    path: &Path,
+    exec: &mut Executor,
+    spec: &Spec,
+    allow_change: bool,
+) -> Result<Checkpoint, Error> {
     let data = std::fs::read(path).map_err(|error| Error::Read {
         path: path.to_path_buf(),
         error,
@@ -125,8 +172,31 @@ pub fn load(path: &Path, exec: &mut Executor) -> Result<Checkpoint, Error> {
     if format != FORMAT {
         return Err(bad(
             path,
-            format!("its format is `{format}`, expected `{FORMAT}`"),
+            format!(
+                "its format is `{format}`, expected `{FORMAT}` (written by another depthlab version?)"
+            ),
         ));
+    }
+    // The whole file first: a flipped bit anywhere is corruption, not a
+    // different spec.
+    let mut names: Vec<&str> = file.names();
+    names.sort_unstable();
+    let mut checksum = FNV_START;
+    for name in &names {
+        checksum = fnv1a(checksum, file.tensor(name).map_err(unreadable)?.data());
+    }
+    let checksum = meta_checksum(checksum, &meta.map);
+    let expected = meta.get("checksum")?;
+    if format!("{checksum:016x}") != expected {
+        return Err(bad(
+            path,
+            format!(
+                "its checksum is {checksum:016x}, the file says {expected}: the file is corrupt"
+            ),
+        ));
+    }
+    if !allow_change {
+        same_spec(path, meta.get("resumable_as")?, &resumable_as(spec))?;
     }
     let kind = exec.plan().optim.as_ref().map_or("", |o| o.kind.name());
     let optimizer = meta.get("optimizer")?;
@@ -138,16 +208,19 @@ pub fn load(path: &Path, exec: &mut Executor) -> Result<Checkpoint, Error> {
             ),
         ));
     }
-    let (loaded, checksum) = read_tensors(path, &file, &tensors(exec))?;
-    let expected = meta.get("checksum")?;
-    if format!("{checksum:016x}") != expected {
+    let list = tensors(exec);
+    if let Some(extra) = names
+        .iter()
+        .find(|n| !list.iter().any(|(name, ..)| name == *n))
+    {
         return Err(bad(
             path,
             format!(
-                "its checksum is {checksum:016x}, the file says {expected}: the file is corrupt"
+                "it holds a tensor `{extra}` that this network does not have; was it written for another spec or optimizer settings?"
             ),
         ));
     }
+    let loaded = read_tensors(path, &file, &list)?;
     let ck = meta.state()?;
     for (buf, bytes) in loaded {
         for (v, b) in exec.buf_mut(buf).iter_mut().zip(bytes.chunks_exact(4)) {
@@ -155,6 +228,36 @@ pub fn load(path: &Path, exec: &mut Executor) -> Result<Checkpoint, Error> {
         }
     }
     Ok(ck)
+}
+
+/// Refuses a checkpoint written for another spec, naming the lines that
+/// differ.
+fn same_spec(path: &Path, written: &str, this: &str) -> Result<(), Error> {
+    if written == this {
+        return Ok(());
+    }
+    let lines = |text: &str| text.split("; ").map(str::to_owned).collect::<Vec<_>>();
+    let (was, now) = (lines(written), lines(this));
+    let only = |a: &[String], b: &[String]| {
+        a.iter()
+            .filter(|l| !b.contains(l))
+            .map(|l| format!("`{l}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (was_only, now_only) = (only(&was, &now), only(&now, &was));
+    let what = match (was_only.is_empty(), now_only.is_empty()) {
+        (false, false) => format!("it was written for {was_only} where this spec has {now_only}"),
+        (false, true) => format!("it was written with {was_only}, which this spec lacks"),
+        (true, false) => format!("this spec has {now_only}, which it was written without"),
+        (true, true) => "its spec lists the same lines in another order".to_owned(),
+    };
+    Err(bad(
+        path,
+        format!(
+            "{what}; resume it with that spec, or pass --allow-spec-change to load its weights into this one"
+        ),
+    ))
 }
 
 fn bad(path: &Path, message: String) -> Error {
@@ -167,15 +270,13 @@ fn bad(path: &Path, message: String) -> Error {
 /// The bytes to load into each buffer.
 type Loaded<'f> = Vec<(Buf, &'f [u8])>;
 
-/// Every tensor of `list` from `file`, checked for its shape, with the
-/// checksum of their bytes in name order.
+/// Every tensor of `list` from `file`, checked for its shape.
 fn read_tensors<'f>(
     path: &Path,
     file: &SafeTensors<'f>,
     list: &[(String, Buf, Vec<usize>)],
-) -> Result<(Loaded<'f>, u64), Error> {
+) -> Result<Loaded<'f>, Error> {
     let mut loaded = Vec::with_capacity(list.len());
-    let mut checksum = FNV_START;
     for (name, buf, shape) in list {
         let t = file.tensor(name).map_err(|_| {
             bad(
@@ -193,10 +294,9 @@ fn read_tensors<'f>(
                 ),
             ));
         }
-        checksum = fnv1a(checksum, t.data());
         loaded.push((*buf, t.data()));
     }
-    Ok((loaded, checksum))
+    Ok(loaded)
 }
 
 /// A checkpoint's metadata, with errors that name the file.
@@ -236,7 +336,7 @@ impl Meta<'_> {
                     format!("metadata `epoch_loss_sum` is `{loss_bits}`, not 16 hex digits"),
                 )
             })?;
-        Ok(Checkpoint {
+        let ck = Checkpoint {
             step: self.number("step")?,
             seed: self.number("seed")?,
             batch: self.number("batch")?,
@@ -246,6 +346,24 @@ impl Meta<'_> {
                 seen: self.number("epoch_seen")?,
                 steps: self.number("epoch_steps")?,
             },
-        })
+        };
+        // What the checksum cannot catch: a file written consistently
+        // with a wrong state.
+        let s = ck.sums;
+        let consistent = s.seen == s.steps.saturating_mul(ck.batch)
+            && s.correct <= s.seen
+            && s.steps <= ck.step
+            && s.loss_sum.is_finite()
+            && (s.loss_sum >= 0.0 || s.steps == 0);
+        if !consistent {
+            return Err(bad(
+                self.path,
+                format!(
+                    "its epoch state is inconsistent (loss sum {}, {} right of {} seen in {} steps of {} at step {})",
+                    s.loss_sum, s.correct, s.seen, s.steps, ck.batch, ck.step
+                ),
+            ));
+        }
+        Ok(ck)
     }
 }

@@ -191,7 +191,14 @@ impl Trainer {
     /// checkpoint written by [`Trainer::save`] for the same spec. After an
     /// error the trainer is not to be used (its weights may be loaded).
     pub fn resume(&mut self, path: &Path) -> Result<(), Error> {
-        let ck = checkpoint::load(path, &mut self.exec)?;
+        self.resume_changed(path, false)
+    }
+
+    /// [`Trainer::resume`]; with `allow_change`, also from a checkpoint
+    /// written for another spec whose tensors fit this one's (a deliberate
+    /// change: another learning rate, activation or data).
+    pub fn resume_changed(&mut self, path: &Path, allow_change: bool) -> Result<(), Error> {
+        let ck = checkpoint::load(path, &mut self.exec, &self.spec, allow_change)?;
         let refuse = |message: String| {
             Err(Error::Checkpoint {
                 path: path.to_path_buf(),
@@ -233,6 +240,11 @@ impl Trainer {
             batch: self.exec.plan().batch as u64,
             sums: self.sums,
         }
+    }
+
+    /// Whether the state a checkpoint would hold is finite.
+    pub fn state_is_finite(&self) -> bool {
+        checkpoint::finite(&self.exec)
     }
 
     /// Writes a checkpoint to `path` (atomically).
