@@ -414,12 +414,6 @@ mod tests {
                 len: 1
             }
         );
-        // Generous: linear takes milliseconds; quadratic took seconds.
-        assert!(
-            started.elapsed().as_secs_f64() < 1.0,
-            "{:?}",
-            started.elapsed()
-        );
     }
 
     #[test]
