@@ -63,6 +63,43 @@ pub fn serialize(tensors: &[Tensor], meta: BTreeMap<String, String>) -> Vec<u8> 
     out
 }
 
+/// Reads a whole regular file of at most `limit` bytes (`what` names it in
+/// errors: "a spec file"). Anything else is refused before it is opened:
+/// a directory, a FIFO (whose open would block until a writer comes), a
+/// device such as /dev/zero (which never ends). A file that grows past the
+/// limit while it is read is refused too.
+pub fn read_limited(path: &Path, limit: u64, what: &str) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let refuse = |message: String| io::Error::new(io::ErrorKind::InvalidInput, message);
+    let kind = std::fs::metadata(path)?.file_type();
+    if !kind.is_file() {
+        let is = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_symlink() {
+            "a dangling link"
+        } else {
+            "not a regular file (a FIFO, socket or device)"
+        };
+        return Err(refuse(format!("{is}; expected {what}")));
+    }
+    let file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let too_big = |len: u64| {
+        refuse(format!(
+            "{what} of {len} bytes or more, over the limit of {limit} bytes"
+        ))
+    };
+    if len > limit {
+        return Err(too_big(len));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder and
 /// a rename, so readers never see a partial file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {

@@ -199,3 +199,93 @@ fn a_diverged_run_writes_no_checkpoint_of_broken_weights() {
     t.resume(&save).unwrap();
     assert!(t.state_is_finite());
 }
+
+/// Values finite in f64 but not in f32 were accepted and became infinite
+/// weights or inputs.
+#[test]
+fn numbers_beyond_f32_are_refused_with_their_position() {
+    use crate::cli::refused;
+    refused(
+        &[
+            "check",
+            "--net",
+            "input 4; dense 8 tanh init=normal(1e40); dense 2",
+        ],
+        &["--net:1:35", "too large"],
+    );
+    refused(
+        &[
+            "check",
+            "--net",
+            "input 4; dense 8 tanh init=const(1e39); dense 2",
+        ],
+        &["--net:1:34", "too large"],
+    );
+    let dir = crate::tempdir("hostile-f32");
+    let csv = dir.join("big.csv");
+    std::fs::write(&csv, "a,b,y\n1,2,0\n1,1e39,1\n").unwrap();
+    let net = format!(
+        "input 2; dense 4 relu; dense 2; data csv path={} label=y",
+        csv.display()
+    );
+    refused(
+        &["stats", "--net", &net],
+        &["line 3", "column `b`", "too large"],
+    );
+}
+
+/// A directory or an unreadable file named like a built-in example ran the
+/// example; a FIFO without a writer blocked; /dev/zero grew without end.
+#[test]
+fn only_regular_files_are_read_and_a_path_that_exists_is_never_an_example() {
+    use std::process::{Command, Stdio};
+    let dir = crate::tempdir("hostile-kinds");
+    std::fs::create_dir(dir.join("relu-he")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_depthlab"))
+        .args(["stats", "relu-he"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("a directory"), "{err}");
+    // A FIFO is refused without opening it (an open would wait for a
+    // writer forever).
+    let fifo = dir.join("spec.fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_depthlab"))
+        .args(["stats", fifo.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if started.elapsed().as_secs() > 20 {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.and_then(|s| s.code()), Some(2), "the FIFO blocked");
+    for args in [
+        &["stats", "/dev/zero"][..],
+        &["train", "sigmoid-vanishing", "--resume", "/dev/zero"],
+        &[
+            "stats",
+            "--net",
+            "input 2; dense 4 relu; dense 2; data csv path=/dev/zero",
+        ],
+        &["report", "/dev/zero"],
+    ] {
+        crate::cli::refused(args, &["not a regular file"]);
+    }
+}

@@ -23,8 +23,13 @@ pub use values::{non_negative, whole_numbers};
 
 use crate::error::Error;
 use crate::examples::{EXAMPLES, find};
+use crate::files::read_limited;
 use crate::spec::{Overrides, Source, Spec, parse};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The largest spec file read (a spec is a few lines; this is a guard
+/// against a wrong path, such as a data file or /dev/zero).
+const SPEC_LIMIT: u64 = 16 << 20;
 
 /// Reads a spec from a file, a built-in example name, or `--net` text, and
 /// applies the command-line overrides.
@@ -42,11 +47,26 @@ pub fn load_spec(
 ) -> Result<Spec, Error> {
     let source = match (path, net) {
         (_, Some(text)) => Source::net(text),
-        (Some(p), None) => match std::fs::read_to_string(p) {
-            Ok(text) => Source::new(p, text),
-            Err(error) => match find(p) {
-                Some(text) => Source::new(p, text),
-                None => {
+        (Some(p), None) => match read_limited(Path::new(p), SPEC_LIMIT, "a spec file") {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => Source::new(p, text),
+                Err(_) => {
+                    let error = std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "not UTF-8 text; expected a spec file",
+                    );
+                    return Err(Error::Read {
+                        path: PathBuf::from(p),
+                        error,
+                    });
+                }
+            },
+            // A built-in example only where no file of that name exists:
+            // a directory or an unreadable file called `relu-he` is an
+            // error, not the example.
+            Err(error) => match (error.kind(), find(p)) {
+                (std::io::ErrorKind::NotFound, Some(text)) => Source::new(p, text),
+                _ => {
                     return Err(Error::Read {
                         path: PathBuf::from(p),
                         error,

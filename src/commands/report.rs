@@ -7,7 +7,9 @@ use crate::files::write_atomic;
 use crate::report::figures::{Look, Panel, Series, render};
 use crate::report::{align, csv_text, mean_pm_std};
 use crate::stats::mean_std;
-use crate::sweep::{ABSENT, Merged, Metric, Pivot, Record, key_value, keys, merge, parse, pivot};
+use crate::sweep::{
+    ABSENT, Merged, Metric, Pivot, Record, key_value, keys, merge, parse, pivot, read_text,
+};
 use plotters::style::RGBColor;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -112,7 +114,7 @@ fn read_all(files: &[PathBuf]) -> Result<(Merged, Vec<String>), Error> {
     let mut skipped = Vec::new();
     for path in files {
         // Unlike a sweep's --out, a file to report on must exist.
-        let text = std::fs::read_to_string(path).map_err(|error| Error::Read {
+        let text = read_text(path).map_err(|error| Error::Read {
             path: path.clone(),
             error,
         })?;

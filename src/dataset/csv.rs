@@ -24,7 +24,7 @@ pub(super) fn load(
     label: Option<&(String, Span)>,
 ) -> Result<(Dataset, Option<Dataset>), DataError> {
     let path = req.path(&files.path);
-    let bytes = read_file(&path)?;
+    let bytes = read_file(&path, req.memory_limit)?;
     let file = CsvFile::parse(&path, &bytes)?;
     let label = match label {
         None => file.header.len() - 1,
@@ -82,7 +82,7 @@ pub(super) fn load(
         None => None,
         Some(test) => {
             let test_path = req.path(test);
-            let bytes = read_file(&test_path)?;
+            let bytes = read_file(&test_path, req.memory_limit)?;
             let test_file = CsvFile::parse(&test_path, &bytes)?;
             if test_file.header != file.header {
                 return Err(test_file.error(
@@ -214,7 +214,16 @@ impl<'a> CsvFile<'a> {
             for (i, cell) in cells.iter().enumerate() {
                 let name = &self.header[i];
                 let value = match cell.parse::<f64>() {
-                    Ok(v) if v.is_finite() => v,
+                    Ok(v) if v.abs() <= f64::from(f32::MAX) => v,
+                    Ok(v) if v.is_finite() => {
+                        return Err(self.error(
+                            line,
+                            format!(
+                                "column `{name}`: `{cell}` is too large for f32 (largest {:e})",
+                                f32::MAX
+                            ),
+                        ));
+                    }
                     Ok(_) => {
                         return Err(self.error(
                             line,

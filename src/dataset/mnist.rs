@@ -95,10 +95,10 @@ fn labels_path(
 
 /// Reads an image file and its labels file into one set.
 fn read_pair(req: &Request, images: &Path, labels: &Path) -> Result<Dataset, DataError> {
-    let img = Idx::read(images, IMAGES_MAGIC)?;
+    let img = Idx::read(images, IMAGES_MAGIC, req.memory_limit)?;
     let (n, rows, cols) = (img.dims[0], img.dims[1], img.dims[2]);
     req.expect_inputs(rows * cols, &format!(" ({rows}×{cols} images)"))?;
-    let lab = Idx::read(labels, LABELS_MAGIC)?;
+    let lab = Idx::read(labels, LABELS_MAGIC, req.memory_limit)?;
     if lab.dims[0] != n {
         return Err(lab.error(
             4,
@@ -136,8 +136,8 @@ struct Idx {
 }
 
 impl Idx {
-    fn read(path: &Path, magic: u32) -> Result<Idx, DataError> {
-        let raw = read_file(path)?;
+    fn read(path: &Path, magic: u32, limit: u64) -> Result<Idx, DataError> {
+        let raw = read_file(path, limit)?;
         let gzip = raw.starts_with(&[0x1f, 0x8b]);
         let mut idx = Idx {
             path: path.to_owned(),

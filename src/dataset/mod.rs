@@ -374,9 +374,10 @@ impl Request<'_> {
     }
 }
 
-/// Reads a whole file, naming it in the error.
-fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
-    std::fs::read(path).map_err(|error| DataError::Io {
+/// Reads a whole data file of at most `limit` bytes (the memory limit:
+/// its values take at least as much), naming it in the error.
+fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>, DataError> {
+    crate::files::read_limited(path, limit, "a data file").map_err(|error| DataError::Io {
         path: path.to_owned(),
         error,
     })

@@ -746,10 +746,19 @@ fn gain(src: &Source, w: Option<Word>) -> Result<Gain, SpecError> {
     }
 }
 
-/// A finite number.
+/// A finite number that stays finite in f32, where the network computes
+/// (`const(1e39)` would be an infinite weight).
 fn number(src: &Source, w: Word) -> Result<f64, SpecError> {
     match w.text.parse::<f64>() {
-        Ok(v) if v.is_finite() => Ok(v),
+        Ok(v) if v.abs() <= f64::from(f32::MAX) => Ok(v),
+        Ok(v) if v.is_finite() => Err(src.error(
+            w.span,
+            format!(
+                "`{}` is too large: the network computes in f32, whose largest value is {:e}",
+                w.text,
+                f32::MAX
+            ),
+        )),
         _ => Err(src.error(w.span, format!("expected a number, found `{}`", w.text))),
     }
 }

@@ -10,7 +10,7 @@ mod table;
 
 pub use grid::{Axis, Key, Point, points, spec_at};
 pub use record::{Best, EpochSummary, LayerSummary, Record, SCHEMA, StatsSummary, TrainSummary};
-pub use results::{Results, append_line, parse, read};
+pub use results::{Results, append_line, parse, read, read_text};
 pub use table::{ABSENT, Curve, Merged, Metric, Pivot, Reach, key_value, keys, merge, pivot};
 
 use crate::error::Error;

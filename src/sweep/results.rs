@@ -53,14 +53,24 @@ pub struct Results {
     pub skipped_lines: Vec<usize>,
 }
 
+/// The largest results file read: 1 GiB, some 200 000 trained points.
+const LIMIT: u64 = 1 << 30;
+
 /// Reads the records of `path` (none if it does not exist).
 pub fn read(path: &Path) -> io::Result<Results> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Results::default()),
-        Err(e) => return Err(e),
-    };
-    Ok(parse(&text))
+    match read_text(path) {
+        Ok(text) => Ok(parse(&text)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Results::default()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The text of a results file. Bytes that are not UTF-8 (a line cut inside
+/// a character by a killed writer) become U+FFFD, so only that line is
+/// lost, not the file.
+pub fn read_text(path: &Path) -> io::Result<String> {
+    let bytes = crate::files::read_limited(path, LIMIT, "a sweep results file")?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// The records of a results file's text.

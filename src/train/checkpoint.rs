@@ -27,7 +27,7 @@
 use super::metrics::EpochSums;
 use crate::error::Error;
 use crate::exec::Executor;
-use crate::files::{f32s, serialize, write_atomic};
+use crate::files::{f32s, read_limited, serialize, write_atomic};
 use crate::plan::Buf;
 use crate::spec::Spec;
 use safetensors::{Dtype, SafeTensors};
@@ -152,7 +152,13 @@ pub fn load(
     spec: &Spec,
     allow_change: bool,
 ) -> Result<Checkpoint, Error> {
-    let data = std::fs::read(path).map_err(|error| Error::Read {
+    // No bigger than this network's tensors and a generous header.
+    let expected: usize = tensors(exec)
+        .iter()
+        .map(|(_, b, _)| 4 * exec.buf(*b).len())
+        .sum();
+    let limit = expected as u64 + (16 << 20);
+    let data = read_limited(path, limit, "a checkpoint").map_err(|error| Error::Read {
         path: path.to_path_buf(),
         error,
     })?;
