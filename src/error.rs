@@ -43,6 +43,9 @@ pub enum Error {
     Diverged { step: u64, what: String },
     /// A sweep's worker process failed (its own error went to stderr).
     Worker { message: String },
+    /// An output would replace what is already at `path` (another run's
+    /// folder): refused unless asked for.
+    Exists { path: PathBuf, message: String },
 }
 
 impl Error {
@@ -55,9 +58,11 @@ impl Error {
 
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Spec(_) | Error::Plan { .. } | Error::Read { .. } | Error::Checkpoint { .. } => {
-                EXIT_USAGE
-            }
+            Error::Spec(_)
+            | Error::Plan { .. }
+            | Error::Read { .. }
+            | Error::Checkpoint { .. }
+            | Error::Exists { .. } => EXIT_USAGE,
             Error::Write { .. } | Error::Worker { .. } => EXIT_IO,
             Error::Diverged { .. } => EXIT_DIVERGED,
             Error::Interrupted { .. } => EXIT_INTERRUPTED,
@@ -80,6 +85,7 @@ impl fmt::Display for Error {
                 "interrupted after step {step}; resume with --resume and the checkpoint"
             ),
             Error::Worker { message } => write!(f, "{message}"),
+            Error::Exists { path, message } => write!(f, "`{}` {message}", path.display()),
             Error::Diverged { step, what } => write!(
                 f,
                 "training diverged at step {step}: the loss is not finite, first in {what} (lower the learning rate, or check the init)"

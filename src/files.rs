@@ -63,6 +63,9 @@ pub fn serialize(tensors: &[Tensor], meta: BTreeMap<String, String>) -> Vec<u8> 
     out
 }
 
+/// How errors name standard output.
+pub const STDOUT: &str = "(standard output)";
+
 /// Reads a whole regular file of at most `limit` bytes (`what` names it in
 /// errors: "a spec file"). Anything else is refused before it is opened:
 /// a directory, a FIFO (whose open would block until a writer comes), a
@@ -101,18 +104,48 @@ pub fn read_limited(path: &Path, limit: u64, what: &str) -> io::Result<Vec<u8>> 
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and
-/// a rename, so readers never see a partial file.
+/// a rename, so readers never see a partial file. The temporary file has an
+/// unpredictable name, is created exclusively (no link is followed) and is
+/// removed if anything fails (a full disk). Only a regular file is
+/// replaced: a link, a device, a directory at `path` is refused.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut tmp = PathBuf::from(path);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    tmp.set_file_name(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    use std::io::Write as _;
+    regular_or_absent(path)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".depthlab-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    tmp.as_file_mut().write_all(bytes)?;
+    tmp.as_file().sync_data()?;
+    tmp.persist(path).map(drop).map_err(|e| e.error)
+}
+
+/// Refuses `path` when something other than a regular file is there.
+pub fn regular_or_absent(path: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_file() => Ok(()),
+        Ok(m) => {
+            let is = if m.file_type().is_symlink() {
+                "a symbolic link"
+            } else if m.file_type().is_dir() {
+                "a directory"
+            } else {
+                "a FIFO, socket or device"
+            };
+            Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "{is} is there; depthlab writes only regular files (remove it or pick another path)"
+                ),
+            ))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// An output file written one whole line (or record) at a time, appended,
@@ -126,6 +159,7 @@ impl LineFile {
     /// Opens `path`: truncated and started with `header` for a new run,
     /// appended to (header kept) when `append` and the file exists.
     pub fn open(path: PathBuf, append: bool, header: &str) -> io::Result<LineFile> {
+        regular_or_absent(&path)?;
         let existed = path.exists();
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -147,10 +181,14 @@ impl LineFile {
     }
 
     /// Appends a whole record (a line, or a binary record such as an event
-    /// file's) in one write.
+    /// file's) in one write. If the write fails part-way (a full disk), the
+    /// file is cut back to where it was, so it never ends in half a record.
     pub fn write_bytes(&mut self, record: &[u8]) -> io::Result<()> {
         use std::io::Write as _;
-        self.file.write_all(record)
+        let before = self.file.metadata()?.len();
+        self.file.write_all(record).inspect_err(|_| {
+            let _ = self.file.set_len(before);
+        })
     }
 
     pub fn path(&self) -> &Path {

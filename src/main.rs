@@ -344,6 +344,11 @@ struct TrainArgs {
     /// a deliberate change.
     #[arg(long, requires = "resume")]
     allow_spec_change: bool,
+    /// With --out: replace the run already in DIR (without it, a folder
+    /// holding a run is refused unless --resume continues it from
+    /// DIR/checkpoint.safetensors).
+    #[arg(long, requires = "out")]
+    overwrite: bool,
     /// Also print the probe's histograms at the start and the end (as
     /// `stats --hist`: δ, `--hist=act` or `--hist=both`).
     #[arg(long, value_enum, value_name = "WHAT", num_args = 0..=1, require_equals = true, default_missing_value = "delta")]
@@ -610,6 +615,7 @@ fn run(cli: Cli) -> Result<String, Error> {
                 save: a.save,
                 resume: a.resume,
                 allow_spec_change: a.allow_spec_change,
+                overwrite: a.overwrite,
                 hist: a.hist.map(Hist::from),
                 stats_every: a.stats_every,
                 tensorboard: a.tensorboard,
@@ -719,9 +725,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(out) => {
-            // A closed pipe (`| head`) is not an error worth a message.
-            let _ = std::io::stdout().lock().write_all(out.as_bytes());
-            ExitCode::SUCCESS
+            // Output that does not arrive (a full disk, /dev/full, a closed
+            // pipe) is a failure, not a success with truncated output.
+            let mut stdout = std::io::stdout().lock();
+            match stdout
+                .write_all(out.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: cannot write {}: {e}", depthlab::files::STDOUT);
+                    ExitCode::from(1)
+                }
+            }
         }
         Err(e) => {
             eprintln!("error: {e}");

@@ -125,7 +125,8 @@ pub fn sweep(spec: &Spec, opts: &Options, s: &SweepOptions) -> Result<String, Er
         let chosen: Vec<&Point> = mine.iter().filter_map(|&i| grid.get(i)).collect();
         for p in chosen {
             let record = run_point(&spec_at(spec, p)?, &spec.label(), p, opts, s.train)?;
-            print_line(&to_line(&record)).map_err(Error::writing(Path::new(STDOUT)))?;
+            print_line(&to_line(&record))
+                .map_err(Error::writing(Path::new(crate::files::STDOUT)))?;
         }
         return Ok(String::new());
     }
@@ -167,7 +168,7 @@ fn run(
     let mut write = |line: &str| -> Result<(), Error> {
         match &s.out {
             Some(path) => append_line(path, line).map_err(Error::writing(path))?,
-            None => print_line(line).map_err(Error::writing(Path::new(STDOUT)))?,
+            None => print_line(line).map_err(Error::writing(Path::new(crate::files::STDOUT)))?,
         }
         progress.tick();
         Ok(())
@@ -216,9 +217,6 @@ fn done_runs(s: &SweepOptions) -> Result<HashSet<(String, String, Option<usize>)
 fn to_line(record: &Record) -> String {
     serde_json::to_string(record).expect("a record always serializes")
 }
-
-/// How errors name stdout.
-const STDOUT: &str = "(standard output)";
 
 /// Writes one line to stdout. A closed pipe is an error: for a worker it
 /// means its parent is gone (killed), and its points would go nowhere.

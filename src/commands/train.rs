@@ -34,6 +34,8 @@ pub struct TrainFiles {
     /// Resume even from a checkpoint written for another spec
     /// (`--allow-spec-change`).
     pub allow_spec_change: bool,
+    /// Replace the run in `out` (`--overwrite`).
+    pub overwrite: bool,
     /// Append the probe's histograms at the start and the end to the
     /// summary.
     pub hist: Option<Hist>,
@@ -56,8 +58,16 @@ pub fn train(spec: &Spec, opts: &Options, files: &TrainFiles) -> Result<String, 
     let stop = stop_on_signals();
     let mut progress = Progress::new(files.quiet);
     let result = run(spec, opts, files, &mut progress, stop);
+    let stdout_error = progress.stdout_error.take();
     progress.finish();
-    result.map(|summary| format!("\n{summary}"))
+    let summary = result?;
+    match stdout_error {
+        Some(error) => Err(Error::Write {
+            path: PathBuf::from(crate::files::STDOUT),
+            error,
+        }),
+        None => Ok(format!("\n{summary}")),
+    }
 }
 
 /// The process's SIGINT/SIGTERM state: a handler can be installed once per
@@ -104,6 +114,10 @@ struct Progress {
     bar: Option<indicatif::ProgressBar>,
     quiet: bool,
     next_plain: u64,
+    /// The first failure to write stdout: training goes on (the run
+    /// folder and checkpoints still get everything), and the command then
+    /// fails with it.
+    stdout_error: std::cell::RefCell<Option<std::io::Error>>,
 }
 
 impl Progress {
@@ -112,6 +126,7 @@ impl Progress {
             bar: None,
             quiet,
             next_plain: 0,
+            stdout_error: std::cell::RefCell::new(None),
         }
     }
 
@@ -151,12 +166,13 @@ impl Progress {
         }
     }
 
-    /// Prints `line` to stdout now (a closed pipe is not an error here).
+    /// Prints `line` to stdout now; a failure is kept for the end.
     fn print(&self, line: &str) {
         let write = || {
             let mut out = std::io::stdout().lock();
-            let _ = out.write_all(line.as_bytes());
-            let _ = out.flush();
+            if let Err(e) = out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
+                self.stdout_error.borrow_mut().get_or_insert(e);
+            }
         };
         match &self.bar {
             Some(bar) => bar.suspend(write),
@@ -270,6 +286,9 @@ struct Sinks {
     seed: u64,
     seen: Seen,
     failure: Option<Error>,
+    /// The step a resumed run starts at: its first measurement is the
+    /// summary's start, not a record (the uninterrupted run has none there).
+    resumed_at: Option<u64>,
 }
 
 impl Sinks {
@@ -300,6 +319,7 @@ impl Sinks {
             seed: spec.train.seed,
             seen: Seen::default(),
             failure: None,
+            resumed_at: files.resume.is_some().then(|| trainer.step()),
         })
     }
 
@@ -322,6 +342,9 @@ impl Sinks {
                 }
                 self.seen.last_epoch = Some(r.clone());
             }
+            Event::Stats(r) if self.resumed_at == Some(r.step) && r.update_ratio.is_none() => {
+                self.seen.first.get_or_insert_with(|| r.stats.clone());
+            }
             Event::Stats(r) => {
                 let line = stats_line(&self.graph, r);
                 append(self.folder.as_mut().map(|f| &mut f.stats), &line, failure);
@@ -339,6 +362,57 @@ impl Sinks {
             }
         }
     }
+}
+
+/// The files of a run folder.
+const RUN_FILES: [&str; 5] = [
+    "epochs.csv",
+    "stats.jsonl",
+    "layers.csv",
+    "summary.txt",
+    "checkpoint.safetensors",
+];
+
+/// Refuses to write into a folder that holds a run, unless the run resumes
+/// from that folder's checkpoint (its files are continued) or
+/// `--overwrite` says to replace it.
+fn refuse_another_run(dir: &Path, files: &TrainFiles) -> Result<(), Error> {
+    let found: Vec<&str> = RUN_FILES
+        .into_iter()
+        .filter(|f| std::fs::symlink_metadata(dir.join(f)).is_ok())
+        .collect();
+    if found.is_empty() || files.overwrite {
+        return Ok(());
+    }
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    let from_here = files
+        .resume
+        .as_ref()
+        .and_then(|r| r.parent())
+        .is_some_and(|p| {
+            same(
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                },
+                dir,
+            )
+        });
+    if from_here {
+        return Ok(());
+    }
+    Err(Error::Exists {
+        path: dir.to_path_buf(),
+        message: format!(
+            "already holds a run ({}): continue it with --resume {}, or replace it with --overwrite",
+            found.join(", "),
+            dir.join("checkpoint.safetensors").display()
+        ),
+    })
 }
 
 /// The checkpoints of `trainer`'s state: `DIR/checkpoint.safetensors`
@@ -396,6 +470,17 @@ fn run(
         trainer.resume_changed(path, files.allow_spec_change)?;
     }
     let resumed = files.resume.is_some();
+    if let Some(dir) = &files.out {
+        refuse_another_run(dir, files)?;
+    }
+    // Before training, not after: a path that cannot be written is a bad
+    // flag.
+    if let Some(path) = &files.save {
+        crate::files::regular_or_absent(path).map_err(|e| Error::Exists {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    }
     let mut sinks = Sinks::open(spec, files, &trainer)?;
     let header = header(spec, &trainer, resumed);
     progress.print(&header);

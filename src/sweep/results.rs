@@ -12,6 +12,7 @@ use std::path::Path;
 /// under an exclusive lock, after a newline if the file does not end with
 /// one (a line cut short by a killed writer stays alone on its line).
 pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
+    crate::files::regular_or_absent(path)?;
     let mut file = OpenOptions::new()
         .read(true)
         .append(true)
@@ -25,8 +26,13 @@ pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
         }
         bytes.extend_from_slice(line.as_bytes());
         bytes.push(b'\n');
-        file.write_all(&bytes)?;
-        file.flush()
+        // A write that fails part-way (a full disk) is cut back off.
+        let before = file.metadata()?.len();
+        file.write_all(&bytes)
+            .and_then(|()| file.flush())
+            .inspect_err(|_| {
+                let _ = file.set_len(before);
+            })
     })();
     let unlocked = file.unlock();
     result.and(unlocked)
