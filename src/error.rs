@@ -15,6 +15,9 @@ pub const EXIT_IO: i32 = 1;
 pub const EXIT_INTERRUPTED: i32 = 130;
 /// Exit code for a training run stopped by a NaN or an infinity.
 pub const EXIT_DIVERGED: i32 = 3;
+/// Exit code for a training run stopped at once by a second signal: no
+/// checkpoint of its state (an earlier one at the same path stays).
+pub const EXIT_FORCED: i32 = 4;
 
 #[derive(Debug)]
 pub enum Error {

@@ -43,7 +43,8 @@ Examples:
   depthlab report r.jsonl --svg figs         the grid as pivot tables (mean ± std over seeds) and figures
 
 Exit codes: 0 success, 1 an output could not be written, 2 bad spec, flag, input file or
-checkpoint, 3 training diverged (NaN or infinity), 130 training interrupted (checkpoint written).";
+checkpoint, 3 training diverged (NaN or infinity), 4 training stopped at once by a second
+signal (no checkpoint), 130 training interrupted (checkpoint written).";
 
 #[derive(Parser)]
 #[command(name = "depthlab", version = version(), about = ABOUT, after_help = AFTER_HELP)]

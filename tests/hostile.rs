@@ -508,3 +508,54 @@ fn a_full_disk_leaves_whole_lines_and_no_temporary_files() {
     assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
     assert_eq!(stats.last(), Some(&b'\n'));
 }
+
+/// A second signal ≥ 0.5 s after the first exited 130, the code that says
+/// "checkpoint written", with no checkpoint and no message.
+#[test]
+fn a_second_signal_says_no_checkpoint_was_written() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = crate::tempdir("hostile-second-signal");
+    let save = dir.join("never.safetensors");
+    // Steps of ~0.35 TFLOP: seconds each, so both signals land in one step.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_depthlab"))
+        .args([
+            "train",
+            "--net",
+            "input 3072; dense 3072 relu; dense 3072; loss mse; optim sgd lr=1e-6; data gaussian n=3072 test=0; train batch=3072 epochs=10 seed=1",
+            "--threads",
+            "1",
+            "--save",
+            save.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    // The first step is done: the second one is running.
+    while err.read_line(&mut line).unwrap() > 0 && !line.contains("step 1/") {}
+    let term = || {
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    term();
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    term();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(depthlab::error::EXIT_FORCED), "{rest}");
+    assert!(
+        rest.contains("no checkpoint of this state was written"),
+        "{rest}"
+    );
+    assert!(!save.exists());
+}

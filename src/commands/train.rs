@@ -93,7 +93,12 @@ fn stop_on_signals() -> &'static AtomicBool {
             if !s.stop.swap(true, Ordering::Relaxed) {
                 s.first_ms.store(now, Ordering::Relaxed);
             } else if now.saturating_sub(s.first_ms.load(Ordering::Relaxed)) >= 500 {
-                std::process::exit(crate::error::EXIT_INTERRUPTED);
+                eprintln!(
+                    "\nstopped by a second signal: no checkpoint of this state was written \
+                     (exit code {}; a checkpoint already at the --save/--out path stays as it was)",
+                    crate::error::EXIT_FORCED
+                );
+                std::process::exit(crate::error::EXIT_FORCED);
             }
         });
         Signals {
