@@ -5,7 +5,7 @@
 //! plan.
 
 use crate::arena::ALIGN_BYTES;
-use crate::graph::{DEFAULT_MEMORY_LIMIT, Graph};
+use crate::graph::{DEFAULT_MEMORY_LIMIT, Graph, physical_memory};
 use crate::plan::{Buf, BufferInfo, LayerBufs, ParamBufs, Plan, PlanError, Step};
 use crate::spec::{LossKind, Optim};
 use depthlab_kernels::Activation;
@@ -37,6 +37,16 @@ impl Default for Resources {
             memory_limit: DEFAULT_MEMORY_LIMIT,
             threads: 1,
         }
+    }
+}
+
+impl Resources {
+    /// `gib` GiB as a memory limit, clamped to the machine's memory (a
+    /// limit above it would let a network through that the system cannot
+    /// hold).
+    pub fn limit_gib(gib: f64) -> u64 {
+        let bytes = (gib * (1u64 << 30) as f64).min(u64::MAX as f64) as u64;
+        physical_memory().map_or(bytes, |m| bytes.min(m))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::arena::{Arena, Pool};
 use crate::init::{init_act_params, init_bias, init_weights};
-use crate::plan::{Buf, Plan, Step};
+use crate::plan::{Buf, Plan, PlanError, Step};
 use crate::spec::OptimKind;
 use crate::stats::{LayerStats, LayerView, NetworkStats, StatsConfig, layer_stats, network_stats};
 use depthlab_kernels::Activation;
@@ -39,9 +39,11 @@ pub struct Progress {
 
 impl Executor {
     /// Allocates the arena (zeroed) and the statistics, and starts the
-    /// plan's worker threads, once.
-    pub fn new(plan: Plan, config: StatsConfig) -> Self {
-        let arena = Arena::new(plan.arena_len);
+    /// plan's worker threads, once; an error when the system cannot give
+    /// the arena.
+    pub fn new(plan: Plan, config: StatsConfig) -> Result<Self, PlanError> {
+        let arena =
+            Arena::new(plan.arena_len).map_err(|e| PlanError::OutOfMemory { needed: e.bytes })?;
         let stats = NetworkStats {
             layers: vec![LayerStats::default(); plan.layers.len()],
             hist_range: 0.0,
@@ -53,14 +55,14 @@ impl Executor {
             lr: plan.optim.as_ref().map_or(0.0, |o| o.lr),
             step: 0,
         };
-        Executor {
+        Ok(Executor {
             plan,
             arena,
             stats,
             config,
             pool,
             progress,
-        }
+        })
     }
 
     pub fn plan(&self) -> &Plan {

@@ -13,6 +13,15 @@ pub const MAX_LAYERS: usize = 100_000;
 /// spec is refused in milliseconds instead of swapping the machine.
 pub const DEFAULT_MEMORY_LIMIT: u64 = 8 << 30;
 
+/// The machine's memory in bytes (`MemTotal` of /proc/meminfo), if known:
+/// the highest memory limit there is.
+pub fn physical_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 /// `1.5 MiB`-style sizes.
 ///
 /// ```

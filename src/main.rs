@@ -8,7 +8,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use depthlab::commands::{
     self, CapacityOptions, Format, Knob, PolyOptions, ReportOptions, Ridge, Shard, StatsOutput,
-    SweepOptions, TrainFiles,
+    SweepOptions, TrainFiles, gibibytes,
 };
 use depthlab::compile::Resources;
 use depthlab::dataset::probe::DEFAULT_ROWS;
@@ -165,8 +165,9 @@ struct SpecArgs {
     /// count). Default: the available cores.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     threads: Option<u32>,
-    /// Refuse networks whose arena would exceed this many GiB.
-    #[arg(long, value_name = "GIB", default_value_t = (DEFAULT_MEMORY_LIMIT >> 30) as f64)]
+    /// Refuse networks whose arenas and data would together exceed this
+    /// many GiB (at most the machine's memory).
+    #[arg(long, value_name = "GIB", default_value_t = (DEFAULT_MEMORY_LIMIT >> 30) as f64, value_parser = gibibytes)]
     memory_limit: f64,
 }
 
@@ -208,7 +209,7 @@ impl SpecArgs {
             |t| t as usize,
         );
         Resources {
-            memory_limit: (self.memory_limit.max(0.0) * (1u64 << 30) as f64) as u64,
+            memory_limit: Resources::limit_gib(self.memory_limit),
             threads,
         }
     }

@@ -3,7 +3,7 @@
 //! over buffer ids with its dims. [`crate::compile`] builds it; the plan
 //! prints itself for `depthlab check`.
 
-use crate::graph::{Graph, human_bytes};
+use crate::graph::{Graph, human_bytes, physical_memory};
 use crate::spec::{LossKind, Optim, OptimKind};
 use depthlab_kernels::Activation;
 use std::fmt::{self, Write as _};
@@ -187,11 +187,19 @@ pub enum PlanError {
     TooLarge { needed: u64, limit: u64 },
     /// A size overflowed 64-bit arithmetic.
     Overflow,
+    /// Within the limit, but the system could not give it (bytes).
+    OutOfMemory { needed: u64 },
 }
 
 impl fmt::Display for PlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            PlanError::TooLarge { needed, limit } if Some(*limit) == physical_memory() => write!(
+                f,
+                "this network needs {} of memory, more than this machine's {} (reduce the width, depth or batch)",
+                human_bytes(*needed),
+                human_bytes(*limit)
+            ),
             PlanError::TooLarge { needed, limit } => write!(
                 f,
                 "this network needs {} of memory, more than the limit of {} (reduce the width, depth or batch, or raise --memory-limit)",
@@ -199,6 +207,11 @@ impl fmt::Display for PlanError {
                 human_bytes(*limit)
             ),
             PlanError::Overflow => f.write_str("this network's size overflows 64-bit arithmetic (reduce the width, depth or batch)"),
+            PlanError::OutOfMemory { needed } => write!(
+                f,
+                "the system could not give the {} this network needs (reduce the width, depth or batch, or lower --memory-limit to be told sooner)",
+                human_bytes(*needed)
+            ),
         }
     }
 }

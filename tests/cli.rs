@@ -294,11 +294,22 @@ fn absurd_sizes_are_refused_before_allocating() {
             "--memory-limit",
             "0",
         ],
-        &["more than the limit of 0 B"],
+        // A limit of 0 refuses every network: a bad flag, not a limit.
+        &["`0` is not a size in GiB > 0"],
+    );
+    refused(
+        &[
+            "stats",
+            "--net",
+            "input 4; dense 3 relu; dense 2",
+            "--memory-limit",
+            "1e-9",
+        ],
+        &["more than the limit of 1 B"],
     );
     // The data a spec generates counts too: the probe plan (300 rows of 2M
-    // inputs, 2.3 GiB) fits in 4 GiB, 1000 training rows do not, and are
-    // refused before any is drawn.
+    // inputs, 2.3 GiB) fits in 4 GiB, which leaves 1.7 GiB for data; 1000
+    // training rows do not fit in it, and are refused before any is drawn.
     refused(
         &[
             "stats",
@@ -307,7 +318,9 @@ fn absurd_sizes_are_refused_before_allocating() {
             "--memory-limit",
             "4",
         ],
-        &["1000 examples of 2000001 floats need 7.5 GiB (the limit is 4.0 GiB)"],
+        &[
+            "1000 examples of 2000001 floats need 7.5 GiB, more than the 1.7 GiB the memory limit leaves for data",
+        ],
     );
 }
 

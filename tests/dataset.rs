@@ -372,7 +372,7 @@ fn shape_mismatches_are_positioned_errors() {
         ),
         (
             "input 4; dense 2; data gaussian n=1000000000000",
-            "spec.net:1:35: 1000000000000 examples of 5 floats need 18.2 TiB (the limit is 8.0 GiB)",
+            "spec.net:1:35: 1000000000000 examples of 5 floats need 18.2 TiB, more than the 8.0 GiB the memory limit leaves for data",
         ),
         (
             "input 4; dense 2; data gaussian test=1000000000000",

@@ -559,3 +559,36 @@ fn a_second_signal_says_no_checkpoint_was_written() {
     );
     assert!(!save.exists());
 }
+
+/// `--memory-limit` above the machine's memory let bumpalo abort ("out of
+/// memory", exit 101); `nan` became 0; data sets were not counted.
+#[test]
+fn memory_limits_are_numbers_the_machine_has_and_count_the_data() {
+    use crate::cli::refused;
+    refused(
+        &["stats", "relu-he", "--memory-limit", "nan"],
+        &["not a size in GiB"],
+    );
+    refused(
+        &["stats", "relu-he", "--memory-limit", "inf"],
+        &["not a size in GiB"],
+    );
+    // 1 PiB of weights: refused against the machine's memory, not tried.
+    let huge = "input 16777216; dense 16777216 relu; dense 2";
+    refused(
+        &["stats", "--net", huge, "--memory-limit", "1e30"],
+        &["this machine's"],
+    );
+    // 7.5 GiB of data under a 4 GiB limit: refused before drawing, with
+    // the size and where it comes from.
+    refused(
+        &[
+            "stats",
+            "--net",
+            "input 1000; dense 10 relu; dense 2; data gaussian n=2000000",
+            "--memory-limit",
+            "4",
+        ],
+        &["--net:1:53", "7.5 GiB", "leaves for data"],
+    );
+}

@@ -30,26 +30,36 @@ pub struct Arena {
     len: usize,
 }
 
+/// The system could not give an arena of `bytes` bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutOfMemory {
+    pub bytes: u64,
+}
+
 impl Arena {
-    /// Allocates `len` zeroed f32 values, 64-byte aligned. The caller (the
-    /// compiler) has already checked `len` against the memory limit.
-    pub fn new(len: usize) -> Self {
-        let bytes = len
-            .checked_mul(size_of::<f32>())
-            .expect("arena size was checked by the compiler");
-        let layout = Layout::from_size_align(bytes, ALIGN_BYTES)
-            .expect("arena size was checked by the compiler");
-        let bump = Bump::with_capacity(bytes + ALIGN_BYTES);
-        let raw = bump.alloc_layout(layout).cast::<f32>();
+    /// Allocates `len` zeroed f32 values, 64-byte aligned; an error, not an
+    /// abort, when the system has not that much memory to give.
+    pub fn new(len: usize) -> Result<Self, OutOfMemory> {
+        let refused = OutOfMemory {
+            bytes: (len as u64).saturating_mul(size_of::<f32>() as u64),
+        };
+        let bytes = len.checked_mul(size_of::<f32>()).ok_or(refused)?;
+        let layout = Layout::from_size_align(bytes, ALIGN_BYTES).map_err(|_| refused)?;
+        let capacity = bytes.checked_add(ALIGN_BYTES).ok_or(refused)?;
+        let bump = Bump::try_with_capacity(capacity).map_err(|_| refused)?;
+        let raw = bump
+            .try_alloc_layout(layout)
+            .map_err(|_| refused)?
+            .cast::<f32>();
         // SAFETY: `raw` points to `bytes` freshly allocated bytes, aligned
         // for f32, owned by `bump` (which lives as long as `self`); writing
         // zeros makes every f32 in it initialized.
         unsafe { raw.as_ptr().write_bytes(0, len) };
-        Arena {
+        Ok(Arena {
             _bump: bump,
             ptr: raw,
             len,
-        }
+        })
     }
 
     /// The whole region.
@@ -74,7 +84,7 @@ mod tests {
     #[test]
     fn zeroed_aligned_and_writable() {
         for len in [0, 1, 17, 1000] {
-            let mut a = Arena::new(len);
+            let mut a = Arena::new(len).unwrap();
             assert_eq!(a.as_slice().len(), len);
             assert_eq!(a.as_slice().as_ptr() as usize % ALIGN_BYTES, 0);
             assert!(a.as_slice().iter().all(|&v| v == 0.0));
@@ -86,5 +96,13 @@ mod tests {
                 len.checked_sub(1).map(|l| l as f32)
             );
         }
+    }
+
+    #[test]
+    fn an_impossible_size_is_an_error_not_an_abort() {
+        let e = Arena::new(usize::MAX / 4).err().unwrap();
+        assert_eq!(e.bytes, (usize::MAX / 4) as u64 * 4);
+        // Representable but more than any machine has.
+        assert!(Arena::new(1 << 60).is_err());
     }
 }

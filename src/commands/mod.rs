@@ -19,7 +19,7 @@ pub use report::{ReportOptions, report};
 pub use stats::{Format, StatsOutput, stats};
 pub use sweep::{Shard, SweepOptions, sweep};
 pub use train::{TrainFiles, train};
-pub use values::{non_negative, whole_numbers};
+pub use values::{gibibytes, non_negative, whole_numbers};
 
 use crate::error::Error;
 use crate::examples::{EXAMPLES, find};

@@ -41,3 +41,18 @@ pub fn non_negative(text: &str) -> Result<f64, String> {
         _ => Err(format!("`{}` is not a number ≥ 0", text.trim())),
     }
 }
+
+/// A memory limit in GiB: a finite number > 0 (`nan` used to become 0,
+/// `inf` a panic).
+///
+/// ```
+/// use depthlab::commands::gibibytes;
+/// assert_eq!(gibibytes("0.5"), Ok(0.5));
+/// assert!(gibibytes("nan").is_err() && gibibytes("inf").is_err() && gibibytes("0").is_err());
+/// ```
+pub fn gibibytes(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!("`{}` is not a size in GiB > 0", text.trim())),
+    }
+}

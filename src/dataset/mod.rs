@@ -363,7 +363,7 @@ impl Request<'_> {
                 .error_at(
                     span,
                     format!(
-                        "{what} of {width} floats need {} (the limit is {})",
+                        "{what} of {width} floats need {}, more than the {} the memory limit leaves for data",
                         bytes.map_or("more than 16 EiB".to_owned(), human_bytes),
                         human_bytes(self.memory_limit)
                     ),

@@ -102,8 +102,9 @@ impl Trainer {
         // The networks first: an absurd size is refused before any data.
         let t = &spec.train;
         let exec = training_executor(spec, &graph, t.batch, opts.resources)?;
-        setup::check_probe_fits(spec, &graph, opts)?;
-        let split = dataset::load_for(spec, &graph, opts.resources.memory_limit)?;
+        let probe_bytes = setup::check_probe_fits(spec, &graph, opts)?;
+        let arenas = exec.plan().arena_bytes().saturating_add(probe_bytes);
+        let split = dataset::load_for(spec, &graph, setup::data_budget(opts, arenas))?;
         let n = split.train.n;
         if t.batch > n {
             let message = format!("`batch={}` is more than the {n} training examples", t.batch);

@@ -48,7 +48,10 @@ pub fn training_executor(
 ) -> Result<Executor, Error> {
     let optim = spec.optimizer();
     let plan = compile_for(spec, graph, batch, Purpose::Train(&optim), resources)?;
-    let mut exec = Executor::new(plan, StatsConfig::default());
+    let mut exec = Executor::new(plan, StatsConfig::default()).map_err(|error| Error::Plan {
+        spec: spec.source.name.clone(),
+        error,
+    })?;
     exec.init_params(spec.train.seed);
     Ok(exec)
 }
@@ -64,7 +67,10 @@ pub fn probe_executor(
 ) -> Result<Executor, Error> {
     let rows = probe_rows(split, opts.probe, &spec.data_or_default(), &spec.source)?;
     let plan = compile_for(spec, graph, rows, Purpose::Stats, opts.resources)?;
-    let mut exec = Executor::new(plan, opts.config);
+    let mut exec = Executor::new(plan, opts.config).map_err(|error| Error::Plan {
+        spec: spec.source.name.clone(),
+        error,
+    })?;
     let (x, y) = (exec.plan().x, exec.plan().y);
     let [xs, ys] = exec.bufs_mut([x, y]);
     copy_rows(probe_set(split), 0..rows, xs, ys);
@@ -74,17 +80,25 @@ pub fn probe_executor(
 /// Refuses, before any data is made or read, a network whose probe plan
 /// would not fit in memory at the largest probe it can have (the probe's
 /// rows are known only once the data is loaded).
-pub fn check_probe_fits(spec: &Spec, graph: &Graph, opts: &Options) -> Result<(), Error> {
+/// Returns that plan's arena bytes.
+pub fn check_probe_fits(spec: &Spec, graph: &Graph, opts: &Options) -> Result<u64, Error> {
     let rows = opts.probe.unwrap_or(DEFAULT_ROWS);
-    compile_for(spec, graph, rows, Purpose::Stats, opts.resources).map(drop)
+    compile_for(spec, graph, rows, Purpose::Stats, opts.resources).map(|p| p.arena_bytes())
+}
+
+/// What the memory limit leaves for the data once the networks' arenas
+/// (`arenas` bytes) are counted: data sets are refused beyond it before
+/// anything is drawn or read.
+pub fn data_budget(opts: &Options, arenas: u64) -> u64 {
+    opts.resources.memory_limit.saturating_sub(arenas)
 }
 
 /// `stats` at initialization: the probe executor of `spec` after one
 /// forward, backward and statistics pass.
 pub fn measure(spec: &Spec, opts: &Options) -> Result<Executor, Error> {
     let graph = Graph::check(spec)?;
-    check_probe_fits(spec, &graph, opts)?;
-    let split = dataset::load_for(spec, &graph, opts.resources.memory_limit)?;
+    let probe = check_probe_fits(spec, &graph, opts)?;
+    let split = dataset::load_for(spec, &graph, data_budget(opts, probe))?;
     let mut exec = probe_executor(spec, &graph, &split, opts)?;
     exec.init_params(spec.train.seed);
     exec.run();
