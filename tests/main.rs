@@ -24,6 +24,8 @@ mod parity;
 mod poly;
 /// One probe path: `stats`, `stats --steps N` and the trainer agree.
 mod probe;
+/// Generated specs and flags: exit 0 or 2, never a panic, errors located.
+mod properties;
 /// docs/reproductions.md's claims at test size, through `depthlab sweep`.
 mod reproductions;
 /// Mutated specs never panic.
