@@ -115,9 +115,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
+    // 0666 less the umask, as for any new file (tempfile's default, 0600,
+    // would hide results from the group on a shared cluster folder).
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o666);
     let mut tmp = tempfile::Builder::new()
         .prefix(".depthlab-")
         .suffix(".tmp")
+        .permissions(mode)
         .tempfile_in(dir)?;
     tmp.as_file_mut().write_all(bytes)?;
     tmp.as_file().sync_data()?;
@@ -193,5 +197,49 @@ impl LineFile {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("depthlab-files-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn atomic_writes_get_the_permissions_of_any_new_file() {
+        let d = dir("mode");
+        write_atomic(&d.join("a"), b"x").unwrap();
+        std::fs::write(d.join("b"), b"x").unwrap();
+        let mode = |n: &str| std::fs::metadata(d.join(n)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode("a"), mode("b"));
+        // Replacing a file leaves only the new one.
+        write_atomic(&d.join("a"), b"yz").unwrap();
+        assert_eq!(std::fs::read(d.join("a")).unwrap(), b"yz");
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn reads_refuse_what_is_not_a_regular_file_or_too_big() {
+        let d = dir("read");
+        let err = |p: &Path, limit| {
+            read_limited(p, limit, "a test file")
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(&d, 10).contains("a directory"));
+        assert!(err(Path::new("/dev/zero"), 10).contains("not a regular file"));
+        std::fs::write(d.join("f"), b"12345").unwrap();
+        assert!(err(&d.join("f"), 4).contains("over the limit of 4 bytes"));
+        assert_eq!(
+            read_limited(&d.join("f"), 5, "a test file").unwrap(),
+            b"12345"
+        );
     }
 }

@@ -616,3 +616,108 @@ fn a_duplicate_column_in_a_wide_header_is_named() {
         &["column `c5` appears twice (columns 6 and 100001)"],
     );
 }
+
+/// SIGKILL at any moment: every output file is absent or whole (lines
+/// that parse, a checkpoint that loads), whenever the kill lands.
+#[test]
+fn after_sigkill_every_output_is_absent_or_whole() {
+    use std::process::{Command, Stdio};
+    let text = "input 16; dense 256 tanh x3; dense 4; data blobs n=4000 test=500; train batch=32 epochs=12 seed=2";
+    for (k, delay_ms) in [150u64, 400, 900, 1600].into_iter().enumerate() {
+        let dir = crate::tempdir(&format!("hostile-kill-{k}"));
+        let (out, save, tb) = (
+            dir.join("run"),
+            dir.join("save.safetensors"),
+            dir.join("tb"),
+        );
+        let mut child = Command::new(env!("CARGO_BIN_EXE_depthlab"))
+            .args([
+                "train",
+                "--net",
+                text,
+                "--threads",
+                "1",
+                "--stats-every",
+                "5",
+                "-q",
+            ])
+            .args([
+                "--out",
+                out.to_str().unwrap(),
+                "--save",
+                save.to_str().unwrap(),
+            ])
+            .args(["--tensorboard", tb.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let lines = |name: &str| -> Vec<String> {
+            match std::fs::read_to_string(out.join(name)) {
+                Ok(t) => {
+                    assert!(
+                        t.is_empty() || t.ends_with('\n'),
+                        "{name} ends in half a line (kill at {delay_ms} ms)"
+                    );
+                    t.lines().map(str::to_owned).collect()
+                }
+                Err(_) => Vec::new(),
+            }
+        };
+        let epochs = lines("epochs.csv");
+        for row in epochs.iter().skip(1) {
+            assert_eq!(row.split(',').count(), 8, "{row}");
+        }
+        for l in lines("stats.jsonl") {
+            serde_json::from_str::<serde_json::Value>(&l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        }
+        let columns = lines("layers.csv").first().map(|h| h.split(',').count());
+        for row in lines("layers.csv") {
+            assert_eq!(Some(row.split(',').count()), columns, "{row}");
+        }
+        for ck in [out.join("checkpoint.safetensors"), save.clone()] {
+            if ck.exists() {
+                let mut t = depthlab::train::Trainer::new(&net(text), &crate::options(16)).unwrap();
+                t.resume(&ck)
+                    .unwrap_or_else(|e| panic!("kill at {delay_ms} ms: {e}"));
+            }
+        }
+        if let Ok(s) = std::fs::read_to_string(out.join("summary.txt")) {
+            assert!(s.contains("final:"), "{s}");
+        }
+    }
+}
+
+/// `stats` built the whole training set though it reads only the probe
+/// rows: n = 2 000 000 of 1000 inputs (7.5 GiB) for 300 held-out rows. It
+/// draws only the held-out set now; the probe is the same rows.
+#[test]
+fn stats_draws_only_the_held_out_set_it_measures() {
+    let small = stdout(&[
+        "stats",
+        "--net",
+        "input 1000; dense 10 relu; dense 2; data gaussian n=64 test=300",
+    ]);
+    let huge = stdout(&[
+        "stats",
+        "--net",
+        "input 1000; dense 10 relu; dense 2; data gaussian n=2000000 test=300",
+        "--memory-limit",
+        "1",
+    ]);
+    assert_eq!(small, huge);
+    // Normalization needs the training rows: they count again.
+    crate::cli::refused(
+        &[
+            "stats",
+            "--net",
+            "input 1000; dense 10 relu; dense 2; data gaussian n=2000000 test=300 normalize=true",
+            "--memory-limit",
+            "1",
+        ],
+        &["leaves for data"],
+    );
+}

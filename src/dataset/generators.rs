@@ -79,6 +79,13 @@ pub(super) fn generate(req: &Request, g: &Generated) -> Result<Split, DataError>
     let seed = g.seed.unwrap_or(req.seed);
     let generator = Generator::new(req, g.generator, seed)?;
     let width = generator.inputs + generator.target.width();
+    // `stats` measures on the held-out rows: the training set is not drawn
+    // (unless normalization needs its mean and std).
+    let n = if req.probe_only && test > 0 && !req.data.normalize {
+        0
+    } else {
+        n
+    };
     req.check_size(n_span, n as u64, width, &format!("{n} examples"))?;
     req.check_size(test_span, test as u64, width, &format!("{test} examples"))?;
     // Both sets live in memory at once.

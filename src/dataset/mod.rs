@@ -212,20 +212,27 @@ pub fn load(
         seed,
         base_dir,
         memory_limit,
+        probe_only: false,
     };
+    load_request(&req)
+}
+
+/// The sets `req` asks for, normalized if its `data` line says so.
+fn load_request(req: &Request) -> Result<Split, DataError> {
+    let data = req.data;
     let split = match &data.source {
-        DataSource::Generated(g) => generators::generate(&req, g)?,
+        DataSource::Generated(g) => generators::generate(req, g)?,
         DataSource::Csv { files, label } => {
-            let (train, test) = csv::load(&req, files, label.as_ref())?;
-            hold_out(&req, files, train, test)?
+            let (train, test) = csv::load(req, files, label.as_ref())?;
+            hold_out(req, files, train, test)?
         }
         DataSource::Mnist {
             files,
             labels,
             test_labels,
         } => {
-            let (train, test) = mnist::load(&req, files, labels.as_ref(), test_labels.as_ref())?;
-            hold_out(&req, files, train, test)?
+            let (train, test) = mnist::load(req, files, labels.as_ref(), test_labels.as_ref())?;
+            hold_out(req, files, train, test)?
         }
     };
     Ok(normalize_if_asked(data, split))
@@ -243,6 +250,26 @@ pub fn load_for(spec: &Spec, graph: &Graph, memory_limit: u64) -> Result<Split, 
         base_dir(&spec.source),
         memory_limit,
     )
+}
+
+/// [`load_for`] for `stats`, which reads only the probe: a generator with a
+/// held-out set (and no normalization, which needs the training rows) draws
+/// only that set; the training set is then empty. Its probe rows are the
+/// same as [`load_for`]'s (the sets come from streams of their own).
+pub fn load_probe_for(spec: &Spec, graph: &Graph, memory_limit: u64) -> Result<Split, DataError> {
+    let data = spec.data_or_default();
+    let req = Request {
+        data: &data,
+        src: &spec.source,
+        inputs: graph.input,
+        outputs: graph.outputs(),
+        loss: graph.loss,
+        seed: spec.train.seed,
+        base_dir: base_dir(&spec.source),
+        memory_limit,
+        probe_only: true,
+    };
+    load_request(&req)
 }
 
 /// The folder relative paths in a spec's `data` line are read from: the
@@ -297,6 +324,9 @@ struct Request<'a> {
     base_dir: &'a Path,
     /// Bytes the generated sets may take together.
     memory_limit: u64,
+    /// Only the probe is read (`stats`): a generator may skip the training
+    /// set when the probe comes from its held-out set.
+    probe_only: bool,
 }
 
 impl Request<'_> {

@@ -98,7 +98,7 @@ pub fn data_budget(opts: &Options, arenas: u64) -> u64 {
 pub fn measure(spec: &Spec, opts: &Options) -> Result<Executor, Error> {
     let graph = Graph::check(spec)?;
     let probe = check_probe_fits(spec, &graph, opts)?;
-    let split = dataset::load_for(spec, &graph, data_budget(opts, probe))?;
+    let split = dataset::load_probe_for(spec, &graph, data_budget(opts, probe))?;
     let mut exec = probe_executor(spec, &graph, &split, opts)?;
     exec.init_params(spec.train.seed);
     exec.run();
