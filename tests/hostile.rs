@@ -583,9 +583,10 @@ fn memory_limits_are_numbers_the_machine_has_and_count_the_data() {
     );
     // 7.5 GiB of data under a 4 GiB limit: refused before drawing, with
     // the size and where it comes from.
+    // (`train` draws the training set; `stats` draws only the held-out one.)
     refused(
         &[
-            "stats",
+            "train",
             "--net",
             "input 1000; dense 10 relu; dense 2; data gaussian n=2000000",
             "--memory-limit",
