@@ -136,6 +136,21 @@ impl Executor {
         true
     }
 
+    /// [`Executor::run`], adding each plan step's wall time in nanoseconds
+    /// to `ns[i]` (a profile for `depthlab bench`; the clock costs some
+    /// tens of ns a step).
+    pub fn run_profiled(&mut self, ns: &mut [u64]) {
+        for (i, spent) in ns.iter_mut().enumerate().take(self.plan.steps.len()) {
+            let step = self.plan.steps[i];
+            let started = std::time::Instant::now();
+            self.step(step);
+            *spent += started.elapsed().as_nanos() as u64;
+        }
+        if self.plan.optim.is_some() {
+            self.progress.step += 1;
+        }
+    }
+
     /// Runs the forward steps only (up to the loss): the outputs of the
     /// batch in `x` are then in the last layer's `a`.
     pub fn run_forward(&mut self) {

@@ -7,8 +7,8 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use depthlab::commands::{
-    self, CapacityOptions, Format, Knob, PolyOptions, ReportOptions, Ridge, Shard, StatsOutput,
-    SweepOptions, TrainFiles, gibibytes,
+    self, BenchOptions, CapacityOptions, Format, Knob, PolyOptions, ReportOptions, Ridge, Shard,
+    StatsOutput, SweepOptions, TrainFiles, gibibytes,
 };
 use depthlab::compile::Resources;
 use depthlab::dataset::probe::DEFAULT_ROWS;
@@ -88,6 +88,14 @@ enum Command {
     /// are those of the spec line `data poly`, so `depthlab train` can fit
     /// the same set; --train does that and compares with the exact fits.
     Poly(PolyArgs),
+    /// Time the training step of a spec on this machine: µs per step
+    /// (median, min, max), GFLOP/s, % of this machine's FMA peak measured
+    /// on the spot, and the time by step kind.
+    ///
+    /// The step is the executor's forward, loss, backward and update on one
+    /// batch of the spec's data held in place, after a warm-up; GFLOP/s
+    /// counts 6·batch·Σ fan_in·units. Time one thread with --threads 1.
+    Bench(BenchArgs),
     /// Under- and over-fitting by depth, training iterations or
     /// regularization: train and test loss as the knob turns.
     ///
@@ -528,6 +536,22 @@ fn parse_noise(text: &str) -> Result<f64, String> {
 struct RidgeList(Vec<Ridge>);
 
 #[derive(Args)]
+#[command(after_help = "Examples:
+  depthlab bench relu-he --threads 1                 the step of 20 ReLU layers on one thread
+  depthlab bench --net \"input 1024; dense 1024 relu x4; dense 10; train batch=256\" --threads 2
+  depthlab bench my.net --steps 1000 --batch 64")]
+struct BenchArgs {
+    #[command(flatten)]
+    spec: SpecArgs,
+    /// Examples per step (overrides `train batch=`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    batch: Option<u32>,
+    /// Timed steps, after a warm-up of at least 10 steps and 0.3 s.
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    steps: u32,
+}
+
+#[derive(Args)]
 struct CheckArgs {
     #[command(flatten)]
     spec: SpecArgs,
@@ -649,6 +673,20 @@ fn run(cli: Cli) -> Result<String, Error> {
             svg: a.svg,
         }),
         Command::Poly(a) => a.run(),
+        Command::Bench(a) => {
+            let spec = a.spec.load_with(Overrides {
+                batch: a.batch.map(|b| b as usize),
+                ..Overrides::default()
+            })?;
+            let opts = a.spec.options(&spec, None, 0.99)?;
+            commands::bench(
+                &spec,
+                &opts,
+                &BenchOptions {
+                    steps: a.steps as usize,
+                },
+            )
+        }
     }
 }
 

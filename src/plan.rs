@@ -140,6 +140,23 @@ pub enum Step {
     NetworkStats,
 }
 
+impl Step {
+    /// What the step does, for a profile by kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::Linear { .. } => "gemm forward x·Wᵀ (+ bias, activation)",
+            Step::LinearBackwardParams { .. } => "gemm ∂W = δᵀ·x (+ ∂b)",
+            Step::LinearBackwardInput { .. } => "gemm ∂x = δ·W",
+            Step::Activation { .. } => "activation (learned parameters)",
+            Step::ActivationBackward { .. } => "activation backward δ ⊙ f′(s)",
+            Step::Loss { .. } => "loss and its gradient",
+            Step::Update { .. } => "optimizer update (decay fused)",
+            Step::Penalty { .. } => "L2 penalty",
+            Step::LayerStats { .. } | Step::NetworkStats => "statistics",
+        }
+    }
+}
+
 /// The compiled schedule for one batch size.
 #[derive(Clone, Debug)]
 pub struct Plan {

@@ -2,6 +2,8 @@
 
 /// A training step allocates nothing once the executor is built.
 mod alloc;
+/// `depthlab bench`: the report adds up.
+mod bench;
 /// `depthlab capacity`: depth, steps and L2 each show their effect.
 mod capacity;
 /// The command line: bad input gets a positioned message and exit code 2.

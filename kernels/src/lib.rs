@@ -8,6 +8,7 @@
 pub mod activation;
 pub mod gemm;
 pub mod loss;
+pub mod peak;
 pub mod reduce;
 pub mod reference;
 pub mod simd;

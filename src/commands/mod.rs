@@ -1,6 +1,7 @@
 //! The subcommands as library functions, one file each: load the spec,
 //! run it, and return what `main` prints. `main.rs` only parses flags.
 
+mod bench;
 mod capacity;
 mod check;
 mod examples;
@@ -11,6 +12,7 @@ mod sweep;
 mod train;
 mod values;
 
+pub use bench::{BenchOptions, bench};
 pub use capacity::{CapacityOptions, Knob, capacity};
 pub use check::check;
 pub use examples::{example_text, list_examples};

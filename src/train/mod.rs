@@ -160,6 +160,12 @@ impl Trainer {
         &self.exec
     }
 
+    /// The training executor, to run steps on the batch it holds
+    /// (`depthlab bench`).
+    pub fn executor_mut(&mut self) -> &mut Executor {
+        &mut self.exec
+    }
+
     /// The probe executor: after [`Trainer::run`] it holds the final
     /// weights and the statistics measured with them.
     pub fn probe(&self) -> &Executor {

@@ -1,0 +1,155 @@
+//! `depthlab bench`: times the training step of a spec on this machine, as
+//! a share of its FMA peak measured on the spot, with the time by step kind.
+//!
+//! The step timed is the executor's: forward, loss, backward and the
+//! optimizer update on one batch of the spec's data, held in place (no
+//! data copying, evaluation or statistics), as JAX and PyTorch peers time
+//! their jitted or eager step. GFLOP/s counts 6·batch·Σ fan_in·units, the
+//! three matrix products of every layer.
+
+use crate::error::Error;
+use crate::report::align;
+use crate::spec::Spec;
+use crate::train::{Options, Trainer};
+use depthlab_kernels::peak::measure_peak;
+use std::fmt::Write as _;
+use std::time::Instant;
+
+/// What `depthlab bench` runs.
+#[derive(Clone, Copy, Debug)]
+pub struct BenchOptions {
+    /// Timed steps (after the warm-up).
+    pub steps: usize,
+}
+
+/// The statistics of a sample of step times, in seconds.
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Spread {
+    fn of(mut v: Vec<f64>) -> Spread {
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            0.5 * (v[n / 2 - 1] + v[n / 2])
+        };
+        Spread {
+            median,
+            min: v[0],
+            max: v[n - 1],
+        }
+    }
+}
+
+/// `depthlab bench`: the report.
+pub fn bench(spec: &Spec, opts: &Options, b: &BenchOptions) -> Result<String, Error> {
+    let mut trainer = Trainer::new(spec, opts)?;
+    // One real step puts the first batch in place (and allocates anything
+    // lazy); the timed steps reuse it.
+    trainer.train_step(&mut |_| {})?;
+    let exec = trainer.executor_mut();
+    let threads = exec.plan().threads;
+    let steps = exec.plan().steps.clone();
+    // Warm-up: caches, the workers' spin state, the CPU's clock.
+    let warm = Instant::now();
+    let mut warm_steps = 0;
+    while warm_steps < 10 || (warm.elapsed().as_secs_f64() < 0.3 && warm_steps < 10_000) {
+        exec.run();
+        warm_steps += 1;
+    }
+    let mut times = Vec::with_capacity(b.steps);
+    for _ in 0..b.steps {
+        let t = Instant::now();
+        exec.run();
+        times.push(t.elapsed().as_secs_f64());
+    }
+    // A second pass, profiled step by step (the clock adds a little).
+    let mut ns = vec![0u64; steps.len()];
+    let profiled = Instant::now();
+    for _ in 0..b.steps {
+        exec.run_profiled(&mut ns);
+    }
+    let profiled = profiled.elapsed().as_secs_f64();
+    let peak = measure_peak(2_000_000, 5);
+    let graph = &exec.plan().graph;
+    let batch = exec.plan().batch;
+    let flops = graph
+        .forward_flops(batch)
+        .map_or(f64::NAN, |f| 3.0 * f as f64);
+    let t = Spread::of(times);
+    let gflops = flops / t.median / 1e9;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "depthlab bench: {} — batch {batch}, {threads} thread(s), {} timed steps after {warm_steps} warm-up{}",
+        spec.label(),
+        b.steps,
+        cpu_model().map_or(String::new(), |m| format!("; {m}"))
+    );
+    let _ = writeln!(
+        out,
+        "step: median {:.1} µs (min {:.1}, max {:.1}); {:.1} GFLOP/s (6·batch·Σ in·out = {:.3} MFLOP a step)",
+        1e6 * t.median,
+        1e6 * t.min,
+        1e6 * t.max,
+        gflops,
+        flops / 1e6
+    );
+    let _ = writeln!(
+        out,
+        "{:.1} % of the FMA peak of {threads} thread{} ({:.1} GFLOP/s a thread, measured now)",
+        100.0 * gflops * 1e9 / (peak * threads as f64),
+        if threads == 1 { "" } else { "s" },
+        peak / 1e9,
+    );
+    let _ = write!(out, "\ntime by step kind ({} profiled steps)\n", b.steps);
+    out.push_str(&shares(&steps, &ns, profiled));
+    Ok(out)
+}
+
+/// The share of the profiled time per step kind, largest first, and the
+/// rest (dispatch between steps and the clock itself).
+fn shares(steps: &[crate::plan::Step], ns: &[u64], total: f64) -> String {
+    let mut kinds: Vec<(&str, u64, usize)> = Vec::new();
+    for (s, &t) in steps.iter().zip(ns) {
+        match kinds.iter_mut().find(|(k, ..)| *k == s.kind()) {
+            Some((_, sum, count)) => {
+                *sum += t;
+                *count += 1;
+            }
+            None => kinds.push((s.kind(), t, 1)),
+        }
+    }
+    kinds.sort_by_key(|&(_, t, _)| std::cmp::Reverse(t));
+    let total_ns = total * 1e9;
+    let measured: u64 = ns.iter().sum();
+    let mut rows = vec![vec!["kind".to_owned(), "steps".into(), "share".into()]];
+    for (k, t, count) in kinds {
+        rows.push(vec![
+            k.to_owned(),
+            count.to_string(),
+            format!("{:.1} %", 100.0 * t as f64 / total_ns),
+        ]);
+    }
+    rows.push(vec![
+        "dispatch and timing between steps".to_owned(),
+        String::new(),
+        format!(
+            "{:.1} %",
+            100.0 * (total_ns - measured as f64).max(0.0) / total_ns
+        ),
+    ]);
+    align(&rows, &[0])
+}
+
+/// The CPU's model name (/proc/cpuinfo), if known.
+fn cpu_model() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("model name"))?;
+    Some(line.split_once(':')?.1.trim().to_owned())
+}

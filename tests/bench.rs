@@ -1,0 +1,52 @@
+//! `depthlab bench`: the report's lines and a profile that adds up (speed
+//! itself is never asserted in a test).
+
+use crate::cli::depthlab;
+
+#[test]
+fn bench_reports_the_step_against_the_peak_and_by_kind() {
+    let o = depthlab(&[
+        "bench",
+        "--net",
+        "input 8; dense 16 tanh x2; dense 3; optim sgd lr=0.1 momentum=0.9 weight_decay=1e-4; data blobs n=64 test=0; train batch=16",
+        "--threads",
+        "1",
+        "--steps",
+        "20",
+    ]);
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.contains("batch 16, 1 thread(s), 20 timed steps"),
+        "{out}"
+    );
+    // 6 · 16 · (8·16 + 16·16 + 16·3) = 41 472 FLOP a step.
+    assert!(out.contains("= 0.041 MFLOP a step"), "{out}");
+    assert!(out.contains("% of the FMA peak of 1 thread ("), "{out}");
+    let shares: Vec<f64> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("kind"))
+        .skip(1)
+        .map(|l| {
+            l.trim_end_matches(" %")
+                .rsplit(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    let total: f64 = shares.iter().sum();
+    assert!((95.0..=100.5).contains(&total), "{total}: {out}");
+    for kind in [
+        "gemm forward",
+        "gemm ∂W",
+        "gemm ∂x",
+        "loss",
+        "optimizer update",
+        "dispatch",
+    ] {
+        assert!(out.contains(kind), "{kind}: {out}");
+    }
+    crate::cli::refused(&["bench", "relu-he", "--steps", "0"], &["--steps"]);
+}
