@@ -88,7 +88,7 @@ impl fmt::Display for Error {
                 "interrupted after step {step}; resume with --resume and the checkpoint"
             ),
             Error::Worker { message } => write!(f, "{message}"),
-            Error::Exists { path, message } => write!(f, "`{}` {message}", path.display()),
+            Error::Exists { path, message } => write!(f, "`{}`: {message}", path.display()),
             Error::Diverged { step, what } => write!(
                 f,
                 "training diverged at step {step}: the loss is not finite, first in {what} (lower the learning rate, or check the init)"

@@ -78,8 +78,6 @@ pub fn read_limited(path: &Path, limit: u64, what: &str) -> io::Result<Vec<u8>> 
     if !kind.is_file() {
         let is = if kind.is_dir() {
             "a directory"
-        } else if kind.is_symlink() {
-            "a dangling link"
         } else {
             "not a regular file (a FIFO, socket or device)"
         };

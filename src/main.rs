@@ -763,21 +763,24 @@ impl PolyArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(out) => {
-            // Output that does not arrive (a full disk, /dev/full, a closed
-            // pipe) is a failure, not a success with truncated output.
-            let mut stdout = std::io::stdout().lock();
-            match stdout
-                .write_all(out.as_bytes())
-                .and_then(|()| stdout.flush())
-            {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: cannot write {}: {e}", depthlab::files::STDOUT);
-                    ExitCode::from(1)
-                }
-            }
+    let result = run(cli).and_then(|out| {
+        // Output that does not arrive (a full disk, /dev/full) is a
+        // failure, not a success with truncated output.
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(out.as_bytes())
+            .and_then(|()| stdout.flush())
+            .map_err(|error| Error::Write {
+                path: std::path::PathBuf::from(depthlab::files::STDOUT),
+                error,
+            })
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // A reader that closed the pipe (`| head`) wanted no more: not an
+        // error (everything else the command wrote is in place).
+        Err(Error::Write { error, .. }) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("error: {e}");

@@ -352,6 +352,8 @@ fn a_run_folder_is_continued_or_replaced_only_when_asked() {
             "train",
             "--net",
             SMALL,
+            "--epochs",
+            "4",
             "--out",
             out,
             "--resume",
@@ -720,5 +722,79 @@ fn stats_draws_only_the_held_out_set_it_measures() {
             "1",
         ],
         &["leaves for data"],
+    );
+}
+
+/// Review of the fixes above: `--overwrite` replaces the old run's files
+/// (with --resume from elsewhere it appended to them; a run that writes no
+/// checkpoint left the old one beside its files), a finished run is not
+/// "resumed" into an empty summary, flags obey the f32 rule, a multi-line
+/// `--net` reads like a file, a dangling link is not the example.
+#[test]
+fn overwrite_replaces_and_resume_needs_steps_left() {
+    use crate::cli::refused;
+    let dir = crate::tempdir("hostile-overwrite");
+    let (other, run) = (dir.join("other"), dir.join("run"));
+    let (other_s, run_s) = (other.to_str().unwrap(), run.to_str().unwrap());
+    stdout(&[
+        "train", "--net", SMALL, "--epochs", "1", "--out", other_s, "-q",
+    ]);
+    stdout(&[
+        "train", "--net", SMALL, "--epochs", "3", "--lr", "0.01", "--out", run_s, "-q",
+    ]);
+    let ck = other.join("checkpoint.safetensors");
+    let ck_s = ck.to_str().unwrap();
+    stdout(&[
+        "train",
+        "--net",
+        SMALL,
+        "--epochs",
+        "2",
+        "--out",
+        run_s,
+        "--overwrite",
+        "--resume",
+        ck_s,
+        "-q",
+    ]);
+    let epochs = std::fs::read_to_string(run.join("epochs.csv")).unwrap();
+    let numbers: Vec<&str> = epochs
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(numbers, ["2"], "{epochs}");
+    // A run that writes no checkpoint leaves none of the old run's.
+    let nan = "input 2; dense 16 relu x2; dense 3; optim adam lr=0.01 eps=0; data spirals n=64 test=0; train batch=32 epochs=30 seed=1";
+    let o = depthlab(&["train", "--net", nan, "--out", run_s, "--overwrite", "-q"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(!run.join("checkpoint.safetensors").exists());
+    // Nothing left to train.
+    refused(
+        &[
+            "train", "--net", SMALL, "--epochs", "1", "--out", other_s, "--resume", ck_s, "-q",
+        ],
+        &["nothing is left to train"],
+    );
+    refused(
+        &["train", "--net", SMALL, "--lr", "1e39", "-q"],
+        &["fits f32"],
+    );
+    // Newlines: a comment runs to its line's end, `;` and all.
+    let text = "# He et al. 2015; 30 layers\ninput 2\ndense 8 relu\ndense 2\n";
+    let plan = stdout(&["check", "--net", text]);
+    assert!(plan.contains("2 inputs → 2 layers → 2 outputs"), "{plan}");
+    // A dangling link called like an example.
+    std::os::unix::fs::symlink(dir.join("nowhere"), dir.join("relu-he")).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_depthlab"))
+        .args(["check", "relu-he"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
     );
 }

@@ -67,7 +67,12 @@ pub fn load_spec(
             // a directory or an unreadable file called `relu-he` is an
             // error, not the example.
             Err(error) => match (error.kind(), find(p)) {
-                (std::io::ErrorKind::NotFound, Some(text)) => Source::new(p, text),
+                // (A dangling link is a path that exists.)
+                (std::io::ErrorKind::NotFound, Some(text))
+                    if std::fs::symlink_metadata(p).is_err() =>
+                {
+                    Source::new(p, text)
+                }
                 _ => {
                     return Err(Error::Read {
                         path: PathBuf::from(p),

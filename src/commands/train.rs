@@ -175,8 +175,13 @@ impl Progress {
     fn print(&self, line: &str) {
         let write = || {
             let mut out = std::io::stdout().lock();
-            if let Err(e) = out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
-                self.stdout_error.borrow_mut().get_or_insert(e);
+            match out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
+                // A closed pipe (`| head`): the reader wants no more.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                Err(e) => {
+                    self.stdout_error.borrow_mut().get_or_insert(e);
+                }
+                Ok(()) => {}
             }
         };
         match &self.bar {
@@ -297,12 +302,17 @@ struct Sinks {
 }
 
 impl Sinks {
-    fn open(spec: &Spec, files: &TrainFiles, trainer: &Trainer) -> Result<Sinks, Error> {
+    /// `append`: the run folder's files are continued (a resume from it).
+    fn open(
+        spec: &Spec,
+        files: &TrainFiles,
+        trainer: &Trainer,
+        append: bool,
+    ) -> Result<Sinks, Error> {
         let folder = match &files.out {
             Some(dir) => {
                 let completed = trainer.step() / trainer.steps_per_epoch().max(1);
-                let resumed = files.resume.is_some().then_some(completed);
-                Some(RunFolder::open(dir, resumed)?)
+                Some(RunFolder::open(dir, append.then_some(completed))?)
             }
             None => None,
         };
@@ -378,16 +388,32 @@ const RUN_FILES: [&str; 5] = [
     "checkpoint.safetensors",
 ];
 
-/// Refuses to write into a folder that holds a run, unless the run resumes
-/// from that folder's checkpoint (its files are continued) or
-/// `--overwrite` says to replace it.
-fn refuse_another_run(dir: &Path, files: &TrainFiles) -> Result<(), Error> {
+/// Readies `dir` for a run and says whether its files are continued.
+/// A folder holding a run is refused, unless this run resumes from that
+/// folder's checkpoint (its files are continued) or `--overwrite` says to
+/// replace it (the old run's files are removed first, so none of them is
+/// left beside the new ones). Something other than a regular file at a
+/// run file's name is refused before training (exit 2).
+fn prepare_run_folder(dir: &Path, files: &TrainFiles) -> Result<bool, Error> {
+    for f in RUN_FILES {
+        let path = dir.join(f);
+        crate::files::regular_or_absent(&path).map_err(|e| Error::Exists {
+            path,
+            message: e.to_string(),
+        })?;
+    }
     let found: Vec<&str> = RUN_FILES
         .into_iter()
-        .filter(|f| std::fs::symlink_metadata(dir.join(f)).is_ok())
+        .filter(|f| dir.join(f).exists())
         .collect();
-    if found.is_empty() || files.overwrite {
-        return Ok(());
+    if found.is_empty() {
+        return Ok(false);
+    }
+    if files.overwrite {
+        for f in &found {
+            std::fs::remove_file(dir.join(f)).map_err(Error::writing(&dir.join(f)))?;
+        }
+        return Ok(false);
     }
     let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
@@ -408,7 +434,7 @@ fn refuse_another_run(dir: &Path, files: &TrainFiles) -> Result<(), Error> {
             )
         });
     if from_here {
-        return Ok(());
+        return Ok(true);
     }
     Err(Error::Exists {
         path: dir.to_path_buf(),
@@ -425,14 +451,18 @@ fn refuse_another_run(dir: &Path, files: &TrainFiles) -> Result<(), Error> {
 /// diverged run whose last update already broke the weights) is not
 /// written: a checkpoint that cannot be resumed usefully would replace
 /// whatever is at those paths.
-fn write_checkpoints(trainer: &Trainer, files: &TrainFiles) -> Result<Vec<PathBuf>, Error> {
+fn write_checkpoints(
+    trainer: &Trainer,
+    files: &TrainFiles,
+    diverged: bool,
+) -> Result<Vec<PathBuf>, Error> {
     let paths: Vec<PathBuf> = files
         .out
         .iter()
         .map(|d| d.join("checkpoint.safetensors"))
         .chain(files.save.clone())
         .collect();
-    if !paths.is_empty() && !trainer.state_is_finite() {
+    if diverged && !paths.is_empty() && !trainer.state_is_finite() {
         eprintln!(
             "no checkpoint written: at step {} the weights or the optimizer state already hold NaN or infinity",
             trainer.step()
@@ -473,11 +503,24 @@ fn run(
     let mut trainer = Trainer::new(spec, opts)?.measure_every(files.stats_every);
     if let Some(path) = &files.resume {
         trainer.resume_changed(path, files.allow_spec_change)?;
+        if trainer.step() >= trainer.total_steps() {
+            // Nothing to train: a run of no steps would only replace the
+            // folder's summary with an empty one.
+            return Err(Error::Checkpoint {
+                path: path.clone(),
+                message: format!(
+                    "it is at step {} of this run's {}: nothing is left to train (raise --epochs or --steps)",
+                    trainer.step(),
+                    trainer.total_steps()
+                ),
+            });
+        }
     }
     let resumed = files.resume.is_some();
-    if let Some(dir) = &files.out {
-        refuse_another_run(dir, files)?;
-    }
+    let append = match &files.out {
+        Some(dir) => prepare_run_folder(dir, files)?,
+        None => false,
+    };
     // Before training, not after: a path that cannot be written is a bad
     // flag.
     if let Some(path) = &files.save {
@@ -486,7 +529,7 @@ fn run(
             message: e.to_string(),
         })?;
     }
-    let mut sinks = Sinks::open(spec, files, &trainer)?;
+    let mut sinks = Sinks::open(spec, files, &trainer, append)?;
     let header = header(spec, &trainer, resumed);
     progress.print(&header);
     if sinks.print_every > 1 {
@@ -505,7 +548,8 @@ fn run(
     let result = trainer.run_until(&mut |event| sinks.on(event, progress), stop);
     // Whatever happened, keep what was measured: the checkpoints first,
     // then the figures (also after an interruption).
-    let checkpoints = write_checkpoints(&trainer, files)?;
+    let diverged = matches!(result, Err(Error::Diverged { .. }));
+    let checkpoints = write_checkpoints(&trainer, files, diverged)?;
     let figures = write_figures(spec, files);
     result?;
     figures?;

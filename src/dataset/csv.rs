@@ -214,7 +214,7 @@ impl<'a> CsvFile<'a> {
             for (i, cell) in cells.iter().enumerate() {
                 let name = &self.header[i];
                 let value = match cell.parse::<f64>() {
-                    Ok(v) if v.abs() <= f64::from(f32::MAX) => v,
+                    Ok(v) if (v as f32).is_finite() => v,
                     Ok(v) if v.is_finite() => {
                         return Err(self.error(
                             line,

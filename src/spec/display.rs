@@ -13,6 +13,26 @@ fn key<T: Display>(f: &mut Formatter<'_>, name: &str, value: Option<T>) -> fmt::
     }
 }
 
+/// A word as the spec reads it back: in double quotes when it holds a
+/// space or one of `;#=(),` (a path such as `runs/a b.csv`). A `"` cannot
+/// be written at all (the syntax has no escape).
+struct Word<'a>(&'a str);
+
+impl Display for Word<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let plain = !self.0.is_empty()
+            && !self
+                .0
+                .chars()
+                .any(|c| c.is_whitespace() || ";#=(),".contains(c));
+        if plain {
+            f.write_str(self.0)
+        } else {
+            write!(f, "\"{}\"", self.0)
+        }
+    }
+}
+
 impl Display for Spec {
     /// The spec as `;`-separated lines (`input 64; dense 64 tanh x10; ...`),
     /// the form `--net` takes.
@@ -117,9 +137,9 @@ impl Display for Data {
                 }
             }
             DataSource::Csv { files, label } => {
-                write!(f, " path={}", files.path.0)?;
-                key(f, "label", label.as_ref().map(|(l, _)| l))?;
-                key(f, "test", files.test.as_ref().map(|(t, _)| t))?;
+                write!(f, " path={}", Word(&files.path.0))?;
+                key(f, "label", label.as_ref().map(|(l, _)| Word(l)))?;
+                key(f, "test", files.test.as_ref().map(|(t, _)| Word(t)))?;
                 key(f, "split", files.split.map(|(s, _)| s))?;
             }
             DataSource::Mnist {
@@ -127,10 +147,10 @@ impl Display for Data {
                 labels,
                 test_labels,
             } => {
-                write!(f, " path={}", files.path.0)?;
-                key(f, "labels", labels.as_ref().map(|(l, _)| l))?;
-                key(f, "test", files.test.as_ref().map(|(t, _)| t))?;
-                key(f, "test_labels", test_labels.as_ref().map(|(t, _)| t))?;
+                write!(f, " path={}", Word(&files.path.0))?;
+                key(f, "labels", labels.as_ref().map(|(l, _)| Word(l)))?;
+                key(f, "test", files.test.as_ref().map(|(t, _)| Word(t)))?;
+                key(f, "test_labels", test_labels.as_ref().map(|(t, _)| Word(t)))?;
                 key(f, "split", files.split.map(|(s, _)| s))?;
             }
         }
@@ -163,6 +183,8 @@ mod tests {
             "input 784; dense 10; optim adamw lr=0.01 amsgrad=true schedule=cosine min_lr=0.001; \
              data mnist path=a-images-idx3-ubyte test=t-images-idx3-ubyte test_labels=t.idx1",
             "input 3; dense 1; loss mse l2=0.5 l2_bias=true; data poly degree=3 n=10 test=100 grid=true; train epochs=2 batch=10 seed=0",
+            // Paths with a space, `;` or `#` print in quotes.
+            "input 2; dense 2; data csv path=\"runs/a b;c#1.csv\" label=\"the y\" test=\"t#2.csv\"; train epochs=1 batch=1 seed=0",
         ] {
             let spec = parse(Source::new("--net", text)).unwrap();
             let printed = spec.to_string();

@@ -50,9 +50,11 @@ impl Source {
     /// let spec = parse(Source::net("input 4; dense 8 relu # hidden; dense 10")).unwrap();
     /// assert_eq!(spec.dense.last().unwrap().units, 10);
     /// ```
+    /// Text with newlines (`--net "$(cat my.net)"`) is read as a file is.
     pub fn net(text: impl Into<String>) -> Self {
+        let text: String = text.into();
         Source {
-            net: true,
+            net: !text.contains('\n'),
             ..Source::new("--net", text)
         }
     }

@@ -86,10 +86,12 @@ impl Overrides {
             ("--l2", self.l2),
         ] {
             let Some(v) = value else { continue };
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(spec
-                    .source
-                    .error_whole(format!("`{flag}` must be a finite number ≥ 0, found {v}")));
+            // Finite in f32 too, as in the spec text.
+            if !((v as f32).is_finite() && v >= 0.0) {
+                return Err(spec.source.error_whole(format!(
+                    "`{flag}` must be a number ≥ 0 that fits f32 (at most {:e}), found {v}",
+                    f32::MAX
+                )));
             }
             match flag {
                 "--l2" => spec.l2.rho = v,

@@ -750,7 +750,7 @@ fn gain(src: &Source, w: Option<Word>) -> Result<Gain, SpecError> {
 /// (`const(1e39)` would be an infinite weight).
 fn number(src: &Source, w: Word) -> Result<f64, SpecError> {
     match w.text.parse::<f64>() {
-        Ok(v) if v.abs() <= f64::from(f32::MAX) => Ok(v),
+        Ok(v) if (v as f32).is_finite() => Ok(v),
         Ok(v) if v.is_finite() => Err(src.error(
             w.span,
             format!(
