@@ -4,13 +4,17 @@
 //! in well under a microsecond instead of the 8–20 µs of a spawn or a
 //! condvar wake-up.
 //!
-//! Work is split into parts by the caller (over output blocks only); part
-//! `i` always runs on thread `i % threads`, and nothing is reduced across
-//! parts, so results do not depend on the thread count.
+//! Work is split into parts by the caller (over output blocks only), and
+//! nothing is reduced across parts, so results do not depend on which
+//! thread runs a part, nor on the thread count. Parts are claimed, not
+//! assigned: the caller and the workers take the next unclaimed part until
+//! none is left. A worker the system has not scheduled (another busy
+//! process on its core) then costs nothing: the caller runs its parts, and
+//! the call is never much slower than running on one thread.
 
 use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
@@ -29,9 +33,43 @@ struct Shared {
     job: Mutex<Job>,
     wake: Condvar,
     epoch: AtomicUsize,
-    remaining: AtomicUsize,
+    /// The next part to claim, tagged with the call it belongs to: epoch
+    /// in the high 32 bits, part index in the low 32 (a worker late from
+    /// one call can never claim a part of the next).
+    next: AtomicU64,
+    /// Parts of the current call finished.
+    done: AtomicUsize,
     panicked: AtomicBool,
     shutdown: AtomicBool,
+}
+
+/// The tag of part `index` of call `epoch`.
+fn tag(epoch: usize, index: usize) -> u64 {
+    ((epoch as u64 & 0xffff_ffff) << 32) | index as u64
+}
+
+impl Shared {
+    /// Claims and runs parts of call `epoch` until none is left.
+    fn claim_and_run(&self, epoch: usize, parts: usize, task: &(dyn Fn(usize) + Sync)) {
+        loop {
+            let current = self.next.load(Ordering::Acquire);
+            let index = (current & 0xffff_ffff) as usize;
+            if current >> 32 != epoch as u64 & 0xffff_ffff || index >= parts {
+                return;
+            }
+            if self
+                .next
+                .compare_exchange_weak(current, current + 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                let result = catch_unwind(AssertUnwindSafe(|| task(index)));
+                if result.is_err() {
+                    self.panicked.store(true, Ordering::Relaxed);
+                }
+                self.done.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+    }
 }
 
 /// A pool of `threads - 1` workers plus the calling thread.
@@ -53,7 +91,8 @@ impl Pool {
             }),
             wake: Condvar::new(),
             epoch: AtomicUsize::new(0),
-            remaining: AtomicUsize::new(0),
+            next: AtomicU64::new(0),
+            done: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
         });
@@ -62,7 +101,7 @@ impl Pool {
                 let shared = Arc::clone(&shared);
                 std::thread::Builder::new()
                     .name(format!("depthlab-{index}"))
-                    .spawn(move || worker(&shared, index))
+                    .spawn(move || worker(&shared))
                     .expect("spawning a worker thread")
             })
             .collect();
@@ -74,8 +113,9 @@ impl Pool {
         self.shared.threads
     }
 
-    /// Runs `task(i)` for every part i in 0..parts, part i on thread
-    /// i % threads, and returns when all are done. Allocates nothing.
+    /// Runs `task(i)` for every part i in 0..parts, each part once on
+    /// whichever thread claims it first, and returns when all are done.
+    /// Allocates nothing.
     pub fn run(&self, parts: usize, task: &(dyn Fn(usize) + Sync)) {
         let s = &*self.shared;
         if s.threads == 1 || parts <= 1 {
@@ -83,24 +123,29 @@ impl Pool {
             return;
         }
         // SAFETY: the 'static lifetime is a lie told only to the workers:
-        // this function does not return (nor unwind) before `remaining`
-        // reaches 0, i.e. before every worker has finished calling `task`,
-        // and it clears the reference before returning.
+        // a worker calls `task` only for a part it claimed in this call's
+        // epoch, and this function does not return (nor unwind) before
+        // every part is done, i.e. before every such call has returned;
+        // it clears the reference before returning, and a late worker
+        // holding it finds no part left to claim.
         let task_static: Task =
             unsafe { std::mem::transmute::<&(dyn Fn(usize) + Sync), Task>(task) };
-        {
+        let epoch = {
             let mut job = s.job.lock().unwrap_or_else(|e| e.into_inner());
             job.task = Some(task_static);
             job.parts = parts;
-            s.remaining.store(s.threads - 1, Ordering::Relaxed);
-            s.epoch.fetch_add(1, Ordering::Release);
-        }
+            let epoch = s.epoch.load(Ordering::Relaxed).wrapping_add(1);
+            s.done.store(0, Ordering::Relaxed);
+            s.next.store(tag(epoch, 0), Ordering::Release);
+            s.epoch.store(epoch, Ordering::Release);
+            epoch
+        };
         s.wake.notify_all();
-        let caller = catch_unwind(AssertUnwindSafe(|| {
-            (0..parts).step_by(s.threads).for_each(task)
-        }));
+        // The caller claims parts too; a panic in one is recorded like a
+        // worker's.
+        s.claim_and_run(epoch, parts, task);
         let mut spins = 0u32;
-        while s.remaining.load(Ordering::Acquire) != 0 {
+        while s.done.load(Ordering::Acquire) != parts {
             spins = spins.wrapping_add(1);
             if spins.is_multiple_of(1024) {
                 std::thread::yield_now();
@@ -109,9 +154,6 @@ impl Pool {
             }
         }
         s.job.lock().unwrap_or_else(|e| e.into_inner()).task = None;
-        if let Err(payload) = caller {
-            std::panic::resume_unwind(payload);
-        }
         if s.panicked.swap(false, Ordering::Relaxed) {
             panic!("a depthlab worker thread panicked");
         }
@@ -187,7 +229,7 @@ impl Pool {
     }
 }
 
-fn worker(s: &Shared, index: usize) {
+fn worker(s: &Shared) {
     let mut seen = 0usize;
     loop {
         let mut spins = 0;
@@ -202,23 +244,19 @@ fn worker(s: &Shared, index: usize) {
                 }
             }
         }
-        seen = s.epoch.load(Ordering::Acquire);
         if s.shutdown.load(Ordering::Acquire) {
             return;
         }
-        let (task, parts) = {
+        // The job and its epoch together, under the lock: a call that
+        // started since is then seen whole, with its own epoch.
+        let (task, parts, epoch) = {
             let job = s.job.lock().unwrap_or_else(|e| e.into_inner());
-            (job.task, job.parts)
+            (job.task, job.parts, s.epoch.load(Ordering::Acquire))
         };
+        seen = epoch;
         if let Some(task) = task {
-            let result = catch_unwind(AssertUnwindSafe(|| {
-                (index..parts).step_by(s.threads).for_each(task)
-            }));
-            if result.is_err() {
-                s.panicked.store(true, Ordering::Relaxed);
-            }
+            s.claim_and_run(epoch, parts, task);
         }
-        s.remaining.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
