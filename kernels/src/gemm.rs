@@ -120,11 +120,12 @@ pub fn gemm_nt_rows(c_rows: &mut [f32], ops: Operands, rows: Range<usize>, beta:
 }
 
 /// [`gemm_nt_rows`] with a fused epilogue (the forward layout: bias and
-/// activation while the tile is hot in cache). Once the last K block of a
-/// tile is done, `epilogue(i, j0, segment)` is called for each of its rows:
-/// `i` is the row index in C (not in `c_rows`), `segment` is
-/// C[i, j0 .. j0 + segment.len()] holding its final value. Every element of
-/// the computed rows is passed exactly once; segments are at most 16 long.
+/// activation while the row tile is hot in cache). Once the last K block
+/// of a row tile is done, `epilogue(i, j0, segment)` is called for each of
+/// its rows: `i` is the row index in C (not in `c_rows`), `segment` is
+/// C[i, j0 .. j0 + segment.len()] holding its final value, one column
+/// block wide (`j0` a multiple of 16). Every element of the computed rows
+/// is passed exactly once.
 pub fn gemm_nt_rows_with<F: FnMut(usize, usize, &mut [f32])>(
     c_rows: &mut [f32],
     ops: Operands,
@@ -462,11 +463,15 @@ unsafe fn row_tiles<const TA: bool, const IN_PLACE: bool, F: FnMut(usize, usize,
                 };
                 tile(mr, w, kc, a_panel, Strided { ptr, ld }, c_tile, init);
             }
-            if last {
-                for r in 0..mr {
-                    let off = c_row0 + r * n + j;
-                    epilogue(i + r, j, &mut c_rows[off..off + w]);
-                }
+        }
+        // The epilogue once per row over the whole block, while the row
+        // tile is still in L1: per 16-column panel it was a call (bias,
+        // activation set-up) for every 16 values.
+        if last {
+            let width = full_panels * NR + tail;
+            for r in 0..mr {
+                let off = c_row0 + r * n + jc;
+                epilogue(i + r, jc, &mut c_rows[off..off + width]);
             }
         }
         i += mr;
@@ -1435,7 +1440,9 @@ mod tests {
                 rows.clone(),
                 0.0,
                 |i, j0, seg| {
-                    assert!(rows.contains(&i) && j0 + seg.len() <= n && seg.len() <= NR);
+                    // One column block at a time, starting on a panel.
+                    assert!(rows.contains(&i) && j0 + seg.len() <= n);
+                    assert!(j0 % NR == 0 && seg.len() <= NC);
                     for (jj, &v) in seg.iter().enumerate() {
                         seen[i * n + j0 + jj] += 1;
                         at_epilogue[i * n + j0 + jj] = v;
