@@ -41,6 +41,7 @@ Examples:
   depthlab capacity --vary depth=0..4        train and test loss against depth (also steps, rho=, weight_decay=)
   depthlab sweep relu-he --vary act=tanh,relu --vary depth=5,10,20 --out r.jsonl   a grid, a JSON line per point
   depthlab report r.jsonl --svg figs         the grid as pivot tables (mean ± std over seeds) and figures
+  depthlab bench relu-he --threads 1         the training step's speed against this machine's FMA peak
 
 Exit codes: 0 success, 1 an output could not be written, 2 bad spec, flag, input file or
 checkpoint, 3 training diverged (NaN or infinity), 4 training stopped at once by a second
