@@ -29,9 +29,9 @@ use common::{
 /// Sample pairs per table cell.
 const PAIRS: usize = 61;
 
+/// The median of an odd count of samples ([`PAIRS`]).
 fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    depthlab::stats::median(&mut v)
 }
 
 /// Seconds per call of `f`, over enough calls to last about `target`

@@ -199,6 +199,23 @@ pub fn mean_std(v: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// The median of `v` (the mean of the middle two for an even count),
+/// sorting it in place.
+///
+/// ```
+/// assert_eq!(depthlab::stats::median(&mut [3.0, 1.0, 2.0]), 2.0);
+/// assert_eq!(depthlab::stats::median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
+/// ```
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
 /// A ratio of standard deviations in decibels (20·log10).
 pub fn db(f: f64) -> f64 {
     20.0 * f.log10()

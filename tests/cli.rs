@@ -11,6 +11,13 @@ pub fn depthlab(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// Runs depthlab, asserts it succeeded, and returns its stdout.
+pub fn succeeds(args: &[&str]) -> String {
+    let o = depthlab(args);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    String::from_utf8(o.stdout).unwrap()
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }

@@ -2,34 +2,19 @@
 //! one finding (silent wrong results, lost output, resource exhaustion)
 //! and checks the fix.
 
-use crate::cli::depthlab;
-
-fn stdout(args: &[&str]) -> String {
-    let o = depthlab(args);
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
+use crate::cli::{depthlab, succeeds};
+use crate::spec;
 
 /// `#` in `--net` commented out every later `;` line: the net below had
 /// 64 ReLU outputs and exit code 0.
 #[test]
 fn a_comment_in_net_text_ends_at_the_next_semicolon() {
-    let plan = stdout(&[
+    let plan = succeeds(&[
         "check",
         "--net",
         "input 64; dense 64 relu x3 # hidden; dense 10",
     ]);
     assert!(plan.contains("64 inputs → 4 layers → 10 outputs"), "{plan}");
-}
-
-/// The spec of `--net` text.
-fn net(text: &str) -> depthlab::spec::Spec {
-    depthlab::commands::load_spec(None, Some(text), &depthlab::spec::Overrides::default())
-        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A signal that landed just after an epoch closed wrote a second row for
@@ -38,10 +23,10 @@ fn net(text: &str) -> depthlab::spec::Spec {
 fn a_stop_at_an_epoch_boundary_adds_no_empty_epoch() {
     use depthlab::train::{Event, Trainer};
     use std::sync::atomic::{AtomicBool, Ordering};
-    let spec = net(
+    let blobs = spec(
         "input 2; dense 8 relu; dense 3; data blobs n=64 test=16; train batch=32 epochs=3 seed=1",
     );
-    let mut t = Trainer::new(&spec, &crate::options(16)).unwrap();
+    let mut t = Trainer::new(&blobs, &crate::options(16)).unwrap();
     let stop = AtomicBool::new(false);
     let mut epochs = Vec::new();
     let outcome = t.run_until(
@@ -69,7 +54,7 @@ const RESUMABLE: &str = "input 2; dense 16 tanh x2; dense 3; loss cross_entropy;
 /// A checkpoint of `text` after 3 steps, written into `dir`.
 fn checkpoint(text: &str, dir: &std::path::Path, name: &str) -> std::path::PathBuf {
     use depthlab::train::Trainer;
-    let mut t = Trainer::new(&net(text), &crate::options(16)).unwrap();
+    let mut t = Trainer::new(&spec(text), &crate::options(16)).unwrap();
     for _ in 0..3 {
         t.train_step(&mut |_| {}).unwrap();
     }
@@ -80,7 +65,7 @@ fn checkpoint(text: &str, dir: &std::path::Path, name: &str) -> std::path::PathB
 
 /// The error of resuming `text` from `path`.
 fn resume_error(text: &str, path: &std::path::Path, allow_change: bool) -> String {
-    let mut t = depthlab::train::Trainer::new(&net(text), &crate::options(16)).unwrap();
+    let mut t = depthlab::train::Trainer::new(&spec(text), &crate::options(16)).unwrap();
     let err = t.resume_changed(path, allow_change).unwrap_err();
     assert_eq!(err.exit_code(), 2, "{err}");
     err.to_string()
@@ -138,13 +123,13 @@ fn a_checkpoint_of_another_spec_is_refused_naming_what_differs() {
             "{err}"
         );
         // Deliberately: the tensors fit, so it loads.
-        let mut t = depthlab::train::Trainer::new(&net(&other), &crate::options(16)).unwrap();
+        let mut t = depthlab::train::Trainer::new(&spec(&other), &crate::options(16)).unwrap();
         t.resume_changed(&good, true).unwrap();
         assert_eq!(t.step(), 3);
     }
     // A longer run of the same spec is a resume, not a change.
     let mut longer = depthlab::train::Trainer::new(
-        &net(&RESUMABLE.replace("epochs=2", "epochs=5")),
+        &spec(&RESUMABLE.replace("epochs=2", "epochs=5")),
         &crate::options(16),
     )
     .unwrap();
@@ -192,7 +177,7 @@ fn a_diverged_run_writes_no_checkpoint_of_broken_weights() {
     ]);
     assert_eq!(o.status.code(), Some(3));
     let mut t = depthlab::train::Trainer::new(
-        &net("input 2; dense 16 relu x2; dense 3; loss mse; optim sgd lr=1e4; data spirals n=64 test=0; train batch=32 epochs=3 seed=1"),
+        &spec("input 2; dense 16 relu x2; dense 3; loss mse; optim sgd lr=1e4; data spirals n=64 test=0; train batch=32 epochs=3 seed=1"),
         &crate::options(16),
     )
     .unwrap();
@@ -323,7 +308,7 @@ fn a_run_folder_is_continued_or_replaced_only_when_asked() {
     let dir = crate::tempdir("hostile-out");
     let run = dir.join("run");
     let out = run.to_str().unwrap();
-    stdout(&["train", "--net", SMALL, "--out", out, "-q"]);
+    succeeds(&["train", "--net", SMALL, "--out", out, "-q"]);
     // epochs.csv without its timings.
     let rows = || -> Vec<String> {
         let text = std::fs::read_to_string(run.join("epochs.csv")).unwrap();
@@ -339,7 +324,7 @@ fn a_run_folder_is_continued_or_replaced_only_when_asked() {
     assert_eq!(rows(), before, "nothing lost");
     // A checkpoint from elsewhere does not make it this run's folder.
     let other = dir.join("other.safetensors");
-    stdout(&[
+    succeeds(&[
         "train",
         "--net",
         SMALL,
@@ -363,7 +348,7 @@ fn a_run_folder_is_continued_or_replaced_only_when_asked() {
         &["already holds a run"],
     );
     let ck = run.join("checkpoint.safetensors");
-    stdout(&[
+    succeeds(&[
         "train",
         "--net",
         SMALL,
@@ -375,7 +360,7 @@ fn a_run_folder_is_continued_or_replaced_only_when_asked() {
         ck.to_str().unwrap(),
         "-q",
     ]);
-    stdout(&["train", "--net", SMALL, "--out", out, "--overwrite", "-q"]);
+    succeeds(&["train", "--net", SMALL, "--out", out, "--overwrite", "-q"]);
     assert_eq!(rows(), before, "replaced by the same run");
 }
 
@@ -385,7 +370,7 @@ fn a_resumed_run_adds_no_record_at_the_resume_step() {
     let dir = crate::tempdir("hostile-resume-stats");
     let run = dir.join("run");
     let out = run.to_str().unwrap();
-    stdout(&[
+    succeeds(&[
         "train",
         "--net",
         SMALL,
@@ -396,7 +381,7 @@ fn a_resumed_run_adds_no_record_at_the_resume_step() {
         "-q",
     ]);
     let ck = run.join("checkpoint.safetensors");
-    stdout(&[
+    succeeds(&[
         "train",
         "--net",
         SMALL,
@@ -683,7 +668,8 @@ fn after_sigkill_every_output_is_absent_or_whole() {
         }
         for ck in [out.join("checkpoint.safetensors"), save.clone()] {
             if ck.exists() {
-                let mut t = depthlab::train::Trainer::new(&net(text), &crate::options(16)).unwrap();
+                let mut t =
+                    depthlab::train::Trainer::new(&spec(text), &crate::options(16)).unwrap();
                 t.resume(&ck)
                     .unwrap_or_else(|e| panic!("kill at {delay_ms} ms: {e}"));
             }
@@ -699,12 +685,12 @@ fn after_sigkill_every_output_is_absent_or_whole() {
 /// draws only the held-out set now; the probe is the same rows.
 #[test]
 fn stats_draws_only_the_held_out_set_it_measures() {
-    let small = stdout(&[
+    let small = succeeds(&[
         "stats",
         "--net",
         "input 1000; dense 10 relu; dense 2; data gaussian n=64 test=300",
     ]);
-    let huge = stdout(&[
+    let huge = succeeds(&[
         "stats",
         "--net",
         "input 1000; dense 10 relu; dense 2; data gaussian n=2000000 test=300",
@@ -736,15 +722,15 @@ fn overwrite_replaces_and_resume_needs_steps_left() {
     let dir = crate::tempdir("hostile-overwrite");
     let (other, run) = (dir.join("other"), dir.join("run"));
     let (other_s, run_s) = (other.to_str().unwrap(), run.to_str().unwrap());
-    stdout(&[
+    succeeds(&[
         "train", "--net", SMALL, "--epochs", "1", "--out", other_s, "-q",
     ]);
-    stdout(&[
+    succeeds(&[
         "train", "--net", SMALL, "--epochs", "3", "--lr", "0.01", "--out", run_s, "-q",
     ]);
     let ck = other.join("checkpoint.safetensors");
     let ck_s = ck.to_str().unwrap();
-    stdout(&[
+    succeeds(&[
         "train",
         "--net",
         SMALL,
@@ -782,7 +768,7 @@ fn overwrite_replaces_and_resume_needs_steps_left() {
     );
     // Newlines: a comment runs to its line's end, `;` and all.
     let text = "# He et al. 2015; 30 layers\ninput 2\ndense 8 relu\ndense 2\n";
-    let plan = stdout(&["check", "--net", text]);
+    let plan = succeeds(&["check", "--net", text]);
     assert!(plan.contains("2 inputs → 2 layers → 2 outputs"), "{plan}");
     // A dangling link called like an example.
     std::os::unix::fs::symlink(dir.join("nowhere"), dir.join("relu-he")).unwrap();

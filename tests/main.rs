@@ -60,6 +60,11 @@ pub fn tempdir(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// The spec of `--net` text (flags none).
+pub fn spec(text: &str) -> depthlab::spec::Spec {
+    load_spec(None, Some(text), &Overrides::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Statistics options with a probe of `probe` rows.
 pub fn options(probe: usize) -> Options {
     Options {

@@ -21,13 +21,7 @@ const GRID: [&str; 7] = [
 ];
 
 pub fn sweep(args: &[&str]) -> String {
-    let o = depthlab(&[&["sweep", "--quiet"][..], args].concat());
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
+    crate::cli::succeeds(&[&["sweep", "--quiet"][..], args].concat())
 }
 
 /// A file's records by effective spec, timings left out.

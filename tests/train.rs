@@ -3,19 +3,15 @@
 //! problems are actually learned.
 
 use crate::tempdir;
-use depthlab::commands::load_spec;
 use depthlab::compile::Resources;
 use depthlab::error::Error;
 use depthlab::exec::Executor;
 use depthlab::graph::Graph;
 use depthlab::plan::{Buf, Step};
-use depthlab::spec::{Overrides, Spec};
 use depthlab::stats::StatsConfig;
 use depthlab::train::{EpochRecord, Event, Options, Set, Trainer, training_executor};
 
-fn spec(text: &str) -> Spec {
-    load_spec(None, Some(text), &Overrides::default()).unwrap_or_else(|e| panic!("{e}"))
-}
+use crate::spec;
 
 fn options(threads: usize) -> Options {
     Options {

@@ -10,6 +10,7 @@
 use crate::error::Error;
 use crate::report::align;
 use crate::spec::Spec;
+use crate::stats::median;
 use crate::train::{Options, Trainer};
 use depthlab_kernels::peak::measure_peak;
 use std::fmt::Write as _;
@@ -31,17 +32,11 @@ struct Spread {
 
 impl Spread {
     fn of(mut v: Vec<f64>) -> Spread {
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        let median = if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            0.5 * (v[n / 2 - 1] + v[n / 2])
-        };
+        let median = median(&mut v);
         Spread {
             median,
             min: v[0],
-            max: v[n - 1],
+            max: v[v.len() - 1],
         }
     }
 }

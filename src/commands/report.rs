@@ -256,12 +256,9 @@ fn panel(m: Metric, p: &Pivot) -> Panel {
     let values: Option<Vec<f64>> = p.rows.iter().map(|v| v.parse::<f64>().ok()).collect();
     // Positive values over two decades or more (learning rates, decays)
     // are drawn on log10 of the value.
-    let log = values.as_ref().is_some_and(|v| {
-        let (lo, hi) = v
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
-        lo > 0.0 && hi / lo >= 100.0
-    });
+    let log = values
+        .as_ref()
+        .is_some_and(|v| positive_span(v.iter().copied()) >= 100.0);
     let numeric = values.is_some();
     let x = |i: usize| match &values {
         Some(v) if log => v[i].log10(),
@@ -317,18 +314,18 @@ fn panel(m: Metric, p: &Pivot) -> Panel {
         x_desc,
         y_desc: m.name(),
         // Positive values over three decades or more on a log axis.
-        log_y: {
-            let v: Vec<f64> = p.cells.iter().flatten().flatten().copied().collect();
-            let (lo, hi) = v
-                .iter()
-                .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
-            lo > 0.0 && hi / lo >= 1000.0
-        },
+        log_y: positive_span(p.cells.iter().flatten().flatten().copied()) >= 1000.0,
         whole_x: !log && (!numeric || p.rows.iter().all(|v| v.parse::<u64>().is_ok())),
         y_range: None,
         x_range: (!numeric).then_some((0.5, p.rows.len() as f64 + 0.5)),
         series,
     }
+}
+
+/// max/min of `values` when all are positive, else 0 (no log axis).
+fn positive_span(values: impl Iterator<Item = f64>) -> f64 {
+    let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
+    if lo > 0.0 { hi / lo } else { 0.0 }
 }
 
 /// One row per run: its keys, seed, mode, and every metric.

@@ -388,6 +388,15 @@ const RUN_FILES: [&str; 5] = [
     "checkpoint.safetensors",
 ];
 
+/// Refuses, before training, an output path where something other than a
+/// regular file stands (a link, a device, a directory).
+fn writable(path: &Path) -> Result<(), Error> {
+    crate::files::regular_or_absent(path).map_err(|e| Error::Exists {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
 /// Readies `dir` for a run and says whether its files are continued.
 /// A folder holding a run is refused, unless this run resumes from that
 /// folder's checkpoint (its files are continued) or `--overwrite` says to
@@ -396,11 +405,7 @@ const RUN_FILES: [&str; 5] = [
 /// run file's name is refused before training (exit 2).
 fn prepare_run_folder(dir: &Path, files: &TrainFiles) -> Result<bool, Error> {
     for f in RUN_FILES {
-        let path = dir.join(f);
-        crate::files::regular_or_absent(&path).map_err(|e| Error::Exists {
-            path,
-            message: e.to_string(),
-        })?;
+        writable(&dir.join(f))?;
     }
     let found: Vec<&str> = RUN_FILES
         .into_iter()
@@ -524,10 +529,7 @@ fn run(
     // Before training, not after: a path that cannot be written is a bad
     // flag.
     if let Some(path) = &files.save {
-        crate::files::regular_or_absent(path).map_err(|e| Error::Exists {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
+        writable(path)?;
     }
     let mut sinks = Sinks::open(spec, files, &trainer, append)?;
     let header = header(spec, &trainer, resumed);

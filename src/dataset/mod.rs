@@ -203,18 +203,14 @@ pub fn load(
     base_dir: &Path,
     memory_limit: u64,
 ) -> Result<Split, DataError> {
-    let req = Request {
+    load_request(&Request::new(
         data,
         src,
-        inputs: graph.input,
-        outputs: graph.outputs(),
-        loss: graph.loss,
+        graph,
         seed,
         base_dir,
         memory_limit,
-        probe_only: false,
-    };
-    load_request(&req)
+    ))
 }
 
 /// The sets `req` asks for, normalized if its `data` line says so.
@@ -242,14 +238,7 @@ fn load_request(req: &Request) -> Result<Split, DataError> {
 /// loaded for `graph` with the spec's seed, paths relative to the spec file,
 /// and generated sets within `memory_limit` bytes.
 pub fn load_for(spec: &Spec, graph: &Graph, memory_limit: u64) -> Result<Split, DataError> {
-    load(
-        &spec.data_or_default(),
-        &spec.source,
-        graph,
-        spec.train.seed,
-        base_dir(&spec.source),
-        memory_limit,
-    )
+    load_spec_data(spec, graph, memory_limit, false)
 }
 
 /// [`load_for`] for `stats`, which reads only the probe: a generator with a
@@ -257,19 +246,29 @@ pub fn load_for(spec: &Spec, graph: &Graph, memory_limit: u64) -> Result<Split, 
 /// only that set; the training set is then empty. Its probe rows are the
 /// same as [`load_for`]'s (the sets come from streams of their own).
 pub fn load_probe_for(spec: &Spec, graph: &Graph, memory_limit: u64) -> Result<Split, DataError> {
+    load_spec_data(spec, graph, memory_limit, true)
+}
+
+/// The data of `spec` for `graph`: [`load_for`] or, `probe_only`,
+/// [`load_probe_for`].
+fn load_spec_data(
+    spec: &Spec,
+    graph: &Graph,
+    memory_limit: u64,
+    probe_only: bool,
+) -> Result<Split, DataError> {
     let data = spec.data_or_default();
-    let req = Request {
-        data: &data,
-        src: &spec.source,
-        inputs: graph.input,
-        outputs: graph.outputs(),
-        loss: graph.loss,
-        seed: spec.train.seed,
-        base_dir: base_dir(&spec.source),
-        memory_limit,
-        probe_only: true,
-    };
-    load_request(&req)
+    load_request(&Request {
+        probe_only,
+        ..Request::new(
+            &data,
+            &spec.source,
+            graph,
+            spec.train.seed,
+            base_dir(&spec.source),
+            memory_limit,
+        )
+    })
 }
 
 /// The folder relative paths in a spec's `data` line are read from: the
@@ -329,7 +328,29 @@ struct Request<'a> {
     probe_only: bool,
 }
 
-impl Request<'_> {
+impl<'a> Request<'a> {
+    /// What [`load`] asks for (every set: not `probe_only`).
+    fn new(
+        data: &'a Data,
+        src: &'a Source,
+        graph: &Graph,
+        seed: u64,
+        base_dir: &'a Path,
+        memory_limit: u64,
+    ) -> Self {
+        Request {
+            data,
+            src,
+            inputs: graph.input,
+            outputs: graph.outputs(),
+            loss: graph.loss,
+            seed,
+            base_dir,
+            memory_limit,
+            probe_only: false,
+        }
+    }
+
     fn name(&self) -> &str {
         self.data.name()
     }

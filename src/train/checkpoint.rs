@@ -152,11 +152,9 @@ pub fn load(
     spec: &Spec,
     allow_change: bool,
 ) -> Result<Checkpoint, Error> {
+    let list = tensors(exec);
     // No bigger than this network's tensors and a generous header.
-    let expected: usize = tensors(exec)
-        .iter()
-        .map(|(_, b, _)| 4 * exec.buf(*b).len())
-        .sum();
+    let expected: usize = list.iter().map(|(_, b, _)| 4 * exec.buf(*b).len()).sum();
     let limit = expected as u64 + (16 << 20);
     let data = read_limited(path, limit, "a checkpoint").map_err(|error| Error::Read {
         path: path.to_path_buf(),
@@ -214,7 +212,6 @@ pub fn load(
             ),
         ));
     }
-    let list = tensors(exec);
     if let Some(extra) = names
         .iter()
         .find(|n| !list.iter().any(|(name, ..)| name == *n))
