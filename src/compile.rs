@@ -110,11 +110,7 @@ pub fn compile(
         _ => rows_times(graph.outputs()),
     };
     let y = lay.add("y".into(), y_len)?;
-    let layers = graph
-        .layers
-        .iter()
-        .map(|l| layer_buffers(&mut lay, l, batch))
-        .collect::<Result<Vec<_>, _>>()?;
+    let layers = layer_buffers(&mut lay, graph, batch)?;
     let params = match &optim {
         Some(o) => optimizer_state(&mut lay, graph, &layers, o)?,
         None => Vec::new(),
@@ -142,15 +138,13 @@ pub fn compile(
     });
     // The L2 term's value joins the training loss (the statistics measure
     // the data term); its gradient is fused into the updates.
-    steps.extend(
-        params
-            .iter()
-            .filter(|pb| pb.l2 != 0.0)
-            .map(|pb| Step::Penalty {
-                w: pb.param,
-                rho: pb.l2 / 2.0,
-            }),
-    );
+    // Layer by layer (W, then b), whatever the update order.
+    let mut penalized: Vec<&ParamBufs> = params.iter().filter(|pb| pb.l2 != 0.0).collect();
+    penalized.sort_by_key(|pb| (pb.layer, pb.param.0));
+    steps.extend(penalized.iter().map(|pb| Step::Penalty {
+        w: pb.param,
+        rho: pb.l2 / 2.0,
+    }));
     steps.extend(backward_steps(graph, &layers, x, batch, threads));
     steps.extend(last_steps(
         &params,
@@ -197,47 +191,61 @@ impl Layout {
     }
 }
 
-/// The buffers of one layer: parameters, their gradients, s, a (s itself
-/// for identity, which needs no second copy) and δ.
+/// The buffers of every layer: parameters, their gradients, s, a (s
+/// itself for identity, which needs no second copy) and δ. Parameters and
+/// gradients are laid out kind by kind (W1 … WL, b1 … bL, p1 … pL, then
+/// dW1 …), so that the optimizer updates all weights in one pass (see
+/// [`last_steps`]).
 fn layer_buffers(
     lay: &mut Layout,
-    l: &crate::graph::Layer,
+    graph: &Graph,
     batch: usize,
-) -> Result<LayerBufs, PlanError> {
-    let i = l.index;
-    let weights = l.units.checked_mul(l.fan_in);
-    let rows = batch.checked_mul(l.units);
-    let w = lay.add(format!("W{i}"), weights)?;
-    let b = lay.add(format!("b{i}"), Some(l.units))?;
-    let p = lay.add(format!("p{i}"), Some(l.act_params()))?;
-    let dw = lay.add(format!("dW{i}"), weights)?;
-    let db = lay.add(format!("db{i}"), Some(l.units))?;
-    let dp = lay.add(format!("dp{i}"), Some(l.act_params()))?;
-    let s = lay.add(format!("s{i}"), rows)?;
-    let a = if l.act.kernel() == Activation::Identity {
-        s
-    } else {
-        lay.add(format!("a{i}"), rows)?
+) -> Result<Vec<LayerBufs>, PlanError> {
+    let ls = &graph.layers;
+    let mut kind = |name: &str, len: fn(&crate::graph::Layer) -> Option<usize>| {
+        ls.iter()
+            .map(|l| lay.add(format!("{name}{}", l.index), len(l)))
+            .collect::<Result<Vec<_>, _>>()
     };
-    let delta = lay.add(format!("delta{i}"), rows)?;
-    Ok(LayerBufs {
-        w,
-        b,
-        p,
-        dw,
-        db,
-        dp,
-        s,
-        a,
-        delta,
-    })
+    let w = kind("W", |l| l.units.checked_mul(l.fan_in))?;
+    let b = kind("b", |l| Some(l.units))?;
+    let p = kind("p", |l| Some(l.act_params()))?;
+    let dw = kind("dW", |l| l.units.checked_mul(l.fan_in))?;
+    let db = kind("db", |l| Some(l.units))?;
+    let dp = kind("dp", |l| Some(l.act_params()))?;
+    let mut layers = Vec::with_capacity(ls.len());
+    for (j, l) in ls.iter().enumerate() {
+        let i = l.index;
+        let rows = batch.checked_mul(l.units);
+        let s = lay.add(format!("s{i}"), rows)?;
+        let a = if l.act.kernel() == Activation::Identity {
+            s
+        } else {
+            lay.add(format!("a{i}"), rows)?
+        };
+        let delta = lay.add(format!("delta{i}"), rows)?;
+        layers.push(LayerBufs {
+            w: w[j],
+            b: b[j],
+            p: p[j],
+            dw: dw[j],
+            db: db[j],
+            dp: dp[j],
+            s,
+            a,
+            delta,
+        });
+    }
+    Ok(layers)
 }
 
 /// The optimizer state of every learnable buffer, named
-/// `<param>.<torch's state name>`, in update order (W, b, then activation
-/// parameters, layer by layer), with each buffer's weight decay resolved:
-/// the layer's own or the optimizer's; biases only with `decay_bias`;
-/// PReLU/SReLU parameters none unless asked (He et al. 2015).
+/// `<param>.<torch's state name>`, with each buffer's weight decay
+/// resolved: the layer's own or the optimizer's; biases only with
+/// `decay_bias`; PReLU/SReLU parameters none unless asked (He et al. 2015).
+/// In update order: kind by kind (W, b, activation parameters), layer by
+/// layer, each state slot of a kind laid out back to back like the
+/// parameters themselves.
 fn optimizer_state(
     lay: &mut Layout,
     graph: &Graph,
@@ -245,45 +253,56 @@ fn optimizer_state(
     o: &Optim,
 ) -> Result<Vec<ParamBufs>, PlanError> {
     let names = o.kind.state_names(o);
-    let mut params = Vec::new();
-    for (l, bufs) in graph.layers.iter().zip(layers) {
+    // The buffers of each kind, empty ones left out; states come next.
+    let mut kinds: [Vec<ParamBufs>; 3] = Default::default();
+    for (layer, (l, bufs)) in graph.layers.iter().zip(layers).enumerate() {
         let wd = l.weight_decay.unwrap_or(o.weight_decay);
         let bias_wd = if o.decay_bias { wd } else { 0.0 };
         let act_wd = l.act_decay.unwrap_or(0.0);
         // The loss's L2 term: weights, biases only with `l2_bias`.
         let l2 = 2.0 * graph.l2.rho;
         let bias_l2 = if graph.l2.bias { l2 } else { 0.0 };
-        for (param, grad, decay, l2) in [
+        let of_layer = [
             (bufs.w, bufs.dw, wd, l2),
             (bufs.b, bufs.db, bias_wd, bias_l2),
             (bufs.p, bufs.dp, act_wd, 0.0),
-        ] {
-            let len = lay.buffers[param.0].len;
-            if len == 0 {
-                continue;
+        ];
+        for (kind, (param, grad, decay, l2)) in kinds.iter_mut().zip(of_layer) {
+            if lay.buffers[param.0].len > 0 {
+                let state = [Buf(0); 3];
+                kind.push(ParamBufs {
+                    layer,
+                    param,
+                    grad,
+                    state,
+                    decay,
+                    l2,
+                });
             }
-            let base = lay.buffers[param.0].name.clone();
-            let mut state = [Buf(0); 3];
-            for (slot, name) in state.iter_mut().zip(names) {
-                *slot = match name {
-                    Some(n) => lay.add(format!("{base}.{n}"), Some(len))?,
+        }
+    }
+    let mut params = Vec::new();
+    for mut kind in kinds {
+        for (slot, name) in names.iter().enumerate() {
+            for pb in &mut kind {
+                let info = &lay.buffers[pb.param.0];
+                pb.state[slot] = match name {
+                    Some(n) => lay.add(format!("{}.{n}", info.name), Some(info.len))?,
                     None => lay.add(String::new(), Some(0))?,
                 };
             }
-            params.push(ParamBufs {
-                param,
-                grad,
-                state,
-                decay,
-                l2,
-            });
         }
+        params.extend(kind);
     }
     Ok(params)
 }
 
-/// After the backward pass: one fused optimizer update per parameter buffer
-/// (training), or the statistics of every layer then of the network.
+/// After the backward pass: the fused optimizer updates (training), or
+/// the statistics of every layer then of the network. Consecutive
+/// parameter buffers (in update order) with the same decay and L2 whose
+/// parameters, gradients and states each lie back to back share one
+/// update step; the bits are those of one step per buffer, since the
+/// update is element-wise.
 fn last_steps(
     params: &[ParamBufs],
     buffers: &[BufferInfo],
@@ -295,17 +314,53 @@ fn last_steps(
         let stats = (0..layers).map(|layer| Step::LayerStats { layer });
         return stats.chain([Step::NetworkStats]).collect();
     }
-    params
-        .iter()
-        .map(|pb| Step::Update {
+    let follows = |a: Buf, b: Buf| {
+        let (a, b) = (&buffers[a.0], &buffers[b.0]);
+        a.len == 0 && b.len == 0 || a.offset + a.len == b.offset
+    };
+    let mut steps: Vec<Step> = Vec::new();
+    for pb in params {
+        let len = buffers[pb.param.0].len;
+        if let Some(Step::Update {
+            last,
+            count,
+            len: run,
+            decay,
+            l2,
+            ..
+        }) = steps.last_mut()
+        {
+            let end = params.iter().find(|q| q.param == *last).expect("in params");
+            let joins = *decay == pb.decay
+                && *l2 == pb.l2
+                && follows(end.param, pb.param)
+                && follows(end.grad, pb.grad)
+                && (0..3).all(|i| follows(end.state[i], pb.state[i]));
+            if joins {
+                *last = pb.param;
+                *count += 1;
+                *run += len;
+                continue;
+            }
+        }
+        steps.push(Step::Update {
             param: pb.param,
             grad: pb.grad,
             state: pb.state,
+            last: pb.param,
+            count: 1,
+            len,
             decay: pb.decay,
             l2: pb.l2,
-            parts: elementwise_parts(buffers[pb.param.0].len, threads),
-        })
-        .collect()
+            parts: 1,
+        });
+    }
+    for step in &mut steps {
+        if let Step::Update { len, parts, .. } = step {
+            *parts = elementwise_parts(*len, threads);
+        }
+    }
+    steps
 }
 
 /// The input of layer `index` (1-based): x, or the previous layer's a.
@@ -408,4 +463,70 @@ fn backward_steps(
         }
     }
     steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Source, parse};
+
+    /// Every parameter buffer is updated by exactly one step, and a merged
+    /// step's spans are exactly its buffers, back to back, with one decay.
+    #[test]
+    fn merged_updates_cover_each_buffer_once_and_exactly() {
+        for text in [
+            "input 8; dense 32 tanh x6; dense 10; optim sgd momentum=0.9 weight_decay=1e-4",
+            "input 3; dense 16 prelu; dense 16 srelu; dense 16 relu weight_decay=0.5; dense 2; \
+             optim adam amsgrad=true weight_decay=0.1",
+            "input 8; dense 32 sigmoid; dense 4; loss mse l2=0.1 l2_bias=true; optim sgd",
+            "input 4; dense 16 relu x3; dense 3; optim adamw decay_bias=false weight_decay=0.1",
+        ] {
+            let spec = parse(Source::new("--net", text)).unwrap();
+            let graph = Graph::check(&spec).unwrap();
+            let optim = spec.optimizer();
+            let plan = compile(&graph, 7, Purpose::Train(&optim), Resources::default()).unwrap();
+            let mut seen = vec![0; plan.params.len()];
+            let updates = plan.steps.iter().filter_map(|s| match *s {
+                Step::Update {
+                    param,
+                    last,
+                    count,
+                    len,
+                    decay,
+                    l2,
+                    ..
+                } => Some((param, last, count, len, decay, l2)),
+                _ => None,
+            });
+            for (param, last, count, len, decay, l2) in updates {
+                let first = plan.params.iter().position(|p| p.param == param).unwrap();
+                let run = &plan.params[first..first + count];
+                assert_eq!(run.last().unwrap().param, last, "{text}");
+                let bufs =
+                    |pb: &ParamBufs| [pb.param, pb.grad, pb.state[0], pb.state[1], pb.state[2]];
+                for (slot, &start) in bufs(&run[0]).iter().enumerate() {
+                    let span = plan.span(start, len);
+                    let mut at = span.start;
+                    for pb in run {
+                        let info = plan.buffer(bufs(pb)[slot]);
+                        if info.len > 0 {
+                            assert_eq!(info.offset, at, "{text}: {}", info.name);
+                            at += info.len;
+                        }
+                    }
+                    assert_eq!(at, span.end, "{text}: slot {slot}");
+                }
+                for (i, pb) in run.iter().enumerate() {
+                    seen[first + i] += 1;
+                    assert_eq!((pb.decay, pb.l2), (decay, l2), "{text}");
+                }
+            }
+            assert!(seen.iter().all(|&n| n == 1), "{text}: {seen:?}");
+            let steps = plan
+                .steps
+                .iter()
+                .filter(|s| matches!(s, Step::Update { .. }));
+            assert!(steps.count() < plan.params.len(), "{text}: nothing merged");
+        }
+    }
 }

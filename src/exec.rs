@@ -9,7 +9,7 @@ use crate::stats::{LayerStats, LayerView, NetworkStats, StatsConfig, layer_stats
 use depthlab_kernels::Activation;
 use depthlab_kernels::activation::{activation_backward, activation_forward};
 use depthlab_kernels::gemm::{
-    Operands, bias_add, column_sum, gemm_nn_rows, gemm_nt_rows_with, gemm_tn_rows,
+    Finished, Operands, bias_add, column_sum, gemm_nn_rows, gemm_nt_rows_with, gemm_tn_rows,
 };
 use depthlab_kernels::loss::loss_forward_backward;
 use depthlab_kernels::reduce::moments;
@@ -211,8 +211,8 @@ impl Executor {
                     };
                     let b = &*b;
                     pool.split_rows(s, units, parts, |r, s| {
-                        gemm_nt_rows_with(s, ops, r, 0.0, |_, col0, seg| {
-                            bias_add(seg, &b[col0..col0 + seg.len()], 1, seg.len())
+                        gemm_nt_rows_with(s, ops, r, 0.0, |f| {
+                            bias_add(f.values, &b[f.col..f.col + f.cols], f.rows, f.cols)
                         });
                     });
                 } else {
@@ -227,11 +227,19 @@ impl Executor {
                     let b = &*b;
                     pool.split_rows2(s, a, units, parts, |r, s, a| {
                         let first = r.start;
-                        gemm_nt_rows_with(s, ops, r, 0.0, |row, col0, seg| {
-                            bias_add(seg, &b[col0..col0 + seg.len()], 1, seg.len());
-                            let at = (row - first) * units + col0;
-                            let out = &mut a[at..at + seg.len()];
-                            activation_forward(act, out, seg, &[], 1, seg.len());
+                        gemm_nt_rows_with(s, ops, r, 0.0, |f| {
+                            let Finished {
+                                row,
+                                rows,
+                                col,
+                                cols,
+                                values,
+                            } = f;
+                            bias_add(values, &b[col..col + cols], rows, cols);
+                            // `values` is one run of C; `a` has C's layout.
+                            let at = (row - first) * units + col;
+                            let out = &mut a[at..at + values.len()];
+                            activation_forward(act, out, values, &[], rows, cols);
                         });
                     });
                 }
@@ -335,16 +343,20 @@ impl Executor {
                 param,
                 grad,
                 state,
+                len,
                 decay,
                 l2,
                 parts,
+                ..
             } => {
                 let o = plan
                     .optim
                     .as_ref()
                     .expect("update steps only in training plans");
-                let [theta, g, s0, s1, s2] =
-                    disjoint(mem, plan, [param, grad, state[0], state[1], state[2]]);
+                let spans = [param, grad, state[0], state[1], state[2]].map(|b| plan.span(b, len));
+                let [theta, g, s0, s1, s2] = mem
+                    .get_disjoint_mut(spans)
+                    .expect("an update's buffers are disjoint");
                 let g = &*g;
                 let Progress { lr, step } = *progress;
                 // Element-wise: any split gives the same bits.

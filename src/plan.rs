@@ -7,6 +7,7 @@ use crate::graph::{Graph, human_bytes, physical_memory};
 use crate::spec::{LossKind, Optim, OptimKind};
 use depthlab_kernels::Activation;
 use std::fmt::{self, Write as _};
+use std::ops::Range;
 
 /// A buffer of the plan: an index into [`Plan::buffers`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,18 +115,27 @@ pub enum Step {
         units: usize,
         parts: usize,
     },
-    /// One fused optimizer pass over a parameter buffer: decay, moments
-    /// and the parameter write. `state` holds the optimizer's buffers in
-    /// [`crate::spec::OptimKind::state_names`] order (unused slots are empty); `decay` is
-    /// this buffer's weight decay, resolved by the compiler (per-layer
-    /// overrides, `decay_bias`, none on activation parameters unless asked).
-    /// The learning rate and step count are the executor's, at run time.
+    /// One fused optimizer pass over parameter buffers: decay, moments and
+    /// the parameter write. `param`, `grad` and `state` are the first of a
+    /// run of `count` parameter buffers of one kind (W, b or activation
+    /// parameters of consecutive layers, ending with `last`) that lie back
+    /// to back in the arena, as do their gradients and states, so the pass
+    /// covers `len` elements from each (one step instead of one per
+    /// buffer: a deep narrow net has a hundred small ones). `state` holds
+    /// the optimizer's buffers in [`crate::spec::OptimKind::state_names`]
+    /// order (unused slots are empty); `decay` is the run's weight decay,
+    /// resolved by the compiler (per-layer overrides, `decay_bias`, none on
+    /// activation parameters unless asked). The learning rate and step
+    /// count are the executor's, at run time.
     Update {
         param: Buf,
         grad: Buf,
         state: [Buf; 3],
+        last: Buf,
+        count: usize,
+        len: usize,
         decay: f64,
-        /// 2ρ of the loss's L2 term on this buffer: added to its gradient
+        /// 2ρ of the loss's L2 term on these buffers: added to the gradient
         /// inside the update (coupled, even for AdamW: it is the loss's).
         l2: f64,
         /// Contiguous blocks to split the (element-wise) pass over.
@@ -188,6 +198,8 @@ pub struct Plan {
 /// A learnable buffer, its gradient and its optimizer state.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ParamBufs {
+    /// The layer (0-based) the buffer belongs to.
+    pub layer: usize,
     pub param: Buf,
     pub grad: Buf,
     pub state: [Buf; 3],
@@ -247,6 +259,20 @@ impl Plan {
 
     fn name(&self, b: Buf) -> &str {
         &self.buffers[b.0].name
+    }
+
+    /// The `len` arena elements from the start of `b` (a run of buffers
+    /// laid out back to back from `b`), or the empty range 0..0 if `b` is
+    /// an empty buffer (an unused optimizer state slot: its offset may lie
+    /// inside another buffer of the run, which an empty range there would
+    /// count as overlapping).
+    pub fn span(&self, b: Buf, len: usize) -> Range<usize> {
+        let info = self.buffer(b);
+        if info.len == 0 {
+            0..0
+        } else {
+            info.offset..info.offset + len
+        }
     }
 
     /// One line describing a step, e.g.
@@ -335,6 +361,9 @@ impl Plan {
             param,
             grad,
             state,
+            last,
+            count,
+            len,
             decay,
             l2,
             parts,
@@ -342,14 +371,18 @@ impl Plan {
         else {
             unreachable!("update_parts describes updates")
         };
-        let n = |b: Buf| self.name(b);
+        // A run reads `first…last` (W1…W20, dW1…dW20, …).
+        let end = self.params.iter().find(|p| p.param == last);
+        let n = |b: Buf, of_last: Option<Buf>| match of_last {
+            Some(e) if count > 1 => format!("{}…{}", self.name(b), self.name(e)),
+            _ => self.name(b).to_string(),
+        };
         let kind = self.optim.as_ref().map_or("?", |o| o.kind.name());
-        let state: String = state
-            .iter()
-            .filter(|&&b| self.buffer(b).len > 0)
-            .map(|&b| format!(", {}", n(b)))
+        let state: String = (0..3)
+            .filter(|&i| self.buffer(state[i]).len > 0)
+            .map(|i| format!(", {}", n(state[i], end.map(|e| e.state[i]))))
             .collect();
-        let (p, g) = (n(param), n(grad));
+        let (p, g) = (n(param, Some(last)), n(grad, end.map(|e| e.grad)));
         let mut what = format!("{p} ← {kind}({p}, {g}{state})");
         if decay != 0.0 {
             let how = match self.optim.as_ref().map(|o| o.kind) {
@@ -361,8 +394,7 @@ impl Plan {
         if l2 != 0.0 {
             what += &format!(", l2 2ρ={l2} coupled (the loss's L2 term)");
         }
-        let size = self.buffer(param).len.to_string();
-        ("update".into(), what, size, parts)
+        ("update".into(), what, len.to_string(), parts)
     }
 
     /// [`Plan::parts_of`] for the backward and update steps.

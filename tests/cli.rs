@@ -719,7 +719,10 @@ fn check_train_lists_the_fused_updates_with_their_decay() {
     let out = String::from_utf8(o.stdout).unwrap();
     for line in [
         "batch:        5 rows",
-        "W1 ← sgd(W1, dW1, W1.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay)",
+        // The weights lie back to back: one update for both layers.
+        "W1…W2 ← sgd(W1…W2, dW1…dW2, W1.momentum_buffer…W2.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay)   48",
+        // Not decayed, so not with the weights; 8 floats, padded to 16, so
+        // not with b2 either.
         "b1 ← sgd(b1, db1, b1.momentum_buffer)   8",
         "p1 ← sgd(p1, dp1, p1.momentum_buffer)   8",
     ] {
@@ -737,7 +740,7 @@ fn check_train_lists_the_fused_updates_with_their_decay() {
     for line in [
         "loss mse + 0.5·Σ w² (l2, over the weights)",
         "l2 penalty    loss += 0.5·Σ W1²   32",
-        "W1 ← adamw(W1, dW1, W1.exp_avg, W1.exp_avg_sq), weight_decay 0.1 decoupled (AdamW), l2 2ρ=1 coupled (the loss's L2 term)",
+        "W1…W2 ← adamw(W1…W2, dW1…dW2, W1.exp_avg…W2.exp_avg, W1.exp_avg_sq…W2.exp_avg_sq), weight_decay 0.1 decoupled (AdamW), l2 2ρ=1 coupled (the loss's L2 term)   48",
         "b1 ← adamw(b1, db1, b1.exp_avg, b1.exp_avg_sq), weight_decay 0.1 decoupled (AdamW)   8",
     ] {
         assert!(out.contains(line), "expected {line:?} in:\n{out}");

@@ -103,30 +103,43 @@ pub fn gemm_nt(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize
 /// row `rows.start + r` of C. The bits equal those of the full call.
 pub fn gemm_nn_rows(c_rows: &mut [f32], ops: Operands, rows: Range<usize>, beta: f32) {
     check_shapes(c_rows, &ops, &rows);
-    gemm::<false, false, _>(c_rows, ops, rows, beta, |_, _, _| {});
+    gemm::<false, false, _>(c_rows, ops, rows, beta, |_| {});
 }
 
 /// Rows `rows` of [`gemm_tn`]: `c_rows` is (rows.len(), n), row r of it is
 /// row `rows.start + r` of C. The bits equal those of the full call.
 pub fn gemm_tn_rows(c_rows: &mut [f32], ops: Operands, rows: Range<usize>, beta: f32) {
     check_shapes(c_rows, &ops, &rows);
-    gemm::<true, false, _>(c_rows, ops, rows, beta, |_, _, _| {});
+    gemm::<true, false, _>(c_rows, ops, rows, beta, |_| {});
 }
 
 /// Rows `rows` of [`gemm_nt`]: `c_rows` is (rows.len(), n), row r of it is
 /// row `rows.start + r` of C. The bits equal those of the full call.
 pub fn gemm_nt_rows(c_rows: &mut [f32], ops: Operands, rows: Range<usize>, beta: f32) {
-    gemm_nt_rows_with(c_rows, ops, rows, beta, |_, _, _| {});
+    gemm_nt_rows_with(c_rows, ops, rows, beta, |_| {});
+}
+
+/// A finished piece of C handed to an epilogue: rows `row..row + rows` of
+/// C (indices in C, not in `c_rows`), columns `col..col + cols`, stored in
+/// `values` row after row, `cols` apart. Either the rows are whole
+/// (`col` = 0, `cols` = n) or there is one row, so `values` is always one
+/// contiguous run of C.
+pub struct Finished<'a> {
+    pub row: usize,
+    pub rows: usize,
+    pub col: usize,
+    pub cols: usize,
+    pub values: &'a mut [f32],
 }
 
 /// [`gemm_nt_rows`] with a fused epilogue (the forward layout: bias and
 /// activation while the row tile is hot in cache). Once the last K block
-/// of a row tile is done, `epilogue(i, j0, segment)` is called for each of
-/// its rows: `i` is the row index in C (not in `c_rows`), `segment` is
-/// C[i, j0 .. j0 + segment.len()] holding its final value, one column
-/// block wide (`j0` a multiple of 16). Every element of the computed rows
-/// is passed exactly once.
-pub fn gemm_nt_rows_with<F: FnMut(usize, usize, &mut [f32])>(
+/// of a row tile is done, `epilogue` gets its finished values: the whole
+/// tile in one call when the column block spans every column (n ≤ 256,
+/// the usual hidden layer), else row by row, one column block (`col` a
+/// multiple of 16) at a time. Every element of the computed rows is passed
+/// exactly once.
+pub fn gemm_nt_rows_with<F: FnMut(Finished)>(
     c_rows: &mut [f32],
     ops: Operands,
     rows: Range<usize>,
@@ -188,7 +201,7 @@ impl<const LEN: usize> PackBuf<LEN> {
 
 /// Dispatch on layout and on how B is read. The pack buffer size is a
 /// const, so small products do not reserve (and probe) the 128 KiB frame.
-fn gemm<const TA: bool, const TB: bool, F: FnMut(usize, usize, &mut [f32])>(
+fn gemm<const TA: bool, const TB: bool, F: FnMut(Finished)>(
     c_rows: &mut [f32],
     ops: Operands,
     rows: Range<usize>,
@@ -220,7 +233,7 @@ fn blocked<
     const TB: bool,
     const IN_PLACE: bool,
     const BUF: usize,
-    F: FnMut(usize, usize, &mut [f32]),
+    F: FnMut(Finished),
 >(
     c_rows: &mut [f32],
     ops: Operands,
@@ -392,7 +405,7 @@ unsafe fn pack_b_block<const TB: bool, const IN_PLACE: bool>(
 /// holding the block as [`pack_b_block`] left it; the block lies inside
 /// the product and `rows` inside its rows.
 #[inline(always)]
-unsafe fn row_tiles<const TA: bool, const IN_PLACE: bool, F: FnMut(usize, usize, &mut [f32])>(
+unsafe fn row_tiles<const TA: bool, const IN_PLACE: bool, F: FnMut(Finished)>(
     c_rows: &mut [f32],
     ops: &Operands,
     rows: &Range<usize>,
@@ -464,14 +477,32 @@ unsafe fn row_tiles<const TA: bool, const IN_PLACE: bool, F: FnMut(usize, usize,
                 tile(mr, w, kc, a_panel, Strided { ptr, ld }, c_tile, init);
             }
         }
-        // The epilogue once per row over the whole block, while the row
-        // tile is still in L1: per 16-column panel it was a call (bias,
-        // activation set-up) for every 16 values.
+        // The epilogue while the row tile is still in L1: the whole tile
+        // in one call when the block spans the rows (a call per row, or
+        // per 16-column panel, cost more than a small layer's activation).
         if last {
-            let width = full_panels * NR + tail;
-            for r in 0..mr {
-                let off = c_row0 + r * n + jc;
-                epilogue(i + r, jc, &mut c_rows[off..off + width]);
+            let cols = full_panels * NR + tail;
+            if cols == n {
+                let values = &mut c_rows[c_row0..c_row0 + mr * n];
+                epilogue(Finished {
+                    row: i,
+                    rows: mr,
+                    col: 0,
+                    cols,
+                    values,
+                });
+            } else {
+                for r in 0..mr {
+                    let off = c_row0 + r * n + jc;
+                    let values = &mut c_rows[off..off + cols];
+                    epilogue(Finished {
+                        row: i + r,
+                        rows: 1,
+                        col: jc,
+                        cols,
+                        values,
+                    });
+                }
             }
         }
         i += mr;
@@ -1324,7 +1355,7 @@ mod tests {
     ) -> Vec<u32> {
         let (m, k, n) = dims;
         let mut c = c0.to_vec();
-        let noop = |_: usize, _: usize, _: &mut [f32]| {};
+        let noop = |_: Finished| {};
         let ops = Operands { a, b, m, k, n };
         blocked::<TA, TB, IN_PLACE, BUF, _>(&mut c, ops, 0..m, beta, kc_max, noop);
         bits(&c)
@@ -1420,7 +1451,13 @@ mod tests {
 
     #[test]
     fn epilogue_sees_every_element_once_with_its_final_value() {
-        for &(m, k, n) in &[(13, 300, 70), (8, 0, 5), (20, 33, 200), (1, 1, 1)] {
+        for &(m, k, n) in &[
+            (13, 300, 70),
+            (8, 0, 5),
+            (20, 33, 200),
+            (1, 1, 1),
+            (30, 40, 600),
+        ] {
             let a = fill(m * k, 31);
             let b = fill(n * k, 32);
             let mut c = vec![f32::NAN; m * n];
@@ -1439,16 +1476,23 @@ mod tests {
                 },
                 rows.clone(),
                 0.0,
-                |i, j0, seg| {
-                    // One column block at a time, starting on a panel.
-                    assert!(rows.contains(&i) && j0 + seg.len() <= n);
-                    assert!(j0 % NR == 0 && seg.len() <= NC);
-                    for (jj, &v) in seg.iter().enumerate() {
-                        seen[i * n + j0 + jj] += 1;
-                        at_epilogue[i * n + j0 + jj] = v;
+                |f: Finished| {
+                    // Whole rows, or one row of one column block starting
+                    // on a panel; always one contiguous run.
+                    assert!(f.rows == 1 || (f.col == 0 && f.cols == n));
+                    assert!(f.row >= rows.start && f.row + f.rows <= rows.end);
+                    assert!(f.col % NR == 0 && f.col + f.cols <= n);
+                    assert!(f.rows == 1 || f.cols <= NC);
+                    assert_eq!(f.values.len(), f.rows * f.cols);
+                    for r in 0..f.rows {
+                        for jj in 0..f.cols {
+                            let at = (f.row + r) * n + f.col + jj;
+                            seen[at] += 1;
+                            at_epilogue[at] = f.values[r * f.cols + jj];
+                        }
                     }
-                    // The caller may change the segment (bias, activation).
-                    for v in seg.iter_mut() {
+                    // The caller may change the values (bias, activation).
+                    for v in f.values.iter_mut() {
                         *v += 1.0;
                     }
                 },
