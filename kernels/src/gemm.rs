@@ -2,35 +2,39 @@
 //! buffers, without materializing a transpose: C ← A·B + β·C, C ← Aᵀ·B + β·C
 //! and C ← A·Bᵀ + β·C. If β is 0, C is not read (so it may hold NaN).
 //!
-//! Design (BLIS; sizes tuned on a 2-vCPU Xeon with AVX-512, 48 KiB L1D,
-//! 2 MiB L2, where the microkernel alone runs at 95–99 % of the FMA peak):
+//! Design (BLIS; sizes first tuned on a 2-vCPU Xeon with AVX-512, 48 KiB
+//! L1D, 2 MiB L2; the tile re-chosen on an AMD Zen 5, 48 KiB L1D, 1 MiB L2):
 //!
-//! * Microkernel: an MR×NR = 24×16 register tile of C, 24 `f32x16`
+//! * Microkernel: an MR×NR = 12×32 register tile of C, 24 `f32x16`
 //!   accumulators kept as separate locals (an array of them was spilled by
-//!   LLVM in an earlier attempt). Per k step: one B vector load and 24
-//!   FMAs, each taking its A element as a broadcast memory operand with
-//!   AVX-512 (24 separate broadcasts otherwise), no spills. The tile is
-//!   tall and narrow because B streams from L2: one line per k step here
-//!   ran at 95–99 % of the peak, the two lines of a 12×32 tile at 82–87 %
-//!   (microkernel tests with B in L2, quiet machine). Edge tiles use the
-//!   same kernel with fewer rows (a const generic; rows are cut into tiles
-//!   of nearly equal height, so there is no thin last tile); an N tail runs
-//!   on a local, padded copy of its C tile.
+//!   LLVM in an earlier attempt). Per k step: two B vector loads, 12 A
+//!   broadcasts into registers, 24 FMAs. Zen 5 issues two loads a cycle to
+//!   these FMAs, so the load count per FMA sets the ceiling: asm loops in
+//!   L1 ran this tile at 100 % of the FMA peak, a 24×16 tile (one B load,
+//!   24 FMAs taking their A element as a memory operand: 25 loads) at 92 %,
+//!   and through the whole gemm the change gained 5–13 % on every layer
+//!   shape of the bench configs (on the Xeon, with the other hyperthread
+//!   busy, the 24×16 form had measured better; re-measure when tuning for
+//!   another core). Edge tiles use the same kernel with fewer rows or one
+//!   vector (const generics; rows are cut into tiles of nearly equal
+//!   height, so there is no thin last tile); a partial N tail runs on a
+//!   local, padded copy of its C tile.
 //! * The kernel reads A(i + r, p) at `ap[p*lda + r]`: a k step's MR values
 //!   are consecutive. TN reads A in place that way (`a[p*m + i]`) unless
 //!   its stride would crowd the micro-panel into a few L1 sets (m a
 //!   multiple of 16 with deep K); NN/NT always pack the micro-panel
-//!   (8×8 transposes) to MR floats per k step.
-//! * B: NN/TN with N ≤ 512 read full 16-column panels in place; otherwise B
-//!   is packed into KC×16 micro-panels in a stack buffer (at most KC×NC
-//!   floats = 128 KiB). NT always packs, transposing 8×8 blocks, since its k
-//!   index is the contiguous one. An N tail is packed zero-padded to 16.
+//!   (8×8 transposes) to A_STEP = 16 floats per k step.
+//! * B: NN/TN with N ≤ 512 read full 32-column panels (and a tail of whole
+//!   vectors) in place; otherwise B is packed into KC×32 micro-panels in a
+//!   stack buffer (at most KC×NC floats = 128 KiB). NT always packs,
+//!   transposing 8×8 blocks, since its k index is the contiguous one. An N
+//!   tail is packed zero-padded to a whole vector.
 //! * Loops: LOOP 4 splits K into blocks of at most KC, LOOP 5 splits N into
 //!   NC blocks (and packs B), LOOP 3 walks the row tiles, LOOP 2 the B
 //!   panels, LOOP 1 (the microkernel) the k steps. K is outside N (BLIS
 //!   nests them the other way) so the A block stays in L2 across N blocks;
-//!   the row tile is outside the panel loop so the A micro-panel (24×KC,
-//!   12 KiB) stays in L1 while the B block streams from L2. (BLIS's order,
+//!   the row tile is outside the panel loop so the A micro-panel (16×KC,
+//!   8 KiB) stays in L1 while the B block streams from L2. (BLIS's order,
 //!   the B panel in L1 and packed A streamed, was tried: no faster.)
 //! * No heap: the pack buffers are fixed-size, uninitialized stack arrays.
 //!
@@ -50,19 +54,22 @@ use std::ops::Range;
 use wide::{f32x8, f32x16};
 
 /// Rows of the register tile (A broadcasts per k step).
-const MR: usize = 24;
+const MR: usize = 12;
 /// Lanes of one vector.
 const LANES: usize = 16;
-/// Columns of the register tile: one vector per row.
-const NR: usize = LANES;
-/// Floats per k step in a packed A micro-panel (MR, a multiple of 8 so the
-/// 8-row transposes of NN/NT packing store whole vectors).
-const A_STEP: usize = MR;
+/// Vectors per row of the register tile.
+const NV: usize = 2;
+/// Columns of the register tile.
+const NR: usize = NV * LANES;
+/// Floats per k step in a packed A micro-panel: MR rounded up to a
+/// multiple of 8, so the 8-row transposes of NN/NT packing store whole
+/// vectors (and TN packing copies one whole vector).
+const A_STEP: usize = 16;
 /// Maximum depth of a K block. An A micro-panel line is reused once per B
 /// panel, after the whole B panel and the rest of the A panel went through
-/// L1: KC·(64 + 96) B = 20 KiB at KC = 128, well inside the 48 KiB L1.
-/// (With the 12×32 tile, KC = 256 filled L1 and ran TN 128×256×256 at
-/// 130–135 GFLOP/s instead of 140–148.)
+/// L1: KC·(128 + 64) B = 24 KiB at KC = 128, well inside the 48 KiB L1.
+/// (On the Xeon, KC = 256 filled L1 and ran TN 128×256×256 at 130–135
+/// GFLOP/s instead of 140–148; on Zen 5, KC 192/256/512 were no faster.)
 const KC: usize = 128;
 /// Columns of a packed B block: KC×NC floats = 128 KiB of stack (in L2).
 const NC: usize = 256;
@@ -351,7 +358,8 @@ fn panel_count(full_panels: usize, tail: usize) -> usize {
 
 /// Packs B[pc..pc+kc, jc..jc+nc] (or, `IN_PLACE`, only its tail) into
 /// panels: panel q is kc rows of NR floats at b_pack + q·kc·NR, the tail
-/// panel (zero-padded to NR) follows the full ones at `tail_off`.
+/// panel (zero-padded to a whole vector) follows the full ones at
+/// `tail_off`. In place, a tail of whole vectors is read from B too.
 ///
 /// # Safety
 /// `b_pack` must be valid for writing the block's panels (see [`blocked`]);
@@ -380,7 +388,9 @@ unsafe fn pack_b_block<const TB: bool, const IN_PLACE: bool>(
                 let s = b.as_ptr().add((pc + p) * n + jc);
                 for q in 0..full_panels {
                     let d = b_pack.add(q * kc * NR + p * NR);
-                    store(d, load(s.add(q * NR)));
+                    for v in 0..NV {
+                        store(d.add(v * LANES), load(s.add(q * NR + v * LANES)));
+                    }
                 }
             }
         } else if !IN_PLACE {
@@ -389,7 +399,7 @@ unsafe fn pack_b_block<const TB: bool, const IN_PLACE: bool>(
                 pack_b::<TB>(dst, NR, ops, pc..pc + kc, jc + q * NR, NR);
             }
         }
-        if tail > 0 {
+        if tail > 0 && !(IN_PLACE && tail.is_multiple_of(LANES)) {
             let j = jc + full_panels * NR;
             pack_b::<TB>(b_pack.add(tail_off), NR, ops, pc..pc + kc, j, tail);
         }
@@ -454,10 +464,11 @@ unsafe fn row_tiles<const TA: bool, const IN_PLACE: bool, F: FnMut(Finished)>(
             let j = jc + q * NR;
             let full = q < full_panels;
             let w = if full { NR } else { tail };
-            // SAFETY: row pc, cols j..j+NR of B (inside `b`); or panel q
-            // of the packed block, or its tail panel (inside the buffer).
+            // SAFETY: row pc, cols j..j+w of B (inside `b`; the kernel
+            // reads w.div_ceil(16) vectors, here exactly w floats); or panel
+            // q of the packed block, or its tail panel (inside the buffer).
             let (ptr, ld) = unsafe {
-                if full && IN_PLACE {
+                if IN_PLACE && (full || w.is_multiple_of(LANES)) {
                     (b.as_ptr().add(pc * n + j), n)
                 } else if full {
                     (b_pack.add(q * kc * NR).cast_const(), NR)
@@ -558,17 +569,16 @@ unsafe fn pack_a_panel<const TA: bool>(
     // SAFETY: caller's contract.
     unsafe {
         if TA {
-            // Whole vectors (16 + 8 floats) per k step when A's row has
-            // MR floats from i on (rows ≥ mr are copied but never read),
-            // else element by element: no memcpy call per k step.
-            const { assert!(MR == LANES + 8) };
-            let whole = i + MR <= lda;
+            // One whole vector per k step when A's row has A_STEP floats
+            // from i on (rows ≥ mr are copied but never read), else
+            // element by element: no memcpy call per k step.
+            const { assert!(A_STEP == LANES && MR <= A_STEP) };
+            let whole = i + A_STEP <= lda;
             for p in 0..kc {
                 let s = src.add((pc + p) * lda + i);
                 let d = dst.add(p * A_STEP);
                 if whole {
                     store(d, load(s));
-                    store8(d.add(LANES), load8(s.add(LANES)));
                 } else {
                     for r in 0..mr {
                         *d.add(r) = *s.add(r);
@@ -605,7 +615,8 @@ unsafe fn pack_a_panel<const TA: bool>(
 }
 
 /// Packs B[ks, j..j+w] (as op(B), i.e. (k, n)) into `dst`: ks.len() rows
-/// of `pw` floats, zero-padded from w to pw.
+/// of `pw` floats, zero-padded from w to a whole vector (the kernel reads
+/// no further).
 ///
 /// # Safety
 /// `dst` must be valid for ks.len()·pw writes; w ≤ pw, j + w ≤ n,
@@ -622,6 +633,8 @@ unsafe fn pack_b<const TB: bool>(
     let Operands { b, k, n, .. } = *ops;
     let (pc, kc) = (ks.start, ks.len());
     debug_assert!(w <= pw && j + w <= n && ks.end <= k && b.len() == k * n);
+    // The kernel reads the panel's columns in whole vectors, no further.
+    let padded = w.next_multiple_of(LANES).min(pw);
     let src = b.as_ptr();
     if !TB {
         // B is (k, n): each panel row is a contiguous piece of a B row.
@@ -630,14 +643,15 @@ unsafe fn pack_b<const TB: bool>(
             unsafe {
                 let s = src.add((pc + p) * n + j);
                 let d = dst.add(p * pw);
-                if w == NR && pw == NR {
-                    store(d, load(s));
-                } else {
-                    // Inline, not memcpy + memset: a call per row cost more
-                    // than the copy for a 10-column tail.
-                    for t in 0..pw {
-                        *d.add(t) = if t < w { *s.add(t) } else { 0.0 };
-                    }
+                // Whole vectors, then the rest inline (not memcpy +
+                // memset: a call per row cost more than the copy for a
+                // 10-column tail), zero-padded to a whole vector.
+                let wv = w - w % LANES;
+                for v in (0..wv).step_by(LANES) {
+                    store(d.add(v), load(s.add(v)));
+                }
+                for t in wv..padded {
+                    *d.add(t) = if t < w { *s.add(t) } else { 0.0 };
                 }
             }
         }
@@ -673,9 +687,9 @@ unsafe fn pack_b<const TB: bool>(
             }
         }
     }
-    if w < pw {
+    if w < padded {
         for p in 0..kc {
-            for t in w..pw {
+            for t in w..padded {
                 // SAFETY: panel row p < kc, column t < pw.
                 unsafe { *dst.add(p * pw + t) = 0.0 };
             }
@@ -684,8 +698,9 @@ unsafe fn pack_b<const TB: bool>(
 }
 
 /// One register tile: C[0..mr, 0..w] of the tile at `c` (row stride ldc),
-/// w ≤ 16. A partial tile (w < 16) runs on a local copy so the kernel can
-/// load and store whole vectors.
+/// w ≤ NR. A full tile, or one of exactly one vector, runs in place; a
+/// partial one runs on a local copy so the kernel can load and store whole
+/// vectors. (B panels are always NR wide, zero-padded.)
 ///
 /// # Safety
 /// As for [`kernel`], with C only valid for rows < mr, cols < w.
@@ -699,36 +714,38 @@ unsafe fn tile(
     c: Strided<*mut f32>,
     init: Init,
 ) {
-    if w == LANES {
+    let vectors = w.div_ceil(LANES);
+    if w == vectors * LANES {
         // SAFETY: caller's contract.
-        unsafe { dispatch(mr, kc, a, b, c, init) };
+        unsafe { dispatch(mr, vectors, kc, a, b, c, init) };
         return;
     }
     let Strided { ptr: c, ld: ldc } = c;
-    let mut local = [f32x16::ZERO; MR];
+    let mut local = [f32x16::ZERO; MR * NV];
     let t = local.as_mut_ptr().cast::<f32>();
-    // SAFETY: `local` is MR rows of 16 floats; C is valid for rows < mr,
+    // SAFETY: `local` is MR rows of NR floats; C is valid for rows < mr,
     // cols < w (caller's contract).
     unsafe {
         if !matches!(init, Init::Zero) {
             for r in 0..mr {
-                std::ptr::copy_nonoverlapping(c.add(r * ldc), t.add(r * LANES), w);
+                std::ptr::copy_nonoverlapping(c.add(r * ldc), t.add(r * NR), w);
             }
         }
-        dispatch(mr, kc, a, b, Strided { ptr: t, ld: LANES }, init);
+        dispatch(mr, vectors, kc, a, b, Strided { ptr: t, ld: NR }, init);
         for r in 0..mr {
-            std::ptr::copy_nonoverlapping(t.add(r * LANES), c.add(r * ldc), w);
+            std::ptr::copy_nonoverlapping(t.add(r * NR), c.add(r * ldc), w);
         }
     }
 }
 
-/// Picks the kernel instance for mr rows.
+/// Picks the kernel instance for mr rows of `vectors` (1 or NV) vectors.
 ///
 /// # Safety
 /// As for [`kernel`].
 #[inline(always)]
 unsafe fn dispatch(
     mr: usize,
+    vectors: usize,
     kc: usize,
     a: Strided<*const f32>,
     b: Strided<*const f32>,
@@ -739,15 +756,16 @@ unsafe fn dispatch(
         ($($r:literal)*) => {
             // SAFETY: caller's contract, with mr = $r.
             unsafe {
-                match mr {
-                    $($r => kernel::<$r>(kc, a, b, c, init),)*
-                    _ => unreachable!("tile rows {mr} > MR"),
+                match (mr, vectors) {
+                    $(($r, 1) => kernel::<$r, 1>(kc, a, b, c, init),)*
+                    $(($r, 2) => kernel::<$r, 2>(kc, a, b, c, init),)*
+                    _ => unreachable!("tile {mr}×{vectors} vectors > {MR}×{NV}"),
                 }
             }
         };
     }
-    const _: () = assert!(MR == 24, "dispatch lists the tile heights 1..=MR");
-    go!(24 23 22 21 20 19 18 17 16 15 14 13 12 11 10 9 8 7 6 5 4 3 2 1)
+    const _: () = assert!(MR == 12 && NV == 2, "dispatch lists the tile shapes");
+    go!(12 11 10 9 8 7 6 5 4 3 2 1)
 }
 
 /// Unaligned vector load.
@@ -790,20 +808,26 @@ unsafe fn store(p: *mut f32, v: f32x16) {
     unsafe { p.cast::<f32x16>().write_unaligned(v) }
 }
 
-/// The microkernel: C[0..R, 0..16] ← init, then += Σ_p A(r, p)·B(p, ·)
+/// The microkernel: C[0..R, 0..16·V] ← init, then += Σ_p A(r, p)·B(p, ·)
 /// over p = 0..kc in increasing order, one FMA per term. A(r, p) is
-/// `a[p*lda + r]`; B row p is `b[p*ldb..]`.
+/// `a[p*lda + r]`; B row p is `b[p*ldb..]` (16·V floats read).
 ///
-/// The accumulators are separate locals (c0, c1, …): rows ≥ R are dead
-/// code removed at compile time.
+/// The accumulators are separate locals (c0, d0, c1, …: row r's vectors):
+/// rows ≥ R and the second vector when V = 1 are dead code removed at
+/// compile time. Per k step: V B loads, R broadcasts of A, R·V FMAs. With
+/// V = 2 each broadcast (a `vbroadcastss` into a register) feeds two FMAs:
+/// 14 loads for 24 FMAs, against 25 for a 24×16 tile whose FMAs take their
+/// A element as a memory operand. On Zen 5, which issues two such loads a
+/// cycle, that tile tops out at 92 % of the FMA peak in L1 (the load
+/// ports), this one at 100 % (asm loops, 128-deep panels in L1).
 ///
 /// # Safety
-/// A must be valid for reading (r < R, p < kc), B rows p < kc for 16
-/// floats, C rows r < R (stride ldc) for reading and writing 16 floats.
-// Unrolled over the 24 rows of the tile by macros: long by design.
+/// A must be valid for reading (r < R, p < kc), B rows p < kc for 16·V
+/// floats, C rows r < R (stride ldc) for reading and writing 16·V floats.
+// Unrolled over the 12 rows of the tile by macros: long by design.
 #[allow(clippy::too_many_lines)]
 #[inline(never)]
-unsafe fn kernel<const R: usize>(
+unsafe fn kernel<const R: usize, const V: usize>(
     kc: usize,
     a: Strided<*const f32>,
     b: Strided<*const f32>,
@@ -815,100 +839,71 @@ unsafe fn kernel<const R: usize>(
     let z = f32x16::ZERO;
     let (mut c0, mut c1, mut c2, mut c3, mut c4, mut c5) = (z, z, z, z, z, z);
     let (mut c6, mut c7, mut c8, mut c9, mut c10, mut c11) = (z, z, z, z, z, z);
-    let (mut c12, mut c13, mut c14, mut c15, mut c16, mut c17) = (z, z, z, z, z, z);
-    let (mut c18, mut c19, mut c20, mut c21, mut c22, mut c23) = (z, z, z, z, z, z);
-    // Applies `$m!(row, accumulator)` to every row.
+    let (mut d0, mut d1, mut d2, mut d3, mut d4, mut d5) = (z, z, z, z, z, z);
+    let (mut d6, mut d7, mut d8, mut d9, mut d10, mut d11) = (z, z, z, z, z, z);
+    // Applies `$m!(row, first vector, second vector)` to every row.
     macro_rules! each_row {
         ($m:ident) => {
-            $m!(0, c0);
-            $m!(1, c1);
-            $m!(2, c2);
-            $m!(3, c3);
-            $m!(4, c4);
-            $m!(5, c5);
-            $m!(6, c6);
-            $m!(7, c7);
-            $m!(8, c8);
-            $m!(9, c9);
-            $m!(10, c10);
-            $m!(11, c11);
-            $m!(12, c12);
-            $m!(13, c13);
-            $m!(14, c14);
-            $m!(15, c15);
-            $m!(16, c16);
-            $m!(17, c17);
-            $m!(18, c18);
-            $m!(19, c19);
-            $m!(20, c20);
-            $m!(21, c21);
-            $m!(22, c22);
-            $m!(23, c23);
+            $m!(0, c0, d0);
+            $m!(1, c1, d1);
+            $m!(2, c2, d2);
+            $m!(3, c3, d3);
+            $m!(4, c4, d4);
+            $m!(5, c5, d5);
+            $m!(6, c6, d6);
+            $m!(7, c7, d7);
+            $m!(8, c8, d8);
+            $m!(9, c9, d9);
+            $m!(10, c10, d10);
+            $m!(11, c11, d11);
         };
     }
+    const { assert!(MR == 12 && V >= 1 && V <= NV) };
 
     macro_rules! init_row {
-        ($r:literal, $x:ident) => {
+        ($r:literal, $x:ident, $y:ident) => {
             if R > $r {
-                // SAFETY: C row $r < R (caller's contract).
+                // SAFETY: C row $r < R, 16·V floats (caller's contract).
                 let cr = unsafe { c.add($r * ldc) };
-                match init {
-                    Init::Zero => {}
+                let start = |p: *mut f32| match init {
+                    Init::Zero => z,
                     // SAFETY: as above.
-                    Init::Load => $x = unsafe { load(cr) },
+                    Init::Load => unsafe { load(p) },
                     // SAFETY: as above.
-                    Init::Scale(beta) => $x = f32x16::splat(beta) * unsafe { load(cr) },
+                    Init::Scale(beta) => f32x16::splat(beta) * unsafe { load(p) },
+                };
+                $x = start(cr);
+                if V > 1 {
+                    // SAFETY: as above.
+                    $y = start(unsafe { cr.add(LANES) });
                 }
             }
         };
     }
     each_row!(init_row);
 
-    // With AVX-512 each A element is broadcast by the FMA itself
-    // (`vfmadd231ps zmm, zmm, m32{1to16}`): 25 instructions per k step
-    // instead of 49 (separate `vbroadcastss`). The freed issue slots are
-    // worth 10–15 % when the other hyperthread is busy (measured on a 12×32
-    // tile in L1: 81 % → 93 % of the FMA peak). LLVM only folds a broadcast
-    // used once, and does not reliably keep 24 of them folded, so this is
-    // written as asm; the FMA is the same single rounding as `mul_add`, so
-    // the bits do not change. A(r, p) is at byte offset 4r from `ap`, an
-    // assembly-time constant.
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-    macro_rules! fma_broadcast {
-        ($r:literal, $x:ident, $ap:ident, $b0:ident) => {{
-            use std::arch::x86_64::__m512;
-            use std::mem::transmute;
-            let mut x = transmute::<f32x16, __m512>($x);
-            std::arch::asm!(
-                "vfmadd231ps {x}, {v0}, dword ptr [{p} + {off}]{{1to16}}",
-                x = inout(zmm_reg) x,
-                v0 = in(zmm_reg) transmute::<f32x16, __m512>($b0),
-                p = in(reg) $ap,
-                off = const $r * 4,
-                options(pure, readonly, nostack, preserves_flags),
-            );
-            $x = transmute::<__m512, f32x16>(x);
-        }};
-    }
-
+    // A(r, p) is broadcast into a register (`vbroadcastss`) and used by
+    // both FMAs of the row; with V = 1 LLVM folds it into the FMA's memory
+    // operand. The FMA is `mul_add`'s single rounding either way.
     // LOOP 1: the k steps.
     let (mut ap, mut bp) = (a, b);
     for _ in 0..kc {
-        // SAFETY: B row p < kc (caller's contract).
+        // SAFETY: B row p < kc, 16·V floats (caller's contract).
         let b0 = unsafe { load(bp) };
+        // SAFETY: as above (unused, and removed, when V = 1).
+        let b1 = if V > 1 {
+            unsafe { load(bp.add(LANES)) }
+        } else {
+            z
+        };
         macro_rules! fma_row {
-            ($r:literal, $x:ident) => {
+            ($r:literal, $x:ident, $y:ident) => {
                 if R > $r {
-                    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
                     // SAFETY: A(r, p) with r < R, p < kc (caller's contract).
-                    unsafe {
-                        fma_broadcast!($r, $x, ap, b0)
-                    }
-                    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
-                    {
-                        // SAFETY: A(r, p) with r < R, p < kc (caller's contract).
-                        let av = f32x16::splat(unsafe { *ap.add($r) });
-                        $x = av.mul_add(b0, $x);
+                    let av = f32x16::splat(unsafe { *ap.add($r) });
+                    $x = av.mul_add(b0, $x);
+                    if V > 1 {
+                        $y = av.mul_add(b1, $y);
                     }
                 }
             };
@@ -922,10 +917,15 @@ unsafe fn kernel<const R: usize>(
     }
 
     macro_rules! store_row {
-        ($r:literal, $x:ident) => {
+        ($r:literal, $x:ident, $y:ident) => {
             if R > $r {
-                // SAFETY: C row $r < R (caller's contract).
-                unsafe { store(c.add($r * ldc), $x) };
+                // SAFETY: C row $r < R, 16·V floats (caller's contract).
+                unsafe {
+                    store(c.add($r * ldc), $x);
+                    if V > 1 {
+                        store(c.add($r * ldc + LANES), $y);
+                    }
+                }
             }
         };
     }
@@ -1171,7 +1171,7 @@ mod tests {
         );
     }
 
-    const DIMS: [usize; 10] = [0, 1, 7, 8, 9, 15, 16, 17, 63, 65];
+    const DIMS: [usize; 12] = [0, 1, 7, 8, 9, 15, 16, 17, 32, 48, 63, 65];
 
     #[test]
     fn matches_reference_on_tail_sizes_betas_and_offsets() {
@@ -1196,7 +1196,7 @@ mod tests {
 
     #[test]
     fn matches_reference_on_larger_shapes() {
-        // Several K blocks (KC = 256), N blocks (NC = 128), in-place and
+        // Several K blocks (KC = 128), N blocks (NC = 256), in-place and
         // packed B, packed A (TN; NN/NT with k a multiple of 1024), all
         // tails.
         let shapes = [
@@ -1287,14 +1287,15 @@ mod tests {
 
     #[test]
     fn edge_tiles_give_identical_bits() {
-        // Rows: C from m = 1 … 50 (one tile of 1 … 24 rows, or two or
-        // three tiles of nearly equal height) vs m = 50, on the shared
-        // rows. Columns: n = 40 (two full panels and an 8-wide tail), 33
-        // (a 1-wide tail), 32 and 16 (full panels only), 31, 17, 15 (a
-        // partial tail), on the shared columns.
+        // Rows: C from m = 1 … 50 (one tile of 1 … 12 rows, or several
+        // tiles of nearly equal height) vs m = 50, on the shared rows.
+        // Columns: n = 56 (a full 32-column panel and a 24-wide tail), 48
+        // (a one-vector tail, in place for NN/TN), 40 (an 8-wide tail), 33
+        // (a 1-wide tail), 32 (a full panel only), 31, 17, 15 (a partial
+        // tail), 16 (one vector), on the shared columns.
         for layout in LAYOUTS {
             for k in [1, 37, 300] {
-                let (m_max, n_max) = (50, 40);
+                let (m_max, n_max) = (50, 56);
                 let a_full = fill(m_max * k, 11);
                 let b_full = fill(k * n_max, 12);
                 let c_full = fill(m_max * n_max, 13);
@@ -1324,7 +1325,7 @@ mod tests {
                     let (a, b, mut reference_c) = sub(m_max, n_max);
                     run_simd(layout, &mut reference_c, &a, &b, (m_max, k, n_max), beta);
                     for m in [1, 5, 8, 13, 16, 23, 24, 25, 49, 50] {
-                        for n in [1, 8, 15, 16, 17, 31, 32, 33, 40] {
+                        for n in [1, 8, 15, 16, 17, 31, 32, 33, 40, 48, 56] {
                             let (a, b, mut c) = sub(m, n);
                             run_simd(layout, &mut c, &a, &b, (m, k, n), beta);
                             for i in 0..m {
