@@ -165,19 +165,28 @@ impl LineFile {
         let existed = path.exists();
         let file = std::fs::OpenOptions::new()
             .create(true)
+            .read(append)
             .write(true)
             .append(append)
             .truncate(!append)
             .open(&path)?;
-        let mut f = LineFile { path, file };
         let continuing = append && existed;
-        if !continuing && !header.is_empty() {
+        if continuing {
+            cut_torn_tail(&file)?;
+        }
+        let mut f = LineFile { path, file };
+        let empty = f.file.metadata()?.len() == 0;
+        if (!continuing || empty) && !header.is_empty() {
             f.write(header)?;
         }
         Ok(f)
     }
 
-    /// Appends `line` (which ends with a newline) in one write.
+    /// Appends `line` (which ends with a newline) in one write. A write is
+    /// whole unless the process is killed inside it: Linux stops a write to
+    /// a file at a page boundary for SIGKILL, so a record (a `stats.jsonl`
+    /// line is ~10 KiB) can be cut short; only the last line, and
+    /// [`LineFile::open`] cuts it off before a resumed run appends.
     pub fn write(&mut self, line: &str) -> io::Result<()> {
         self.write_bytes(line.as_bytes())
     }
@@ -198,6 +207,32 @@ impl LineFile {
     }
 }
 
+/// Cuts `file` back to just after its last newline: a record a killed
+/// writer left unfinished (or nothing, if the file ends in a newline).
+fn cut_torn_tail(file: &std::fs::File) -> io::Result<()> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let len = file.metadata()?.len();
+    let mut reader = file;
+    let mut at = len;
+    let mut chunk = [0u8; 4096];
+    while at > 0 {
+        let start = at.saturating_sub(chunk.len() as u64);
+        let part = &mut chunk[..(at - start) as usize];
+        reader.seek(SeekFrom::Start(start))?;
+        reader.read_exact(part)?;
+        if let Some(i) = part.iter().rposition(|&b| b == b'\n') {
+            let end = start + i as u64 + 1;
+            if end < len {
+                file.set_len(end)?;
+            }
+            return Ok(());
+        }
+        at = start;
+    }
+    // No newline at all: the whole file is one unfinished record.
+    file.set_len(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +243,25 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    #[test]
+    fn appending_cuts_a_record_a_killed_writer_left_unfinished() {
+        let d = dir("torn");
+        let long = "x".repeat(9000);
+        for (before, after) in [
+            (format!("h\n{long}\n{{\"half"), format!("h\n{long}\n")),
+            (format!("h\n{long}\n"), format!("h\n{long}\n")),
+            (format!("h\n{long}"), "h\n".to_string()),
+            ("torn header".to_string(), "h\n".to_string()),
+        ] {
+            let path = d.join("lines");
+            std::fs::write(&path, &before).unwrap();
+            let mut f = LineFile::open(path.clone(), true, "h\n").unwrap();
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), after);
+            f.write("next\n").unwrap();
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), after + "next\n");
+        }
     }
 
     #[test]

@@ -88,13 +88,17 @@ pub fn epoch_csv(r: &EpochRecord) -> String {
 /// Rewrites `epochs.csv` (if it exists) without the rows of epochs after
 /// `completed`: a run stopped mid-epoch wrote that epoch's row so far, and
 /// the resumed run writes the whole row again. The header and rows whose
-/// epoch is not a number are kept.
+/// epoch is not a number are kept; a last row without its newline (cut
+/// short by a killed writer) is dropped.
 pub fn drop_epoch_rows_after(path: &Path, completed: u64) -> io::Result<()> {
-    let text = match std::fs::read(path) {
+    let mut text = match std::fs::read(path) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
+    let whole = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let mut dropped = whole < text.len();
+    text.truncate(whole);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -102,7 +106,6 @@ pub fn drop_epoch_rows_after(path: &Path, completed: u64) -> io::Result<()> {
     let mut writer = csv::WriterBuilder::new()
         .flexible(true)
         .from_writer(Vec::new());
-    let mut dropped = false;
     for record in reader.byte_records() {
         let record = record.map_err(io::Error::other)?;
         let epoch = record.get(0).and_then(|e| std::str::from_utf8(e).ok());
