@@ -1482,7 +1482,7 @@ mod tests {
                     // on a panel; always one contiguous run.
                     assert!(f.rows == 1 || (f.col == 0 && f.cols == n));
                     assert!(f.row >= rows.start && f.row + f.rows <= rows.end);
-                    assert!(f.col % NR == 0 && f.col + f.cols <= n);
+                    assert!(f.col.is_multiple_of(NR) && f.col + f.cols <= n);
                     assert!(f.rows == 1 || f.cols <= NC);
                     assert_eq!(f.values.len(), f.rows * f.cols);
                     for r in 0..f.rows {
