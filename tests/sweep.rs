@@ -26,12 +26,14 @@ pub fn sweep(args: &[&str]) -> String {
 
 /// A file's records by effective spec, timings left out.
 fn runs(path: &Path) -> BTreeMap<String, Record> {
+    runs_and_cut_lines(path, &[])
+}
+
+/// [`runs`] of a file whose lines `cut` (1-based) are records a killed
+/// writer left unfinished; no other line may fail to parse.
+fn runs_and_cut_lines(path: &Path, cut: &[usize]) -> BTreeMap<String, Record> {
     let results = read(path).unwrap();
-    assert!(
-        results.skipped_lines.is_empty(),
-        "{:?}",
-        results.skipped_lines
-    );
+    assert_eq!(results.skipped_lines, cut);
     let mut out = BTreeMap::new();
     for mut r in results.records {
         r.seconds = 0.0;
@@ -138,7 +140,14 @@ fn a_killed_sweep_resumes_with_only_the_missing_points() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let lines = || std::fs::read_to_string(&out).map_or(0, |t| t.lines().count());
+    // Whole lines: a line being written is not one yet.
+    let text = || std::fs::read_to_string(&out).unwrap_or_default();
+    let lines = || {
+        text()
+            .split_inclusive('\n')
+            .filter(|l| l.ends_with('\n'))
+            .count()
+    };
     while lines() < 2 {
         assert!(
             child.try_wait().unwrap().is_none(),
@@ -148,7 +157,16 @@ fn a_killed_sweep_resumes_with_only_the_missing_points() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let before = runs(&out).len();
+    // SIGKILL inside the write of a record longer than a page cuts it
+    // short (Linux stops the write at a page boundary): then the last line
+    // is unfinished, and stays so, left out by every reader.
+    let whole = lines();
+    let cut: Vec<usize> = if text().ends_with('\n') {
+        vec![]
+    } else {
+        vec![whole + 1]
+    };
+    let before = runs_and_cut_lines(&out, &cut).len();
     assert!((2..8).contains(&before), "{before} points before the kill");
     let o = depthlab(&args[..]);
     assert!(o.status.success());
@@ -158,7 +176,7 @@ fn a_killed_sweep_resumes_with_only_the_missing_points() {
         summary.contains(&expected) && summary.contains(&format!("{before} already in")),
         "{summary}"
     );
-    let all = runs(&out);
+    let all = runs_and_cut_lines(&out, &cut);
     assert_eq!(all.len(), 8);
     assert!(all.values().all(|r| r.train.is_some()));
 }
