@@ -36,6 +36,13 @@
 //!   the row tile is outside the panel loop so the A micro-panel (16×KC,
 //!   8 KiB) stays in L1 while the B block streams from L2. (BLIS's order,
 //!   the B panel in L1 and packed A streamed, was tried: no faster.)
+//! * A groups: with several N blocks (N > NC), A is packed once per K block
+//!   in groups of up to 256 rows (a 136 KiB stack buffer) rather than tile
+//!   by tile for every N block, and B once per group. For TN whose A stride
+//!   is a multiple of 4 KiB (m = 1024) this is what keeps the product fast:
+//!   A's lines then all map to the same few L2 sets, and were read again
+//!   from L3 for each N block (TN 1024×256×1024: 79 → 87 % of the peak;
+//!   m = 1040 ran at 89–92 % before).
 //! * No heap: the pack buffers are fixed-size, uninitialized stack arrays.
 //!
 //! Determinism: every element is computed the same way whatever path, tile
@@ -73,6 +80,13 @@ const A_STEP: usize = 16;
 const KC: usize = 128;
 /// Columns of a packed B block: KC×NC floats = 128 KiB of stack (in L2).
 const NC: usize = 256;
+/// Rows of A packed together once per K block when B comes in several N
+/// blocks (else every tile's panel would be packed again for each).
+const A_GROUP_ROWS: usize = 256;
+/// Floats per k step of a packed A group: its rows rounded up to a vector,
+/// plus one vector so that consecutive k steps do not fall on the same few
+/// L1 sets.
+const A_GROUP_LD: usize = A_GROUP_ROWS + LANES;
 /// NN/TN read full B panels in place (no packing) up to this N.
 const IN_PLACE_MAX_N: usize = 512;
 
@@ -191,6 +205,19 @@ enum Init {
     Scale(f32),
 }
 
+impl Init {
+    /// How the accumulators of the K block starting at `pc` start.
+    fn of_block(pc: usize, beta: f32) -> Init {
+        if pc > 0 || beta == 1.0 {
+            Init::Load
+        } else if beta == 0.0 {
+            Init::Zero
+        } else {
+            Init::Scale(beta)
+        }
+    }
+}
+
 /// Scratch for packed panels, 64-byte aligned so panel rows are aligned
 /// vector loads. Never initialized as a whole (that would cost as much as
 /// a small product): packing writes every element the kernel then reads.
@@ -220,26 +247,33 @@ fn gemm<const TA: bool, const TB: bool, F: FnMut(Finished)>(
         return;
     }
     if !TB && n <= IN_PLACE_MAX_N {
-        blocked::<TA, TB, true, { KC * NR }, F>(c_rows, ops, rows, beta, KC, epilogue);
+        blocked::<TA, TB, true, { KC * NR }, 0, F>(c_rows, ops, rows, beta, KC, epilogue);
     } else if n <= NR {
-        blocked::<TA, TB, false, { KC * NR }, F>(c_rows, ops, rows, beta, KC, epilogue);
+        blocked::<TA, TB, false, { KC * NR }, 0, F>(c_rows, ops, rows, beta, KC, epilogue);
     } else if n <= 2 * NR {
-        blocked::<TA, TB, false, { KC * 2 * NR }, F>(c_rows, ops, rows, beta, KC, epilogue);
+        blocked::<TA, TB, false, { KC * 2 * NR }, 0, F>(c_rows, ops, rows, beta, KC, epilogue);
+    } else if n <= NC {
+        blocked::<TA, TB, false, { KC * NC }, 0, F>(c_rows, ops, rows, beta, KC, epilogue);
     } else {
-        blocked::<TA, TB, false, { KC * NC }, F>(c_rows, ops, rows, beta, KC, epilogue);
+        // Several N blocks: A is packed in groups of rows.
+        const AG: usize = KC * A_GROUP_LD;
+        blocked::<TA, TB, false, { KC * NC }, AG, F>(c_rows, ops, rows, beta, KC, epilogue);
     }
 }
 
 /// The BLIS loop nest. `TA`: A is stored (k, m); `TB`: B is stored (n, k);
 /// `IN_PLACE`: full B panels are read from B itself (NN/TN only) and only
 /// the N tail is packed; `BUF`: floats in the B pack buffer, KC × (a
-/// multiple of NR columns: the N block when B is packed).
+/// multiple of NR columns: the N block when B is packed); `AG`: floats in
+/// the A group buffer (0: A panels are packed tile by tile, or read in
+/// place).
 #[inline(never)]
 fn blocked<
     const TA: bool,
     const TB: bool,
     const IN_PLACE: bool,
     const BUF: usize,
+    const AG: usize,
     F: FnMut(Finished),
 >(
     c_rows: &mut [f32],
@@ -250,12 +284,17 @@ fn blocked<
     mut epilogue: F,
 ) {
     let Operands { m, k, n, .. } = ops;
-    const { assert!(BUF.is_multiple_of(KC * NR) && MR <= A_STEP && A_STEP.is_multiple_of(8)) };
+    const {
+        assert!(BUF.is_multiple_of(KC * NR) && MR <= A_STEP && A_STEP.is_multiple_of(LANES));
+        assert!(AG == 0 || AG == KC * A_GROUP_LD);
+    };
     debug_assert!(!(TB && IN_PLACE) && (1..=KC).contains(&kc_max));
     let mut b_buf = PackBuf::<BUF>::new();
     let b_pack = b_buf.as_mut_ptr();
     let mut a_buf = PackBuf::<{ KC * A_STEP }>::new();
     let a_pack = a_buf.as_mut_ptr();
+    let mut a_group = PackBuf::<AG>::new();
+    let a_group = a_group.as_mut_ptr();
     // A(i, p) sits at a[i*lda + p] (NN, NT) or a[p*lda + i] (TN).
     let lda = if TA { m } else { k };
     let nc_step = if IN_PLACE { n } else { BUF / KC };
@@ -266,6 +305,17 @@ fn blocked<
         .div_ceil(k.div_ceil(kc_max).max(1))
         .next_multiple_of(8)
         .min(kc_max);
+    // NN/NT always pack the A micro-panel (see `pack_a_panel`). TN reads it
+    // in place, unless several B panels reuse it and A's stride would crowd
+    // it into a few L1 sets (and get it evicted between panels).
+    let first_nc = nc_step.min(n);
+    let panels = panel_count(first_nc / NR, first_nc % NR);
+    let pack_a = !TA || (panels >= 2 && a_panel_crowds_l1(lda, kc_step));
+    // With several N blocks a tile's panel would be packed once per block
+    // (and, for TN with A's stride a multiple of 4 KiB, A read from L3
+    // each time: its lines cannot stay in L2): pack groups of rows once
+    // per K block instead, and B once per group.
+    let grouped = AG > 0 && pack_a && n > nc_step;
 
     // LOOP 4: split k into kc parts. Runs once with kc = 0 when k = 0, so
     // C is still scaled (and the epilogue still called). Outside the N
@@ -275,60 +325,135 @@ fn blocked<
     loop {
         let kc = kc_step.min(k - pc);
         let last = pc + kc == k;
-        let init = if pc > 0 || beta == 1.0 {
-            Init::Load
-        } else if beta == 0.0 {
-            Init::Zero
-        } else {
-            Init::Scale(beta)
-        };
-
-        // LOOP 5: split n into nc parts (one part when B is read in place).
-        let mut jc = 0;
-        while jc < n {
-            let nc = nc_step.min(n - jc);
-            let (full_panels, tail) = (nc / NR, nc % NR);
-            let panels = panel_count(full_panels, tail);
-            let blk = Block {
-                pc,
-                kc,
-                jc,
-                full_panels,
-                tail,
-                tail_off: if IN_PLACE { 0 } else { full_panels * kc * NR },
-                init,
-                last,
-                // NN/NT always pack the A micro-panel (see `pack_a_panel`).
-                // TN reads it in place, unless several B panels reuse it
-                // and A's stride would crowd it into a few L1 sets (and get
-                // it evicted between panels).
-                pack_a: !TA || (panels >= 2 && a_panel_crowds_l1(lda, kc_step)),
+        let init = Init::of_block(pc, beta);
+        // Groups of rows (one group, all the rows, unless `grouped`).
+        let mut g0 = rows.start;
+        while g0 < rows.end {
+            let g1 = if grouped {
+                (g0 + A_GROUP_ROWS).min(rows.end)
+            } else {
+                rows.end
             };
-            debug_assert!(tail == 0 || blk.tail_off + kc * NR <= BUF);
-            // SAFETY: every panel written lies inside `b_buf` (BUF floats
-            // ≥ kc·nc rounded up to NR; in place only the tail), and the
-            // reads stay inside B (rows pc..pc+kc ≤ k, cols jc..jc+nc ≤ n,
-            // check_shapes).
-            unsafe { pack_b_block::<TB, IN_PLACE>(b_pack, &ops, &blk) };
-            // SAFETY: `a_pack` holds KC·A_STEP floats, `b_pack` the block
-            // just packed.
-            unsafe {
-                row_tiles::<TA, IN_PLACE, F>(
-                    c_rows,
-                    &ops,
-                    &rows,
-                    (a_pack, b_pack),
-                    &blk,
-                    &mut epilogue,
-                )
+            let mode = if grouped {
+                AMode::Group(a_group)
+            } else if pack_a {
+                AMode::EachTile(a_pack)
+            } else {
+                AMode::InPlace
             };
-            jc += nc;
+            // SAFETY: the buffers are those of `blocked`, rows g0..g1 and
+            // the K block inside the product.
+            let a_src = unsafe { a_source::<TA>(&ops, mode, g0..g1, pc, kc) };
+            // LOOP 5: split n into nc parts (one part when B is read in
+            // place).
+            let mut jc = 0;
+            while jc < n {
+                let nc = nc_step.min(n - jc);
+                let (full_panels, tail) = (nc / NR, nc % NR);
+                let blk = Block {
+                    pc,
+                    kc,
+                    jc,
+                    full_panels,
+                    tail,
+                    tail_off: if IN_PLACE { 0 } else { full_panels * kc * NR },
+                    init,
+                    last,
+                };
+                debug_assert!(tail == 0 || blk.tail_off + kc * NR <= BUF);
+                // SAFETY: every panel written lies inside `b_buf` (BUF
+                // floats ≥ kc·nc rounded up to NR; in place only the tail),
+                // and the reads stay inside B (rows pc..pc+kc ≤ k, cols
+                // jc..jc+nc ≤ n, check_shapes).
+                unsafe { pack_b_block::<TB, IN_PLACE>(b_pack, &ops, &blk) };
+                // SAFETY: `a_src` as set up above, `b_pack` the block just
+                // packed; tiles g0..g1 lie inside `rows`.
+                unsafe {
+                    row_tiles::<TA, IN_PLACE, F>(
+                        c_rows,
+                        &ops,
+                        (&rows, g0..g1),
+                        (a_src, b_pack),
+                        &blk,
+                        &mut epilogue,
+                    )
+                };
+                jc += nc;
+            }
+            g0 = g1;
         }
         pc += kc;
         if pc >= k {
             break;
         }
     }
+}
+
+/// How [`blocked`] gets A's micro-panels, with its buffers.
+#[derive(Clone, Copy)]
+enum AMode {
+    /// Packed for a group of rows at once into this buffer (AG floats).
+    Group(*mut f32),
+    /// Packed tile by tile into this buffer (KC·A_STEP floats).
+    EachTile(*mut f32),
+    /// Read in place (TN).
+    InPlace,
+}
+
+/// The A source of the row tiles `group` for the K block pc..pc+kc,
+/// packing the group first in `AMode::Group`.
+///
+/// # Safety
+/// The buffer of `mode` must be as [`AMode`] says, `group` rows and the K
+/// block inside op(A).
+#[inline(always)]
+unsafe fn a_source<const TA: bool>(
+    ops: &Operands,
+    mode: AMode,
+    group: Range<usize>,
+    pc: usize,
+    kc: usize,
+) -> ASource {
+    let Operands { a, m, k, .. } = *ops;
+    let lda = if TA { m } else { k };
+    match mode {
+        AMode::Group(buf) => {
+            let ld = group.len().next_multiple_of(LANES) + LANES;
+            debug_assert!(group.len() <= A_GROUP_ROWS);
+            // SAFETY: A(g + r, pc + p) for r < group.len(), p < kc is
+            // inside `a` (caller's contract), the copy (kc·ld ≤ KC·A_GROUP_LD
+            // floats, ld ≥ rows rounded up to 16) inside the group buffer.
+            unsafe { pack_a_panel::<TA>(buf, ld, a, lda, group.start, group.len(), pc, kc) };
+            ASource::Strided {
+                ptr: buf.cast_const(),
+                ld,
+                first: group.start,
+            }
+        }
+        AMode::EachTile(buf) => ASource::EachTile(buf),
+        AMode::InPlace => ASource::Strided {
+            // SAFETY: row pc of the stored (k, m) A (pc < k, or pc = k = 0
+            // and nothing is read).
+            ptr: unsafe { a.as_ptr().add(pc * lda) },
+            ld: lda,
+            first: 0,
+        },
+    }
+}
+
+/// Where the row tiles of a K block read their A micro-panels: A(i + r,
+/// pc + p) at `ptr[p·ld + i − first + r]`.
+#[derive(Clone, Copy)]
+enum ASource {
+    /// Packed tile by tile into this buffer (KC·A_STEP floats).
+    EachTile(*mut f32),
+    /// Read in place: A itself (TN, from row pc of the stored A, `first`
+    /// 0) or a packed group of rows (`first` its first row).
+    Strided {
+        ptr: *const f32,
+        ld: usize,
+        first: usize,
+    },
 }
 
 /// One K block × N block of the product: op(B) rows pc..pc+kc, columns
@@ -346,8 +471,6 @@ struct Block {
     init: Init,
     /// The last K block: C is final, the epilogue runs.
     last: bool,
-    /// Whether the A micro-panels are packed (else read in place, TN).
-    pack_a: bool,
 }
 
 /// Panels of a block: the full ones and the tail's, if any.
@@ -406,20 +529,23 @@ unsafe fn pack_b_block<const TB: bool, const IN_PLACE: bool>(
     }
 }
 
-/// LOOP 3 and LOOP 2 of one block: every row tile of `rows` (its A
-/// micro-panel packed or read in place) against every B panel of the
-/// block, then the epilogue on the finished rows of the last K block.
+/// LOOP 3 and LOOP 2 of one block: every row tile of `tiles` (its A
+/// micro-panel as `a_src` says) against every B panel of the block, then
+/// the epilogue on the finished rows of the last K block. `rows` are the
+/// rows `c_rows` holds.
 ///
 /// # Safety
-/// `packs` are the A pack buffer (KC·A_STEP floats) and the B pack buffer
-/// holding the block as [`pack_b_block`] left it; the block lies inside
-/// the product and `rows` inside its rows.
+/// `a_src` must hold A rows `tiles` of the block's K range as
+/// [`ASource`] says (an `EachTile` buffer of KC·A_STEP floats), `b_pack`
+/// the B block as [`pack_b_block`] left it; the block lies inside the
+/// product and `tiles` inside `rows`, the rows of the product `c_rows`
+/// holds.
 #[inline(always)]
 unsafe fn row_tiles<const TA: bool, const IN_PLACE: bool, F: FnMut(Finished)>(
     c_rows: &mut [f32],
     ops: &Operands,
-    rows: &Range<usize>,
-    (a_pack, b_pack): (*mut f32, *mut f32),
+    (rows, tiles): (&Range<usize>, Range<usize>),
+    (a_src, b_pack): (ASource, *mut f32),
     blk: &Block,
     epilogue: &mut F,
 ) {
@@ -433,30 +559,29 @@ unsafe fn row_tiles<const TA: bool, const IN_PLACE: bool, F: FnMut(Finished)>(
         tail_off,
         init,
         last,
-        pack_a,
     } = *blk;
     let lda = if TA { m } else { k };
     let panels = panel_count(full_panels, tail);
     // LOOP 3: row tiles of MR rows.
-    let mut i = rows.start;
-    while i < rows.end {
-        let mr = tile_rows(rows.end - i);
-        let a_panel = if pack_a {
-            // SAFETY: A(i + r, pc + p) for r < mr, p < kc is inside `a`
-            // (a.len() = m·k, i + mr ≤ m, pc + kc ≤ k), the copy (kc·MR
-            // floats) inside the A pack buffer.
-            unsafe { pack_a_panel::<TA>(a_pack, a, lda, i, mr, pc, kc) };
-            Strided {
-                ptr: a_pack.cast_const(),
-                ld: A_STEP,
+    let mut i = tiles.start;
+    while i < tiles.end {
+        let mr = tile_rows(tiles.end - i);
+        let a_panel = match a_src {
+            ASource::EachTile(buf) => {
+                // SAFETY: A(i + r, pc + p) for r < mr, p < kc is inside
+                // `a` (a.len() = m·k, i + mr ≤ m, pc + kc ≤ k), the copy
+                // (kc·A_STEP floats) inside the A pack buffer.
+                unsafe { pack_a_panel::<TA>(buf, A_STEP, a, lda, i, mr, pc, kc) };
+                Strided {
+                    ptr: buf.cast_const(),
+                    ld: A_STEP,
+                }
             }
-        } else {
-            // TA only: A(i + r, pc + p) is a[(pc + p)·lda + i + r].
-            Strided {
-                // SAFETY: as above, read in place.
-                ptr: unsafe { a.as_ptr().add(pc * lda + i) },
-                ld: lda,
-            }
+            ASource::Strided { ptr, ld, first } => Strided {
+                // SAFETY: row i − first of the source (caller's contract).
+                ptr: unsafe { ptr.add(i - first) },
+                ld,
+            },
         };
         let c_row0 = (i - rows.start) * n;
         // LOOP 2: the B panels of this block.
@@ -545,19 +670,21 @@ fn tile_rows(left: usize) -> usize {
 }
 
 /// Copies the A micro-panel A(i..i+mr, pc..pc+kc) to `dst` as the kernel
-/// reads it: k step p at dst[p*A_STEP..p*A_STEP + mr]. For TN that is A's own
+/// reads it: k step p at dst[p*ld..p*ld + mr]. For TN that is A's own
 /// layout with a short stride; NN/NT transpose 8×8 blocks. (NN/NT are not
 /// read in place: the broadcasts of a k step would then come from MR rows
 /// at the same offset in their cache lines, which cost ~30 %
 /// here, L1 bank conflicts presumably; MR consecutive floats do not.)
 ///
 /// # Safety
-/// `dst` must be valid for KC·A_STEP writes, A must hold rows i..i+mr and
-/// columns pc..pc+kc of op(A) with leading dimension `lda` as in
-/// [`blocked`].
+/// `dst` must be valid for kc·ld writes with ld ≥ mr rounded up to 16, A
+/// must hold rows i..i+mr and columns pc..pc+kc of op(A) with leading
+/// dimension `lda` as in [`blocked`].
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn pack_a_panel<const TA: bool>(
     dst: *mut f32,
+    ld: usize,
     a: &[f32],
     lda: usize,
     i: usize,
@@ -566,23 +693,23 @@ unsafe fn pack_a_panel<const TA: bool>(
     kc: usize,
 ) {
     let src = a.as_ptr();
+    debug_assert!(ld >= mr.next_multiple_of(LANES));
     // SAFETY: caller's contract.
     unsafe {
         if TA {
-            // One whole vector per k step when A's row has A_STEP floats
-            // from i on (rows ≥ mr are copied but never read), else
+            // Whole vectors per k step while A's row has 16 floats from
+            // there on (rows ≥ mr are copied but never read), the rest
             // element by element: no memcpy call per k step.
-            const { assert!(A_STEP == LANES && MR <= A_STEP) };
-            let whole = i + A_STEP <= lda;
             for p in 0..kc {
                 let s = src.add((pc + p) * lda + i);
-                let d = dst.add(p * A_STEP);
-                if whole {
-                    store(d, load(s));
-                } else {
-                    for r in 0..mr {
-                        *d.add(r) = *s.add(r);
-                    }
+                let d = dst.add(p * ld);
+                let mut r = 0;
+                while r < mr && i + r + LANES <= lda {
+                    store(d.add(r), load(s.add(r)));
+                    r += LANES;
+                }
+                for r in r..mr {
+                    *d.add(r) = *s.add(r);
                 }
             }
         } else {
@@ -601,12 +728,12 @@ unsafe fn pack_a_panel<const TA: bool>(
                         }
                     });
                     for (u, v) in f32x8::transpose(block).into_iter().enumerate() {
-                        store8(dst.add((p + u) * A_STEP + r0), v);
+                        store8(dst.add((p + u) * ld + r0), v);
                     }
                 }
                 for p in kc8..kc {
                     for t in 0..h {
-                        *dst.add(p * A_STEP + r0 + t) = *row(t).add(p);
+                        *dst.add(p * ld + r0 + t) = *row(t).add(p);
                     }
                 }
             }
@@ -1345,8 +1472,14 @@ mod tests {
         }
     }
 
-    /// C through `blocked` with a given B path, buffer and K block depth.
-    fn forced<const TA: bool, const TB: bool, const IN_PLACE: bool, const BUF: usize>(
+    /// C through `blocked` with a given B path, buffers and K block depth.
+    fn forced<
+        const TA: bool,
+        const TB: bool,
+        const IN_PLACE: bool,
+        const BUF: usize,
+        const AG: usize,
+    >(
         c0: &[f32],
         a: &[f32],
         b: &[f32],
@@ -1358,7 +1491,7 @@ mod tests {
         let mut c = c0.to_vec();
         let noop = |_: Finished| {};
         let ops = Operands { a, b, m, k, n };
-        blocked::<TA, TB, IN_PLACE, BUF, _>(&mut c, ops, 0..m, beta, kc_max, noop);
+        blocked::<TA, TB, IN_PLACE, BUF, AG, _>(&mut c, ops, 0..m, beta, kc_max, noop);
         bits(&c)
     }
 
@@ -1373,13 +1506,15 @@ mod tests {
         let b = fill(k * n, 22);
         let c0 = fill(m * n, 23);
         for beta in [0.0, 0.5] {
-            let want = forced::<false, false, false, { KC * NC }>(&c0, &a, &b, dims, beta, KC);
+            let want = forced::<false, false, false, { KC * NC }, 0>(&c0, &a, &b, dims, beta, KC);
             for kc_max in [8, 24, 100, KC] {
                 let got = [
-                    forced::<false, false, true, { KC * NR }>(&c0, &a, &b, dims, beta, kc_max),
-                    forced::<false, false, false, { KC * NR }>(&c0, &a, &b, dims, beta, kc_max),
-                    forced::<false, false, false, { KC * 2 * NR }>(&c0, &a, &b, dims, beta, kc_max),
-                    forced::<false, false, false, { KC * NC }>(&c0, &a, &b, dims, beta, kc_max),
+                    forced::<false, false, true, { KC * NR }, 0>(&c0, &a, &b, dims, beta, kc_max),
+                    forced::<false, false, false, { KC * NR }, 0>(&c0, &a, &b, dims, beta, kc_max),
+                    forced::<false, false, false, { KC * 2 * NR }, 0>(
+                        &c0, &a, &b, dims, beta, kc_max,
+                    ),
+                    forced::<false, false, false, { KC * NC }, 0>(&c0, &a, &b, dims, beta, kc_max),
                 ];
                 for (path, g) in got.iter().enumerate() {
                     assert_eq!(g, &want, "NN beta {beta} kc_max {kc_max} path {path}");
@@ -1387,21 +1522,60 @@ mod tests {
             }
             // TN: A stored (k, m); NT: B stored (n, k) (same buffers, other
             // meaning; only bit equality between paths matters here).
-            let want = forced::<true, false, false, { KC * NC }>(&c0, &a, &b, dims, beta, KC);
+            let want = forced::<true, false, false, { KC * NC }, 0>(&c0, &a, &b, dims, beta, KC);
             for kc_max in [8, 100, KC] {
-                let g = forced::<true, false, true, { KC * NR }>(&c0, &a, &b, dims, beta, kc_max);
-                assert_eq!(g, want, "TN beta {beta} kc_max {kc_max}");
                 let g =
-                    forced::<true, false, false, { KC * 2 * NR }>(&c0, &a, &b, dims, beta, kc_max);
+                    forced::<true, false, true, { KC * NR }, 0>(&c0, &a, &b, dims, beta, kc_max);
+                assert_eq!(g, want, "TN beta {beta} kc_max {kc_max}");
+                let g = forced::<true, false, false, { KC * 2 * NR }, 0>(
+                    &c0, &a, &b, dims, beta, kc_max,
+                );
                 assert_eq!(g, want, "TN beta {beta} kc_max {kc_max}");
             }
-            let want = forced::<false, true, false, { KC * NC }>(&c0, &a, &b, dims, beta, KC);
+            let want = forced::<false, true, false, { KC * NC }, 0>(&c0, &a, &b, dims, beta, KC);
             for kc_max in [8, 100, KC] {
-                let g = forced::<false, true, false, { KC * NR }>(&c0, &a, &b, dims, beta, kc_max);
+                let g =
+                    forced::<false, true, false, { KC * NR }, 0>(&c0, &a, &b, dims, beta, kc_max);
                 assert_eq!(g, want, "NT beta {beta} kc_max {kc_max}");
             }
         }
         println!("K block depth, N block width, in-place/packed B: bit-identical");
+    }
+
+    #[test]
+    fn packing_a_in_groups_of_rows_does_not_change_bits() {
+        // Several N blocks (n > NC) and several groups of rows (m >
+        // A_GROUP_ROWS), a short last group; TN with m a multiple of 1024
+        // floats (A packed) and not (read in place); K blocks of 8 … KC.
+        const AG: usize = KC * A_GROUP_LD;
+        for (m, k, n) in [(300, 40, 600), (1024, 37, 290), (257, 130, 513)] {
+            let a = fill(m * k, 51);
+            let b = fill(k * n, 52);
+            let c0 = fill(m * n, 53);
+            let dims = (m, k, n);
+            for kc_max in [8, KC] {
+                let beta = 0.5;
+                let want =
+                    forced::<true, false, false, { KC * NC }, 0>(&c0, &a, &b, dims, beta, kc_max);
+                let tn =
+                    forced::<true, false, false, { KC * NC }, AG>(&c0, &a, &b, dims, beta, kc_max);
+                // NN and NT read the same values stored the other way.
+                let at: Vec<f32> = (0..m * k).map(|t| a[(t % k) * m + t / k]).collect();
+                let bt: Vec<f32> = (0..n * k).map(|t| b[(t % k) * n + t / k]).collect();
+                let nn_want =
+                    forced::<false, false, false, { KC * NC }, 0>(&c0, &at, &b, dims, beta, kc_max);
+                let nn = forced::<false, false, false, { KC * NC }, AG>(
+                    &c0, &at, &b, dims, beta, kc_max,
+                );
+                let nt = forced::<false, true, false, { KC * NC }, AG>(
+                    &c0, &at, &bt, dims, beta, kc_max,
+                );
+                assert_eq!(tn, want, "TN {dims:?} kc {kc_max}");
+                assert_eq!(nn_want, want, "NN {dims:?} kc {kc_max}");
+                assert_eq!(nn, want, "NN grouped {dims:?} kc {kc_max}");
+                assert_eq!(nt, want, "NT grouped {dims:?} kc {kc_max}");
+            }
+        }
     }
 
     #[test]

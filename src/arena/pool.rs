@@ -18,6 +18,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
+/// Stack of a worker thread.
+const WORKER_STACK: usize = 4 << 20;
+
 /// Spins before a worker parks (≈ 50–100 µs).
 const SPINS: u32 = 20_000;
 
@@ -99,8 +102,11 @@ impl Pool {
         let workers = (1..threads)
             .map(|index| {
                 let shared = Arc::clone(&shared);
+                // The gemm's pack buffers live on the stack (~280 KiB):
+                // do not depend on RUST_MIN_STACK.
                 std::thread::Builder::new()
                     .name(format!("depthlab-{index}"))
+                    .stack_size(WORKER_STACK)
                     .spawn(move || worker(&shared))
                     .expect("spawning a worker thread")
             })
