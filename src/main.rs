@@ -171,7 +171,9 @@ struct SpecArgs {
     #[arg(long, value_name = "SEED")]
     seed: Option<u64>,
     /// Threads to split large steps over (results are bit-identical for any
-    /// count). Default: the available cores.
+    /// count). Default: the available cores; `train` first times a few
+    /// steps on them against one thread and keeps one unless the cores are
+    /// at least 10 % faster for this network on this machine.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     threads: Option<u32>,
     /// Refuse networks whose arenas and data would together exceed this
@@ -617,6 +619,23 @@ fn version() -> &'static str {
     })
 }
 
+/// `train`'s thread count when `--threads` is not given (see
+/// [`depthlab::train::measured_threads`]), saying so on stderr when one
+/// thread won.
+fn measured_threads(spec: &Spec, resources: Resources, quiet: bool) -> Result<usize, Error> {
+    let choice = depthlab::train::measured_threads(spec, resources)?;
+    if let Some(ratio) = choice.ratio
+        && choice.threads < resources.threads
+        && !quiet
+    {
+        eprintln!(
+            "depthlab: training on 1 thread: {} threads measured {ratio:.2}× its step time for this network on this machine (--threads N to choose)",
+            resources.threads
+        );
+    }
+    Ok(choice.threads)
+}
+
 fn run(cli: Cli) -> Result<String, Error> {
     match cli.command {
         Command::Stats(a) => {
@@ -636,7 +655,10 @@ fn run(cli: Cli) -> Result<String, Error> {
         }
         Command::Train(a) => {
             let spec = a.spec.load_with(a.training.overrides())?;
-            let opts = a.spec.options(&spec, a.probe, a.saturation)?;
+            let mut opts = a.spec.options(&spec, a.probe, a.saturation)?;
+            if a.spec.threads.is_none() {
+                opts.resources.threads = measured_threads(&spec, opts.resources, a.quiet)?;
+            }
             let files = TrainFiles {
                 out: a.out,
                 save: a.save,

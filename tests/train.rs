@@ -639,3 +639,35 @@ fn evaluate_gives_the_data_term_over_a_whole_set() {
     // The L2 term ρw² would show far above the tolerance.
     assert!(0.5 * w * w > 1e-3, "w = {w}");
 }
+
+/// `train`'s default thread count is measured only where it can matter:
+/// a plan that splits nothing runs the same on any count.
+#[test]
+fn the_default_thread_count_is_measured_only_for_plans_that_split() {
+    use depthlab::train::measured_threads;
+    let two = Resources {
+        threads: 2,
+        ..Resources::default()
+    };
+    let tiny = spec("input 4; dense 8 relu; dense 2; data blobs n=64 test=0; train batch=16");
+    let choice = measured_threads(&tiny, two).unwrap();
+    assert_eq!((choice.threads, choice.ratio), (2, None));
+    let one = Resources {
+        threads: 1,
+        ..Resources::default()
+    };
+    let wide =
+        spec("input 300; dense 512 relu x2; dense 10; data blobs n=512 test=0; train batch=256");
+    assert_eq!(measured_threads(&wide, one).unwrap().ratio, None);
+    let choice = measured_threads(&wide, two).unwrap();
+    let ratio = choice.ratio.expect("timed");
+    assert!(ratio.is_finite() && ratio > 0.0, "{ratio}");
+    // One thread unless two were clearly faster.
+    assert_eq!(choice.threads, if ratio < 0.9 { 2 } else { 1 });
+    // No room for two more arenas: not measured.
+    let tight = Resources {
+        threads: 2,
+        memory_limit: 20 << 20,
+    };
+    assert_eq!(measured_threads(&wide, tight).unwrap().ratio, None);
+}

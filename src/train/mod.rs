@@ -24,10 +24,12 @@
 mod checkpoint;
 mod metrics;
 mod setup;
+mod threads;
 
 pub use checkpoint::{Checkpoint, FORMAT as CHECKPOINT_FORMAT};
 pub use metrics::{EpochRecord, EpochSums, count_correct, is_classification};
 pub use setup::{Options, compile_for, measure, probe_executor, training_executor};
+pub use threads::{ThreadChoice, measured_threads};
 
 use crate::dataset::probe::{copy_rows, probe_set};
 use crate::dataset::{self, Split};
