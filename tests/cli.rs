@@ -11,6 +11,19 @@ pub fn depthlab(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// The `step` of every line of a run folder's `stats.jsonl`.
+pub fn stats_steps(path: &std::path::Path) -> Vec<u64> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
 /// Runs depthlab, asserts it succeeded, and returns its stdout.
 pub fn succeeds(args: &[&str]) -> String {
     let o = depthlab(args);
@@ -522,15 +535,7 @@ fn train_runs_writes_its_files_and_refuses_bad_input() {
     let csv = std::fs::read_to_string(dir.join("epochs.csv")).unwrap();
     assert_eq!(csv.lines().count(), 4, "header + 3 epochs:\n{csv}");
     // Measured at step 0, every 5 steps (10 per epoch) and at the end.
-    let stats = std::fs::read_to_string(dir.join("stats.jsonl")).unwrap();
-    let steps: Vec<u64> = stats
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
+    let steps = stats_steps(&dir.join("stats.jsonl"));
     assert_eq!(steps, [0, 5, 10, 15, 20, 25, 30]);
     assert!(dir.join("summary.txt").exists() && dir.join("checkpoint.safetensors").exists());
 

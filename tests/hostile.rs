@@ -395,15 +395,7 @@ fn a_resumed_run_adds_no_record_at_the_resume_step() {
         ck.to_str().unwrap(),
         "-q",
     ]);
-    let text = std::fs::read_to_string(run.join("stats.jsonl")).unwrap();
-    let steps: Vec<u64> = text
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
+    let steps = crate::cli::stats_steps(&run.join("stats.jsonl"));
     assert!(steps.windows(2).all(|w| w[0] < w[1]), "{steps:?}");
     assert_eq!(steps, [0, 4, 8, 12, 16, 20]);
 }
@@ -457,14 +449,7 @@ fn a_resumed_run_cuts_the_record_a_kill_left_unfinished() {
         epochs.iter().all(|r| r.split(',').count() == 8),
         "{epochs:?}"
     );
-    let steps: Vec<u64> = read("stats.jsonl")
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
+    let steps = crate::cli::stats_steps(&run.join("stats.jsonl"));
     assert_eq!(steps, [0, 4, 8, 12, 16, 20]);
     let layers = read("layers.csv");
     let columns = layers.lines().next().unwrap().split(',').count();
