@@ -1,7 +1,7 @@
 //! The executor: one arena holding every buffer of a plan, and one `match`
 //! over the plan's steps. Running a step allocates nothing.
 
-use crate::arena::{Arena, Pool};
+use crate::arena::{Arena, Pool, SplitChoice};
 use crate::init::{init_act_params, init_bias, init_weights};
 use crate::plan::{Buf, Plan, PlanError, Step};
 use crate::spec::OptimKind;
@@ -23,6 +23,9 @@ pub struct Executor {
     config: StatsConfig,
     /// Runs the steps the compiler split (persistent workers).
     pool: Pool,
+    /// Whether a whole training step hands its parts to the workers
+    /// (`None`: nothing is split).
+    split: Option<SplitChoice>,
     /// The optimizer's run-time state: learning rate and steps done.
     progress: Progress,
 }
@@ -51,6 +54,8 @@ impl Executor {
             loss: f64::NAN,
         };
         let pool = Pool::new(plan.threads);
+        let splits = plan.threads > 1 && plan.steps.iter().any(|s| s.parts() > 1);
+        let split = splits.then(SplitChoice::new);
         let progress = Progress {
             lr: plan.optim.as_ref().map_or(0.0, |o| o.lr),
             step: 0,
@@ -61,6 +66,7 @@ impl Executor {
             stats,
             config,
             pool,
+            split,
             progress,
         })
     }
@@ -123,32 +129,59 @@ impl Executor {
     /// Every step in order; with `check_loss`, stops after a non-finite
     /// loss and returns false.
     fn run_steps(&mut self, check_loss: bool) -> bool {
-        for i in 0..self.plan.steps.len() {
-            let step = self.plan.steps[i];
-            self.step(step);
-            if check_loss && matches!(step, Step::Loss { .. }) && !self.stats.loss.is_finite() {
-                return false;
+        self.timed_split(|exec| {
+            for i in 0..exec.plan.steps.len() {
+                let step = exec.plan.steps[i];
+                exec.step(step);
+                if check_loss && matches!(step, Step::Loss { .. }) && !exec.stats.loss.is_finite() {
+                    return false;
+                }
             }
-        }
-        if self.plan.optim.is_some() {
-            self.progress.step += 1;
-        }
-        true
+            if exec.plan.optim.is_some() {
+                exec.progress.step += 1;
+            }
+            true
+        })
     }
 
     /// [`Executor::run`], adding each plan step's wall time in nanoseconds
     /// to `ns[i]` (a profile for `depthlab bench`; the clock costs some
     /// tens of ns a step).
     pub fn run_profiled(&mut self, ns: &mut [u64]) {
-        for (i, spent) in ns.iter_mut().enumerate().take(self.plan.steps.len()) {
-            let step = self.plan.steps[i];
-            let started = std::time::Instant::now();
-            self.step(step);
-            *spent += started.elapsed().as_nanos() as u64;
+        self.timed_split(|exec| {
+            for (i, spent) in ns.iter_mut().enumerate().take(exec.plan.steps.len()) {
+                let step = exec.plan.steps[i];
+                let started = std::time::Instant::now();
+                exec.step(step);
+                *spent += started.elapsed().as_nanos() as u64;
+            }
+            if exec.plan.optim.is_some() {
+                exec.progress.step += 1;
+            }
+        });
+    }
+
+    /// Runs `whole` (all the plan's steps) split or on this thread alone,
+    /// as [`SplitChoice`] says, and tells it the time taken. The same
+    /// parts run either way, so the results are the same bits.
+    fn timed_split<T>(&mut self, whole: impl FnOnce(&mut Self) -> T) -> T {
+        let Some(split) = self.split.as_mut().map(SplitChoice::split_next) else {
+            return whole(self);
+        };
+        self.pool.set_split(split);
+        let started = std::time::Instant::now();
+        let result = whole(self);
+        let seconds = started.elapsed().as_secs_f64();
+        if let Some(choice) = &mut self.split {
+            choice.record(split, seconds);
         }
-        if self.plan.optim.is_some() {
-            self.progress.step += 1;
-        }
+        result
+    }
+
+    /// Whole steps run so far on this thread alone and split (see
+    /// [`SplitChoice`]); `None` when the plan splits nothing.
+    pub fn split_counts(&self) -> Option<(u64, u64)> {
+        self.split.as_ref().map(SplitChoice::counts)
     }
 
     /// Runs the forward steps only (up to the loss): the outputs of the
@@ -185,6 +218,7 @@ impl Executor {
             config,
             pool,
             progress,
+            ..
         } = self;
         let mem = arena.as_mut_slice();
         match step {

@@ -96,6 +96,12 @@ enum Command {
     /// The step is the executor's forward, loss, backward and update on one
     /// batch of the spec's data held in place, after a warm-up; GFLOP/s
     /// counts 6·batch·Σ fan_in·units. Time one thread with --threads 1.
+    ///
+    /// On several threads, a step whose products are split hands their
+    /// parts to the workers, or runs them all on this thread when that
+    /// has been faster lately (another busy process on a core): both ways
+    /// are timed now and then, and the first line says how many timed
+    /// steps were split. The results are the same bits either way.
     Bench(BenchArgs),
     /// Under- and over-fitting by depth, training iterations or
     /// regularization: train and test loss as the knob turns.

@@ -165,6 +165,18 @@ impl Step {
             Step::LayerStats { .. } | Step::NetworkStats => "statistics",
         }
     }
+
+    /// The row blocks the step is split into (1: not split).
+    pub fn parts(&self) -> usize {
+        match *self {
+            Step::Linear { parts, .. }
+            | Step::LinearBackwardParams { parts, .. }
+            | Step::LinearBackwardInput { parts, .. }
+            | Step::ActivationBackward { parts, .. }
+            | Step::Update { parts, .. } => parts,
+            _ => 1,
+        }
+    }
 }
 
 /// The compiled schedule for one batch size.

@@ -50,3 +50,24 @@ fn bench_reports_the_step_against_the_peak_and_by_kind() {
     }
     crate::cli::refused(&["bench", "relu-he", "--steps", "0"], &["--steps"]);
 }
+
+#[test]
+fn bench_on_two_threads_says_how_many_steps_were_split() {
+    // 2·64·256·256 = 8.4 MFLOP a product: the compiler splits it.
+    let net = "input 256; dense 256 relu; dense 4; data blobs n=64 test=0; train batch=64";
+    let o = depthlab(&["bench", "--net", net, "--threads", "2", "--steps", "12"]);
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let first = out.lines().next().unwrap();
+    let split: u32 = first
+        .split_once("12 timed steps (split on ")
+        .and_then(|(_, rest)| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{first}"));
+    assert!(split <= 12, "{first}");
+    // Nothing to split: no such note.
+    let small = "input 8; dense 16 relu; dense 3; data blobs n=64 test=0; train batch=16";
+    let o = depthlab(&["bench", "--net", small, "--threads", "2", "--steps", "5"]);
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.contains("2 thread(s), 5 timed steps after"), "{out}");
+}

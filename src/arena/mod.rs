@@ -12,8 +12,10 @@
 //! the kernels crate, this module is the only place with `unsafe` code.
 
 mod pool;
+mod split;
 
 pub use pool::Pool;
+pub use split::SplitChoice;
 
 use bumpalo::Bump;
 use std::alloc::Layout;

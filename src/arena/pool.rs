@@ -11,6 +11,13 @@
 //! none is left. A worker the system has not scheduled (another busy
 //! process on its core) then costs nothing: the caller runs its parts, and
 //! the call is never much slower than running on one thread.
+//!
+//! The caller can also turn the split off ([`Pool::set_split`]): parts then
+//! run on the caller alone, and the workers park after their brief spin.
+//! [`SplitChoice`](super::SplitChoice) decides that from step times, for
+//! the case no claiming can fix: the caller itself sharing a core with
+//! another busy process, which a spinning worker keeps the system from
+//! moving.
 
 use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -42,6 +49,11 @@ struct Shared {
     next: AtomicU64,
     /// Parts of the current call finished.
     done: AtomicUsize,
+    /// Workers waiting on `wake` (changed under `job`'s lock): a call
+    /// wakes them only then, since a notify is a system call.
+    parked: AtomicUsize,
+    /// Whether calls hand parts to the workers (else the caller runs all).
+    split: AtomicBool,
     panicked: AtomicBool,
     shutdown: AtomicBool,
 }
@@ -96,6 +108,8 @@ impl Pool {
             epoch: AtomicUsize::new(0),
             next: AtomicU64::new(0),
             done: AtomicUsize::new(0),
+            parked: AtomicUsize::new(0),
+            split: AtomicBool::new(true),
             panicked: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
         });
@@ -119,12 +133,19 @@ impl Pool {
         self.shared.threads
     }
 
+    /// Whether later calls hand parts to the workers (`true`, the start)
+    /// or run them all on the caller. Parts are the same either way, so
+    /// are the results.
+    pub fn set_split(&self, split: bool) {
+        self.shared.split.store(split, Ordering::Relaxed);
+    }
+
     /// Runs `task(i)` for every part i in 0..parts, each part once on
     /// whichever thread claims it first, and returns when all are done.
     /// Allocates nothing.
     pub fn run(&self, parts: usize, task: &(dyn Fn(usize) + Sync)) {
         let s = &*self.shared;
-        if s.threads == 1 || parts <= 1 {
+        if s.threads == 1 || parts <= 1 || !s.split.load(Ordering::Relaxed) {
             (0..parts).for_each(task);
             return;
         }
@@ -146,7 +167,12 @@ impl Pool {
             s.epoch.store(epoch, Ordering::Release);
             epoch
         };
-        s.wake.notify_all();
+        // A worker counts itself parked under the lock, after seeing the
+        // old epoch: past the lock, either it saw the new epoch or it is
+        // counted (and then this notify reaches its wait).
+        if s.parked.load(Ordering::Relaxed) > 0 {
+            s.wake.notify_all();
+        }
         // The caller claims parts too; a panic in one is recorded like a
         // worker's.
         s.claim_and_run(epoch, parts, task);
@@ -246,7 +272,10 @@ fn worker(s: &Shared) {
             } else {
                 let job = s.job.lock().unwrap_or_else(|e| e.into_inner());
                 if s.epoch.load(Ordering::Acquire) == seen {
-                    drop(s.wake.wait(job).unwrap_or_else(|e| e.into_inner()));
+                    s.parked.fetch_add(1, Ordering::Relaxed);
+                    let job = s.wake.wait(job).unwrap_or_else(|e| e.into_inner());
+                    s.parked.fetch_sub(1, Ordering::Relaxed);
+                    drop(job);
                 }
             }
         }
@@ -340,6 +369,52 @@ mod tests {
             assert!(a.iter().enumerate().all(|(i, &v)| v == i as f32), "n={n}");
             assert!(c.iter().all(|&v| v == 1.0), "every element once, n={n}");
         }
+    }
+
+    /// Runs 2 parts, each waiting (up to 5 s) for the other to start:
+    /// true when both ran at once, on two threads.
+    fn both_parts_at_once(pool: &Pool) -> bool {
+        let started = [AtomicBool::new(false), AtomicBool::new(false)];
+        let met = AtomicUsize::new(0);
+        pool.run(2, &|i| {
+            started[i].store(true, Ordering::Release);
+            let t = std::time::Instant::now();
+            while !started[1 - i].load(Ordering::Acquire) {
+                if t.elapsed().as_secs() >= 5 {
+                    return;
+                }
+                std::hint::spin_loop();
+            }
+            met.fetch_add(1, Ordering::Relaxed);
+        });
+        met.load(Ordering::Relaxed) == 2
+    }
+
+    #[test]
+    fn a_parked_worker_wakes_for_the_next_call() {
+        let pool = Pool::new(2);
+        assert!(both_parts_at_once(&pool));
+        // Long past the spin: the worker waits on the condvar.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(both_parts_at_once(&pool));
+    }
+
+    #[test]
+    fn without_split_every_part_runs_on_the_caller() {
+        let pool = Pool::new(3);
+        pool.set_split(false);
+        let caller = std::thread::current().id();
+        let elsewhere = AtomicUsize::new(0);
+        for _ in 0..20 {
+            pool.run(8, &|_| {
+                if std::thread::current().id() != caller {
+                    elsewhere.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        assert_eq!(elsewhere.load(Ordering::Relaxed), 0);
+        pool.set_split(true);
+        assert!(both_parts_at_once(&pool));
     }
 
     #[test]

@@ -58,11 +58,18 @@ pub fn bench(spec: &Spec, opts: &Options, b: &BenchOptions) -> Result<String, Er
         warm_steps += 1;
     }
     let mut times = Vec::with_capacity(b.steps);
+    let split_before = exec.split_counts();
     for _ in 0..b.steps {
         let t = Instant::now();
         exec.run();
         times.push(t.elapsed().as_secs_f64());
     }
+    let split_note = match (split_before, exec.split_counts()) {
+        (Some((_, before)), Some((_, after))) => {
+            format!(" (split on {} of them, the rest on one)", after - before)
+        }
+        _ => String::new(),
+    };
     // A second pass, profiled step by step (the clock adds a little).
     let mut ns = vec![0u64; steps.len()];
     let profiled = Instant::now();
@@ -81,7 +88,7 @@ pub fn bench(spec: &Spec, opts: &Options, b: &BenchOptions) -> Result<String, Er
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "depthlab bench: {} — batch {batch}, {threads} thread(s), {} timed steps after {warm_steps} warm-up{}",
+        "depthlab bench: {} — batch {batch}, {threads} thread(s), {} timed steps{split_note} after {warm_steps} warm-up{}",
         spec.label(),
         b.steps,
         cpu_model().map_or(String::new(), |m| format!("; {m}"))

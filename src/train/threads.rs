@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use crate::compile::Resources;
 use crate::error::Error;
 use crate::graph::Graph;
-use crate::plan::Step;
 use crate::spec::Spec;
 
 use super::setup::training_executor;
@@ -49,7 +48,7 @@ pub fn measured_threads(spec: &Spec, resources: Resources) -> Result<ThreadChoic
     let graph = Graph::check(spec)?;
     let batch = spec.train.batch;
     let mut split = training_executor(spec, &graph, batch, resources)?;
-    let splits = split.plan().steps.iter().any(|s| parts(s) > 1);
+    let splits = split.plan().steps.iter().any(|s| s.parts() > 1);
     // Three arenas at once (these two and the trainer's) must fit.
     let room = split.plan().arena_bytes().saturating_mul(3) <= resources.memory_limit;
     if !splits || !room {
@@ -75,18 +74,6 @@ pub fn measured_threads(spec: &Spec, resources: Resources) -> Result<ThreadChoic
         threads: if ratio < MARGIN { resources.threads } else { 1 },
         ratio: Some(ratio),
     })
-}
-
-/// The row blocks a step is split into.
-fn parts(step: &Step) -> usize {
-    match *step {
-        Step::Linear { parts, .. }
-        | Step::LinearBackwardParams { parts, .. }
-        | Step::LinearBackwardInput { parts, .. }
-        | Step::ActivationBackward { parts, .. }
-        | Step::Update { parts, .. } => parts,
-        _ => 1,
-    }
 }
 
 /// Seconds `f` took.
