@@ -22,8 +22,11 @@
 //! * The kernel reads A(i + r, p) at `ap[p*lda + r]`: a k step's MR values
 //!   are consecutive. TN reads A in place that way (`a[p*m + i]`) unless
 //!   its stride would crowd the micro-panel into a few L1 sets (m a
-//!   multiple of 16 with deep K); NN/NT always pack the micro-panel
-//!   (8×8 transposes) to A_STEP = 16 floats per k step.
+//!   multiple of 16 with deep K). NN/NT read A's rows in place
+//!   (`a[(i + r)*k + p]`, the kernel's `BY_ROWS` form) when B is one N
+//!   block, which on Zen 4 beat packing the micro-panel by 8×8 transposes
+//!   (3–13 % on the small products of deep nets); with several N blocks
+//!   they pack it, to A_STEP = 16 floats per k step.
 //! * B: NN/TN with N ≤ 512 read full 32-column panels (and a tail of whole
 //!   vectors) in place; otherwise B is packed into KC×32 micro-panels in a
 //!   stack buffer (at most KC×NC floats = 128 KiB). NT always packs,
@@ -186,8 +189,8 @@ fn check_shapes(c_rows: &[f32], ops: &Operands, rows: &Range<usize>) {
 }
 
 /// A matrix the microkernel walks by pointer: A(r, p) at `ptr + p·ld + r`
-/// (a micro-panel, packed or in place), B panel row p at `ptr + p·ld`, C
-/// tile row r at `ptr + r·ld`.
+/// (a micro-panel, packed or in place) or `ptr + r·ld + p` (NN/NT rows in
+/// place), B panel row p at `ptr + p·ld`, C tile row r at `ptr + r·ld`.
 #[derive(Clone, Copy)]
 struct Strided<P> {
     ptr: P,
@@ -305,12 +308,7 @@ fn blocked<
         .div_ceil(k.div_ceil(kc_max).max(1))
         .next_multiple_of(8)
         .min(kc_max);
-    // NN/NT always pack the A micro-panel (see `pack_a_panel`). TN reads it
-    // in place, unless several B panels reuse it and A's stride would crowd
-    // it into a few L1 sets (and get it evicted between panels).
-    let first_nc = nc_step.min(n);
-    let panels = panel_count(first_nc / NR, first_nc % NR);
-    let pack_a = !TA || (panels >= 2 && a_panel_crowds_l1(lda, kc_step));
+    let pack_a = packs_a::<TA>(n, nc_step, lda, kc_step);
     // With several N blocks a tile's panel would be packed once per block
     // (and, for TN with A's stride a multiple of 4 KiB, A read from L3
     // each time: its lines cannot stay in L2): pack groups of rows once
@@ -389,6 +387,24 @@ fn blocked<
     }
 }
 
+/// Whether [`blocked`] packs A (else it reads it in place). TN reads the
+/// A micro-panel in place, unless several B panels reuse it and A's
+/// stride would crowd it into a few L1 sets (and get it evicted between
+/// panels). NN/NT read it in place too, a broadcast from each of its rows
+/// per k step, when B is one N block (`n` ≤ `nc_step`): the 8×8
+/// transposes of packing cost more than the strided reads (AMD Zen 4: 3–7
+/// % of a 16×32×32 to 128×256×256 product, 1 % of 128×784×256); with
+/// several N blocks, A is packed once per K block in groups.
+fn packs_a<const TA: bool>(n: usize, nc_step: usize, lda: usize, kc_step: usize) -> bool {
+    if TA {
+        let first_nc = nc_step.min(n);
+        let panels = panel_count(first_nc / NR, first_nc % NR);
+        panels >= 2 && a_panel_crowds_l1(lda, kc_step)
+    } else {
+        n > nc_step
+    }
+}
+
 /// How [`blocked`] gets A's micro-panels, with its buffers.
 #[derive(Clone, Copy)]
 enum AMode {
@@ -431,12 +447,18 @@ unsafe fn a_source<const TA: bool>(
             }
         }
         AMode::EachTile(buf) => ASource::EachTile(buf),
-        AMode::InPlace => ASource::Strided {
+        AMode::InPlace if TA => ASource::Strided {
             // SAFETY: row pc of the stored (k, m) A (pc < k, or pc = k = 0
             // and nothing is read).
             ptr: unsafe { a.as_ptr().add(pc * lda) },
             ld: lda,
             first: 0,
+        },
+        AMode::InPlace => ASource::Rows {
+            // SAFETY: column pc of the stored (m, k) A (pc < k, or pc = k
+            // and nothing is read: one past the row at most).
+            ptr: unsafe { a.as_ptr().add(pc) },
+            ld: lda,
         },
     }
 }
@@ -454,6 +476,9 @@ enum ASource {
         ld: usize,
         first: usize,
     },
+    /// Read in place from the rows of an (m, k) A (NN/NT): A(i + r,
+    /// pc + p) at `ptr[(i + r)·ld + p]`.
+    Rows { ptr: *const f32, ld: usize },
 }
 
 /// One K block × N block of the product: op(B) rows pc..pc+kc, columns
@@ -566,23 +591,9 @@ unsafe fn row_tiles<const TA: bool, const IN_PLACE: bool, F: FnMut(Finished)>(
     let mut i = tiles.start;
     while i < tiles.end {
         let mr = tile_rows(tiles.end - i);
-        let a_panel = match a_src {
-            ASource::EachTile(buf) => {
-                // SAFETY: A(i + r, pc + p) for r < mr, p < kc is inside
-                // `a` (a.len() = m·k, i + mr ≤ m, pc + kc ≤ k), the copy
-                // (kc·A_STEP floats) inside the A pack buffer.
-                unsafe { pack_a_panel::<TA>(buf, A_STEP, a, lda, i, mr, pc, kc) };
-                Strided {
-                    ptr: buf.cast_const(),
-                    ld: A_STEP,
-                }
-            }
-            ASource::Strided { ptr, ld, first } => Strided {
-                // SAFETY: row i − first of the source (caller's contract).
-                ptr: unsafe { ptr.add(i - first) },
-                ld,
-            },
-        };
+        // SAFETY: rows i..i+mr and the K block inside op(A) (caller's
+        // contract), the buffer as `a_src` says.
+        let (a_panel, by_rows) = unsafe { a_panel::<TA>(a_src, a, lda, i, mr, (pc, kc)) };
         let c_row0 = (i - rows.start) * n;
         // LOOP 2: the B panels of this block.
         for q in 0..panels {
@@ -610,7 +621,12 @@ unsafe fn row_tiles<const TA: bool, const IN_PLACE: bool, F: FnMut(Finished)>(
                     ptr: c_rows.as_mut_ptr().add(c_row0 + j),
                     ld: n,
                 };
-                tile(mr, w, kc, a_panel, Strided { ptr, ld }, c_tile, init);
+                let b_panel = Strided { ptr, ld };
+                if !TA && by_rows {
+                    tile::<true>(mr, w, kc, a_panel, b_panel, c_tile, init);
+                } else {
+                    tile::<false>(mr, w, kc, a_panel, b_panel, c_tile, init);
+                }
             }
         }
         // The epilogue while the row tile is still in L1: the whole tile
@@ -645,6 +661,46 @@ unsafe fn row_tiles<const TA: bool, const IN_PLACE: bool, F: FnMut(Finished)>(
     }
 }
 
+/// The A micro-panel of rows i..i+mr for the K block pc..pc+kc, packed
+/// first when `a_src` says so, and whether the kernel reads it by rows.
+///
+/// # Safety
+/// A(i + r, pc + p) for r < mr, p < kc must lie inside op(A) (`a`, with
+/// leading dimension `lda` as in [`blocked`]), and `a_src` be as
+/// [`ASource`] says (an `EachTile` buffer of KC·A_STEP floats).
+#[inline(always)]
+unsafe fn a_panel<const TA: bool>(
+    a_src: ASource,
+    a: &[f32],
+    lda: usize,
+    i: usize,
+    mr: usize,
+    (pc, kc): (usize, usize),
+) -> (Strided<*const f32>, bool) {
+    match a_src {
+        ASource::EachTile(buf) => {
+            // SAFETY: the rows and K block inside `a` (caller's contract),
+            // the copy (kc·A_STEP floats) inside the A pack buffer.
+            unsafe { pack_a_panel::<TA>(buf, A_STEP, a, lda, i, mr, pc, kc) };
+            let panel = Strided {
+                ptr: buf.cast_const(),
+                ld: A_STEP,
+            };
+            (panel, false)
+        }
+        ASource::Strided { ptr, ld, first } => {
+            // SAFETY: row i − first of the source (caller's contract).
+            let ptr = unsafe { ptr.add(i - first) };
+            (Strided { ptr, ld }, false)
+        }
+        ASource::Rows { ptr, ld } => {
+            // SAFETY: row i of A (caller's contract).
+            let ptr = unsafe { ptr.add(i * ld) };
+            (Strided { ptr, ld }, true)
+        }
+    }
+}
+
 /// Whether the TN A micro-panel, read in place (one line per k step, at
 /// stride `lda` floats), maps onto so few L1 sets that it cannot stay
 /// cached across B panels. A 4 KiB-per-way L1 (64 sets of 64-byte lines;
@@ -671,10 +727,12 @@ fn tile_rows(left: usize) -> usize {
 
 /// Copies the A micro-panel A(i..i+mr, pc..pc+kc) to `dst` as the kernel
 /// reads it: k step p at dst[p*ld..p*ld + mr]. For TN that is A's own
-/// layout with a short stride; NN/NT transpose 8×8 blocks. (NN/NT are not
-/// read in place: the broadcasts of a k step would then come from MR rows
-/// at the same offset in their cache lines, which cost ~30 %
-/// here, L1 bank conflicts presumably; MR consecutive floats do not.)
+/// layout with a short stride; NN/NT transpose 8×8 blocks. (NN/NT read
+/// in place broadcast from MR rows at the same offset in their lines: in
+/// an earlier kernel whose FMAs took the broadcast as a memory operand,
+/// that cost ~30 % on a 12×256×32 product; with register broadcasts it is
+/// 3–13 % faster than packing on AMD Zen 4, so only several N blocks
+/// pack A now.)
 ///
 /// # Safety
 /// `dst` must be valid for kc·ld writes with ld ≥ mr rounded up to 16, A
@@ -832,7 +890,7 @@ unsafe fn pack_b<const TB: bool>(
 /// # Safety
 /// As for [`kernel`], with C only valid for rows < mr, cols < w.
 #[inline(always)]
-unsafe fn tile(
+unsafe fn tile<const BY_ROWS: bool>(
     mr: usize,
     w: usize,
     kc: usize,
@@ -844,7 +902,7 @@ unsafe fn tile(
     let vectors = w.div_ceil(LANES);
     if w == vectors * LANES {
         // SAFETY: caller's contract.
-        unsafe { dispatch(mr, vectors, kc, a, b, c, init) };
+        unsafe { dispatch::<BY_ROWS>(mr, vectors, kc, a, b, c, init) };
         return;
     }
     let Strided { ptr: c, ld: ldc } = c;
@@ -858,7 +916,7 @@ unsafe fn tile(
                 std::ptr::copy_nonoverlapping(c.add(r * ldc), t.add(r * NR), w);
             }
         }
-        dispatch(mr, vectors, kc, a, b, Strided { ptr: t, ld: NR }, init);
+        dispatch::<BY_ROWS>(mr, vectors, kc, a, b, Strided { ptr: t, ld: NR }, init);
         for r in 0..mr {
             std::ptr::copy_nonoverlapping(t.add(r * NR), c.add(r * ldc), w);
         }
@@ -870,7 +928,7 @@ unsafe fn tile(
 /// # Safety
 /// As for [`kernel`].
 #[inline(always)]
-unsafe fn dispatch(
+unsafe fn dispatch<const BY_ROWS: bool>(
     mr: usize,
     vectors: usize,
     kc: usize,
@@ -884,8 +942,8 @@ unsafe fn dispatch(
             // SAFETY: caller's contract, with mr = $r.
             unsafe {
                 match (mr, vectors) {
-                    $(($r, 1) => kernel::<$r, 1>(kc, a, b, c, init),)*
-                    $(($r, 2) => kernel::<$r, 2>(kc, a, b, c, init),)*
+                    $(($r, 1) => kernel::<$r, 1, BY_ROWS>(kc, a, b, c, init),)*
+                    $(($r, 2) => kernel::<$r, 2, BY_ROWS>(kc, a, b, c, init),)*
                     _ => unreachable!("tile {mr}×{vectors} vectors > {MR}×{NV}"),
                 }
             }
@@ -937,7 +995,9 @@ unsafe fn store(p: *mut f32, v: f32x16) {
 
 /// The microkernel: C[0..R, 0..16·V] ← init, then += Σ_p A(r, p)·B(p, ·)
 /// over p = 0..kc in increasing order, one FMA per term. A(r, p) is
-/// `a[p*lda + r]`; B row p is `b[p*ldb..]` (16·V floats read).
+/// `a[p*lda + r]` (a packed or TN micro-panel) or, `BY_ROWS`,
+/// `a[r*lda + p]` (the rows of an NN/NT A in place); B row p is
+/// `b[p*ldb..]` (16·V floats read).
 ///
 /// The accumulators are separate locals (c0, d0, c1, …: row r's vectors):
 /// rows ≥ R and the second vector when V = 1 are dead code removed at
@@ -954,7 +1014,7 @@ unsafe fn store(p: *mut f32, v: f32x16) {
 // Unrolled over the 12 rows of the tile by macros: long by design.
 #[allow(clippy::too_many_lines)]
 #[inline(never)]
-unsafe fn kernel<const R: usize, const V: usize>(
+unsafe fn kernel<const R: usize, const V: usize, const BY_ROWS: bool>(
     kc: usize,
     a: Strided<*const f32>,
     b: Strided<*const f32>,
@@ -1027,7 +1087,7 @@ unsafe fn kernel<const R: usize, const V: usize>(
             ($r:literal, $x:ident, $y:ident) => {
                 if R > $r {
                     // SAFETY: A(r, p) with r < R, p < kc (caller's contract).
-                    let av = f32x16::splat(unsafe { *ap.add($r) });
+                    let av = f32x16::splat(unsafe { *ap.add(if BY_ROWS { $r * lda } else { $r }) });
                     $x = av.mul_add(b0, $x);
                     if V > 1 {
                         $y = av.mul_add(b1, $y);
@@ -1038,7 +1098,7 @@ unsafe fn kernel<const R: usize, const V: usize>(
         each_row!(fma_row);
         // SAFETY: one past the last A column / B row read at most.
         unsafe {
-            ap = ap.add(lda);
+            ap = ap.add(if BY_ROWS { 1 } else { lda });
             bp = bp.add(ldb);
         }
     }
@@ -1594,10 +1654,12 @@ mod tests {
         gemm_tn(&mut c63, &a63, &b, 63, k, n, 0.0);
         assert_eq!(bits(&c64[..63 * n]), bits(&c63));
 
-        // NN and NT always pack A, transposing 8×8 blocks (rows in blocks
-        // of 8 with a short last one, k in steps of 8 with a remainder);
-        // TN reads the same A, stored transposed, in place. Every tile
-        // height and k remainder must give the bits of TN.
+        // NN and NT read A by rows in place when B is one N block, and
+        // pack it in groups of rows, transposing 8×8 blocks (rows in
+        // blocks of 8 with a short last one, k in steps of 8 with a
+        // remainder), when B comes in several (n = 300 for NT, 520 for
+        // NN); TN reads the same A, stored transposed, in place. Every
+        // tile height and k remainder must give the bits of TN.
         for (m, k) in [
             (13, 1027),
             (12, 8),
@@ -1609,7 +1671,7 @@ mod tests {
         ] {
             let a = fill(m * k, 43);
             let at: Vec<f32> = (0..k * m).map(|t| a[(t % m) * k + t / m]).collect();
-            for n in [10, 32, 64] {
+            for n in [10, 32, 64, 300, 520] {
                 let b = fill(k * n, 44);
                 let bt: Vec<f32> = (0..n * k).map(|t| b[(t % k) * n + t / k]).collect();
                 let mut c_nn = vec![0.0; m * n];
