@@ -304,10 +304,14 @@ fn blocked<
 
     // K blocks of (nearly) equal depth ≤ kc_max, a multiple of 8 but the
     // last: no short last block.
-    let kc_step = k
-        .div_ceil(k.div_ceil(kc_max).max(1))
-        .next_multiple_of(8)
-        .min(kc_max);
+    let kc_step = if k <= kc_max {
+        // One block (no divisions: they weigh on a 16×32×32 product).
+        k.next_multiple_of(8).min(kc_max)
+    } else {
+        k.div_ceil(k.div_ceil(kc_max))
+            .next_multiple_of(8)
+            .min(kc_max)
+    };
     let pack_a = packs_a::<TA>(n, nc_step, lda, kc_step);
     // With several N blocks a tile's panel would be packed once per block
     // (and, for TN with A's stride a multiple of 4 KiB, A read from L3
@@ -722,7 +726,11 @@ fn a_panel_crowds_l1(lda: usize, kc: usize) -> bool {
 /// an element do not depend on its tile.)
 #[inline]
 fn tile_rows(left: usize) -> usize {
-    left.div_ceil(left.div_ceil(MR))
+    if left <= MR {
+        left
+    } else {
+        left.div_ceil(left.div_ceil(MR))
+    }
 }
 
 /// Copies the A micro-panel A(i..i+mr, pc..pc+kc) to `dst` as the kernel

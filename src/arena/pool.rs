@@ -233,6 +233,11 @@ impl Pool {
         debug_assert_eq!(first_len, rows * row_len);
         debug_assert!(bufs.iter().all(|b| b.is_empty() || b.len() == first_len));
         let parts = parts.clamp(1, rows.max(1));
+        if parts == 1 {
+            // The whole matrices on this thread (a small layer's every
+            // step: no bounds to divide, no call through the pool).
+            return f(0..rows, bufs);
+        }
         // Addresses as integers so the closure is Sync; 0 marks an empty one.
         let ptrs = bufs.map(|b| {
             if b.is_empty() {
