@@ -418,9 +418,13 @@ fn backward_steps(
     threads: usize,
 ) -> Vec<Step> {
     let mut steps = Vec::new();
+    let top = graph.layers.len();
     for (l, bufs) in graph.layers.iter().zip(layers).rev() {
         let act = l.act.kernel();
-        if act != Activation::Identity {
+        // Below the top layer, an activation without parameters has its
+        // backward fused into the ∂x product of the layer above (see
+        // below): one pass fewer over δ, one step fewer to wait on.
+        if act != Activation::Identity && (l.index == top || act.params_per_unit() > 0) {
             // Parameter gradients sum over rows: those steps are not split.
             let parts = if act.params_per_unit() == 0 {
                 elementwise_parts(batch.saturating_mul(l.units), threads)
@@ -451,10 +455,19 @@ fn backward_steps(
             parts,
         });
         if l.index > 1 {
+            let down = &layers[l.index - 2];
+            let down_act = graph.layers[l.index - 2].act.kernel();
             steps.push(Step::LinearBackwardInput {
-                dx: layers[l.index - 2].delta,
+                dx: down.delta,
                 delta: bufs.delta,
                 w: bufs.w,
+                act: if down_act.params_per_unit() == 0 {
+                    down_act
+                } else {
+                    Activation::Identity
+                },
+                s: down.s,
+                a: down.a,
                 rows: batch,
                 fan_in: l.fan_in,
                 units: l.units,
@@ -469,6 +482,42 @@ fn backward_steps(
 mod tests {
     use super::*;
     use crate::spec::{Source, parse};
+
+    /// A parameter-free activation's backward rides on the ∂x product of
+    /// the layer above; the top layer's (after the loss) and a learned
+    /// activation's (its parameter gradient sums over rows) stay steps.
+    #[test]
+    fn activation_backward_is_fused_into_the_product_above_when_it_can_be() {
+        let text = "input 4; dense 8 relu; dense 8 prelu; dense 8 tanh; dense 3 sigmoid; loss mse";
+        let spec = parse(Source::new("--net", text)).unwrap();
+        let graph = Graph::check(&spec).unwrap();
+        let plan = compile(&graph, 5, Purpose::Stats, Resources::default()).unwrap();
+        let own: Vec<Activation> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match *s {
+                Step::ActivationBackward { act, .. } => Some(act),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(own, [Activation::Sigmoid, Activation::Prelu], "{own:?}");
+        // ∂x of layers 4, 3, 2 (top down) write δ of layers 3, 2, 1.
+        let fused: Vec<(Buf, Activation, Buf)> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match *s {
+                Step::LinearBackwardInput { dx, act, s, .. } => Some((dx, act, s)),
+                _ => None,
+            })
+            .collect();
+        let l = &plan.layers;
+        let want = [
+            (l[2].delta, Activation::Tanh, l[2].s),
+            (l[1].delta, Activation::Identity, l[1].s),
+            (l[0].delta, Activation::Relu, l[0].s),
+        ];
+        assert_eq!(fused, want);
+    }
 
     /// Every parameter buffer is updated by exactly one step, and a merged
     /// step's spans are exactly its buffers, back to back, with one decay.

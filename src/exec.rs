@@ -7,9 +7,10 @@ use crate::plan::{Buf, Plan, PlanError, Step};
 use crate::spec::OptimKind;
 use crate::stats::{LayerStats, LayerView, NetworkStats, StatsConfig, layer_stats, network_stats};
 use depthlab_kernels::Activation;
-use depthlab_kernels::activation::{activation_backward, activation_forward};
+use depthlab_kernels::activation::{activation_backward, activation_forward, prefetch};
 use depthlab_kernels::gemm::{
-    Finished, Operands, bias_add, column_sum, gemm_nn_rows, gemm_nt_rows_with, gemm_tn_rows,
+    Finished, Operands, bias_add, column_sum, gemm_nn_rows, gemm_nn_rows_with, gemm_nt_rows_with,
+    gemm_tn_rows,
 };
 use depthlab_kernels::loss::loss_forward_backward;
 use depthlab_kernels::reduce::moments;
@@ -358,20 +359,47 @@ impl Executor {
                 dx,
                 delta,
                 w,
+                act,
+                s,
+                a,
                 rows,
                 fan_in,
                 units,
                 parts,
             } => {
-                let [dx, delta, w] = disjoint(mem, plan, [dx, delta, w]);
-                let ops = Operands {
+                let ops = |delta, w| Operands {
                     a: delta,
                     b: w,
                     m: rows,
                     k: units,
                     n: fan_in,
                 };
-                pool.split_rows(dx, fan_in, parts, |r, dx| gemm_nn_rows(dx, ops, r, 0.0));
+                if act == Activation::Identity {
+                    let [dx, delta, w] = disjoint(mem, plan, [dx, delta, w]);
+                    let ops = ops(delta, w);
+                    pool.split_rows(dx, fan_in, parts, |r, dx| gemm_nn_rows(dx, ops, r, 0.0));
+                } else {
+                    let [dx, delta, w, s, a] = disjoint(mem, plan, [dx, delta, w, s, a]);
+                    let (ops, s, a) = (ops(delta, w), &*s, &*a);
+                    pool.split_rows(dx, fan_in, parts, |r, dx| {
+                        let end = r.end * fan_in;
+                        gemm_nn_rows_with(dx, ops, r, 0.0, |f| {
+                            // `values` is one run of C; s and a have C's layout.
+                            let at = f.row * fan_in + f.col;
+                            let span = at..at + f.values.len();
+                            // The next tile's rows of s (or a) are fetched
+                            // while the kernel computes it.
+                            let next = span.end..(span.end + f.values.len()).min(end);
+                            prefetch(if act.backward_uses_output() {
+                                &a[next]
+                            } else {
+                                &s[next]
+                            });
+                            let (s, a) = (&s[span.clone()], &a[span]);
+                            activation_backward(act, f.values, &mut [], s, a, &[], f.rows, f.cols);
+                        });
+                    });
+                }
             }
             Step::Update {
                 param,

@@ -105,11 +105,17 @@ pub enum Step {
         units: usize,
         parts: usize,
     },
-    /// dx = δ·W (the next layer down's ∂L/∂a), split over row blocks.
+    /// dx = δ·W (the next layer down's ∂L/∂a), split over row blocks;
+    /// unless `act` is the identity, then dx ⊙= act′(s) (the layer down's
+    /// activation backward, fused: an activation without parameters,
+    /// reading its input `s` or output `a`), so dx is that layer's δ.
     LinearBackwardInput {
         dx: Buf,
         delta: Buf,
         w: Buf,
+        act: Activation,
+        s: Buf,
+        a: Buf,
         rows: usize,
         fan_in: usize,
         units: usize,
@@ -453,12 +459,18 @@ impl Plan {
                 dx,
                 delta,
                 w,
+                act,
+                s,
                 rows,
                 fan_in,
                 units,
                 parts,
+                ..
             } => {
-                let what = format!("{} = {}·{}", n(dx), n(delta), n(w));
+                let mut what = format!("{} = {}·{}", n(dx), n(delta), n(w));
+                if act != Activation::Identity {
+                    what += &format!(" ⊙ {}'({})", act.name(), n(s));
+                }
                 let size = format!("({rows}×{units})·({units}×{fan_in})");
                 ("linear ∂x".into(), what, size, parts)
             }

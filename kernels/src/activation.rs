@@ -70,6 +70,12 @@ impl Activation {
         }
     }
 
+    /// Whether [`activation_backward`] reads the output `a` (sigmoid and
+    /// tanh, as PyTorch) rather than the input `s`.
+    pub fn backward_uses_output(self) -> bool {
+        matches!(self, Activation::Sigmoid | Activation::Tanh)
+    }
+
     /// The spec-language name (`leaky_relu`).
     pub fn name(self) -> &'static str {
         match self {
@@ -370,6 +376,20 @@ fn zip_map(out: &mut [f32], x: &[f32], f: impl Fn(Vf, Vf) -> Vf) {
 #[inline(always)]
 fn map(out: &mut [f32], x: &[f32], f: impl Fn(Vf) -> Vf) {
     zip_map(out, x, |_, v| f(v));
+}
+
+/// Asks the cache to fetch `data` into L2 ahead of use (a hint: no effect
+/// on results; nothing without SSE). For a fused activation backward,
+/// whose input rows come tile by tile from memory written long before.
+pub fn prefetch(data: &[f32]) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
+    for line in data.chunks(16) {
+        use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
+        // SAFETY: a prefetch never faults; the address is inside `data`.
+        unsafe { _mm_prefetch::<_MM_HINT_T1>(line.as_ptr().cast()) };
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
+    let _ = data;
 }
 
 /// d = d ⊙ f'(x) in place, `deriv` giving f'(x): the same product the scalar

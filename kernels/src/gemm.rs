@@ -126,8 +126,7 @@ pub fn gemm_nt(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize
 /// Rows `rows` of [`gemm_nn`]: `c_rows` is (rows.len(), n), row r of it is
 /// row `rows.start + r` of C. The bits equal those of the full call.
 pub fn gemm_nn_rows(c_rows: &mut [f32], ops: Operands, rows: Range<usize>, beta: f32) {
-    check_shapes(c_rows, &ops, &rows);
-    gemm::<false, false, _>(c_rows, ops, rows, beta, |_| {});
+    gemm_nn_rows_with(c_rows, ops, rows, beta, |_| {});
 }
 
 /// Rows `rows` of [`gemm_tn`]: `c_rows` is (rows.len(), n), row r of it is
@@ -172,6 +171,20 @@ pub fn gemm_nt_rows_with<F: FnMut(Finished)>(
 ) {
     check_shapes(c_rows, &ops, &rows);
     gemm::<false, true, _>(c_rows, ops, rows, beta, epilogue);
+}
+
+/// [`gemm_nn_rows`] with a fused epilogue, as [`gemm_nt_rows_with`] (the
+/// backward layout δ·W: the next layer down's activation derivative
+/// while the row tile is hot in cache).
+pub fn gemm_nn_rows_with<F: FnMut(Finished)>(
+    c_rows: &mut [f32],
+    ops: Operands,
+    rows: Range<usize>,
+    beta: f32,
+    epilogue: F,
+) {
+    check_shapes(c_rows, &ops, &rows);
+    gemm::<false, false, _>(c_rows, ops, rows, beta, epilogue);
 }
 
 /// The shape preconditions. These are real asserts, not debug ones: the
