@@ -179,6 +179,13 @@ impl Executor {
         result
     }
 
+    /// Makes every later step hand its parts to the workers, without
+    /// timing the other way (to measure the split itself).
+    pub fn always_split(&mut self) {
+        self.split = None;
+        self.pool.set_split(true);
+    }
+
     /// Whole steps run so far on this thread alone and split (see
     /// [`SplitChoice`]); `None` when the plan splits nothing.
     pub fn split_counts(&self) -> Option<(u64, u64)> {
