@@ -90,6 +90,9 @@ const A_GROUP_ROWS: usize = 256;
 /// plus one vector so that consecutive k steps do not fall on the same few
 /// L1 sets.
 const A_GROUP_LD: usize = A_GROUP_ROWS + LANES;
+/// NT packing prefetches the next B rows when B has more floats than this
+/// (32 KiB: a B that fits L1 is there already).
+const PREFETCH_B_ABOVE: usize = 8192;
 /// NN/TN read full B panels in place (no packing) up to this N.
 const IN_PLACE_MAX_N: usize = 512;
 
@@ -867,6 +870,15 @@ unsafe fn pack_b<const TB: bool>(
     // j + jj, so this is a transpose, done in 8×8 blocks.
     let (w8, kc8) = (w - w % 8, kc - kc % 8);
     for jj in (0..w8).step_by(8) {
+        // Each row is read for only kc floats, too short a run for the
+        // hardware prefetcher to follow: ask for the next 8 rows' runs
+        // (unless B is small enough to be in L1 already).
+        if n * k > PREFETCH_B_ABOVE {
+            let next = j + jj + 8;
+            for row in next..(next + 8).min(n) {
+                prefetch_run(src.wrapping_add(row * k + pc), kc);
+            }
+        }
         // SAFETY: caller's contract (rows j+jj..j+jj+8 ≤ j+w of B, columns
         // pc+p..pc+p+8 ≤ pc+kc; panel rows p..p+8 < kc, columns < w).
         unsafe {
@@ -982,6 +994,21 @@ unsafe fn dispatch<const BY_ROWS: bool>(
 unsafe fn load(p: *const f32) -> f32x16 {
     // SAFETY: caller's contract; f32x16 is plain data (16 f32).
     unsafe { p.cast::<f32x16>().read_unaligned() }
+}
+
+/// Asks for the `len` floats at `start` in L2 (a hint: no access the
+/// program can see, no fault, so no requirement on the address).
+#[inline(always)]
+fn prefetch_run(start: *const f32, len: usize) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
+    for i in (0..len).step_by(LANES) {
+        use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
+        // SAFETY: a prefetch never faults and reads nothing the program
+        // sees; `wrapping_add` keeps the address arithmetic defined.
+        unsafe { _mm_prefetch::<_MM_HINT_T1>(start.wrapping_add(i).cast()) };
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
+    let _ = (start, len);
 }
 
 /// Unaligned load of 8 floats.
