@@ -25,7 +25,7 @@
 //!   multiple of 16 with deep K). NN/NT read A's rows in place
 //!   (`a[(i + r)*k + p]`, the kernel's `BY_ROWS` form) when B is one N
 //!   block, which on Zen 4 beat packing the micro-panel by 8×8 transposes
-//!   (3–13 % on the small products of deep nets); with several N blocks
+//!   (2–12 % on the small products of deep nets); with several N blocks
 //!   they pack it, to A_STEP = 16 floats per k step.
 //! * B: NN/TN with N ≤ 512 read full 32-column panels (and a tail of whole
 //!   vectors) in place; otherwise B is packed into KC×32 micro-panels in a
@@ -412,8 +412,9 @@ fn blocked<
 /// stride would crowd it into a few L1 sets (and get it evicted between
 /// panels). NN/NT read it in place too, a broadcast from each of its rows
 /// per k step, when B is one N block (`n` ≤ `nc_step`): the 8×8
-/// transposes of packing cost more than the strided reads (AMD Zen 4: 3–7
-/// % of a 16×32×32 to 128×256×256 product, 1 % of 128×784×256); with
+/// transposes of packing cost more than the strided reads (AMD Zen 4: 12
+/// % of a 16×32×32 product, 4 % at 64×128×128, 1–2 % at 128×256×256 and
+/// 128×784×256, in cache); with
 /// several N blocks, A is packed once per K block in groups.
 fn packs_a<const TA: bool>(n: usize, nc_step: usize, lda: usize, kc_step: usize) -> bool {
     if TA {
@@ -755,7 +756,7 @@ fn tile_rows(left: usize) -> usize {
 /// in place broadcast from MR rows at the same offset in their lines: in
 /// an earlier kernel whose FMAs took the broadcast as a memory operand,
 /// that cost ~30 % on a 12×256×32 product; with register broadcasts it is
-/// 3–13 % faster than packing on AMD Zen 4, so only several N blocks
+/// 2–12 % faster than packing on AMD Zen 4, so only several N blocks
 /// pack A now.)
 ///
 /// # Safety
