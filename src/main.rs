@@ -179,7 +179,9 @@ struct SpecArgs {
     /// Threads to split large steps over (results are bit-identical for any
     /// count). Default: the available cores; `train` first times a few
     /// steps on them against one thread and keeps one unless the cores are
-    /// at least 10 % faster for this network on this machine.
+    /// at least 10 % faster for this network on this machine. While
+    /// running, a step also runs alone on one thread when that has been
+    /// faster lately (another busy process on a core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     threads: Option<u32>,
     /// Refuse networks whose arenas and data would together exceed this
