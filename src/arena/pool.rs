@@ -270,13 +270,19 @@ fn worker(s: &Shared) {
     let mut seen = 0usize;
     loop {
         let mut spins = 0;
-        while s.epoch.load(Ordering::Acquire) == seen {
+        // Shutdown is checked with the epoch: a worker that read the job
+        // after `drop` had bumped the epoch has `seen` that epoch, and
+        // would otherwise park for good.
+        let idle =
+            || s.epoch.load(Ordering::Acquire) == seen && !s.shutdown.load(Ordering::Acquire);
+        while idle() {
             if spins < SPINS {
                 spins += 1;
                 std::hint::spin_loop();
             } else {
                 let job = s.job.lock().unwrap_or_else(|e| e.into_inner());
-                if s.epoch.load(Ordering::Acquire) == seen {
+                // Under the lock, where `drop` and `run` change both.
+                if idle() {
                     s.parked.fetch_add(1, Ordering::Relaxed);
                     let job = s.wake.wait(job).unwrap_or_else(|e| e.into_inner());
                     s.parked.fetch_sub(1, Ordering::Relaxed);
@@ -420,6 +426,27 @@ mod tests {
         assert_eq!(elsewhere.load(Ordering::Relaxed), 0);
         pool.set_split(true);
         assert!(both_parts_at_once(&pool));
+    }
+
+    #[test]
+    fn dropping_a_pool_never_hangs() {
+        // A worker that reads the job after `drop` bumped the epoch once
+        // parked for good, and `drop` waited on it forever (seen in CI on
+        // a loaded machine). Many short-lived pools, with a deadline.
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for i in 0..2000 {
+                let pool = Pool::new(2 + i % 3);
+                pool.run(2, &|_| {});
+                if i % 2 == 0 {
+                    // Let the worker reach its park.
+                    std::thread::yield_now();
+                }
+            }
+            done.send(()).unwrap();
+        });
+        let waited = finished.recv_timeout(std::time::Duration::from_secs(60));
+        assert!(waited.is_ok(), "a pool's drop hung");
     }
 
     #[test]
