@@ -7,13 +7,14 @@ use crate::plan::{Buf, Plan, PlanError, Step};
 use crate::spec::OptimKind;
 use crate::stats::{LayerStats, LayerView, NetworkStats, StatsConfig, layer_stats, network_stats};
 use depthlab_kernels::Activation;
-use depthlab_kernels::activation::{activation_backward, activation_forward, prefetch};
+use depthlab_kernels::activation::{activation_backward, activation_forward};
 use depthlab_kernels::gemm::{
     Finished, Operands, bias_add, column_sum, gemm_nn_rows, gemm_nn_rows_with, gemm_nt_rows_with,
     gemm_tn_rows,
 };
 use depthlab_kernels::loss::loss_forward_backward;
 use depthlab_kernels::reduce::moments;
+use depthlab_kernels::simd::prefetch;
 use depthlab_kernels::update::{Adam, Sgd, adam_update, sgd_update};
 
 /// A plan bound to its memory.
@@ -55,8 +56,7 @@ impl Executor {
             loss: f64::NAN,
         };
         let pool = Pool::new(plan.threads);
-        let splits = plan.threads > 1 && plan.steps.iter().any(|s| s.parts() > 1);
-        let split = splits.then(SplitChoice::new);
+        let split = plan.splits().then(SplitChoice::new);
         let progress = Progress {
             lr: plan.optim.as_ref().map_or(0.0, |o| o.lr),
             step: 0,

@@ -266,6 +266,12 @@ impl fmt::Display for PlanError {
 impl std::error::Error for PlanError {}
 
 impl Plan {
+    /// Whether running the plan hands anything to worker threads: more
+    /// than one thread, and a step split into row blocks.
+    pub fn splits(&self) -> bool {
+        self.threads > 1 && self.steps.iter().any(|s| s.parts() > 1)
+    }
+
     pub fn buffer(&self, b: Buf) -> &BufferInfo {
         &self.buffers[b.0]
     }

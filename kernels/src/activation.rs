@@ -378,20 +378,6 @@ fn map(out: &mut [f32], x: &[f32], f: impl Fn(Vf) -> Vf) {
     zip_map(out, x, |_, v| f(v));
 }
 
-/// Asks the cache to fetch `data` into L2 ahead of use (a hint: no effect
-/// on results; nothing without SSE). For a fused activation backward,
-/// whose input rows come tile by tile from memory written long before.
-pub fn prefetch(data: &[f32]) {
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
-    for line in data.chunks(16) {
-        use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
-        // SAFETY: a prefetch never faults; the address is inside `data`.
-        unsafe { _mm_prefetch::<_MM_HINT_T1>(line.as_ptr().cast()) };
-    }
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
-    let _ = data;
-}
-
 /// d = d ⊙ f'(x) in place, `deriv` giving f'(x): the same product the scalar
 /// twin forms (so inf/NaN gradients behave the same).
 #[inline(always)]

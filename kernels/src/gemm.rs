@@ -63,6 +63,8 @@ use std::ops::Range;
 
 use wide::{f32x8, f32x16};
 
+use crate::simd::prefetch;
+
 /// Rows of the register tile (A broadcasts per k step).
 const MR: usize = 12;
 /// Lanes of one vector.
@@ -135,7 +137,6 @@ pub fn gemm_nn_rows(c_rows: &mut [f32], ops: Operands, rows: Range<usize>, beta:
 /// Rows `rows` of [`gemm_tn`]: `c_rows` is (rows.len(), n), row r of it is
 /// row `rows.start + r` of C. The bits equal those of the full call.
 pub fn gemm_tn_rows(c_rows: &mut [f32], ops: Operands, rows: Range<usize>, beta: f32) {
-    check_shapes(c_rows, &ops, &rows);
     gemm::<true, false, _>(c_rows, ops, rows, beta, |_| {});
 }
 
@@ -172,7 +173,6 @@ pub fn gemm_nt_rows_with<F: FnMut(Finished)>(
     beta: f32,
     epilogue: F,
 ) {
-    check_shapes(c_rows, &ops, &rows);
     gemm::<false, true, _>(c_rows, ops, rows, beta, epilogue);
 }
 
@@ -186,7 +186,6 @@ pub fn gemm_nn_rows_with<F: FnMut(Finished)>(
     beta: f32,
     epilogue: F,
 ) {
-    check_shapes(c_rows, &ops, &rows);
     gemm::<false, false, _>(c_rows, ops, rows, beta, epilogue);
 }
 
@@ -261,6 +260,7 @@ fn gemm<const TA: bool, const TB: bool, F: FnMut(Finished)>(
     beta: f32,
     epilogue: F,
 ) {
+    check_shapes(c_rows, &ops, &rows);
     let n = ops.n;
     if rows.is_empty() || n == 0 {
         return;
@@ -877,7 +877,7 @@ unsafe fn pack_b<const TB: bool>(
         if n * k > PREFETCH_B_ABOVE {
             let next = j + jj + 8;
             for row in next..(next + 8).min(n) {
-                prefetch_run(src.wrapping_add(row * k + pc), kc);
+                prefetch(&b[row * k + pc..][..kc]);
             }
         }
         // SAFETY: caller's contract (rows j+jj..j+jj+8 ≤ j+w of B, columns
@@ -995,21 +995,6 @@ unsafe fn dispatch<const BY_ROWS: bool>(
 unsafe fn load(p: *const f32) -> f32x16 {
     // SAFETY: caller's contract; f32x16 is plain data (16 f32).
     unsafe { p.cast::<f32x16>().read_unaligned() }
-}
-
-/// Asks for the `len` floats at `start` in L2 (a hint: no access the
-/// program can see, no fault, so no requirement on the address).
-#[inline(always)]
-fn prefetch_run(start: *const f32, len: usize) {
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
-    for i in (0..len).step_by(LANES) {
-        use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
-        // SAFETY: a prefetch never faults and reads nothing the program
-        // sees; `wrapping_add` keeps the address arithmetic defined.
-        unsafe { _mm_prefetch::<_MM_HINT_T1>(start.wrapping_add(i).cast()) };
-    }
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
-    let _ = (start, len);
 }
 
 /// Unaligned load of 8 floats.

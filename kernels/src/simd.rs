@@ -137,6 +137,21 @@ fn recip_estimate(d: Vf) -> Vf {
     }
 }
 
+/// Asks the cache to fetch `data` into L2 ahead of use: a hint, with no
+/// effect on any result (nothing without SSE). For memory written long
+/// before and read in runs too short for the hardware prefetcher.
+#[inline]
+pub fn prefetch(data: &[f32]) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
+    for line in data.chunks(16) {
+        use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
+        // SAFETY: a prefetch never faults; the address is inside `data`.
+        unsafe { _mm_prefetch::<_MM_HINT_T1>(line.as_ptr().cast()) };
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
+    let _ = data;
+}
+
 /// 1/d for 1 ≤ |d| < [`RECIP_MAX`] (NaN gives NaN; other d are not handled).
 ///
 /// With AVX-512 and FMA: `vrcp14ps` (2^-14) and two Newton steps

@@ -48,7 +48,7 @@ pub fn measured_threads(spec: &Spec, resources: Resources) -> Result<ThreadChoic
     let graph = Graph::check(spec)?;
     let batch = spec.train.batch;
     let mut split = training_executor(spec, &graph, batch, resources)?;
-    let splits = split.plan().steps.iter().any(|s| s.parts() > 1);
+    let splits = split.plan().splits();
     // Three arenas at once (these two and the trainer's) must fit.
     let room = split.plan().arena_bytes().saturating_mul(3) <= resources.memory_limit;
     if !splits || !room {
