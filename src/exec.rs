@@ -7,7 +7,9 @@ use crate::plan::{Buf, Plan, PlanError, Step};
 use crate::spec::OptimKind;
 use crate::stats::{LayerStats, LayerView, NetworkStats, StatsConfig, layer_stats, network_stats};
 use depthlab_kernels::Activation;
-use depthlab_kernels::activation::{activation_backward, activation_forward};
+use depthlab_kernels::activation::{
+    activation_backward, activation_forward, activation_forward_in_place,
+};
 use depthlab_kernels::gemm::{
     Finished, Operands, bias_add, column_sum, gemm_nn_rows, gemm_nn_rows_with, gemm_nt_rows_with,
     gemm_tn_rows,
@@ -242,31 +244,28 @@ impl Executor {
                 units,
                 parts,
             } => {
-                if act == Activation::Identity {
+                let ops = |x, w| Operands {
+                    a: x,
+                    b: w,
+                    m: rows,
+                    k: fan_in,
+                    n: units,
+                };
+                if act == Activation::Identity || s == a {
+                    // The product lands in s; f, if any, is applied there (a
+                    // training plan keeps no s apart from a when the
+                    // backward reads only a: see `compile`).
                     let [s, x, w, b] = disjoint(mem, plan, [s, x, w, b]);
-                    let ops = Operands {
-                        a: x,
-                        b: w,
-                        m: rows,
-                        k: fan_in,
-                        n: units,
-                    };
-                    let b = &*b;
+                    let (ops, b) = (ops(x, w), &*b);
                     pool.split_rows(s, units, parts, |r, s| {
                         gemm_nt_rows_with(s, ops, r, 0.0, |f| {
-                            bias_add(f.values, &b[f.col..f.col + f.cols], f.rows, f.cols)
+                            bias_add(f.values, &b[f.col..f.col + f.cols], f.rows, f.cols);
+                            activation_forward_in_place(act, f.values);
                         });
                     });
                 } else {
                     let [s, a, x, w, b] = disjoint(mem, plan, [s, a, x, w, b]);
-                    let ops = Operands {
-                        a: x,
-                        b: w,
-                        m: rows,
-                        k: fan_in,
-                        n: units,
-                    };
-                    let b = &*b;
+                    let (ops, b) = (ops(x, w), &*b);
                     pool.split_rows2(s, a, units, parts, |r, s, a| {
                         let first = r.start;
                         gemm_nt_rows_with(s, ops, r, 0.0, |f| {
@@ -386,24 +385,25 @@ impl Executor {
                     let ops = ops(delta, w);
                     pool.split_rows(dx, fan_in, parts, |r, dx| gemm_nn_rows(dx, ops, r, 0.0));
                 } else {
-                    let [dx, delta, w, s, a] = disjoint(mem, plan, [dx, delta, w, s, a]);
-                    let (ops, s, a) = (ops(delta, w), &*s, &*a);
+                    // The derivative of an activation without parameters
+                    // reads one of s and a (in a training plan they may be
+                    // one buffer): only that one is borrowed, and passed as
+                    // both.
+                    let read = if act.backward_uses_output() { a } else { s };
+                    let [dx, delta, w, read] = disjoint(mem, plan, [dx, delta, w, read]);
+                    let (ops, read) = (ops(delta, w), &*read);
                     pool.split_rows(dx, fan_in, parts, |r, dx| {
                         let end = r.end * fan_in;
                         gemm_nn_rows_with(dx, ops, r, 0.0, |f| {
                             // `values` is one run of C; s and a have C's layout.
                             let at = f.row * fan_in + f.col;
                             let span = at..at + f.values.len();
-                            // The next tile's rows of s (or a) are fetched
-                            // while the kernel computes it.
+                            // The next tile's rows are fetched while the
+                            // kernel computes it.
                             let next = span.end..(span.end + f.values.len()).min(end);
-                            prefetch(if act.backward_uses_output() {
-                                &a[next]
-                            } else {
-                                &s[next]
-                            });
-                            let (s, a) = (&s[span.clone()], &a[span]);
-                            activation_backward(act, f.values, &mut [], s, a, &[], f.rows, f.cols);
+                            prefetch(&read[next]);
+                            let v = &read[span];
+                            activation_backward(act, f.values, &mut [], v, v, &[], f.rows, f.cols);
                         });
                     });
                 }

@@ -329,12 +329,16 @@ impl Plan {
                 units,
                 parts,
             } => {
-                let mut what = format!("{} = {}·{}ᵀ + {}", n(s), n(x), n(w), n(b));
-                let kind = match act {
-                    Activation::Identity => "linear".to_owned(),
+                let product = format!("{}·{}ᵀ + {}", n(x), n(w), n(b));
+                let (kind, what) = match act {
+                    Activation::Identity => ("linear".to_owned(), format!("{} = {product}", n(s))),
                     act => {
-                        what += &format!(", {} = {}({})", n(a), act.name(), n(s));
-                        format!("linear+{}", act.name())
+                        let what = if s == a {
+                            format!("{} = {}({product})", n(a), act.name())
+                        } else {
+                            format!("{} = {product}, {} = {}({})", n(s), n(a), act.name(), n(s))
+                        };
+                        (format!("linear+{}", act.name()), what)
                     }
                 };
                 let size = format!("({rows}×{fan_in})·({units}×{fan_in})ᵀ");

@@ -70,10 +70,13 @@ impl Activation {
         }
     }
 
-    /// Whether [`activation_backward`] reads the output `a` (sigmoid and
-    /// tanh, as PyTorch) rather than the input `s`.
+    /// Whether [`activation_backward`] reads the output `a` (sigmoid, tanh
+    /// and relu, as PyTorch) rather than the input `s`.
     pub fn backward_uses_output(self) -> bool {
-        matches!(self, Activation::Sigmoid | Activation::Tanh)
+        matches!(
+            self,
+            Activation::Sigmoid | Activation::Tanh | Activation::Relu
+        )
     }
 
     /// The spec-language name (`leaky_relu`).
@@ -178,7 +181,7 @@ pub fn apply(act: Activation, x: f32, p: [f32; 4]) -> f32 {
 }
 
 /// f'(x) for one element, given x, its output y = f(x) and the unit's
-/// parameters (sigmoid and tanh use y, as PyTorch's backward does).
+/// parameters (sigmoid, tanh and relu use y, as PyTorch's backward does).
 #[inline]
 pub fn derivative(act: Activation, x: f32, y: f32, p: [f32; 4]) -> f32 {
     match act {
@@ -193,7 +196,7 @@ pub fn derivative(act: Activation, x: f32, y: f32, p: [f32; 4]) -> f32 {
             1.0 / (d * d)
         }
         Activation::Relu => {
-            if x > 0.0 {
+            if y > 0.0 {
                 1.0
             } else {
                 0.0
@@ -378,6 +381,27 @@ fn map(out: &mut [f32], x: &[f32], f: impl Fn(Vf) -> Vf) {
     zip_map(out, x, |_, v| f(v));
 }
 
+/// v = f(v), vector by vector as [`zip_map`] (two per iteration, then one,
+/// then the tail zero-padded), so each lane sees what `map` gives it.
+#[inline(always)]
+fn map_in_place(v: &mut [f32], f: impl Fn(Vf) -> Vf) {
+    let mut v2 = v.chunks_exact_mut(2 * LANES);
+    for c in &mut v2 {
+        let y0 = f(load(c));
+        let y1 = f(load(&c[LANES..]));
+        store(c, y0);
+        store(&mut c[LANES..], y1);
+    }
+    let mut v1 = v2.into_remainder().chunks_exact_mut(LANES);
+    for c in &mut v1 {
+        store(c, f(load(c)));
+    }
+    let tail = v1.into_remainder();
+    if !tail.is_empty() {
+        store_partial(tail, f(load_padded(tail, 0.0)));
+    }
+}
+
 /// d = d ⊙ f'(x) in place, `deriv` giving f'(x): the same product the scalar
 /// twin forms (so inf/NaN gradients behave the same).
 #[inline(always)]
@@ -445,34 +469,6 @@ pub fn activation_forward(
     debug_assert_eq!(params.len(), act.params_per_unit() * cols);
     match act {
         Activation::Identity => a.copy_from_slice(s),
-        Activation::Sigmoid => map(a, s, sigmoid_v),
-        Activation::Tanh => map(a, s, simd::tanh),
-        Activation::Softsign => map(a, s, |x| x / (splat(1.0) + x.abs())),
-        // max(x, 0) with f32::max's NaN rule (a NaN input gives 0), as `apply`.
-        Activation::Relu => map(a, s, |x| x.fast_max(splat(0.0))),
-        Activation::LeakyRelu { slope } => {
-            let k = splat(slope);
-            map(a, s, |x| x.simd_gt(splat(0.0)).select(x, x * k))
-        }
-        Activation::Elu { alpha } => {
-            let k = splat(alpha);
-            map(a, s, |x| {
-                x.simd_gt(splat(0.0)).select(x, k * simd::expm1(x))
-            })
-        }
-        Activation::Selu => map(a, s, |x| {
-            let neg = splat(SELU_LAMBDA_ALPHA) * simd::expm1(x);
-            x.simd_gt(splat(0.0)).select(splat(SELU_LAMBDA) * x, neg)
-        }),
-        // ln(1 + e^x) = max(x, 0) + ln(1 + e^−|x|) (no overflow, no
-        // cancellation), linear above the threshold as PyTorch.
-        Activation::Softplus => map(a, s, |x| {
-            let sp = x.fast_max(splat(0.0)) + simd::log1p_unit(simd::exp(-x.abs()));
-            x.simd_gt(splat(SOFTPLUS_THRESHOLD)).select(x, sp)
-        }),
-        Activation::Gelu => map(a, s, |x| x * simd::normal_cdf(x)),
-        // x·σ(x) as x/(1 + e^−x): one rounding fewer than x·(1/(1 + e^−x)).
-        Activation::Silu => map(a, s, |x| quotient_by_1p(Numerator::Given(x), -x)),
         Activation::Prelu => {
             let slope = &params[..cols];
             for (a_row, s_row) in a
@@ -502,6 +498,93 @@ pub fn activation_forward(
                 });
             }
         }
+        act => param_free_forward(act, Other { out: a, x: s }),
+    }
+}
+
+/// v = f(v) in place, for an activation without parameters (the training
+/// plan's gemm epilogue when s is not kept: see `compile`). The bits equal
+/// those of [`activation_forward`] into another buffer.
+///
+/// ```
+/// use depthlab_kernels::Activation;
+/// use depthlab_kernels::activation::activation_forward_in_place;
+/// let mut v = [-1.0f32, 2.0];
+/// activation_forward_in_place(Activation::Relu, &mut v);
+/// assert_eq!(v, [0.0, 2.0]);
+/// ```
+///
+/// # Panics
+///
+/// If `act` has parameters (PReLU, SReLU).
+pub fn activation_forward_in_place(act: Activation, v: &mut [f32]) {
+    assert_eq!(act.params_per_unit(), 0, "{} has parameters", act.name());
+    if act != Activation::Identity {
+        param_free_forward(act, InPlace(v));
+    }
+}
+
+/// Where an element-wise map reads and writes: another buffer or in place.
+trait Target {
+    fn map(self, f: impl Fn(Vf) -> Vf);
+}
+
+/// out = f(x).
+struct Other<'a> {
+    out: &'a mut [f32],
+    x: &'a [f32],
+}
+
+impl Target for Other<'_> {
+    #[inline(always)]
+    fn map(self, f: impl Fn(Vf) -> Vf) {
+        map(self.out, self.x, f);
+    }
+}
+
+/// v = f(v).
+struct InPlace<'a>(&'a mut [f32]);
+
+impl Target for InPlace<'_> {
+    #[inline(always)]
+    fn map(self, f: impl Fn(Vf) -> Vf) {
+        map_in_place(self.0, f);
+    }
+}
+
+/// The activations without parameters, through `to`.
+#[inline(always)]
+fn param_free_forward(act: Activation, to: impl Target) {
+    match act {
+        Activation::Sigmoid => to.map(sigmoid_v),
+        Activation::Tanh => to.map(simd::tanh),
+        Activation::Softsign => to.map(|x| x / (splat(1.0) + x.abs())),
+        // max(x, 0) with f32::max's NaN rule (a NaN input gives 0), as `apply`.
+        Activation::Relu => to.map(|x| x.fast_max(splat(0.0))),
+        Activation::LeakyRelu { slope } => {
+            let k = splat(slope);
+            to.map(|x| x.simd_gt(splat(0.0)).select(x, x * k))
+        }
+        Activation::Elu { alpha } => {
+            let k = splat(alpha);
+            to.map(|x| x.simd_gt(splat(0.0)).select(x, k * simd::expm1(x)))
+        }
+        Activation::Selu => to.map(|x| {
+            let neg = splat(SELU_LAMBDA_ALPHA) * simd::expm1(x);
+            x.simd_gt(splat(0.0)).select(splat(SELU_LAMBDA) * x, neg)
+        }),
+        // ln(1 + e^x) = max(x, 0) + ln(1 + e^−|x|) (no overflow, no
+        // cancellation), linear above the threshold as PyTorch.
+        Activation::Softplus => to.map(|x| {
+            let sp = x.fast_max(splat(0.0)) + simd::log1p_unit(simd::exp(-x.abs()));
+            x.simd_gt(splat(SOFTPLUS_THRESHOLD)).select(x, sp)
+        }),
+        Activation::Gelu => to.map(|x| x * simd::normal_cdf(x)),
+        // x·σ(x) as x/(1 + e^−x): one rounding fewer than x·(1/(1 + e^−x)).
+        Activation::Silu => to.map(|x| quotient_by_1p(Numerator::Given(x), -x)),
+        Activation::Identity | Activation::Prelu | Activation::Srelu => {
+            unreachable!("{} is not a parameter-free map", act.name())
+        }
     }
 }
 
@@ -509,8 +592,8 @@ pub fn activation_forward(
 /// ∂L/∂a ⊙ f'(s) on exit (overwrites in place). `dparams` accumulates
 /// ∂L/∂params (same layout as `params`), summed over rows in increasing row
 /// order per unit, so the result depends only on the data. `s`, `a`: the
-/// forward's input and output; sigmoid and tanh use `a` (as PyTorch), the
-/// others `s`.
+/// forward's input and output; sigmoid, tanh and relu use `a` (as
+/// PyTorch), the others `s`.
 // Eight arguments in STYLE.md's order, outputs → inputs → dims: grouping
 // the slices would hide which ones the kernel writes.
 #[allow(clippy::too_many_arguments)]
@@ -541,7 +624,10 @@ pub fn activation_backward(
             let d = splat(1.0) + x.abs();
             splat(1.0) / (d * d)
         }),
-        Activation::Relu => scale_by(delta, s, |x| pos_or(x, splat(0.0))),
+        // relu(s) > 0 exactly where s > 0 (relu(NaN) is 0); reading the
+        // output, as PyTorch's threshold_backward does, finds the buffer the
+        // ∂W product just read still in cache.
+        Activation::Relu => scale_by(delta, a, |y| pos_or(y, splat(0.0))),
         Activation::LeakyRelu { slope } => scale_by(delta, s, |x| pos_or(x, splat(slope))),
         // x ≤ 0: α e^x
         Activation::Elu { alpha } => scale_by(delta, s, |x| pos_or(x, splat(alpha) * simd::exp(x))),
@@ -1029,6 +1115,39 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn in_place_forward_gives_the_bits_of_the_forward_into_another_buffer() {
+        // Lengths cover the two-vector loop, the one-vector step and tails.
+        for n in [0, 1, 15, 16, 17, 31, 32, 33, 47, 48, 70] {
+            let mut x = inputs(n, 7);
+            for (i, special) in [f32::NAN, f32::INFINITY, -f32::INFINITY, -0.0]
+                .iter()
+                .enumerate()
+            {
+                if let Some(v) = x.get_mut(3 * i) {
+                    *v = *special;
+                }
+            }
+            for act in Activation::ALL.into_iter().chain(KERNEL_CASES) {
+                if act.params_per_unit() > 0 {
+                    continue;
+                }
+                let mut out = vec![0.0; n];
+                activation_forward(act, &mut out, &x, &[], 1, n);
+                let mut v = x.clone();
+                activation_forward_in_place(act, &mut v);
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&v), bits(&out), "{act:?}, {n} values");
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "prelu has parameters")]
+    fn in_place_forward_refuses_an_activation_with_parameters() {
+        activation_forward_in_place(Activation::Prelu, &mut [1.0]);
     }
 
     /// Every f32 in [−90, 90] (2.2e9 of them) through each exp-based forward

@@ -38,6 +38,7 @@ use crate::exec::{Executor, Progress};
 use crate::graph::Graph;
 use crate::spec::Spec;
 use crate::stats::NetworkStats;
+use depthlab_kernels::Activation;
 use depthlab_kernels::loss::loss_forward_backward;
 use metrics::l2;
 use std::path::Path;
@@ -371,11 +372,13 @@ impl Trainer {
     fn first_non_finite(&self) -> String {
         let plan = self.exec.plan();
         for (i, l) in plan.layers.iter().enumerate() {
-            for (b, what) in [
-                (l.w, "weights"),
-                (l.s, "pre-activations"),
-                (l.a, "activations"),
-            ] {
+            // s is a's own buffer in a layer that keeps none (see `compile`).
+            let keeps_s = l.s != l.a || plan.graph.layers[i].act.kernel() == Activation::Identity;
+            let s = keeps_s.then_some((l.s, "pre-activations"));
+            for (b, what) in [Some((l.w, "weights")), s, Some((l.a, "activations"))]
+                .into_iter()
+                .flatten()
+            {
                 if self.exec.buf(b).iter().any(|v| !v.is_finite()) {
                     return format!("{} (layer {} {what})", plan.buffer(b).name, i + 1);
                 }
