@@ -110,8 +110,7 @@ pub fn compile(
         _ => rows_times(graph.outputs()),
     };
     let y = lay.add("y".into(), y_len)?;
-    let keep_s = optim.is_none();
-    let layers = layer_buffers(&mut lay, graph, batch, keep_s)?;
+    let layers = layer_buffers(&mut lay, graph, batch, optim.is_some())?;
     let params = match &optim {
         Some(o) => optimizer_state(&mut lay, graph, &layers, o)?,
         None => Vec::new(),
@@ -190,24 +189,43 @@ impl Layout {
         self.buffers.push(BufferInfo { name, offset, len });
         Ok(Buf(self.buffers.len() - 1))
     }
+
+    /// A buffer of `len` f32 at the start of `of` (at most as long): its
+    /// storage, for values whose lifetimes never overlap with `of`'s other
+    /// users within a step.
+    fn alias(&mut self, name: String, of: Buf, len: Option<usize>) -> Result<Buf, PlanError> {
+        let len = len.ok_or(PlanError::Overflow)?;
+        let offset = self.buffers[of.0].offset;
+        debug_assert!(len <= self.buffers[of.0].len, "{name} fits in its storage");
+        self.buffers.push(BufferInfo { name, offset, len });
+        Ok(Buf(self.buffers.len() - 1))
+    }
 }
 
 /// The buffers of every layer: parameters, their gradients, s, a (s
-/// itself for identity, which needs no second copy) and δ. Without
-/// `keep_s` (a training plan: the statistics, which read s, run on the
-/// probe's plan), a layer below the top whose activation has no parameters
-/// and whose derivative reads a (sigmoid, tanh, relu) keeps no s either:
-/// the forward applies f in place, one buffer fewer to write and read back
-/// (config D of the speed issue: 14.1 → 12.5 MiB, ~5 % of the step). The
-/// top layer keeps its s: its activation's backward is a step of its own. Parameters and
+/// itself for identity, which needs no second copy) and δ. Parameters and
 /// gradients are laid out kind by kind (W1 … WL, b1 … bL, p1 … pL, then
 /// dW1 …), so that the optimizer updates all weights in one pass (see
 /// [`last_steps`]).
+///
+/// A training plan (`training`; the statistics, which read every s and δ,
+/// run on the probe's plan) keeps only what its steps read, so that less
+/// memory streams through the caches each step (config D of the speed
+/// issue: 14.1 → 11.0 MiB):
+/// * no s apart from a in a layer below the top whose activation has no
+///   parameters and whose derivative reads a (sigmoid, tanh, relu): the
+///   forward applies f in place. (The top layer's activation backward is a
+///   step of its own, which borrows both.)
+/// * δ of layers of one parity share a buffer: δ_l is written by the ∂x
+///   product of layer l + 1 (or the loss), read by the two products of
+///   layer l, and overwritten by layer l − 1's ∂x only after them; no step
+///   names two δ of one parity. Two buffers that stay in cache instead of
+///   one a layer.
 fn layer_buffers(
     lay: &mut Layout,
     graph: &Graph,
     batch: usize,
-    keep_s: bool,
+    training: bool,
 ) -> Result<Vec<LayerBufs>, PlanError> {
     let ls = &graph.layers;
     let mut kind = |name: &str, len: fn(&crate::graph::Layer) -> Option<usize>| {
@@ -221,6 +239,18 @@ fn layer_buffers(
     let dw = kind("dW", |l| l.units.checked_mul(l.fan_in))?;
     let db = kind("db", |l| Some(l.units))?;
     let dp = kind("dp", |l| Some(l.act_params()))?;
+    let shared_delta = if training {
+        let widest = |parity: usize| {
+            let units = ls.iter().filter(|l| l.index % 2 == parity);
+            batch.checked_mul(units.map(|l| l.units).max().unwrap_or(0))
+        };
+        Some([
+            lay.add("delta (even layers)".into(), widest(0))?,
+            lay.add("delta (odd layers)".into(), widest(1))?,
+        ])
+    } else {
+        None
+    };
     let mut layers = Vec::with_capacity(ls.len());
     for (j, l) in ls.iter().enumerate() {
         let i = l.index;
@@ -229,7 +259,7 @@ fn layer_buffers(
         let (s, a) = if act == Activation::Identity {
             let s = lay.add(format!("s{i}"), rows)?;
             (s, s)
-        } else if !keep_s
+        } else if training
             && i < ls.len()
             && act.params_per_unit() == 0
             && act.backward_uses_output()
@@ -242,7 +272,10 @@ fn layer_buffers(
                 lay.add(format!("a{i}"), rows)?,
             )
         };
-        let delta = lay.add(format!("delta{i}"), rows)?;
+        let delta = match shared_delta {
+            Some(store) => lay.alias(format!("delta{i}"), store[i % 2], rows)?,
+            None => lay.add(format!("delta{i}"), rows)?,
+        };
         layers.push(LayerBufs {
             w: w[j],
             b: b[j],
@@ -501,6 +534,7 @@ fn backward_steps(
 mod tests {
     use super::*;
     use crate::spec::{Source, parse};
+    use std::collections::BTreeSet;
 
     /// A parameter-free activation's backward rides on the ∂x product of
     /// the layer above; the top layer's (after the loss) and a learned
@@ -561,6 +595,47 @@ mod tests {
             trained.describe(&trained.steps[0]),
             "linear+relu   a1 = relu(x·W1ᵀ + b1)   (5×4)·(8×4)ᵀ"
         );
+    }
+
+    /// A training plan's δ of layers of one parity share storage; δ of
+    /// adjacent layers (one ∂x product reads one and writes the other)
+    /// never overlap. The statistics' plan keeps every δ (it measures them).
+    #[test]
+    fn a_training_plan_shares_delta_storage_between_layers_of_one_parity() {
+        let text = "input 5; dense 12 tanh; dense 7 relu; dense 9 prelu; dense 12 tanh; dense 3";
+        let spec = parse(Source::new("--net", text)).unwrap();
+        let graph = Graph::check(&spec).unwrap();
+        let optim = spec.optimizer();
+        let plan = compile(&graph, 4, Purpose::Train(&optim), Resources::default()).unwrap();
+        let range = |l: usize| plan.buffer(plan.layers[l].delta).range();
+        for l in 0..plan.layers.len() {
+            assert_eq!(range(l).len(), 4 * graph.layers[l].units, "δ{}", l + 1);
+            if l >= 2 {
+                assert_eq!(
+                    range(l).start,
+                    range(l - 2).start,
+                    "δ{} and δ{}",
+                    l + 1,
+                    l - 1
+                );
+            }
+            if l >= 1 {
+                let (a, b) = (range(l), range(l - 1));
+                assert!(
+                    a.end <= b.start || b.end <= a.start,
+                    "δ{} and δ{} overlap",
+                    l + 1,
+                    l
+                );
+            }
+        }
+        let stats = compile(&graph, 4, Purpose::Stats, Resources::default()).unwrap();
+        let starts: BTreeSet<usize> = stats
+            .layers
+            .iter()
+            .map(|l| stats.buffer(l.delta).offset)
+            .collect();
+        assert_eq!(starts.len(), stats.layers.len());
     }
 
     /// Every parameter buffer is updated by exactly one step, and a merged
