@@ -53,6 +53,11 @@ impl Resources {
 /// Below this many FLOPs a matrix product runs on one thread: the split
 /// (≈ 1–2 µs with spinning workers) would cost more than it saves.
 pub const MIN_SPLIT_FLOPS: u64 = 1 << 21;
+/// A W of at most this many floats (32 KiB) is small: a network of only
+/// small layers keeps its parameters in cache from step to step, and gains
+/// nothing from updates layer by layer (see [`compile`]'s `per_layer`) or
+/// from fetching their state ahead.
+pub const SMALL_W: usize = 8192;
 /// Below this many elements an element-wise step runs on one thread.
 pub const MIN_SPLIT_ELEMENTS: usize = 1 << 16;
 
@@ -110,7 +115,20 @@ pub fn compile(
         _ => rows_times(graph.outputs()),
     };
     let y = lay.add("y".into(), y_len)?;
-    let layers = layer_buffers(&mut lay, graph, batch, optim.is_some())?;
+    // One thread: each layer's parameters are updated right after its
+    // backward, while its W and ∂W are in cache, and ∂W is one buffer all
+    // layers pass through (config D: 5 % of the step, arena 11.0 → 8.0 MiB).
+    // Several: one pass at the end, split over the threads. A layer's W, just
+    // read by every thread's share of its ∂x, is then in every core's cache,
+    // and each write would first take it from the others (config D at two
+    // threads: the updates' share of the step 11 → 21–25 %). Only small
+    // layers: one pass too, fewer steps (config A: 6 % of the step).
+    let large = graph
+        .layers
+        .iter()
+        .any(|l| l.units.saturating_mul(l.fan_in) > SMALL_W);
+    let per_layer = optim.is_some() && threads == 1 && large;
+    let layers = layer_buffers(&mut lay, graph, batch, optim.is_some(), per_layer)?;
     let params = match &optim {
         Some(o) => optimizer_state(&mut lay, graph, &layers, o)?,
         None => Vec::new(),
@@ -145,14 +163,22 @@ pub fn compile(
         w: pb.param,
         rho: pb.l2 / 2.0,
     }));
-    steps.extend(backward_steps(graph, &layers, x, batch, threads));
-    steps.extend(last_steps(
-        &params,
-        &lay.buffers,
-        layers.len(),
-        optim.is_some(),
-        threads,
-    ));
+    let mut updates = vec![Vec::new(); layers.len()];
+    if per_layer {
+        for pb in &params {
+            updates[pb.layer].push(layer_update(pb, &params, &layers, &lay.buffers));
+        }
+    }
+    steps.extend(backward_steps(graph, &layers, x, batch, threads, &updates));
+    if !per_layer {
+        steps.extend(last_steps(
+            &params,
+            &lay.buffers,
+            layers.len(),
+            optim.is_some(),
+            threads,
+        ));
+    }
     Ok(Plan {
         graph: graph.clone(),
         batch,
@@ -208,10 +234,10 @@ impl Layout {
 /// dW1 …), so that the optimizer updates all weights in one pass (see
 /// [`last_steps`]).
 ///
-/// A training plan (`training`; the statistics, which read every s and δ,
-/// run on the probe's plan) keeps only what its steps read, so that less
-/// memory streams through the caches each step (config D of the speed
-/// issue: 14.1 → 11.0 MiB):
+/// A training plan (`training`; the statistics, which read every s, δ and
+/// ∂W, run on the probe's plan) keeps only what its steps read, so that
+/// less memory streams through the caches each step (config D of the speed
+/// issue: 14.1 → 11.0 MiB, 8.0 with `shared_dw`):
 /// * no s apart from a in a layer below the top whose activation has no
 ///   parameters and whose derivative reads a (sigmoid, tanh, relu): the
 ///   forward applies f in place. (The top layer's activation backward is a
@@ -221,24 +247,37 @@ impl Layout {
 ///   layer l, and overwritten by layer l − 1's ∂x only after them; no step
 ///   names two δ of one parity. Two buffers that stay in cache instead of
 ///   one a layer.
+/// * with `shared_dw` (updates layer by layer), one ∂W buffer for all
+///   layers: layer l's ∂W product writes it and the update of W_l, right
+///   after layer l's ∂x, reads it, before layer l − 1's ∂W product.
 fn layer_buffers(
     lay: &mut Layout,
     graph: &Graph,
     batch: usize,
     training: bool,
+    shared_dw: bool,
 ) -> Result<Vec<LayerBufs>, PlanError> {
     let ls = &graph.layers;
-    let mut kind = |name: &str, len: fn(&crate::graph::Layer) -> Option<usize>| {
+    let kind = |lay: &mut Layout, name: &str, len: fn(&crate::graph::Layer) -> Option<usize>| {
         ls.iter()
             .map(|l| lay.add(format!("{name}{}", l.index), len(l)))
             .collect::<Result<Vec<_>, _>>()
     };
-    let w = kind("W", |l| l.units.checked_mul(l.fan_in))?;
-    let b = kind("b", |l| Some(l.units))?;
-    let p = kind("p", |l| Some(l.act_params()))?;
-    let dw = kind("dW", |l| l.units.checked_mul(l.fan_in))?;
-    let db = kind("db", |l| Some(l.units))?;
-    let dp = kind("dp", |l| Some(l.act_params()))?;
+    let w = kind(lay, "W", |l| l.units.checked_mul(l.fan_in))?;
+    let b = kind(lay, "b", |l| Some(l.units))?;
+    let p = kind(lay, "p", |l| Some(l.act_params()))?;
+    let dw = if shared_dw {
+        // (The sizes are those of W, checked above.)
+        let widest = ls.iter().map(|l| l.units * l.fan_in).max();
+        let store = lay.add("dW (each layer in turn)".into(), widest)?;
+        ls.iter()
+            .map(|l| lay.alias(format!("dW{}", l.index), store, Some(l.units * l.fan_in)))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        kind(lay, "dW", |l| l.units.checked_mul(l.fan_in))?
+    };
+    let db = kind(lay, "db", |l| Some(l.units))?;
+    let dp = kind(lay, "dp", |l| Some(l.act_params()))?;
     let shared_delta = if training {
         let widest = |parity: usize| {
             let units = ls.iter().filter(|l| l.index % 2 == parity);
@@ -402,6 +441,7 @@ fn last_steps(
             last: pb.param,
             count: 1,
             len,
+            ahead: None,
             decay: pb.decay,
             l2: pb.l2,
             parts: 1,
@@ -413,6 +453,40 @@ fn last_steps(
         }
     }
     steps
+}
+
+/// A one-thread plan's update of one parameter buffer, placed right after
+/// its layer's backward. W's update fetches the state of the layer below's
+/// W update into L2, two products ahead of it, when that W is over
+/// [`SMALL_W`] floats: the state was last touched a step ago, and
+/// one short run a layer is too little for the hardware prefetcher (config
+/// D: the updates' share of the step 12 → 7–9 %). A smaller one is cheap to
+/// fetch or still in cache.
+fn layer_update(
+    pb: &ParamBufs,
+    params: &[ParamBufs],
+    layers: &[LayerBufs],
+    buffers: &[BufferInfo],
+) -> Step {
+    let ahead = match pb.layer.checked_sub(1) {
+        Some(down) if pb.param == layers[pb.layer].w => params
+            .iter()
+            .find(|q| q.param == layers[down].w)
+            .filter(|q| buffers[q.param.0].len > SMALL_W),
+        _ => None,
+    };
+    Step::Update {
+        param: pb.param,
+        grad: pb.grad,
+        state: pb.state,
+        last: pb.param,
+        count: 1,
+        len: buffers[pb.param.0].len,
+        ahead: ahead.map(|q| q.state),
+        decay: pb.decay,
+        l2: pb.l2,
+        parts: 1,
+    }
 }
 
 /// The input of layer `index` (1-based): x, or the previous layer's a.
@@ -461,13 +535,15 @@ fn forward_steps(
 }
 
 /// The backward pass, the forward reversed: per layer the activation's
-/// derivative, then ∂W, ∂b and (except for layer 1) ∂x.
+/// derivative, then ∂W, ∂b and (except for layer 1) ∂x, then the layer's
+/// `updates` (if any: nothing reads its parameters after its ∂x).
 fn backward_steps(
     graph: &Graph,
     layers: &[LayerBufs],
     x: Buf,
     batch: usize,
     threads: usize,
+    updates: &[Vec<Step>],
 ) -> Vec<Step> {
     let mut steps = Vec::new();
     let top = graph.layers.len();
@@ -526,6 +602,7 @@ fn backward_steps(
                 parts,
             });
         }
+        steps.extend_from_slice(&updates[l.index - 1]);
     }
     steps
 }
@@ -638,6 +715,102 @@ mod tests {
         assert_eq!(starts.len(), stats.layers.len());
     }
 
+    /// One thread: every parameter buffer is updated by exactly one step,
+    /// after the last step that reads it (its layer's ∂x, or the activation
+    /// backward for PReLU/SReLU parameters) and after its gradient's step,
+    /// with no other write to the shared ∂W buffer in between; W's update
+    /// fetches the state of the layer below's W update.
+    #[test]
+    fn one_thread_updates_each_layer_right_after_its_backward() {
+        for text in [
+            "input 8; dense 128 tanh x3; dense 10; optim sgd momentum=0.9 weight_decay=1e-4",
+            "input 3; dense 16 prelu; dense 96 srelu; dense 96 relu weight_decay=0.5; dense 2; \
+             optim adam amsgrad=true weight_decay=0.1",
+            "input 8; dense 128 relu x3; dense 96 tanh; dense 3; optim sgd momentum=0.9",
+            "input 8; dense 100 sigmoid; dense 100; loss mse l2=0.1 l2_bias=true; optim sgd",
+        ] {
+            let spec = parse(Source::new("--net", text)).unwrap();
+            let graph = Graph::check(&spec).unwrap();
+            let optim = spec.optimizer();
+            let plan = compile(&graph, 7, Purpose::Train(&optim), Resources::default()).unwrap();
+            let at = |f: &dyn Fn(&Step) -> bool| -> Vec<usize> {
+                let steps = plan.steps.iter().enumerate();
+                steps.filter(|(_, s)| f(s)).map(|(i, _)| i).collect()
+            };
+            for pb in &plan.params {
+                let name = &plan.buffer(pb.param).name;
+                let update = at(&|s| matches!(*s, Step::Update { param, .. } if param == pb.param));
+                assert_eq!(update.len(), 1, "{text}: {name}");
+                let (u, l) = (update[0], &plan.layers[pb.layer]);
+                let reads = at(&|s| match *s {
+                    Step::LinearBackwardInput { w, .. } => w == pb.param,
+                    Step::ActivationBackward { p, .. } => p == pb.param,
+                    _ => false,
+                });
+                assert!(
+                    reads.iter().all(|&r| r < u),
+                    "{text}: {name} read after its update"
+                );
+                let dw_writes = at(&|s| matches!(s, Step::LinearBackwardParams { .. }));
+                let own =
+                    at(&|s| matches!(*s, Step::LinearBackwardParams { dw, .. } if dw == l.dw));
+                assert!(own[0] < u, "{text}: {name} updated before its gradient");
+                let between = dw_writes.iter().any(|&w| own[0] < w && w < u);
+                assert!(!between, "{text}: ∂W overwritten before {name}'s update");
+                let Step::Update {
+                    ahead,
+                    count,
+                    decay,
+                    l2,
+                    ..
+                } = plan.steps[u]
+                else {
+                    unreachable!()
+                };
+                assert_eq!((count, decay, l2), (1, pb.decay, pb.l2), "{text}: {name}");
+                let below = pb.layer.checked_sub(1).map(|d| plan.layers[d].w);
+                let want = match below {
+                    Some(w) if pb.param == l.w && plan.buffer(w).len > SMALL_W => {
+                        plan.params.iter().find(|q| q.param == w).map(|q| q.state)
+                    }
+                    _ => None,
+                };
+                assert_eq!(ahead, want, "{text}: {name}");
+            }
+            if text.contains("dense 96 tanh") {
+                let fetches = plan
+                    .steps
+                    .iter()
+                    .filter(|s| matches!(s, Step::Update { ahead: Some(_), .. }));
+                assert_eq!(
+                    fetches.count(),
+                    3,
+                    "{text}: W3 and W4 fetch for W2 and W3, W5 for W4"
+                );
+            }
+            // ∂W is one buffer, as wide as the widest layer's.
+            let starts: BTreeSet<usize> = plan
+                .layers
+                .iter()
+                .map(|l| plan.buffer(l.dw).offset)
+                .collect();
+            assert_eq!(starts.len(), 1, "{text}");
+        }
+    }
+
+    /// Only small layers: one update pass at the end, even on one thread.
+    #[test]
+    fn one_thread_updates_only_small_layers_in_one_pass() {
+        let spec = parse(Source::new("--net", "input 8; dense 32 tanh x6; dense 10")).unwrap();
+        let (graph, optim) = (Graph::check(&spec).unwrap(), spec.optimizer());
+        let plan = compile(&graph, 7, Purpose::Train(&optim), Resources::default()).unwrap();
+        let updates = plan
+            .steps
+            .iter()
+            .filter(|s| matches!(s, Step::Update { .. }));
+        assert_eq!(updates.count(), 2, "W1…W7 and b1…b7");
+    }
+
     /// Every parameter buffer is updated by exactly one step, and a merged
     /// step's spans are exactly its buffers, back to back, with one decay.
     #[test]
@@ -652,7 +825,11 @@ mod tests {
             let spec = parse(Source::new("--net", text)).unwrap();
             let graph = Graph::check(&spec).unwrap();
             let optim = spec.optimizer();
-            let plan = compile(&graph, 7, Purpose::Train(&optim), Resources::default()).unwrap();
+            let two = Resources {
+                threads: 2,
+                ..Resources::default()
+            };
+            let plan = compile(&graph, 7, Purpose::Train(&optim), two).unwrap();
             let mut seen = vec![0; plan.params.len()];
             let updates = plan.steps.iter().filter_map(|s| match *s {
                 Step::Update {

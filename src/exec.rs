@@ -413,11 +413,15 @@ impl Executor {
                 grad,
                 state,
                 len,
+                ahead,
                 decay,
                 l2,
                 parts,
                 ..
             } => {
+                for b in ahead.into_iter().flatten() {
+                    prefetch(&mem[plan.span(b, plan.buffer(b).len)]);
+                }
                 let o = plan
                     .optim
                     .as_ref()

@@ -140,6 +140,9 @@ pub enum Step {
         last: Buf,
         count: usize,
         len: usize,
+        /// Optimizer state to fetch into cache for a later update (a
+        /// one-thread plan's layer below: see `compile`), or none.
+        ahead: Option<[Buf; 3]>,
         decay: f64,
         /// 2ρ of the loss's L2 term on these buffers: added to the gradient
         /// inside the update (coupled, even for AdamW: it is the loss's).
@@ -395,6 +398,7 @@ impl Plan {
             decay,
             l2,
             parts,
+            ..
         } = *step
         else {
             unreachable!("update_parts describes updates")
