@@ -486,8 +486,8 @@ impl Executor {
 
 /// Disjoint mutable views of `bufs`. The buffers one step names never
 /// overlap (the compiler lays buffers out back to back, except a training
-/// plan's δ, which share storage only between layers no step names
-/// together); a violation panics here, never aliases.
+/// plan's δ and a one-thread plan's ∂W, which share storage only between
+/// layers no step names together); a violation panics here, never aliases.
 fn disjoint<'m, const N: usize>(
     mem: &'m mut [f32],
     plan: &Plan,
