@@ -395,10 +395,10 @@ impl Plan {
             last,
             count,
             len,
+            ahead,
             decay,
             l2,
             parts,
-            ..
         } = *step
         else {
             unreachable!("update_parts describes updates")
@@ -425,6 +425,14 @@ impl Plan {
         }
         if l2 != 0.0 {
             what += &format!(", l2 2ρ={l2} coupled (the loss's L2 term)");
+        }
+        if let Some(ahead) = ahead {
+            let names: Vec<&str> = ahead
+                .iter()
+                .filter(|&&b| self.buffer(b).len > 0)
+                .map(|&b| self.name(b))
+                .collect();
+            what += &format!("; fetches {} ahead", names.join(", "));
         }
         ("update".into(), what, len.to_string(), parts)
     }

@@ -767,7 +767,8 @@ fn check_train_lists_the_fused_updates_with_their_decay() {
     let out = String::from_utf8(o.stdout).unwrap();
     for line in [
         "   6  linear ∂x     delta2 = delta3·W3 ⊙ tanh'(a2)   (5×2)·(2×128)",
-        "   7  update        W3 ← sgd(W3, dW3, W3.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay)   256",
+        // W2 is over 32 KiB: its optimizer state is fetched ahead.
+        "   7  update        W3 ← sgd(W3, dW3, W3.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay); fetches W2.momentum_buffer ahead   256",
         "   8  update        b3 ← sgd(b3, db3, b3.momentum_buffer)   2",
         "   9  linear ∂W,∂b  dW2 = delta2ᵀ·a1, db2 = Σ delta2   (5×128)ᵀ·(5×128)",
         "  14  update        W1 ← sgd(W1, dW1, W1.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay)   512",
