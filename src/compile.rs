@@ -434,18 +434,7 @@ fn last_steps(
                 continue;
             }
         }
-        steps.push(Step::Update {
-            param: pb.param,
-            grad: pb.grad,
-            state: pb.state,
-            last: pb.param,
-            count: 1,
-            len,
-            ahead: None,
-            decay: pb.decay,
-            l2: pb.l2,
-            parts: 1,
-        });
+        steps.push(update_of(pb, len, None));
     }
     for step in &mut steps {
         if let Step::Update { len, parts, .. } = step {
@@ -475,14 +464,20 @@ fn layer_update(
             .filter(|q| buffers[q.param.0].len > SMALL_W),
         _ => None,
     };
+    update_of(pb, buffers[pb.param.0].len, ahead.map(|q| q.state))
+}
+
+/// The update of the one buffer `pb` (`len` values), on one thread,
+/// fetching the state `ahead` into cache.
+fn update_of(pb: &ParamBufs, len: usize, ahead: Option<[Buf; 3]>) -> Step {
     Step::Update {
         param: pb.param,
         grad: pb.grad,
         state: pb.state,
         last: pb.param,
         count: 1,
-        len: buffers[pb.param.0].len,
-        ahead: ahead.map(|q| q.state),
+        len,
+        ahead,
         decay: pb.decay,
         l2: pb.l2,
         parts: 1,
@@ -613,15 +608,30 @@ mod tests {
     use crate::spec::{Source, parse};
     use std::collections::BTreeSet;
 
+    /// `text` compiled for `batch` rows: its training plan on `threads`
+    /// threads, or (`threads` 0) its statistics plan on one.
+    fn plan_of(text: &str, batch: usize, threads: usize) -> Plan {
+        let spec = parse(Source::new("--net", text)).unwrap();
+        let graph = Graph::check(&spec).unwrap();
+        let optim = spec.optimizer();
+        let (purpose, threads) = match threads {
+            0 => (Purpose::Stats, 1),
+            n => (Purpose::Train(&optim), n),
+        };
+        let resources = Resources {
+            threads,
+            ..Resources::default()
+        };
+        compile(&graph, batch, purpose, resources).unwrap()
+    }
+
     /// A parameter-free activation's backward rides on the ∂x product of
     /// the layer above; the top layer's (after the loss) and a learned
     /// activation's (its parameter gradient sums over rows) stay steps.
     #[test]
     fn activation_backward_is_fused_into_the_product_above_when_it_can_be() {
         let text = "input 4; dense 8 relu; dense 8 prelu; dense 8 tanh; dense 3 sigmoid; loss mse";
-        let spec = parse(Source::new("--net", text)).unwrap();
-        let graph = Graph::check(&spec).unwrap();
-        let plan = compile(&graph, 5, Purpose::Stats, Resources::default()).unwrap();
+        let plan = plan_of(text, 5, 0);
         let own: Vec<Activation> = plan
             .steps
             .iter()
@@ -657,15 +667,11 @@ mod tests {
     fn a_training_plan_keeps_s_only_where_it_is_read() {
         let text = "input 4; dense 8 relu; dense 8 tanh; dense 8 sigmoid; dense 8 softplus; \
                     dense 8 prelu; dense 8 identity; dense 3 sigmoid; loss mse";
-        let spec = parse(Source::new("--net", text)).unwrap();
-        let graph = Graph::check(&spec).unwrap();
-        let optim = spec.optimizer();
-        let train = Purpose::Train(&optim);
-        let trained = compile(&graph, 5, train, Resources::default()).unwrap();
+        let trained = plan_of(text, 5, 1);
         let one_buffer: Vec<bool> = trained.layers.iter().map(|l| l.s == l.a).collect();
         // relu, tanh, sigmoid; softplus, prelu; identity (s is a); top sigmoid.
         assert_eq!(one_buffer, [true, true, true, false, false, true, false]);
-        let measured = compile(&graph, 5, Purpose::Stats, Resources::default()).unwrap();
+        let measured = plan_of(text, 5, 0);
         let one_buffer: Vec<bool> = measured.layers.iter().map(|l| l.s == l.a).collect();
         assert_eq!(one_buffer, [false, false, false, false, false, true, false]);
         assert_eq!(
@@ -680,13 +686,10 @@ mod tests {
     #[test]
     fn a_training_plan_shares_delta_storage_between_layers_of_one_parity() {
         let text = "input 5; dense 12 tanh; dense 7 relu; dense 9 prelu; dense 12 tanh; dense 3";
-        let spec = parse(Source::new("--net", text)).unwrap();
-        let graph = Graph::check(&spec).unwrap();
-        let optim = spec.optimizer();
-        let plan = compile(&graph, 4, Purpose::Train(&optim), Resources::default()).unwrap();
+        let plan = plan_of(text, 4, 1);
         let range = |l: usize| plan.buffer(plan.layers[l].delta).range();
         for l in 0..plan.layers.len() {
-            assert_eq!(range(l).len(), 4 * graph.layers[l].units, "δ{}", l + 1);
+            assert_eq!(range(l).len(), 4 * plan.graph.layers[l].units, "δ{}", l + 1);
             if l >= 2 {
                 assert_eq!(
                     range(l).start,
@@ -706,7 +709,7 @@ mod tests {
                 );
             }
         }
-        let stats = compile(&graph, 4, Purpose::Stats, Resources::default()).unwrap();
+        let stats = plan_of(text, 4, 0);
         let starts: BTreeSet<usize> = stats
             .layers
             .iter()
@@ -729,10 +732,7 @@ mod tests {
             "input 8; dense 128 relu x3; dense 96 tanh; dense 3; optim sgd momentum=0.9",
             "input 8; dense 100 sigmoid; dense 100; loss mse l2=0.1 l2_bias=true; optim sgd",
         ] {
-            let spec = parse(Source::new("--net", text)).unwrap();
-            let graph = Graph::check(&spec).unwrap();
-            let optim = spec.optimizer();
-            let plan = compile(&graph, 7, Purpose::Train(&optim), Resources::default()).unwrap();
+            let plan = plan_of(text, 7, 1);
             let at = |f: &dyn Fn(&Step) -> bool| -> Vec<usize> {
                 let steps = plan.steps.iter().enumerate();
                 steps.filter(|(_, s)| f(s)).map(|(i, _)| i).collect()
@@ -801,9 +801,7 @@ mod tests {
     /// Only small layers: one update pass at the end, even on one thread.
     #[test]
     fn one_thread_updates_only_small_layers_in_one_pass() {
-        let spec = parse(Source::new("--net", "input 8; dense 32 tanh x6; dense 10")).unwrap();
-        let (graph, optim) = (Graph::check(&spec).unwrap(), spec.optimizer());
-        let plan = compile(&graph, 7, Purpose::Train(&optim), Resources::default()).unwrap();
+        let plan = plan_of("input 8; dense 32 tanh x6; dense 10", 7, 1);
         let updates = plan
             .steps
             .iter()
@@ -822,14 +820,7 @@ mod tests {
             "input 8; dense 32 sigmoid; dense 4; loss mse l2=0.1 l2_bias=true; optim sgd",
             "input 4; dense 16 relu x3; dense 3; optim adamw decay_bias=false weight_decay=0.1",
         ] {
-            let spec = parse(Source::new("--net", text)).unwrap();
-            let graph = Graph::check(&spec).unwrap();
-            let optim = spec.optimizer();
-            let two = Resources {
-                threads: 2,
-                ..Resources::default()
-            };
-            let plan = compile(&graph, 7, Purpose::Train(&optim), two).unwrap();
+            let plan = plan_of(text, 7, 2);
             let mut seen = vec![0; plan.params.len()];
             let updates = plan.steps.iter().filter_map(|s| match *s {
                 Step::Update {

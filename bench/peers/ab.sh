@@ -14,14 +14,7 @@ if [ $# -lt 4 ]; then
 fi
 OLD=$1 NEW=$2 ROUNDS=$3
 shift 3
-OPT='optim sgd lr=0.01 momentum=0.9 weight_decay=0.0001; data gaussian n=1024 test=0'
-declare -A NET=(
-  [A]="input 32; dense 32 tanh x20; dense 10; $OPT; train batch=16 seed=1"
-  [B]="input 784; dense 256 sigmoid x10; dense 10; $OPT; train batch=128 seed=1"
-  [C]="input 1024; dense 1024 relu x4; dense 10; $OPT; train batch=256 seed=1"
-  [D]="input 64; dense 128 relu x50; dense 10; $OPT; train batch=64 seed=1"
-)
-declare -A STEPS=([A]=3000 [B]=200 [C]=30 [D]=200)
+. "$(dirname "$0")/configs.sh"
 median_us() { taskset -c 1 "$1" bench --net "${NET[$2]}" --threads 1 --steps "${STEPS[$2]}" | sed -n 2p | awk '{print $3}'; }
 for c in "$@"; do
   ratios=""
