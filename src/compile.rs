@@ -6,7 +6,7 @@
 
 use crate::arena::ALIGN_BYTES;
 use crate::graph::{DEFAULT_MEMORY_LIMIT, Graph, physical_memory};
-use crate::plan::{Buf, BufferInfo, LayerBufs, ParamBufs, Plan, PlanError, Step};
+use crate::plan::{Buf, BufferInfo, Chained, LayerBufs, ParamBufs, Plan, PlanError, Step};
 use crate::spec::{LossKind, Optim};
 use depthlab_kernels::Activation;
 
@@ -58,6 +58,12 @@ pub const MIN_SPLIT_FLOPS: u64 = 1 << 21;
 /// nothing from updates layer by layer (see [`compile`]'s `per_layer`) or
 /// from fetching their state ahead.
 pub const SMALL_W: usize = 8192;
+/// Above this many FLOPs a product makes a multi-thread plan step by step
+/// instead of chained (see [`compile`]): a call of the workers then costs
+/// under 0.1 % of it, and the chained ∂W products, which read each δ well
+/// after the ∂x product wrote it, would fetch it from further away
+/// (config C of `bench/peers`, 537 MFLOP a product: 1.02× the step time).
+pub const MAX_CHAINED_FLOPS: u64 = 1 << 26;
 /// Below this many elements an element-wise step runs on one thread.
 pub const MIN_SPLIT_ELEMENTS: usize = 1 << 16;
 
@@ -123,28 +129,22 @@ pub fn compile(
     // and each write would first take it from the others (config D at two
     // threads: the updates' share of the step 11 → 21–25 %). Only small
     // layers: one pass too, fewer steps (config A: 6 % of the step).
-    let large = graph
-        .layers
-        .iter()
-        .any(|l| l.units.saturating_mul(l.fan_in) > SMALL_W);
-    let per_layer = optim.is_some() && threads == 1 && large;
-    let layers = layer_buffers(&mut lay, graph, batch, optim.is_some(), per_layer)?;
+    let large = |l: &crate::graph::Layer| l.units.saturating_mul(l.fan_in) > SMALL_W;
+    let per_layer = optim.is_some() && threads == 1 && graph.layers.iter().any(large);
+    let chained = optim.is_some() && chains_layers(graph, batch, threads);
+    let layers = layer_buffers(&mut lay, graph, batch, optim.is_some(), chained, per_layer)?;
     let params = match &optim {
         Some(o) => optimizer_state(&mut lay, graph, &layers, o)?,
         None => Vec::new(),
     };
-    let widest = graph.layers.iter().map(|l| l.units).max().unwrap_or(0);
-    let scratch = lay.add("scratch".into(), rows_times(widest))?;
-    let bytes = (lay.cursor as u64)
-        .checked_mul(size_of::<f32>() as u64)
-        .ok_or(PlanError::Overflow)?;
-    if bytes > resources.memory_limit {
-        return Err(PlanError::TooLarge {
-            needed: bytes,
-            limit: resources.memory_limit,
-        });
-    }
+    let widest = graph.layers.iter().map(|l| l.units).max();
+    let scratch = lay.add("scratch".into(), rows_times(widest.unwrap_or(0)))?;
+    check_limit(lay.cursor, resources.memory_limit)?;
+    let mut chains = Vec::new();
     let mut steps = forward_steps(graph, &layers, x, batch, threads);
+    if chained {
+        steps = vec![chain(Chained::Forward, steps, &mut chains)];
+    }
     let last = layers.last().expect("a graph has at least one layer");
     steps.push(Step::Loss {
         loss: graph.loss,
@@ -154,22 +154,25 @@ pub fn compile(
         rows: batch,
         cols: graph.outputs(),
     });
-    // The L2 term's value joins the training loss (the statistics measure
-    // the data term); its gradient is fused into the updates.
-    // Layer by layer (W, then b), whatever the update order.
-    let mut penalized: Vec<&ParamBufs> = params.iter().filter(|pb| pb.l2 != 0.0).collect();
-    penalized.sort_by_key(|pb| (pb.layer, pb.param.0));
-    steps.extend(penalized.iter().map(|pb| Step::Penalty {
-        w: pb.param,
-        rho: pb.l2 / 2.0,
-    }));
+    steps.extend(penalty_steps(&params));
     let mut updates = vec![Vec::new(); layers.len()];
     if per_layer {
         for pb in &params {
             updates[pb.layer].push(layer_update(pb, &params, &layers, &lay.buffers));
         }
     }
-    steps.extend(backward_steps(graph, &layers, x, batch, threads, &updates));
+    let backward = backward_steps(graph, &layers, x, batch, threads, &updates);
+    if chained {
+        // The ∂x products first (each reads the δ the one before wrote),
+        // then every ∂W, which reads only what they wrote.
+        let (params, input) = backward
+            .into_iter()
+            .partition(|s| matches!(s, Step::LinearBackwardParams { .. }));
+        steps.push(chain(Chained::BackwardInput, input, &mut chains));
+        steps.push(chain(Chained::BackwardParams, params, &mut chains));
+    } else {
+        steps.extend(backward);
+    }
     if !per_layer {
         steps.extend(last_steps(
             &params,
@@ -188,11 +191,41 @@ pub fn compile(
         y,
         scratch,
         steps,
+        chains,
         arena_len: lay.cursor,
         threads,
         optim,
         params,
     })
+}
+
+/// An arena of `floats` within `limit` bytes, or why not.
+fn check_limit(floats: usize, limit: u64) -> Result<(), PlanError> {
+    let bytes = (floats as u64)
+        .checked_mul(size_of::<f32>() as u64)
+        .ok_or(PlanError::Overflow)?;
+    if bytes > limit {
+        return Err(PlanError::TooLarge {
+            needed: bytes,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// The value of the loss's L2 term, which joins the training loss (the
+/// statistics measure the data term; its gradient is fused into the
+/// updates): layer by layer (W, then b), whatever the update order.
+fn penalty_steps(params: &[ParamBufs]) -> Vec<Step> {
+    let mut penalized: Vec<&ParamBufs> = params.iter().filter(|pb| pb.l2 != 0.0).collect();
+    penalized.sort_by_key(|pb| (pb.layer, pb.param.0));
+    penalized
+        .iter()
+        .map(|pb| Step::Penalty {
+            w: pb.param,
+            rho: pb.l2 / 2.0,
+        })
+        .collect()
 }
 
 /// Lays out buffers back to back, each aligned to [`ALIGN_BYTES`].
@@ -246,7 +279,8 @@ impl Layout {
 ///   product of layer l + 1 (or the loss), read by the two products of
 ///   layer l, and overwritten by layer l − 1's ∂x only after them; no step
 ///   names two δ of one parity. Two buffers that stay in cache instead of
-///   one a layer.
+///   one a layer. Not when `chained` (the ∂W products run after all the
+///   ∂x ones: every δ is kept).
 /// * with `shared_dw` (updates layer by layer), one ∂W buffer for all
 ///   layers: layer l's ∂W product writes it and the update of W_l, right
 ///   after layer l's ∂x, reads it, before layer l − 1's ∂W product.
@@ -255,6 +289,7 @@ fn layer_buffers(
     graph: &Graph,
     batch: usize,
     training: bool,
+    chained: bool,
     shared_dw: bool,
 ) -> Result<Vec<LayerBufs>, PlanError> {
     let ls = &graph.layers;
@@ -278,7 +313,7 @@ fn layer_buffers(
     };
     let db = kind(lay, "db", |l| Some(l.units))?;
     let dp = kind(lay, "dp", |l| Some(l.act_params()))?;
-    let shared_delta = if training {
+    let shared_delta = if training && !chained {
         let widest = |parity: usize| {
             let units = ls.iter().filter(|l| l.index % 2 == parity);
             batch.checked_mul(units.map(|l| l.units).max().unwrap_or(0))
@@ -437,8 +472,8 @@ fn last_steps(
         steps.push(update_of(pb, len, None));
     }
     for step in &mut steps {
-        if let Step::Update { len, parts, .. } = step {
-            *parts = elementwise_parts(*len, threads);
+        if let Step::Update { len, .. } = *step {
+            step.set_parts(elementwise_parts(len, threads));
         }
     }
     steps
@@ -481,6 +516,48 @@ fn update_of(pb: &ParamBufs, len: usize, ahead: Option<[Buf; 3]>) -> Step {
         decay: pb.decay,
         l2: pb.l2,
         parts: 1,
+    }
+}
+
+/// Whether a training plan on `threads` runs its layers' steps as chains:
+/// one call of the workers for the forward pass, one for the ∂x products,
+/// one for the ∂W products, instead of one a layer for each (config D at
+/// two threads: 150 calls of ~1 µs against products of ~10 µs a thread).
+/// Only with several threads, some product split but none large (see
+/// [`MAX_CHAINED_FLOPS`]), and no learned activation (whose steps are not
+/// split).
+fn chains_layers(graph: &Graph, batch: usize, threads: usize) -> bool {
+    let flops = |l: &crate::graph::Layer| l.product_flops(batch).unwrap_or(u64::MAX);
+    threads > 1
+        && graph
+            .layers
+            .iter()
+            .all(|l| l.act.kernel().params_per_unit() == 0 && flops(l) <= MAX_CHAINED_FLOPS)
+        && graph
+            .layers
+            .iter()
+            .any(|l| gemm_parts(Some(flops(l)), threads) > 1)
+}
+
+/// `steps` as one [`Step::Chain`] of kind `of`, kept in `chains`: a chain
+/// by row blocks takes as many as its most split step, one of separate
+/// blocks all of its steps' blocks.
+fn chain(of: Chained, mut steps: Vec<Step>, chains: &mut Vec<Vec<Step>>) -> Step {
+    let parts = steps.iter().map(Step::parts);
+    let parts = match of {
+        Chained::BackwardParams => parts.sum(),
+        Chained::Forward | Chained::BackwardInput => {
+            // Every step runs on each part's rows.
+            let most = parts.max().unwrap_or(1);
+            steps.iter_mut().for_each(|s| s.set_parts(most));
+            most
+        }
+    };
+    chains.push(steps);
+    Step::Chain {
+        of,
+        index: chains.len() - 1,
+        parts,
     }
 }
 
@@ -863,6 +940,52 @@ mod tests {
                 .iter()
                 .filter(|s| matches!(s, Step::Update { .. }));
             assert!(steps.count() < plan.params.len(), "{text}: nothing merged");
+        }
+    }
+
+    /// Several threads and split products none of them large: three
+    /// chains (forward, ∂x, ∂W) instead of a step a layer, every δ its own
+    /// buffer; one thread, a large product or a learned activation keep
+    /// their steps.
+    #[test]
+    fn several_threads_chain_the_layers_of_small_products() {
+        let deep = "input 64; dense 128 relu x6; dense 10";
+        let plan = plan_of(deep, 64, 2);
+        let chained: Vec<(Chained, usize, usize)> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match *s {
+                Step::Chain { of, index, parts } => Some((of, plan.chains[index].len(), parts)),
+                _ => None,
+            })
+            .collect();
+        // 7 products each way but no ∂x below layer 1; the ∂W chain's
+        // parts are its steps' row blocks (the 64×10 and 64×64 ones whole).
+        assert_eq!(
+            chained,
+            [
+                (Chained::Forward, 7, 2),
+                (Chained::BackwardInput, 6, 2),
+                (Chained::BackwardParams, 7, 12)
+            ]
+        );
+        assert!(matches!(plan.steps[1], Step::Loss { .. }));
+        let deltas: BTreeSet<usize> = plan
+            .layers
+            .iter()
+            .map(|l| plan.buffer(l.delta).offset)
+            .collect();
+        assert_eq!(deltas.len(), plan.layers.len(), "every δ kept");
+        // In a chain by row blocks every step runs on the chain's parts.
+        assert!(plan.chains[0].iter().all(|s| s.parts() == 2));
+        for (text, batch, threads) in [
+            (deep, 64, 1),
+            ("input 1024; dense 1024 relu x2; dense 10", 256, 2),
+            ("input 64; dense 128 prelu x6; dense 10", 64, 2),
+        ] {
+            let plan = plan_of(text, batch, threads);
+            assert!(plan.chains.is_empty(), "{text} on {threads}");
+            assert!(!plan.steps.iter().any(|s| matches!(s, Step::Chain { .. })));
         }
     }
 }

@@ -1,9 +1,9 @@
 //! The executor: one arena holding every buffer of a plan, and one `match`
 //! over the plan's steps. Running a step allocates nothing.
 
-use crate::arena::{Arena, Pool, SplitChoice};
+use crate::arena::{Access, Arena, Chain, Division, Matrix, Pool, SplitChoice, Views};
 use crate::init::{init_act_params, init_bias, init_weights};
-use crate::plan::{Buf, Plan, PlanError, Step};
+use crate::plan::{Buf, Chained, Plan, PlanError, Step};
 use crate::spec::OptimKind;
 use crate::stats::{LayerStats, LayerView, NetworkStats, StatsConfig, layer_stats, network_stats};
 use depthlab_kernels::Activation;
@@ -11,7 +11,7 @@ use depthlab_kernels::activation::{
     activation_backward, activation_forward, activation_forward_in_place,
 };
 use depthlab_kernels::gemm::{
-    Finished, Operands, bias_add, column_sum, gemm_nn_rows, gemm_nn_rows_with, gemm_nt_rows_with,
+    Operands, bias_add, column_sum, gemm_nn_rows, gemm_nn_rows_with, gemm_nt_rows_with,
     gemm_tn_rows,
 };
 use depthlab_kernels::loss::loss_forward_backward;
@@ -27,6 +27,9 @@ pub struct Executor {
     config: StatsConfig,
     /// Runs the steps the compiler split (persistent workers).
     pool: Pool,
+    /// For each step of the plan that runs in row blocks (the products,
+    /// a split activation backward, chains of them), its checked chain.
+    chains: Vec<Option<Chain>>,
     /// Whether a whole training step hands its parts to the workers
     /// (`None`: nothing is split).
     split: Option<SplitChoice>,
@@ -58,6 +61,11 @@ impl Executor {
             loss: f64::NAN,
         };
         let pool = Pool::new(plan.threads);
+        let chains = plan
+            .steps
+            .iter()
+            .map(|step| chain_of(&plan, step))
+            .collect();
         let split = plan.splits().then(SplitChoice::new);
         let progress = Progress {
             lr: plan.optim.as_ref().map_or(0.0, |o| o.lr),
@@ -69,6 +77,7 @@ impl Executor {
             stats,
             config,
             pool,
+            chains,
             split,
             progress,
         })
@@ -135,7 +144,7 @@ impl Executor {
         self.timed_split(|exec| {
             for i in 0..exec.plan.steps.len() {
                 let step = exec.plan.steps[i];
-                exec.step(step);
+                exec.step(i);
                 if check_loss && matches!(step, Step::Loss { .. }) && !exec.stats.loss.is_finite() {
                     return false;
                 }
@@ -153,9 +162,8 @@ impl Executor {
     pub fn run_profiled(&mut self, ns: &mut [u64]) {
         self.timed_split(|exec| {
             for (i, spent) in ns.iter_mut().enumerate().take(exec.plan.steps.len()) {
-                let step = exec.plan.steps[i];
                 let started = std::time::Instant::now();
-                exec.step(step);
+                exec.step(i);
                 *spent += started.elapsed().as_nanos() as u64;
             }
             if exec.plan.optim.is_some() {
@@ -202,7 +210,7 @@ impl Executor {
             if matches!(step, Step::Loss { .. }) {
                 break;
             }
-            self.step(step);
+            self.step(i);
         }
     }
 
@@ -216,75 +224,38 @@ impl Executor {
         self.progress = progress;
     }
 
-    /// Runs one step.
+    /// Runs step `i` of the plan (a test may run them one by one).
     // The executor's one `match` over the step kinds (STYLE.md): long by
     // design, each arm a kernel call over its buffers.
     #[allow(clippy::too_many_lines)]
-    pub fn step(&mut self, step: Step) {
+    pub fn step(&mut self, i: usize) {
         let Executor {
             plan,
             arena,
             stats,
             config,
             pool,
+            chains,
             progress,
             ..
         } = self;
         let mem = arena.as_mut_slice();
+        let step = plan.steps[i];
+        if let Some(chain) = &chains[i] {
+            // Products (alone or chained) and a split activation backward:
+            // each part gets its row blocks of every buffer.
+            let steps = match step {
+                Step::Chain { index, .. } => &plan.chains[index][..],
+                _ => std::slice::from_ref(&plan.steps[i]),
+            };
+            pool.run_chain(mem, chain, |s, views| run_block(&steps[s], views));
+            return;
+        }
         match step {
-            Step::Linear {
-                s,
-                a,
-                x,
-                w,
-                b,
-                act,
-                rows,
-                fan_in,
-                units,
-                parts,
-            } => {
-                let ops = |x, w| Operands {
-                    a: x,
-                    b: w,
-                    m: rows,
-                    k: fan_in,
-                    n: units,
-                };
-                if act == Activation::Identity || s == a {
-                    // The product lands in s; f, if any, is applied there (a
-                    // training plan keeps no s apart from a when the
-                    // backward reads only a: see `compile`).
-                    let [s, x, w, b] = disjoint(mem, plan, [s, x, w, b]);
-                    let (ops, b) = (ops(x, w), &*b);
-                    pool.split_rows(s, units, parts, |r, s| {
-                        gemm_nt_rows_with(s, ops, r, 0.0, |f| {
-                            bias_add(f.values, &b[f.col..f.col + f.cols], f.rows, f.cols);
-                            activation_forward_in_place(act, f.values);
-                        });
-                    });
-                } else {
-                    let [s, a, x, w, b] = disjoint(mem, plan, [s, a, x, w, b]);
-                    let (ops, b) = (ops(x, w), &*b);
-                    pool.split_rows2(s, a, units, parts, |r, s, a| {
-                        let first = r.start;
-                        gemm_nt_rows_with(s, ops, r, 0.0, |f| {
-                            let Finished {
-                                row,
-                                rows,
-                                col,
-                                cols,
-                                values,
-                            } = f;
-                            bias_add(values, &b[col..col + cols], rows, cols);
-                            // `values` is one run of C; `a` has C's layout.
-                            let at = (row - first) * units + col;
-                            let out = &mut a[at..at + values.len()];
-                            activation_forward(act, out, values, &[], rows, cols);
-                        });
-                    });
-                }
-            }
+            Step::Linear { .. }
+            | Step::LinearBackwardInput { .. }
+            | Step::LinearBackwardParams { .. }
+            | Step::Chain { .. } => unreachable!("products run as chains"),
             Step::Activation {
                 act,
                 a,
@@ -316,97 +287,13 @@ impl Executor {
                 p,
                 rows,
                 units,
-                parts,
+                ..
             } => {
+                // Not split (else a chain of its own, above): the
+                // parameter gradients sum over rows.
                 let [delta, dp, s, a, p] = disjoint(mem, plan, [delta, dp, s, a, p]);
                 dp.fill(0.0);
-                if parts > 1 {
-                    // No parameters (the compiler splits only then): rows are independent.
-                    let (s, a) = (&*s, &*a);
-                    pool.split_rows(delta, units, parts, |r, d| {
-                        let span = r.start * units..r.end * units;
-                        activation_backward(
-                            act,
-                            d,
-                            &mut [],
-                            &s[span.clone()],
-                            &a[span],
-                            &[],
-                            r.len(),
-                            units,
-                        );
-                    });
-                } else {
-                    activation_backward(act, delta, dp, s, a, p, rows, units);
-                }
-            }
-            Step::LinearBackwardParams {
-                dw,
-                db,
-                delta,
-                x,
-                rows,
-                fan_in,
-                units,
-                parts,
-            } => {
-                let [dw, db, delta, x] = disjoint(mem, plan, [dw, db, delta, x]);
-                let ops = Operands {
-                    a: delta,
-                    b: x,
-                    m: units,
-                    k: rows,
-                    n: fan_in,
-                };
-                pool.split_rows(dw, fan_in, parts, |r, dw| gemm_tn_rows(dw, ops, r, 0.0));
-                column_sum(db, ops.a, rows, units, 0.0);
-            }
-            Step::LinearBackwardInput {
-                dx,
-                delta,
-                w,
-                act,
-                s,
-                a,
-                rows,
-                fan_in,
-                units,
-                parts,
-            } => {
-                let ops = |delta, w| Operands {
-                    a: delta,
-                    b: w,
-                    m: rows,
-                    k: units,
-                    n: fan_in,
-                };
-                if act == Activation::Identity {
-                    let [dx, delta, w] = disjoint(mem, plan, [dx, delta, w]);
-                    let ops = ops(delta, w);
-                    pool.split_rows(dx, fan_in, parts, |r, dx| gemm_nn_rows(dx, ops, r, 0.0));
-                } else {
-                    // The derivative of an activation without parameters
-                    // reads one of s and a (in a training plan they may be
-                    // one buffer): only that one is borrowed, and passed as
-                    // both.
-                    let read = if act.backward_uses_output() { a } else { s };
-                    let [dx, delta, w, read] = disjoint(mem, plan, [dx, delta, w, read]);
-                    let (ops, read) = (ops(delta, w), &*read);
-                    pool.split_rows(dx, fan_in, parts, |r, dx| {
-                        let end = r.end * fan_in;
-                        gemm_nn_rows_with(dx, ops, r, 0.0, |f| {
-                            // `values` is one run of C; s and a have C's layout.
-                            let at = f.row * fan_in + f.col;
-                            let span = at..at + f.values.len();
-                            // The next tile's rows are fetched while the
-                            // kernel computes it.
-                            let next = span.end..(span.end + f.values.len()).min(end);
-                            prefetch(&read[next]);
-                            let v = &read[span];
-                            activation_backward(act, f.values, &mut [], v, v, &[], f.rows, f.cols);
-                        });
-                    });
-                }
+                activation_backward(act, delta, dp, s, a, p, rows, units);
             }
             Step::Update {
                 param,
@@ -482,6 +369,212 @@ impl Executor {
             }
         }
     }
+}
+
+/// The checked chain `step` runs as: its own chain, or a chain of one for
+/// a product (split or not: one code path) or a split activation
+/// backward; `None` for the steps run whole.
+fn chain_of(plan: &Plan, step: &Step) -> Option<Chain> {
+    let (steps, division) = match *step {
+        Step::Chain { of, index, parts } => {
+            let steps = &plan.chains[index][..];
+            let division = match of {
+                Chained::Forward | Chained::BackwardInput => Division::Rows {
+                    rows: plan.batch,
+                    parts,
+                },
+                Chained::BackwardParams => {
+                    Division::Blocks(steps.iter().map(Step::parts).collect())
+                }
+            };
+            (steps, division)
+        }
+        Step::Linear { .. }
+        | Step::LinearBackwardInput { .. }
+        | Step::LinearBackwardParams { .. } => (
+            std::slice::from_ref(step),
+            Division::Blocks(vec![step.parts()]),
+        ),
+        Step::ActivationBackward { parts, .. } if parts > 1 => {
+            (std::slice::from_ref(step), Division::Blocks(vec![parts]))
+        }
+        _ => return None,
+    };
+    let access = steps.iter().map(|s| access(plan, s)).collect();
+    match Chain::new(access, division, plan.arena_len) {
+        Ok(chain) => Some(chain),
+        Err(why) => panic!("the compiler's steps cannot run in blocks: {why}"),
+    }
+}
+
+/// What a step run by [`run_block`] writes and reads, in the order it
+/// takes them from its [`Views`].
+fn access(plan: &Plan, step: &Step) -> Access {
+    let m = |b: Buf, row_len: usize| Matrix {
+        range: plan.buffer(b).range(),
+        row_len,
+    };
+    let whole = |b: Buf| plan.buffer(b).range();
+    match *step {
+        Step::Linear {
+            s,
+            a,
+            x,
+            w,
+            b,
+            act,
+            fan_in,
+            units,
+            ..
+        } => Access {
+            // a apart from s only with a fused activation kept apart.
+            write: if act == Activation::Identity || s == a {
+                vec![m(s, units)]
+            } else {
+                vec![m(s, units), m(a, units)]
+            },
+            read: vec![m(x, fan_in)],
+            whole: vec![whole(w), whole(b)],
+        },
+        Step::LinearBackwardInput {
+            dx,
+            delta,
+            w,
+            act,
+            s,
+            a,
+            fan_in,
+            units,
+            ..
+        } => {
+            // The derivative reads one of s and a (maybe one buffer).
+            let mut read = vec![m(delta, units)];
+            if act != Activation::Identity {
+                read.push(m(if act.backward_uses_output() { a } else { s }, fan_in));
+            }
+            Access {
+                write: vec![m(dx, fan_in)],
+                read,
+                whole: vec![whole(w)],
+            }
+        }
+        Step::LinearBackwardParams {
+            dw,
+            db,
+            delta,
+            x,
+            fan_in,
+            ..
+        } => Access {
+            write: vec![m(dw, fan_in), m(db, 1)],
+            read: vec![],
+            whole: vec![whole(delta), whole(x)],
+        },
+        Step::ActivationBackward {
+            delta, s, a, units, ..
+        } => Access {
+            write: vec![m(delta, units)],
+            read: vec![m(s, units), m(a, units)],
+            whole: vec![],
+        },
+        _ => unreachable!("only products and activation backward run in blocks"),
+    }
+}
+
+/// Runs `step` on the row block of `v` (see [`access`] for what is where).
+fn run_block(step: &Step, v: Views) {
+    let m = v.rows.len();
+    match *step {
+        Step::Linear {
+            act, fan_in, units, ..
+        } => {
+            let [s, a, ..] = v.write;
+            let [w, b] = v.whole;
+            let ops = Operands {
+                a: v.read[0],
+                b: w,
+                m,
+                k: fan_in,
+                n: units,
+            };
+            gemm_nt_rows_with(s, ops, 0..m, 0.0, |f| {
+                bias_add(f.values, &b[f.col..f.col + f.cols], f.rows, f.cols);
+                if a.is_empty() {
+                    // f, if any, in place (a training plan keeps no s apart
+                    // from a when the backward reads only a: see `compile`).
+                    activation_forward_in_place(act, f.values);
+                } else {
+                    // `values` is one run of C; `a` has C's layout.
+                    let at = f.row * units + f.col;
+                    let out = &mut a[at..at + f.values.len()];
+                    activation_forward(act, out, f.values, &[], f.rows, f.cols);
+                }
+            });
+        }
+        Step::LinearBackwardInput {
+            act, fan_in, units, ..
+        } => backward_input_rows(v, act, fan_in, units),
+        Step::LinearBackwardParams {
+            rows,
+            fan_in,
+            units,
+            ..
+        } => {
+            // A block of ∂W's rows (units) and the same block of ∂b.
+            let [dw, db, ..] = v.write;
+            let [delta, x] = v.whole;
+            let ops = Operands {
+                a: delta,
+                b: x,
+                m: units,
+                k: rows,
+                n: fan_in,
+            };
+            gemm_tn_rows(dw, ops, v.rows.clone(), 0.0);
+            column_sum(
+                db,
+                &delta[v.rows.start.min(delta.len())..],
+                rows,
+                units,
+                0.0,
+            );
+        }
+        Step::ActivationBackward { act, units, .. } => {
+            let [delta, ..] = v.write;
+            let [s, a] = v.read;
+            activation_backward(act, delta, &mut [], s, a, &[], m, units);
+        }
+        _ => unreachable!("only products and activation backward run in blocks"),
+    }
+}
+
+/// dx = δ·W on the rows of `v`, then dx ⊙= act′ of the layer below (read
+/// from its s or a, `v.read[1]`) unless `act` is the identity.
+fn backward_input_rows(v: Views, act: Activation, fan_in: usize, units: usize) {
+    let m = v.rows.len();
+    let [dx, ..] = v.write;
+    let [delta, read] = v.read;
+    let ops = Operands {
+        a: delta,
+        b: v.whole[0],
+        m,
+        k: units,
+        n: fan_in,
+    };
+    if act == Activation::Identity {
+        gemm_nn_rows(dx, ops, 0..m, 0.0);
+        return;
+    }
+    let end = m * fan_in;
+    gemm_nn_rows_with(dx, ops, 0..m, 0.0, |f| {
+        // `values` is one run of C; s and a have C's layout.
+        let at = f.row * fan_in + f.col;
+        let span = at..at + f.values.len();
+        // The next tile's rows are fetched while the kernel computes it.
+        prefetch(&read[span.end..(span.end + f.values.len()).min(end)]);
+        let r = &read[span];
+        activation_backward(act, f.values, &mut [], r, r, &[], f.rows, f.cols);
+    });
 }
 
 /// Disjoint mutable views of `bufs`. The buffers one step names never

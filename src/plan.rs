@@ -153,10 +153,33 @@ pub enum Step {
     /// The loss's L2 term on one buffer: loss += ρ Σ w² (f64, in order).
     /// Its gradient, 2ρw, is fused into the buffer's update.
     Penalty { w: Buf, rho: f64 },
+    /// The steps `plan.chains[index]` in one call of the workers, `parts`
+    /// parts in all, as `of` says (a multi-thread training plan of
+    /// parameter-free activations: see `compile`).
+    Chain {
+        of: Chained,
+        index: usize,
+        parts: usize,
+    },
     /// Per-layer statistics of layer `layer` (0-based).
     LayerStats { layer: usize },
     /// Cross-layer statistics: gains and δ histograms on a common range.
     NetworkStats,
+}
+
+/// What a [`Step::Chain`] runs, and so how it divides the work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Chained {
+    /// Every layer's product x·Wᵀ with its epilogue: part i takes row
+    /// block i of the batch through all the layers.
+    Forward,
+    /// The top layer's activation backward, then every layer's δ·W (with
+    /// the layer below's activation derivative) down the layers: part i
+    /// takes row block i of the batch through all of them.
+    BackwardInput,
+    /// Every layer's ∂W and ∂b, each split into row blocks of ∂W as a step
+    /// of its own would be, all blocks of all layers claimed together.
+    BackwardParams,
 }
 
 impl Step {
@@ -172,6 +195,25 @@ impl Step {
             Step::Update { .. } => "optimizer update (decay fused)",
             Step::Penalty { .. } => "L2 penalty",
             Step::LayerStats { .. } | Step::NetworkStats => "statistics",
+            Step::Chain { of, .. } => match of {
+                Chained::Forward => "gemm forward x·Wᵀ (+ bias, activation), layers chained",
+                Chained::BackwardInput => "gemm ∂x = δ·W, layers chained",
+                Chained::BackwardParams => "gemm ∂W = δᵀ·x (+ ∂b), layers in one call",
+            },
+        }
+    }
+
+    /// Sets the row blocks of a step that can be split (others stay as
+    /// they are).
+    pub fn set_parts(&mut self, n: usize) {
+        match self {
+            Step::Linear { parts, .. }
+            | Step::LinearBackwardParams { parts, .. }
+            | Step::LinearBackwardInput { parts, .. }
+            | Step::ActivationBackward { parts, .. }
+            | Step::Update { parts, .. }
+            | Step::Chain { parts, .. } => *parts = n,
+            _ => {}
         }
     }
 
@@ -182,7 +224,8 @@ impl Step {
             | Step::LinearBackwardParams { parts, .. }
             | Step::LinearBackwardInput { parts, .. }
             | Step::ActivationBackward { parts, .. }
-            | Step::Update { parts, .. } => parts,
+            | Step::Update { parts, .. }
+            | Step::Chain { parts, .. } => parts,
             _ => 1,
         }
     }
@@ -204,6 +247,8 @@ pub struct Plan {
     /// Scratch for order statistics (as large as the largest activation).
     pub scratch: Buf,
     pub steps: Vec<Step>,
+    /// The steps of each [`Step::Chain`].
+    pub chains: Vec<Vec<Step>>,
     /// Arena length in f32 elements.
     pub arena_len: usize,
     /// Threads the plan was split for.
@@ -312,7 +357,8 @@ impl Plan {
         } else {
             String::new()
         };
-        let line = format!("{kind:<13} {what}   {size}{split}");
+        let gap = if size.is_empty() { "" } else { "   " };
+        let line = format!("{kind:<13} {what}{gap}{size}{split}");
         line.trim_end().to_owned()
     }
 
@@ -381,6 +427,18 @@ impl Plan {
                 String::new(),
                 1,
             ),
+            Step::Chain { of, index, parts } => {
+                let steps = self.chains[index].len();
+                let what = match of {
+                    Chained::Forward | Chained::BackwardInput => {
+                        format!("{steps} steps, each row block through all of them:")
+                    }
+                    Chained::BackwardParams => {
+                        format!("{steps} steps, their blocks claimed together:")
+                    }
+                };
+                ("chain".into(), what, String::new(), parts)
+            }
             _ => self.backward_parts(step),
         }
     }
@@ -608,6 +666,12 @@ impl fmt::Display for Plan {
         writeln!(out, "steps:")?;
         for (i, step) in self.steps.iter().enumerate() {
             writeln!(out, "{:>4}  {}", i + 1, self.describe(step))?;
+            if let Step::Chain { index, .. } = *step {
+                for (j, inner) in self.chains[index].iter().enumerate() {
+                    let number = format!("{}.{}", i + 1, j + 1);
+                    writeln!(out, "    {number:>6}  {}", self.describe(inner))?;
+                }
+            }
         }
         f.write_str(&out)
     }

@@ -181,7 +181,7 @@ fn weight_decay_on_poly_converges_to_the_ridge_solution() {
 fn step_with_decoupled_decay(exec: &mut Executor, lr: f64, lambda: f64) {
     let steps = exec.plan().steps.clone();
     let mut decayed = false;
-    for s in steps {
+    for (i, s) in steps.into_iter().enumerate() {
         if let Step::Update { .. } = s
             && !decayed
         {
@@ -194,7 +194,7 @@ fn step_with_decoupled_decay(exec: &mut Executor, lr: f64, lambda: f64) {
             }
             decayed = true;
         }
-        exec.step(s);
+        exec.step(i);
     }
     let p = exec.progress();
     exec.set_progress(depthlab::exec::Progress {
@@ -415,31 +415,68 @@ fn damaged_checkpoints_are_refused_with_a_reason() {
 
 #[test]
 fn training_steps_are_bit_identical_for_1_2_and_3_threads() {
-    // Wide enough that the compiler splits the gemms and activations.
-    let text = "input 300; dense 512 tanh; dense 512 relu; dense 10; data blobs n=512 test=0; \
-                optim adam lr=0.001 weight_decay=0.01; train steps=3 batch=256 seed=5";
-    let (one, _) = train(text, 1);
-    let (two, _) = train(text, 2);
-    for kind in ["Linear", "Update"] {
-        assert!(
-            two.executor()
-                .plan()
-                .steps
-                .iter()
-                .map(|s| format!("{s:?}"))
-                .any(|s| s.starts_with(kind) && s.contains("parts: 2")),
-            "the plan splits {kind} steps at this size"
+    // Wide enough that the compiler splits the products and the updates:
+    // with parameter-free activations as chains (all layers' forward, ∂x
+    // and ∂W products in three calls of the workers), with a learned one
+    // step by step.
+    let chained = "input 300; dense 512 tanh; dense 512 relu; dense 10; data blobs n=512 test=0; \
+                   optim adam lr=0.001 weight_decay=0.01; train steps=3 batch=64 seed=5";
+    // The top layer's activation backward starts the ∂x chain.
+    let top_act = chained.replace("dense 10;", "dense 10 sigmoid; loss mse;");
+    let learned = chained
+        .replace("512 relu", "512 prelu")
+        .replace("batch=64", "batch=256");
+    for (text, kinds) in [
+        (
+            chained,
+            [
+                "Chain { of: Forward",
+                "Chain { of: BackwardInput",
+                "Chain { of: BackwardParams",
+                "Update",
+            ],
+        ),
+        (
+            &top_act[..],
+            [
+                "Chain { of: Forward",
+                "Chain { of: BackwardInput",
+                "Chain { of: BackwardParams",
+                "Update",
+            ],
+        ),
+        (
+            &learned[..],
+            [
+                "Linear",
+                "LinearBackwardInput",
+                "LinearBackwardParams",
+                "Update",
+            ],
+        ),
+    ] {
+        let (one, _) = train(text, 1);
+        let (two, _) = train(text, 2);
+        let plan = two.executor().plan();
+        for kind in kinds {
+            assert!(
+                plan.steps
+                    .iter()
+                    .any(|s| format!("{s:?}").starts_with(kind) && s.parts() > 1),
+                "{text}: the plan splits {kind} steps at this size: {:#?}",
+                plan.steps
+            );
+        }
+        // The plans differ in their scratch (a one-thread plan updates layer
+        // by layer through one ∂W buffer), not in what a step leaves behind.
+        let reference = trained_bits(one.executor());
+        assert_eq!(reference, trained_bits(two.executor()), "{text}: 2 threads");
+        assert_eq!(
+            reference,
+            trained_bits(train(text, 3).0.executor()),
+            "{text}: 3 threads"
         );
     }
-    // The plans differ in their scratch (a one-thread plan updates layer by
-    // layer through one ∂W buffer), not in what a step leaves behind.
-    let reference = trained_bits(one.executor());
-    assert_eq!(reference, trained_bits(two.executor()), "2 threads");
-    assert_eq!(
-        reference,
-        trained_bits(train(text, 3).0.executor()),
-        "3 threads"
-    );
 }
 
 /// What training steps leave behind, by buffer name: every parameter, its

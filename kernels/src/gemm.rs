@@ -1170,12 +1170,23 @@ pub fn bias_add(s: &mut [f32], b: &[f32], rows: usize, cols: usize) {
     }
 }
 
-/// db (cols) ← Σ_rows x (rows, cols) + β·db: the bias gradient. Overwrites
-/// db (reads it only if β ≠ 0). Each column sums its rows in increasing row
-/// order, after β·db, exactly as the scalar twin (so the bits match it).
-pub fn column_sum(db: &mut [f32], x: &[f32], rows: usize, cols: usize, beta: f32) {
-    debug_assert_eq!(db.len(), cols);
-    debug_assert_eq!(x.len(), rows * cols);
+/// db (cols) ← Σ_rows x + β·db: the bias gradient, x being `rows` rows
+/// `ld` apart of which the first `cols` = `db.len()` values are summed
+/// (`ld` = `cols`: a whole (rows, cols) matrix; larger: a block of its
+/// columns, from `&x[first_col..]`). Overwrites db (reads it only if β ≠
+/// 0). Each column sums its rows in increasing row order, after β·db,
+/// exactly as the scalar twin (so the bits match it, and a block of
+/// columns gets the bits of those columns of the whole).
+pub fn column_sum(db: &mut [f32], x: &[f32], rows: usize, ld: usize, beta: f32) {
+    let cols = db.len();
+    assert!(
+        cols <= ld || rows <= 1,
+        "column_sum: {cols} columns, rows {ld} apart"
+    );
+    assert!(
+        rows == 0 || x.len() >= (rows - 1) * ld + cols,
+        "column_sum: x too short"
+    );
     let body = cols - cols % LANES;
     // Four vectors of columns at a time, all rows, in registers.
     const W: usize = 4 * LANES;
@@ -1193,7 +1204,7 @@ pub fn column_sum(db: &mut [f32], x: &[f32], rows: usize, cols: usize, beta: f32
                 f32x16::from(d) * beta
             };
         }
-        for row in x.chunks_exact(cols).take(rows) {
+        for row in (0..rows).map(|r| &x[r * ld..r * ld + cols]) {
             for (v, acc) in acc.iter_mut().enumerate().take(nv) {
                 *acc += f32x16::from(&row[j + v * LANES..j + (v + 1) * LANES]);
             }
@@ -1212,7 +1223,7 @@ pub fn column_sum(db: &mut [f32], x: &[f32], rows: usize, cols: usize, beta: f32
             db[j] * beta
         };
         for r in 0..rows {
-            acc += x[r * cols + j];
+            acc += x[r * ld + j];
         }
         db[j] = acc;
     }
@@ -1816,6 +1827,16 @@ mod tests {
                         bits(&d),
                         bits(&d_ref),
                         "column_sum {rows}x{cols} beta {beta}"
+                    );
+                    // A block of columns (a split ∂b) has their bits.
+                    let block = cols / 3..cols - cols / 5;
+                    let mut part = d0[block.clone()].to_vec();
+                    let from = &x[block.start.min(x.len())..];
+                    column_sum(&mut part, from, rows, cols, beta);
+                    assert_eq!(
+                        bits(&part),
+                        bits(&d[block.clone()]),
+                        "column_sum {rows}x{cols} columns {block:?}"
                     );
                 }
             }

@@ -5,16 +5,20 @@
 //! of a plan is a sub-slice of it; the executor borrows disjoint buffers
 //! with `get_disjoint_mut`. [`Pool`] runs the steps the compiler split over
 //! persistent worker threads, lending each worker disjoint row blocks of
-//! those buffers.
+//! those buffers: an element-wise step's ([`Pool::split_rows_n`]), or those
+//! of a [`Chain`] of products, checked once to lend nothing two parts
+//! could touch at the same time ([`Pool::run_chain`]).
 //!
 //! Both need `unsafe` (an aligned raw allocation; borrowed blocks handed to
 //! threads that outlive the borrow's scope), so they live together: outside
 //! the kernels crate, this module is the only place with `unsafe` code.
 
+mod chain;
 mod pool;
 mod split;
 
-pub use pool::Pool;
+pub use chain::{Access, Chain, Division, Matrix, Views, whole_views};
+pub use pool::{Pool, block_bounds};
 pub use split::SplitChoice;
 
 use bumpalo::Bump;

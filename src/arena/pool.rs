@@ -87,6 +87,12 @@ impl Shared {
     }
 }
 
+/// The first row of block `i` of `parts` blocks of `rows` rows (boundaries
+/// on multiples of 8 rows; block i is `block_bounds(i)..block_bounds(i + 1)`).
+pub fn block_bounds(rows: usize, parts: usize, i: usize) -> usize {
+    (rows * i / parts.max(1)).next_multiple_of(8).min(rows)
+}
+
 /// A pool of `threads - 1` workers plus the calling thread.
 pub struct Pool {
     shared: Arc<Shared>,
@@ -191,36 +197,10 @@ impl Pool {
         }
     }
 
-    /// Splits `out`, a (rows, row_len) matrix, into `parts` contiguous row
-    /// blocks (boundaries on multiples of 8 rows) and calls
-    /// `f(row_range, block)` for each, in parallel.
-    pub fn split_rows(
-        &self,
-        out: &mut [f32],
-        row_len: usize,
-        parts: usize,
-        f: impl Fn(Range<usize>, &mut [f32]) + Sync,
-    ) {
-        self.split_rows2(out, &mut [], row_len, parts, |rows, a, _| f(rows, a));
-    }
-
-    /// As [`Pool::split_rows`] over two matrices of the same shape at once
-    /// (`second` may be empty: its blocks are then empty).
-    pub fn split_rows2(
-        &self,
-        first: &mut [f32],
-        second: &mut [f32],
-        row_len: usize,
-        parts: usize,
-        f: impl Fn(Range<usize>, &mut [f32], &mut [f32]) + Sync,
-    ) {
-        self.split_rows_n([first, second], row_len, parts, |rows, [a, b]| {
-            f(rows, a, b)
-        });
-    }
-
-    /// As [`Pool::split_rows`] over `N` matrices of the first one's shape
-    /// at once; an empty matrix gives empty blocks.
+    /// Splits `N` matrices of the first one's shape, (rows, row_len), into
+    /// `parts` contiguous row blocks (boundaries on multiples of 8 rows)
+    /// and calls `f(row_range, blocks)` for each, in parallel; an empty
+    /// matrix gives empty blocks.
     pub fn split_rows_n<const N: usize>(
         &self,
         bufs: [&mut [f32]; N],
@@ -246,7 +226,7 @@ impl Pool {
                 b.as_mut_ptr() as usize
             }
         });
-        let bounds = |i: usize| (rows * i / parts).next_multiple_of(8).min(rows);
+        let bounds = |i: usize| block_bounds(rows, parts, i);
         self.run(parts, &|i| {
             let r = bounds(i)..bounds(i + 1);
             let (start, len) = (r.start * row_len, r.len() * row_len);
@@ -349,7 +329,7 @@ mod tests {
         for rows in [0, 1, 5, 8, 9, 33, 100] {
             for parts in 1..5 {
                 let (mut a, mut b) = (vec![0.0f32; rows * 3], vec![0.0f32; rows * 3]);
-                pool.split_rows2(&mut a, &mut b, 3, parts, |r, x, y| {
+                pool.split_rows_n([&mut a, &mut b], 3, parts, |r, [x, y]| {
                     assert_eq!(x.len(), r.len() * 3);
                     for (i, row) in r.clone().enumerate() {
                         x[i * 3..][..3].fill(row as f32 + 1.0);
