@@ -60,10 +60,13 @@ pub const MIN_SPLIT_FLOPS: u64 = 1 << 21;
 pub const SMALL_W: usize = 8192;
 /// Above this many FLOPs a product makes a multi-thread plan step by step
 /// instead of chained (see [`compile`]): a call of the workers then costs
-/// under 0.1 % of it, and the chained ∂W products, which read each δ well
-/// after the ∂x product wrote it, would fetch it from further away
-/// (config C of `bench/peers`, 537 MFLOP a product: 1.02× the step time).
-pub const MAX_CHAINED_FLOPS: u64 = 1 << 26;
+/// under 5 % of its share on two threads, and the chained ∂W products,
+/// which read each δ well after the ∂x product wrote it, fetch it from
+/// further away. Config C of `bench/peers` (537 MFLOP a product) chained
+/// took 1.02× the step time on two threads; B (17 MFLOP) about the same
+/// time, but 1.1× when its step runs on one thread alone (a busy process
+/// on the other core); D (2 MFLOP) 0.91×.
+pub const MAX_CHAINED_FLOPS: u64 = 1 << 22;
 /// Below this many elements an element-wise step runs on one thread.
 pub const MIN_SPLIT_ELEMENTS: usize = 1 << 16;
 

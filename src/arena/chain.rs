@@ -151,6 +151,15 @@ impl Chain {
     }
 }
 
+/// The rows of a step's matrices (all have the same; 0 without any).
+fn step_rows(step: &Access) -> usize {
+    step.write
+        .iter()
+        .chain(&step.read)
+        .next()
+        .map_or(0, Matrix::rows)
+}
+
 /// The rules of one step on its own (see [`Chain::new`]).
 fn check_step(
     s: usize,
@@ -164,7 +173,7 @@ fn check_step(
     let matrices = || step.write.iter().chain(&step.read);
     let rows = match division {
         Division::Rows { rows, .. } => *rows,
-        Division::Blocks(_) => matrices().next().map_or(0, Matrix::rows),
+        Division::Blocks(_) => step_rows(step),
     };
     for m in matrices() {
         if m.range.end > arena_len || m.rows() != rows || m.rows() * m.row_len != m.range.len() {
@@ -226,25 +235,6 @@ unsafe fn views<'a>(base: *mut f32, step: &Access, rows: Range<usize>) -> Views<
     }
 }
 
-/// Views of a whole step (all its rows) borrowed from `mem`, for a step
-/// run on this thread alone; panics if its writes overlap anything else
-/// it names or it reaches past `mem`.
-pub fn whole_views<'a>(mem: &'a mut [f32], step: &Access) -> Views<'a> {
-    let rows = step
-        .write
-        .iter()
-        .chain(&step.read)
-        .next()
-        .map_or(0, Matrix::rows);
-    let division = Division::Rows { rows, parts: 1 };
-    if let Err(why) = check_step(0, step, &division, mem.len()) {
-        panic!("a step's buffers: {why}");
-    }
-    // SAFETY: `mem` is borrowed mutably for 'a; the step's writes overlap
-    // nothing else it names (checked just now).
-    unsafe { views(mem.as_mut_ptr(), step, 0..rows) }
-}
-
 impl Pool {
     /// Runs `chain` over `mem`: `f(step, views)` for each step and part as
     /// its division says, each part on whichever thread claims it (so a
@@ -252,6 +242,21 @@ impl Pool {
     /// arena length.
     pub fn run_chain(&self, mem: &mut [f32], chain: &Chain, f: impl Fn(usize, Views) + Sync) {
         assert_eq!(mem.len(), chain.arena_len, "the chain's arena");
+        if !self.splits() {
+            // On this thread alone: each step over all its rows, in order
+            // (the bits of any row split), so that each W is read once,
+            // not once a row block.
+            for (s, step) in chain.steps.iter().enumerate() {
+                let rows = match chain.division {
+                    Division::Rows { rows, .. } => rows,
+                    Division::Blocks(_) => step_rows(step),
+                };
+                // SAFETY: `mem` is borrowed mutably for the call, and each
+                // step's writes overlap nothing else it names (Chain::new).
+                f(s, unsafe { views(mem.as_mut_ptr(), step, 0..rows) });
+            }
+            return;
+        }
         let base = mem.as_mut_ptr() as usize;
         let base = move || base as *mut f32;
         match &chain.division {
@@ -271,12 +276,7 @@ impl Pool {
                     s += 1;
                 }
                 let step = &chain.steps[s];
-                let rows = step
-                    .write
-                    .iter()
-                    .chain(&step.read)
-                    .next()
-                    .map_or(0, Matrix::rows);
+                let rows = step_rows(step);
                 let r = block_bounds(rows, parts[s], i)..block_bounds(rows, parts[s], i + 1);
                 // SAFETY: `mem` is borrowed mutably until every part is
                 // done; block i of step s alone touches those rows of what
@@ -352,11 +352,12 @@ mod tests {
     }
 
     /// Every row of every step is written once, after the step before it
-    /// wrote that row (rows chains), on any thread count.
+    /// wrote that row (rows chains), on any thread count, split or alone.
     #[test]
     fn every_part_sees_its_rows_in_order() {
-        for threads in 1..=3 {
+        for (threads, split) in [(1, true), (2, true), (3, true), (2, false)] {
             let pool = Pool::new(threads);
+            pool.set_split(split);
             for parts in 1..=3 {
                 let chain = Chain::new(forward(), Division::Rows { rows: 24, parts }, 300);
                 assert!(chain.is_err(), "24 rows of 4 are 96 floats, not 32");
@@ -381,7 +382,11 @@ mod tests {
                     }
                 });
                 let want: Vec<f32> = (0..96).map(|i| i as f32 + 2.0 * 288.0).collect();
-                assert_eq!(mem[192..288], want[..], "threads {threads} parts {parts}");
+                assert_eq!(
+                    mem[192..288],
+                    want[..],
+                    "threads {threads} {split} parts {parts}"
+                );
             }
         }
     }
@@ -410,17 +415,5 @@ mod tests {
         assert_eq!(mem[..120], want[..]);
         assert!(mem[120..200].iter().all(|&x| x == 0.0));
         assert_eq!(mem[200..224], [[1.0; 8], [2.0; 8], [3.0; 8]].concat()[..]);
-    }
-
-    #[test]
-    #[should_panic(expected = "a step's buffers")]
-    fn whole_views_refuse_a_write_over_a_read() {
-        let mut mem = vec![0.0; 64];
-        let step = Access {
-            write: vec![m(0, 32, 4)],
-            read: vec![m(16, 32, 4)],
-            whole: vec![],
-        };
-        let _ = whole_views(&mut mem, &step);
     }
 }

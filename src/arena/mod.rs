@@ -17,7 +17,7 @@ mod chain;
 mod pool;
 mod split;
 
-pub use chain::{Access, Chain, Division, Matrix, Views, whole_views};
+pub use chain::{Access, Chain, Division, Matrix, Views};
 pub use pool::{Pool, block_bounds};
 pub use split::SplitChoice;
 

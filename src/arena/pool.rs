@@ -146,12 +146,18 @@ impl Pool {
         self.shared.split.store(split, Ordering::Relaxed);
     }
 
+    /// Whether calls now hand parts to workers (there are some, and the
+    /// split is on).
+    pub fn splits(&self) -> bool {
+        self.shared.threads > 1 && self.shared.split.load(Ordering::Relaxed)
+    }
+
     /// Runs `task(i)` for every part i in 0..parts, each part once on
     /// whichever thread claims it first, and returns when all are done.
     /// Allocates nothing.
     pub fn run(&self, parts: usize, task: &(dyn Fn(usize) + Sync)) {
         let s = &*self.shared;
-        if s.threads == 1 || parts <= 1 || !s.split.load(Ordering::Relaxed) {
+        if parts <= 1 || !self.splits() {
             (0..parts).for_each(task);
             return;
         }
