@@ -166,13 +166,7 @@ pub fn compile(
     }
     let backward = backward_steps(graph, &layers, x, batch, threads, &updates);
     if chained {
-        // The ∂x products first (each reads the δ the one before wrote),
-        // then every ∂W, which reads only what they wrote.
-        let (params, input) = backward
-            .into_iter()
-            .partition(|s| matches!(s, Step::LinearBackwardParams { .. }));
-        steps.push(chain(Chained::BackwardInput, input, &mut chains));
-        steps.push(chain(Chained::BackwardParams, params, &mut chains));
+        steps.push(chain(Chained::Backward, backward, &mut chains));
     } else {
         steps.extend(backward);
     }
@@ -542,20 +536,16 @@ fn chains_layers(graph: &Graph, batch: usize, threads: usize) -> bool {
             .any(|l| gemm_parts(Some(flops(l)), threads) > 1)
 }
 
-/// `steps` as one [`Step::Chain`] of kind `of`, kept in `chains`: a chain
-/// by row blocks takes as many as its most split step, one of separate
-/// blocks all of its steps' blocks.
+/// `steps` as one [`Step::Chain`] of kind `of`, kept in `chains`, in as
+/// many row blocks as its most split step: every step that runs by rows
+/// (all but the ∂W products, which keep their own blocks) runs on each.
 fn chain(of: Chained, mut steps: Vec<Step>, chains: &mut Vec<Vec<Step>>) -> Step {
-    let parts = steps.iter().map(Step::parts);
-    let parts = match of {
-        Chained::BackwardParams => parts.sum(),
-        Chained::Forward | Chained::BackwardInput => {
-            // Every step runs on each part's rows.
-            let most = parts.max().unwrap_or(1);
-            steps.iter_mut().for_each(|s| s.set_parts(most));
-            most
+    let parts = steps.iter().map(Step::parts).max().unwrap_or(1);
+    for s in &mut steps {
+        if !matches!(s, Step::LinearBackwardParams { .. }) {
+            s.set_parts(parts);
         }
-    };
+    }
     chains.push(steps);
     Step::Chain {
         of,
@@ -962,16 +952,26 @@ mod tests {
                 _ => None,
             })
             .collect();
-        // 7 products each way but no ∂x below layer 1; the ∂W chain's
-        // parts are its steps' row blocks (the 64×10 and 64×64 ones whole).
+        // 7 products forward; backward 7 ∂W and 6 ∂x (none below layer 1)
+        // in the order of a plan step by step.
         assert_eq!(
             chained,
-            [
-                (Chained::Forward, 7, 2),
-                (Chained::BackwardInput, 6, 2),
-                (Chained::BackwardParams, 7, 12)
-            ]
+            [(Chained::Forward, 7, 2), (Chained::Backward, 13, 2)]
         );
+        let backward: Vec<&str> = plan.chains[1].iter().map(Step::kind).collect();
+        let pair = [
+            Step::kind(&plan.chains[1][0]),
+            Step::kind(&plan.chains[1][1]),
+        ];
+        assert!(
+            pair[0].contains("∂W") && pair[1].contains("∂x"),
+            "{backward:?}"
+        );
+        assert!(backward[12].contains("∂W"), "{backward:?}");
+        // The ∂W products keep their own blocks (the 64×10 and 64×64 ones
+        // whole), every other step runs on the chain's row blocks.
+        let blocks: Vec<usize> = plan.chains[1].iter().map(Step::parts).collect();
+        assert_eq!(blocks, [1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1]);
         assert!(matches!(plan.steps[1], Step::Loss { .. }));
         let deltas: BTreeSet<usize> = plan
             .layers

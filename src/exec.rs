@@ -3,7 +3,7 @@
 
 use crate::arena::{Access, Arena, Chain, Division, Matrix, Pool, SplitChoice, Views};
 use crate::init::{init_act_params, init_bias, init_weights};
-use crate::plan::{Buf, Chained, Plan, PlanError, Step};
+use crate::plan::{Buf, Plan, PlanError, Step};
 use crate::spec::OptimKind;
 use crate::stats::{LayerStats, LayerView, NetworkStats, StatsConfig, layer_stats, network_stats};
 use depthlab_kernels::Activation;
@@ -376,16 +376,17 @@ impl Executor {
 /// backward; `None` for the steps run whole.
 fn chain_of(plan: &Plan, step: &Step) -> Option<Chain> {
     let (steps, division) = match *step {
-        Step::Chain { of, index, parts } => {
+        Step::Chain { index, parts, .. } => {
+            // The ∂W products by blocks, the rest by rows.
             let steps = &plan.chains[index][..];
-            let division = match of {
-                Chained::Forward | Chained::BackwardInput => Division::Rows {
-                    rows: plan.batch,
-                    parts,
-                },
-                Chained::BackwardParams => {
-                    Division::Blocks(steps.iter().map(Step::parts).collect())
-                }
+            let blocks = steps.iter().map(|s| match s {
+                Step::LinearBackwardParams { parts, .. } => *parts,
+                _ => 0,
+            });
+            let division = Division {
+                rows: plan.batch,
+                parts,
+                blocks: blocks.collect(),
             };
             (steps, division)
         }
@@ -393,10 +394,10 @@ fn chain_of(plan: &Plan, step: &Step) -> Option<Chain> {
         | Step::LinearBackwardInput { .. }
         | Step::LinearBackwardParams { .. } => (
             std::slice::from_ref(step),
-            Division::Blocks(vec![step.parts()]),
+            Division::blocks(vec![step.parts()]),
         ),
         Step::ActivationBackward { parts, .. } if parts > 1 => {
-            (std::slice::from_ref(step), Division::Blocks(vec![parts]))
+            (std::slice::from_ref(step), Division::blocks(vec![parts]))
         }
         _ => return None,
     };

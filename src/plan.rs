@@ -173,13 +173,14 @@ pub enum Chained {
     /// Every layer's product x·Wᵀ with its epilogue: part i takes row
     /// block i of the batch through all the layers.
     Forward,
-    /// The top layer's activation backward, then every layer's δ·W (with
-    /// the layer below's activation derivative) down the layers: part i
-    /// takes row block i of the batch through all of them.
-    BackwardInput,
-    /// Every layer's ∂W and ∂b, each split into row blocks of ∂W as a step
+    /// The backward pass, in the order of a plan step by step (the top
+    /// layer's activation backward, then each layer's ∂W, ∂b and ∂x): on
+    /// several threads first the activation backward and every layer's
+    /// δ·W (with the layer below's activation derivative) down the layers,
+    /// part i taking row block i of the batch through all of them, then
+    /// every layer's ∂W and ∂b, each split into row blocks of ∂W as a step
     /// of its own would be, all blocks of all layers claimed together.
-    BackwardParams,
+    Backward,
 }
 
 impl Step {
@@ -197,8 +198,7 @@ impl Step {
             Step::LayerStats { .. } | Step::NetworkStats => "statistics",
             Step::Chain { of, .. } => match of {
                 Chained::Forward => "gemm forward x·Wᵀ (+ bias, activation), layers chained",
-                Chained::BackwardInput => "gemm ∂x = δ·W, layers chained",
-                Chained::BackwardParams => "gemm ∂W = δᵀ·x (+ ∂b), layers in one call",
+                Chained::Backward => "gemm ∂x = δ·W chained, then ∂W = δᵀ·x (+ ∂b)",
             },
         }
     }
@@ -430,12 +430,12 @@ impl Plan {
             Step::Chain { of, index, parts } => {
                 let steps = self.chains[index].len();
                 let what = match of {
-                    Chained::Forward | Chained::BackwardInput => {
+                    Chained::Forward => {
                         format!("{steps} steps, each row block through all of them:")
                     }
-                    Chained::BackwardParams => {
-                        format!("{steps} steps, their blocks claimed together:")
-                    }
+                    Chained::Backward => format!(
+                        "{steps} steps: each row block through all ∂x, then all ∂W blocks claimed together:"
+                    ),
                 };
                 ("chain".into(), what, String::new(), parts)
             }

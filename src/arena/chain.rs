@@ -2,17 +2,22 @@
 //! of the arena each step writes and reads, is checked once, and then
 //! lends every part of every call its own blocks ([`Pool::run_chain`]).
 //!
-//! Two ways to divide a chain's work:
-//! * [`Division::Rows`]: part i runs every step, in order, on row block i
-//!   of every matrix. Steps that only combine a row with the same row of
-//!   the step before (a layer's product x·Wᵀ with its epilogue, the next
+//! Two ways to divide a step's work ([`Division`]), a phase each:
+//! * by rows: part i runs every such step, in order, on row block i of
+//!   every matrix. Steps that only combine a row with the same row of the
+//!   step before (a layer's product x·Wᵀ with its epilogue, the next
 //!   layer's on its output; the backward δ·W down the layers) need no
 //!   wait between them: a deep narrow net's forward pass is one call
 //!   instead of one a layer (config D of `bench/peers`: 50 layers of 128
 //!   units, ~10 µs of product per thread a layer against ~1 µs a call).
-//! * [`Division::Blocks`]: step s is split into its own row blocks, and
-//!   every step's blocks are claimed from one list: independent steps
-//!   (every layer's ∂W once the ∂x chain is done) in one call.
+//! * by blocks: each such step is split into its own row blocks, and all
+//!   their blocks are claimed from one list: independent steps (every
+//!   layer's ∂W once the ∂x products are done) in one call.
+//!
+//! On one thread (or with the split off) the steps run in their listed
+//! order instead, each over all its rows: a chain of the whole backward
+//! pass lists each layer's ∂W beside its ∂x, as a one-thread plan runs
+//! them, while its δ is in cache.
 //!
 //! The rules checked by [`Chain::new`] are what makes lending sound: no
 //! part ever holds a block another part may write at the same time.
@@ -52,15 +57,41 @@ pub struct Access {
     pub whole: Vec<Range<usize>>,
 }
 
-/// How a chain's work is divided into parts.
+/// How a chain's work is divided into parts: `blocks[s]` = 0 puts step s
+/// in the rows phase, where part i of `parts` runs every such step, in
+/// order, on row block i of its matrices (all of `rows` rows); any other
+/// count splits step s into that many row blocks of its own matrices, all
+/// blocks of all such steps claimed together in a second call. On one
+/// thread every step runs over all its rows, in the listed order.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Division {
-    /// Part i runs every step in order on row block i (of `parts`) of
-    /// every matrix; all have `rows` rows.
-    Rows { rows: usize, parts: usize },
-    /// Step s runs as `parts[s]` row blocks of its own matrices (all of a
-    /// step's have the same rows); any block of any step is a part.
-    Blocks(Vec<usize>),
+pub struct Division {
+    pub rows: usize,
+    pub parts: usize,
+    pub blocks: Vec<usize>,
+}
+
+impl Division {
+    /// `steps` steps, all by rows.
+    pub fn rows(rows: usize, parts: usize, steps: usize) -> Division {
+        Division {
+            rows,
+            parts,
+            blocks: vec![0; steps],
+        }
+    }
+
+    /// Every step by blocks, step s in `blocks[s]` (≥ 1).
+    pub fn blocks(blocks: Vec<usize>) -> Division {
+        Division {
+            rows: 0,
+            parts: 1,
+            blocks,
+        }
+    }
+
+    fn by_rows(&self, s: usize) -> bool {
+        self.blocks[s] == 0
+    }
 }
 
 /// The blocks one part of one step works on: `write[i]`, `read[i]` are
@@ -88,50 +119,34 @@ fn overlap(a: &Range<usize>, b: &Range<usize>) -> bool {
 impl Chain {
     /// The chain of `steps` divided as `division`, over an arena of
     /// `arena_len` floats, or why it cannot be run in parts:
-    /// * every range lies in the arena, every matrix has whole rows (its
-    ///   division's row count), and a step has at most [`MAX_WRITE`],
-    ///   [`MAX_READ`], [`MAX_WHOLE`] of each;
+    /// * every range lies in the arena, every matrix has whole rows (the
+    ///   division's rows for a step by rows), and a step has at most
+    ///   [`MAX_WRITE`], [`MAX_READ`], [`MAX_WHOLE`] of each;
     /// * within a step, what it writes overlaps nothing else it names;
-    /// * [`Division::Rows`]: a written matrix overlaps nothing any step
-    ///   reads whole, and any matrix it overlaps is the same one (same
+    /// * steps by rows: a written matrix overlaps nothing one of them reads
+    ///   whole, and any matrix of theirs it overlaps is the same one (same
     ///   range and row length: the same rows go to the same part);
-    /// * [`Division::Blocks`]: a step's writes overlap nothing another
-    ///   step names (their blocks run at the same time).
+    /// * steps by blocks: a step's writes overlap nothing another names
+    ///   (their blocks run at the same time);
+    /// * a step by blocks listed before a step by rows (which runs first
+    ///   when split, after it on one thread) shares nothing with it that
+    ///   either writes: both orders give the same result.
     pub fn new(steps: Vec<Access>, division: Division, arena_len: usize) -> Result<Chain, String> {
-        if let Division::Blocks(parts) = &division
-            && (parts.len() != steps.len() || parts.contains(&0))
-        {
-            return Err(format!("{} steps, part counts {parts:?}", steps.len()));
+        if division.blocks.len() != steps.len() || division.parts == 0 {
+            return Err(format!("{} steps, division {division:?}", steps.len()));
         }
         for (s, step) in steps.iter().enumerate() {
-            check_step(s, step, &division, arena_len)?;
+            let rows = if division.by_rows(s) {
+                division.rows
+            } else {
+                step_rows(step)
+            };
+            check_step(s, step, rows, arena_len)?;
         }
         for (s, step) in steps.iter().enumerate() {
             for w in &step.write {
                 for (t, other) in steps.iter().enumerate() {
-                    let named = other.write.iter().chain(&other.read);
-                    match division {
-                        Division::Rows { .. } => {
-                            if other.whole.iter().any(|r| overlap(r, &w.range)) {
-                                return Err(format!("step {t} reads whole what step {s} writes"));
-                            }
-                            if named
-                                .into_iter()
-                                .any(|m| overlap(&m.range, &w.range) && m != w)
-                            {
-                                return Err(format!(
-                                    "step {t} names part of a matrix step {s} writes"
-                                ));
-                            }
-                        }
-                        Division::Blocks(_) if t != s => {
-                            let ranges = named.map(|m| &m.range).chain(&other.whole);
-                            if ranges.into_iter().any(|r| overlap(r, &w.range)) {
-                                return Err(format!("step {t} names what step {s} writes"));
-                            }
-                        }
-                        Division::Blocks(_) => {}
-                    }
+                    check_pair(s, w, t, other, &division)?;
                 }
             }
         }
@@ -141,14 +156,36 @@ impl Chain {
             arena_len,
         })
     }
+}
 
-    /// Parts of one call: the row blocks, or every step's blocks.
-    pub fn parts(&self) -> usize {
-        match &self.division {
-            Division::Rows { parts, .. } => *parts,
-            Division::Blocks(parts) => parts.iter().sum(),
-        }
+/// The rules between what step `s` writes, `w`, and step `t` (see
+/// [`Chain::new`]).
+fn check_pair(
+    s: usize,
+    w: &Matrix,
+    t: usize,
+    other: &Access,
+    division: &Division,
+) -> Result<(), String> {
+    let named = || other.write.iter().chain(&other.read);
+    let overlaps = |r: &Range<usize>| overlap(r, &w.range);
+    let reordered = |b: usize, r: usize| !division.by_rows(b) && division.by_rows(r) && b < r;
+    if s == t && !division.by_rows(s) {
+        return Ok(());
     }
+    let clash = match (division.by_rows(s), division.by_rows(t)) {
+        (true, true) => {
+            other.whole.iter().any(overlaps) || named().any(|m| overlaps(&m.range) && m != w)
+        }
+        _ if reordered(s, t) || reordered(t, s) || !division.by_rows(s) && !division.by_rows(t) => {
+            other.whole.iter().any(overlaps) || named().any(|m| overlaps(&m.range))
+        }
+        _ => false,
+    };
+    if clash {
+        return Err(format!("step {t} names what step {s} writes"));
+    }
+    Ok(())
 }
 
 /// The rows of a step's matrices (all have the same; 0 without any).
@@ -161,20 +198,11 @@ fn step_rows(step: &Access) -> usize {
 }
 
 /// The rules of one step on its own (see [`Chain::new`]).
-fn check_step(
-    s: usize,
-    step: &Access,
-    division: &Division,
-    arena_len: usize,
-) -> Result<(), String> {
+fn check_step(s: usize, step: &Access, rows: usize, arena_len: usize) -> Result<(), String> {
     if step.write.len() > MAX_WRITE || step.read.len() > MAX_READ || step.whole.len() > MAX_WHOLE {
         return Err(format!("step {s} names too many buffers"));
     }
     let matrices = || step.write.iter().chain(&step.read);
-    let rows = match division {
-        Division::Rows { rows, .. } => *rows,
-        Division::Blocks(_) => step_rows(step),
-    };
     for m in matrices() {
         if m.range.end > arena_len || m.rows() != rows || m.rows() * m.row_len != m.range.len() {
             return Err(format!(
@@ -243,47 +271,52 @@ impl Pool {
     pub fn run_chain(&self, mem: &mut [f32], chain: &Chain, f: impl Fn(usize, Views) + Sync) {
         assert_eq!(mem.len(), chain.arena_len, "the chain's arena");
         if !self.splits() {
-            // On this thread alone: each step over all its rows, in order
-            // (the bits of any row split), so that each W is read once,
-            // not once a row block.
+            // On this thread alone: each step over all its rows, in the
+            // listed order (the bits of any row split), so that each W is
+            // read once, not once a row block.
             for (s, step) in chain.steps.iter().enumerate() {
-                let rows = match chain.division {
-                    Division::Rows { rows, .. } => rows,
-                    Division::Blocks(_) => step_rows(step),
-                };
                 // SAFETY: `mem` is borrowed mutably for the call, and each
                 // step's writes overlap nothing else it names (Chain::new).
-                f(s, unsafe { views(mem.as_mut_ptr(), step, 0..rows) });
+                f(s, unsafe {
+                    views(mem.as_mut_ptr(), step, 0..step_rows(step))
+                });
             }
             return;
         }
         let base = mem.as_mut_ptr() as usize;
         let base = move || base as *mut f32;
-        match &chain.division {
-            Division::Rows { rows, parts } => self.run(*parts, &|i| {
-                let r = block_bounds(*rows, *parts, i)..block_bounds(*rows, *parts, i + 1);
-                for (s, step) in chain.steps.iter().enumerate() {
+        let Division {
+            rows,
+            parts,
+            ref blocks,
+        } = chain.division;
+        let by_rows = || (0..chain.steps.len()).filter(|&s| blocks[s] == 0);
+        if by_rows().next().is_some() {
+            self.run(parts, &|i| {
+                let r = block_bounds(rows, parts, i)..block_bounds(rows, parts, i + 1);
+                for s in by_rows() {
                     // SAFETY: `mem` is borrowed mutably until every part is
                     // done; part i alone touches rows `r` of what the steps
-                    // write (Chain::new), and runs the steps in order.
-                    f(s, unsafe { views(base(), step, r.clone()) });
+                    // by rows write (Chain::new), and runs them in order.
+                    f(s, unsafe { views(base(), &chain.steps[s], r.clone()) });
                 }
-            }),
-            Division::Blocks(parts) => self.run(chain.parts(), &|mut i| {
-                let mut s = 0;
-                while i >= parts[s] {
-                    i -= parts[s];
-                    s += 1;
-                }
-                let step = &chain.steps[s];
-                let rows = step_rows(step);
-                let r = block_bounds(rows, parts[s], i)..block_bounds(rows, parts[s], i + 1);
-                // SAFETY: `mem` is borrowed mutably until every part is
-                // done; block i of step s alone touches those rows of what
-                // step s writes, which no other step names (Chain::new).
-                f(s, unsafe { views(base(), step, r) });
-            }),
+            });
         }
+        self.run(blocks.iter().sum(), &|mut i| {
+            // Block i of all: steps by rows have none.
+            let mut s = 0;
+            while i >= blocks[s] {
+                i -= blocks[s];
+                s += 1;
+            }
+            let step = &chain.steps[s];
+            let rows = step_rows(step);
+            let r = block_bounds(rows, blocks[s], i)..block_bounds(rows, blocks[s], i + 1);
+            // SAFETY: `mem` is borrowed mutably until every part is done;
+            // block i of step s alone touches those rows of what step s
+            // writes, which no other step by blocks names (Chain::new).
+            f(s, unsafe { views(base(), step, r) });
+        });
     }
 }
 
@@ -319,7 +352,7 @@ mod tests {
 
     #[test]
     fn accepts_a_chain_of_row_local_steps_and_refuses_overlaps() {
-        let rows = Division::Rows { rows: 8, parts: 2 };
+        let rows = Division::rows(8, 2, 2);
         assert!(Chain::new(forward(), rows.clone(), 128).is_ok());
         // A step that reads whole what another writes.
         let mut bad = forward();
@@ -329,17 +362,17 @@ mod tests {
         let mut bad = forward();
         bad[1].read[0].row_len = 2;
         bad[1].read[0].range = 32..48;
-        assert!(Chain::new(bad, Division::Rows { rows: 8, parts: 2 }, 128).is_err());
+        assert!(Chain::new(bad, Division::rows(8, 2, 2), 128).is_err());
         // A write overlapping the step's own read.
         let mut bad = forward();
         bad[0].read[0] = m(36, 32, 4);
         assert!(Chain::new(bad, rows.clone(), 128).is_err());
         // Outside the arena, or not the division's rows.
         assert!(Chain::new(forward(), rows, 120).is_err());
-        assert!(Chain::new(forward(), Division::Rows { rows: 4, parts: 2 }, 128).is_err());
+        assert!(Chain::new(forward(), Division::rows(4, 2, 2), 128).is_err());
         // Blocks: steps run at once, so one step's read of another's write
         // is refused.
-        assert!(Chain::new(forward(), Division::Blocks(vec![2, 2]), 128).is_err());
+        assert!(Chain::new(forward(), Division::blocks(vec![2, 2]), 128).is_err());
         let independent = vec![
             forward().remove(0),
             Access {
@@ -348,7 +381,7 @@ mod tests {
                 whole: vec![0..32],
             },
         ];
-        assert!(Chain::new(independent, Division::Blocks(vec![2, 3]), 128).is_ok());
+        assert!(Chain::new(independent, Division::blocks(vec![2, 3]), 128).is_ok());
     }
 
     /// Every row of every step is written once, after the step before it
@@ -359,7 +392,7 @@ mod tests {
             let pool = Pool::new(threads);
             pool.set_split(split);
             for parts in 1..=3 {
-                let chain = Chain::new(forward(), Division::Rows { rows: 24, parts }, 300);
+                let chain = Chain::new(forward(), Division::rows(24, parts, 2), 300);
                 assert!(chain.is_err(), "24 rows of 4 are 96 floats, not 32");
                 let steps = vec![
                     Access {
@@ -373,7 +406,7 @@ mod tests {
                         whole: vec![288..300],
                     },
                 ];
-                let chain = Chain::new(steps, Division::Rows { rows: 24, parts }, 300).unwrap();
+                let chain = Chain::new(steps, Division::rows(24, parts, 2), 300).unwrap();
                 let mut mem: Vec<f32> = (0..300).map(|i| i as f32).collect();
                 pool.run_chain(&mut mem, &chain, |_, v| {
                     let [out, ..] = v.write;
@@ -391,6 +424,65 @@ mod tests {
         }
     }
 
+    /// A step by blocks listed before a step by rows runs after it when
+    /// split: allowed only when neither touches what the other writes,
+    /// and then split and alone give the same result.
+    #[test]
+    fn steps_by_blocks_and_by_rows_give_one_result_in_either_order() {
+        // Step 0 by blocks: y (64..72, rows of 1) ← sums of x's rows (x
+        // whole, 0..32, rows of 4); step 1 by rows: z (32..64) ← 2·x.
+        let steps = || {
+            vec![
+                Access {
+                    write: vec![m(64, 8, 1)],
+                    read: vec![],
+                    whole: vec![0..32],
+                },
+                Access {
+                    write: vec![m(32, 32, 4)],
+                    read: vec![m(0, 32, 4)],
+                    whole: vec![],
+                },
+            ]
+        };
+        let division = Division {
+            rows: 8,
+            parts: 2,
+            blocks: vec![1, 0],
+        };
+        let chain = Chain::new(steps(), division.clone(), 72).unwrap();
+        let mut results = Vec::new();
+        for split in [true, false] {
+            let pool = Pool::new(2);
+            pool.set_split(split);
+            let mut mem: Vec<f32> = (0..72)
+                .map(|i| if i < 32 { i as f32 } else { -1.0 })
+                .collect();
+            pool.run_chain(&mut mem, &chain, |s, v| {
+                let [out, ..] = v.write;
+                if s == 0 {
+                    for (r, o) in v.rows.clone().zip(out.iter_mut()) {
+                        *o = v.whole[0][r * 4..r * 4 + 4].iter().sum();
+                    }
+                } else {
+                    out.iter_mut()
+                        .zip(v.read[0])
+                        .for_each(|(o, x)| *o = 2.0 * x);
+                }
+            });
+            results.push(mem);
+        }
+        assert_eq!(results[0], results[1]);
+        assert_eq!(results[0][64], 0.0 + 1.0 + 2.0 + 3.0);
+        assert_eq!(results[0][33], 2.0);
+        // The step by rows writing what the earlier step by blocks reads:
+        // the orders would differ.
+        let mut clash = steps();
+        clash[1].write[0] = m(0, 32, 4);
+        clash[1].read[0] = m(32, 32, 4);
+        assert!(Chain::new(clash, division, 72).is_err());
+    }
+
     #[test]
     fn blocks_cover_every_step_once() {
         let pool = Pool::new(2);
@@ -401,8 +493,7 @@ mod tests {
                 whole: vec![120..200],
             })
             .collect();
-        let chain = Chain::new(steps, Division::Blocks(vec![1, 2, 3]), 224).unwrap();
-        assert_eq!(chain.parts(), 6);
+        let chain = Chain::new(steps, Division::blocks(vec![1, 2, 3]), 224).unwrap();
         let mut mem = vec![0.0; 224];
         pool.run_chain(&mut mem, &chain, |s, v| {
             let [a, b, ..] = v.write;
