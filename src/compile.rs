@@ -65,7 +65,8 @@ pub const SMALL_W: usize = 8192;
 /// further away. Config C of `bench/peers` (537 MFLOP a product) chained
 /// took 1.02× the step time on two threads; B (17 MFLOP) about the same
 /// time, but 1.1× when its step runs on one thread alone (a busy process
-/// on the other core); D (2 MFLOP) 0.91×.
+/// on the other core); D (2 MFLOP) 0.91–0.97× (medians of interleaved
+/// rounds on a noisy host; its fastest step 0.93×).
 pub const MAX_CHAINED_FLOPS: u64 = 1 << 22;
 /// Below this many elements an element-wise step runs on one thread.
 pub const MIN_SPLIT_ELEMENTS: usize = 1 << 16;

@@ -153,9 +153,10 @@ pub enum Step {
     /// The loss's L2 term on one buffer: loss += ρ Σ w² (f64, in order).
     /// Its gradient, 2ρw, is fused into the buffer's update.
     Penalty { w: Buf, rho: f64 },
-    /// The steps `plan.chains[index]` in one call of the workers, `parts`
-    /// parts in all, as `of` says (a multi-thread training plan of
-    /// parameter-free activations: see `compile`).
+    /// The steps `plan.chains[index]` run together, as `of` says, in
+    /// `parts` row blocks of the batch (a ∂W product of a backward chain
+    /// keeps its own blocks): a multi-thread training plan of small
+    /// products and parameter-free activations (see `compile`).
     Chain {
         of: Chained,
         index: usize,
