@@ -133,10 +133,12 @@ pub fn compile(
     // and each write would first take it from the others (config D at two
     // threads: the updates' share of the step 11 → 21–25 %). Only small
     // layers: one pass too, fewer steps (config A: 6 % of the step).
+    let training = optim.is_some();
     let large = |l: &crate::graph::Layer| l.units.saturating_mul(l.fan_in) > SMALL_W;
-    let per_layer = optim.is_some() && threads == 1 && graph.layers.iter().any(large);
-    let chained = optim.is_some() && chains_layers(graph, batch, threads);
-    let layers = layer_buffers(&mut lay, graph, batch, optim.is_some(), chained, per_layer)?;
+    let per_layer = training && threads == 1 && graph.layers.iter().any(large);
+    let chained = training && chains_layers(graph, batch, threads);
+    let shared_delta = training && !chained;
+    let layers = layer_buffers(&mut lay, graph, batch, training, shared_delta, per_layer)?;
     let params = match &optim {
         Some(o) => optimizer_state(&mut lay, graph, &layers, o)?,
         None => Vec::new(),
@@ -176,7 +178,7 @@ pub fn compile(
             &params,
             &lay.buffers,
             layers.len(),
-            optim.is_some(),
+            training,
             threads,
         ));
     }
@@ -273,12 +275,12 @@ impl Layout {
 ///   parameters and whose derivative reads a (sigmoid, tanh, relu): the
 ///   forward applies f in place. (The top layer's activation backward is a
 ///   step of its own, which borrows both.)
-/// * δ of layers of one parity share a buffer: δ_l is written by the ∂x
-///   product of layer l + 1 (or the loss), read by the two products of
-///   layer l, and overwritten by layer l − 1's ∂x only after them; no step
-///   names two δ of one parity. Two buffers that stay in cache instead of
-///   one a layer. Not when `chained` (the ∂W products run after all the
-///   ∂x ones: every δ is kept).
+/// * with `shared_delta`, δ of layers of one parity share a buffer: δ_l is
+///   written by the ∂x product of layer l + 1 (or the loss), read by the
+///   two products of layer l, and overwritten by layer l − 1's ∂x only
+///   after them; no step names two δ of one parity. Two buffers that stay
+///   in cache instead of one a layer. (A chained plan keeps every δ: its
+///   ∂W products run after all the ∂x ones.)
 /// * with `shared_dw` (updates layer by layer), one ∂W buffer for all
 ///   layers: layer l's ∂W product writes it and the update of W_l, right
 ///   after layer l's ∂x, reads it, before layer l − 1's ∂W product.
@@ -287,7 +289,7 @@ fn layer_buffers(
     graph: &Graph,
     batch: usize,
     training: bool,
-    chained: bool,
+    shared_delta: bool,
     shared_dw: bool,
 ) -> Result<Vec<LayerBufs>, PlanError> {
     let ls = &graph.layers;
@@ -311,7 +313,7 @@ fn layer_buffers(
     };
     let db = kind(lay, "db", |l| Some(l.units))?;
     let dp = kind(lay, "dp", |l| Some(l.act_params()))?;
-    let shared_delta = if training && !chained {
+    let delta_stores = if shared_delta {
         let widest = |parity: usize| {
             let units = ls.iter().filter(|l| l.index % 2 == parity);
             batch.checked_mul(units.map(|l| l.units).max().unwrap_or(0))
@@ -344,7 +346,7 @@ fn layer_buffers(
                 lay.add(format!("a{i}"), rows)?,
             )
         };
-        let delta = match shared_delta {
+        let delta = match delta_stores {
             Some(store) => lay.alias(format!("delta{i}"), store[i % 2], rows)?,
             None => lay.add(format!("delta{i}"), rows)?,
         };
@@ -544,7 +546,7 @@ fn chains_layers(graph: &Graph, batch: usize, threads: usize) -> bool {
 fn chain(of: Chained, mut steps: Vec<Step>, chains: &mut Vec<Vec<Step>>) -> Step {
     let parts = steps.iter().map(Step::parts).max().unwrap_or(1);
     for s in &mut steps {
-        if !matches!(s, Step::LinearBackwardParams { .. }) {
+        if !s.own_blocks_in_chain() {
             s.set_parts(parts);
         }
     }

@@ -377,11 +377,14 @@ impl Executor {
 fn chain_of(plan: &Plan, step: &Step) -> Option<Chain> {
     let (steps, division) = match *step {
         Step::Chain { index, parts, .. } => {
-            // The ∂W products by blocks, the rest by rows.
+            // The ∂W products in their own blocks, the rest by rows (0).
             let steps = &plan.chains[index][..];
-            let blocks = steps.iter().map(|s| match s {
-                Step::LinearBackwardParams { parts, .. } => *parts,
-                _ => 0,
+            let blocks = steps.iter().map(|s| {
+                if s.own_blocks_in_chain() {
+                    s.parts()
+                } else {
+                    0
+                }
             });
             let division = Division {
                 rows: plan.batch,

@@ -204,6 +204,13 @@ impl Step {
         }
     }
 
+    /// Whether, in a [`Step::Chain`], the step runs in row blocks of its
+    /// own (a ∂W product: rows of ∂W, which need every row of the batch)
+    /// rather than on each part's rows of the batch.
+    pub fn own_blocks_in_chain(&self) -> bool {
+        matches!(self, Step::LinearBackwardParams { .. })
+    }
+
     /// Sets the row blocks of a step that can be split (others stay as
     /// they are).
     pub fn set_parts(&mut self, n: usize) {

@@ -712,69 +712,58 @@ fn stats_after_training_steps() {
     assert!(out.contains("after 50 training steps"), "{out}");
 }
 
-#[test]
-fn check_train_lists_the_fused_updates_with_their_decay() {
-    let o = depthlab(&[
-        "check",
-        "--train",
-        "--net",
-        "input 4; dense 8 prelu; dense 2; optim sgd lr=0.1 momentum=0.9 weight_decay=0.01 decay_bias=false; train batch=5",
-        "--threads",
-        "2",
-    ]);
+/// `depthlab check --train --net NET --threads THREADS` succeeds and lists
+/// every one of `lines`.
+fn check_train_lists(net: &str, threads: &str, lines: &[&str]) {
+    let o = depthlab(&["check", "--train", "--net", net, "--threads", threads]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8(o.stdout).unwrap();
-    for line in [
-        "batch:        5 rows",
-        // The weights lie back to back: one update for both layers.
-        "W1…W2 ← sgd(W1…W2, dW1…dW2, W1.momentum_buffer…W2.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay)   48",
-        // Not decayed, so not with the weights; 8 floats, padded to 16, so
-        // not with b2 either.
-        "b1 ← sgd(b1, db1, b1.momentum_buffer)   8",
-        "p1 ← sgd(p1, dp1, p1.momentum_buffer)   8",
-    ] {
+    for line in lines {
         assert!(out.contains(line), "expected {line:?} in:\n{out}");
     }
+}
+
+#[test]
+fn check_train_lists_the_fused_updates_with_their_decay() {
+    check_train_lists(
+        "input 4; dense 8 prelu; dense 2; optim sgd lr=0.1 momentum=0.9 weight_decay=0.01 decay_bias=false; train batch=5",
+        "2",
+        &[
+            "batch:        5 rows",
+            // The weights lie back to back: one update for both layers.
+            "W1…W2 ← sgd(W1…W2, dW1…dW2, W1.momentum_buffer…W2.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay)   48",
+            // Not decayed, so not with the weights; 8 floats, padded to 16,
+            // so not with b2 either.
+            "b1 ← sgd(b1, db1, b1.momentum_buffer)   8",
+            "p1 ← sgd(p1, dp1, p1.momentum_buffer)   8",
+        ],
+    );
     // AdamW's decay is decoupled; the loss's L2 term is coupled, and its
     // value is a step of its own.
-    let o = depthlab(&[
-        "check",
-        "--train",
-        "--net",
+    check_train_lists(
         "input 4; dense 8 relu; dense 2; loss mse l2=0.5; optim adamw weight_decay=0.1",
-        "--threads",
         "1",
-    ]);
-    let out = String::from_utf8(o.stdout).unwrap();
-    for line in [
-        "loss mse + 0.5·Σ w² (l2, over the weights)",
-        "l2 penalty    loss += 0.5·Σ W1²   32",
-        "W1…W2 ← adamw(W1…W2, dW1…dW2, W1.exp_avg…W2.exp_avg, W1.exp_avg_sq…W2.exp_avg_sq), weight_decay 0.1 decoupled (AdamW), l2 2ρ=1 coupled (the loss's L2 term)   48",
-        "b1 ← adamw(b1, db1, b1.exp_avg, b1.exp_avg_sq), weight_decay 0.1 decoupled (AdamW)   8",
-    ] {
-        assert!(out.contains(line), "expected {line:?} in:\n{out}");
-    }
+        &[
+            "loss mse + 0.5·Σ w² (l2, over the weights)",
+            "l2 penalty    loss += 0.5·Σ W1²   32",
+            "W1…W2 ← adamw(W1…W2, dW1…dW2, W1.exp_avg…W2.exp_avg, W1.exp_avg_sq…W2.exp_avg_sq), weight_decay 0.1 decoupled (AdamW), l2 2ρ=1 coupled (the loss's L2 term)   48",
+            "b1 ← adamw(b1, db1, b1.exp_avg, b1.exp_avg_sq), weight_decay 0.1 decoupled (AdamW)   8",
+        ],
+    );
     // One thread, a layer over 32 KiB: each layer's updates right after its
     // backward, the top layer first.
-    let o = depthlab(&[
-        "check",
-        "--train",
-        "--threads",
-        "1",
-        "--net",
+    check_train_lists(
         "input 4; dense 128 relu; dense 128 tanh; dense 2; optim sgd momentum=0.9 weight_decay=0.01 decay_bias=false; train batch=5",
-    ]);
-    let out = String::from_utf8(o.stdout).unwrap();
-    for line in [
-        "   6  linear ∂x     delta2 = delta3·W3 ⊙ tanh'(a2)   (5×2)·(2×128)",
-        // W2 is over 32 KiB: its optimizer state is fetched ahead.
-        "   7  update        W3 ← sgd(W3, dW3, W3.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay); fetches W2.momentum_buffer ahead   256",
-        "   8  update        b3 ← sgd(b3, db3, b3.momentum_buffer)   2",
-        "   9  linear ∂W,∂b  dW2 = delta2ᵀ·a1, db2 = Σ delta2   (5×128)ᵀ·(5×128)",
-        "  14  update        W1 ← sgd(W1, dW1, W1.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay)   512",
-    ] {
-        assert!(out.contains(line), "expected {line:?} in:\n{out}");
-    }
+        "1",
+        &[
+            "   6  linear ∂x     delta2 = delta3·W3 ⊙ tanh'(a2)   (5×2)·(2×128)",
+            // W2 is over 32 KiB: its optimizer state is fetched ahead.
+            "   7  update        W3 ← sgd(W3, dW3, W3.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay); fetches W2.momentum_buffer ahead   256",
+            "   8  update        b3 ← sgd(b3, db3, b3.momentum_buffer)   2",
+            "   9  linear ∂W,∂b  dW2 = delta2ᵀ·a1, db2 = Σ delta2   (5×128)ᵀ·(5×128)",
+            "  14  update        W1 ← sgd(W1, dW1, W1.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay)   512",
+        ],
+    );
 }
 
 #[test]

@@ -8,13 +8,10 @@
 #
 #   bench/peers/ab.sh /tmp/depthlab-old target/release/depthlab 5 A B C D
 set -euo pipefail
-if [ $# -lt 4 ]; then
-  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
-  exit 2
-fi
+. "$(dirname "$0")/configs.sh"
+need_args 4 "$@"
 OLD=$1 NEW=$2 ROUNDS=$3
 shift 3
-. "$(dirname "$0")/configs.sh"
 median_us() { taskset -c 1 "$1" bench --net "${NET[$2]}" --threads 1 --steps "${STEPS[$2]}" | sed -n 2p | awk '{print $3}'; }
 for c in "$@"; do
   ratios=""

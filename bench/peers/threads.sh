@@ -8,13 +8,10 @@
 #   bench/peers/threads.sh target/release/depthlab 5 free A B C D
 #   bench/peers/threads.sh target/release/depthlab 5 busy A B C D
 set -euo pipefail
-if [ $# -lt 4 ]; then
-  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
-  exit 2
-fi
+. "$(dirname "$0")/configs.sh"
+need_args 4 "$@"
 BIN=$1 ROUNDS=$2 MODE=$3
 shift 3
-. "$(dirname "$0")/configs.sh"
 HOG=
 if [ "$MODE" = busy ]; then
   taskset -c 0 sh -c 'while :; do :; done' &

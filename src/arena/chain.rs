@@ -110,6 +110,11 @@ pub struct Chain {
     steps: Vec<Access>,
     division: Division,
     arena_len: usize,
+    /// The steps by rows, in order (the first call's work for each part).
+    by_rows: Vec<usize>,
+    /// Every block of every step by blocks, as (step, block): part i of the
+    /// second call is `blocks[i]`.
+    blocks: Vec<(usize, usize)>,
 }
 
 fn overlap(a: &Range<usize>, b: &Range<usize>) -> bool {
@@ -150,10 +155,16 @@ impl Chain {
                 }
             }
         }
+        let by_rows = (0..steps.len()).filter(|&s| division.by_rows(s)).collect();
+        let blocks = (0..steps.len())
+            .flat_map(|s| (0..division.blocks[s]).map(move |b| (s, b)))
+            .collect();
         Ok(Chain {
             steps,
             division,
             arena_len,
+            by_rows,
+            blocks,
         })
     }
 }
@@ -290,11 +301,10 @@ impl Pool {
             parts,
             ref blocks,
         } = chain.division;
-        let by_rows = || (0..chain.steps.len()).filter(|&s| blocks[s] == 0);
-        if by_rows().next().is_some() {
+        if !chain.by_rows.is_empty() {
             self.run(parts, &|i| {
                 let r = block_bounds(rows, parts, i)..block_bounds(rows, parts, i + 1);
-                for s in by_rows() {
+                for &s in &chain.by_rows {
                     // SAFETY: `mem` is borrowed mutably until every part is
                     // done; part i alone touches rows `r` of what the steps
                     // by rows write (Chain::new), and runs them in order.
@@ -302,18 +312,13 @@ impl Pool {
                 }
             });
         }
-        self.run(blocks.iter().sum(), &|mut i| {
-            // Block i of all: steps by rows have none.
-            let mut s = 0;
-            while i >= blocks[s] {
-                i -= blocks[s];
-                s += 1;
-            }
+        self.run(chain.blocks.len(), &|i| {
+            let (s, b) = chain.blocks[i];
             let step = &chain.steps[s];
             let rows = step_rows(step);
-            let r = block_bounds(rows, blocks[s], i)..block_bounds(rows, blocks[s], i + 1);
+            let r = block_bounds(rows, blocks[s], b)..block_bounds(rows, blocks[s], b + 1);
             // SAFETY: `mem` is borrowed mutably until every part is done;
-            // block i of step s alone touches those rows of what step s
+            // block b of step s alone touches those rows of what step s
             // writes, which no other step by blocks names (Chain::new).
             f(s, unsafe { views(base(), step, r) });
         });
@@ -333,21 +338,28 @@ mod tests {
         }
     }
 
-    /// Two layers of a forward chain: x (0..32) → s1 (32..64) → s2 (64..96),
-    /// rows of 4, W1 and W2 read whole at 96.. and 112...
-    fn forward() -> Vec<Access> {
+    /// Two layers of a forward chain over `rows` rows of 4: x → s1 → s2,
+    /// back to back from 0, reading W1 and W2 whole at `w`.
+    fn layers(rows: usize, w: [Range<usize>; 2]) -> Vec<Access> {
+        let len = rows * 4;
+        let [w1, w2] = w;
         vec![
             Access {
-                write: vec![m(32, 32, 4)],
-                read: vec![m(0, 32, 4)],
-                whole: vec![96..112],
+                write: vec![m(len, len, 4)],
+                read: vec![m(0, len, 4)],
+                whole: vec![w1],
             },
             Access {
-                write: vec![m(64, 32, 4)],
-                read: vec![m(32, 32, 4)],
-                whole: vec![112..128],
+                write: vec![m(2 * len, len, 4)],
+                read: vec![m(len, len, 4)],
+                whole: vec![w2],
             },
         ]
+    }
+
+    /// x (0..32) → s1 (32..64) → s2 (64..96), W1 and W2 at 96.. and 112...
+    fn forward() -> Vec<Access> {
+        layers(8, [96..112, 112..128])
     }
 
     #[test]
@@ -394,18 +406,7 @@ mod tests {
             for parts in 1..=3 {
                 let chain = Chain::new(forward(), Division::rows(24, parts, 2), 300);
                 assert!(chain.is_err(), "24 rows of 4 are 96 floats, not 32");
-                let steps = vec![
-                    Access {
-                        write: vec![m(96, 96, 4)],
-                        read: vec![m(0, 96, 4)],
-                        whole: vec![288..300],
-                    },
-                    Access {
-                        write: vec![m(192, 96, 4)],
-                        read: vec![m(96, 96, 4)],
-                        whole: vec![288..300],
-                    },
-                ];
+                let steps = layers(24, [288..300, 288..300]);
                 let chain = Chain::new(steps, Division::rows(24, parts, 2), 300).unwrap();
                 let mut mem: Vec<f32> = (0..300).map(|i| i as f32).collect();
                 pool.run_chain(&mut mem, &chain, |_, v| {
