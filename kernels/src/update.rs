@@ -236,7 +236,11 @@ pub fn sgd_update(theta: &mut [f32], buf: &mut [f32], grad: &[f32], h: &Sgd) {
 }
 
 /// [`sgd_update`] over whole vectors (lengths multiples of [`LANES`]): the
-/// scalar twin's arithmetic, lane by lane.
+/// scalar twin's arithmetic, lane by lane. The flags are tested once, not
+/// per vector, and the vectors come from iterators without bounds checks:
+/// with a float compare and two index checks per load and store, the loop
+/// issued ~2× the µops of its arithmetic (8 cycles a vector in L1 on
+/// AMD Zen 4).
 #[inline(always)]
 fn sgd_vectors(theta: &mut [f32], buf: &mut [f32], grad: &[f32], h: &Sgd) {
     let (lr, mu, keep, wd, l2) = (
@@ -246,28 +250,41 @@ fn sgd_vectors(theta: &mut [f32], buf: &mut [f32], grad: &[f32], h: &Sgd) {
         f32x16::splat(h.weight_decay),
         f32x16::splat(h.l2),
     );
-    for i in (0..theta.len()).step_by(LANES) {
-        let tv = load(&theta[i..]);
-        let mut gv = load(&grad[i..]);
-        if h.l2 != 0.0 {
+    let (with_l2, maximize, with_decay) = (h.l2 != 0.0, h.maximize, h.weight_decay != 0.0);
+    // g ← ±(∇ + l2·θ) + λθ.
+    let gradient = |tv: f32x16, mut gv: f32x16| {
+        if with_l2 {
             gv += l2 * tv;
         }
-        if h.maximize {
+        if maximize {
             gv = -gv;
         }
-        if h.weight_decay != 0.0 {
+        if with_decay {
             gv += wd * tv;
         }
-        if h.momentum != 0.0 {
-            let bv = if h.first_step {
-                gv
-            } else {
-                mu * load(&buf[i..]) + keep * gv
-            };
-            store(&mut buf[i..], bv);
-            gv = if h.nesterov { gv + mu * bv } else { bv };
+        gv
+    };
+    let thetas = theta.chunks_exact_mut(LANES);
+    let grads = grad.chunks_exact(LANES);
+    if h.momentum == 0.0 {
+        for (t, g) in thetas.zip(grads) {
+            let tv = load(t);
+            store(t, tv - lr * gradient(tv, load(g)));
         }
-        store(&mut theta[i..], tv - lr * gv);
+        return;
+    }
+    let (first_step, nesterov) = (h.first_step, h.nesterov);
+    for ((t, b), g) in thetas.zip(buf.chunks_exact_mut(LANES)).zip(grads) {
+        let tv = load(t);
+        let gv = gradient(tv, load(g));
+        let bv = if first_step {
+            gv
+        } else {
+            mu * load(b) + keep * gv
+        };
+        store(b, bv);
+        let step = if nesterov { gv + mu * bv } else { bv };
+        store(t, tv - lr * step);
     }
 }
 
@@ -319,7 +336,8 @@ pub fn adam_update(
     }
 }
 
-/// [`adam_update`] over whole vectors, `state` = [m, v, vmax].
+/// [`adam_update`] over whole vectors, `state` = [m, v, vmax]: flags
+/// tested once and vectors from iterators, as in [`sgd_vectors`].
 #[inline(always)]
 fn adam_vectors(theta: &mut [f32], state: [&mut [f32]; 3], grad: &[f32], h: &Adam) {
     let [m, v, vmax] = state;
@@ -336,34 +354,53 @@ fn adam_vectors(theta: &mut [f32], state: [&mut [f32]; 3], grad: &[f32], h: &Ada
         f32x16::splat(h.eps),
     );
     let l2 = f32x16::splat(h.l2);
-    for i in (0..theta.len()).step_by(LANES) {
-        let mut tv = load(&theta[i..]);
-        let mut gv = load(&grad[i..]);
-        if h.l2 != 0.0 {
-            gv += l2 * tv;
-        }
-        if h.maximize {
-            gv = -gv;
-        }
-        if h.decoupled {
-            tv *= dec;
-        } else if h.weight_decay != 0.0 {
-            gv += wd * tv;
-        }
-        let mut mv = load(&m[i..]);
-        mv += b1c * (gv - mv);
-        let vv = b2 * load(&v[i..]) + b2c * gv * gv;
-        store(&mut m[i..], mv);
-        store(&mut v[i..], vv);
-        let second = if h.amsgrad {
-            let vm = load(&vmax[i..]).max(vv);
-            store(&mut vmax[i..], vm);
-            vm
-        } else {
-            vv
+    let (with_l2, maximize, decoupled) = (h.l2 != 0.0, h.maximize, h.decoupled);
+    let coupled = !decoupled && h.weight_decay != 0.0;
+    // One vector of θ, ∇, m, v (and vmax with amsgrad), all updated but ∇.
+    let step =
+        |t: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], vmax: Option<&mut [f32]>| {
+            let mut tv = load(t);
+            let mut gv = load(g);
+            if with_l2 {
+                gv += l2 * tv;
+            }
+            if maximize {
+                gv = -gv;
+            }
+            if decoupled {
+                tv *= dec;
+            } else if coupled {
+                gv += wd * tv;
+            }
+            let mut mv = load(m);
+            mv += b1c * (gv - mv);
+            let vv = b2 * load(v) + b2c * gv * gv;
+            store(m, mv);
+            store(v, vv);
+            let second = match vmax {
+                Some(x) => {
+                    let vm = load(x).max(vv);
+                    store(x, vm);
+                    vm
+                }
+                None => vv,
+            };
+            tv -= ss * (mv / (bc2.div(second.sqrt()) + eps));
+            store(t, tv);
         };
-        tv -= ss * (mv / (bc2.div(second.sqrt()) + eps));
-        store(&mut theta[i..], tv);
+    let vectors = theta
+        .chunks_exact_mut(LANES)
+        .zip(grad.chunks_exact(LANES))
+        .zip(m.chunks_exact_mut(LANES))
+        .zip(v.chunks_exact_mut(LANES));
+    if h.amsgrad {
+        for ((((t, g), m), v), x) in vectors.zip(vmax.chunks_exact_mut(LANES)) {
+            step(t, g, m, v, Some(x));
+        }
+    } else {
+        for (((t, g), m), v) in vectors {
+            step(t, g, m, v, None);
+        }
     }
 }
 
