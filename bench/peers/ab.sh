@@ -1,10 +1,11 @@
 #!/bin/bash
 # Two depthlab builds against each other, by hand (no test runs this): for
 # each config, ROUNDS rounds of `depthlab bench --threads 1` pinned to CPU 1
-# in ABBA order (old, new, new, old), printing new ÷ old step time per round
-# (the sums of both samples; below 1: the new build is faster) and the
-# median. ABBA cancels a drift of the host within a round; the median, the
-# outliers of a busy one.
+# in ABBA order (old, new, new, old), printing new ÷ old per round (the
+# sums of both samples; below 1: the new build is faster) and the median,
+# for the median step time and for the fastest step (on a busy host the
+# fastest steps are those the host left alone). ABBA cancels a drift of
+# the host within a round; the median, the outliers of a busy one.
 #
 #   bench/peers/ab.sh /tmp/depthlab-old target/release/depthlab 5 A B C D
 set -euo pipefail
@@ -12,16 +13,24 @@ set -euo pipefail
 need_args 4 "$@"
 OLD=$1 NEW=$2 ROUNDS=$3
 shift 3
-median_us() { taskset -c 1 "$1" bench --net "${NET[$2]}" --threads 1 --steps "${STEPS[$2]}" | sed -n 2p | awk '{print $3}'; }
+# "median fastest" step time of build $1 on config $2, in µs.
+times_us() {
+  taskset -c 1 "$1" bench --net "${NET[$2]}" --threads 1 --steps "${STEPS[$2]}" |
+    sed -n 2p | sed 's/.*median \([0-9.]*\) µs (min \([0-9.]*\).*/\1 \2/'
+}
+# new ÷ old of field $5 (1: median, 2: fastest) of four "median fastest" pairs.
+ratio() { echo "$1 $2 $3 $4" | awk -v f="$5" '{ o = $(f) + $(6 + f); n = $(2 + f) + $(4 + f); printf "%.3f", n / o }'; }
+median() { echo "$@" | tr ' ' '\n' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 for c in "$@"; do
-  ratios=""
+  medians="" fastest=""
   for _ in $(seq "$ROUNDS"); do
-    o1=$(median_us "$OLD" "$c")
-    n1=$(median_us "$NEW" "$c")
-    n2=$(median_us "$NEW" "$c")
-    o2=$(median_us "$OLD" "$c")
-    ratios="$ratios $(awk -v a="$o1" -v b="$n1" -v c="$n2" -v d="$o2" 'BEGIN { printf "%.3f", (b + c) / (a + d) }')"
+    o1=$(times_us "$OLD" "$c")
+    n1=$(times_us "$NEW" "$c")
+    n2=$(times_us "$NEW" "$c")
+    o2=$(times_us "$OLD" "$c")
+    medians="$medians $(ratio "$o1" "$n1" "$n2" "$o2" 1)"
+    fastest="$fastest $(ratio "$o1" "$n1" "$n2" "$o2" 2)"
   done
-  median=$(echo $ratios | tr ' ' '\n' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
-  echo "$c new/old step time:$ratios  median $median"
+  echo "$c new/old median step:$medians  median $(median $medians)"
+  echo "$c new/old fastest step:$fastest  median $(median $fastest)"
 done
