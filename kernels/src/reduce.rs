@@ -248,23 +248,29 @@ mod tests {
         assert!(m.min.is_nan() && m.max.is_nan() && m.mean.is_nan());
     }
 
+    /// Values the fast paths must treat as the slow ones do: NaN, ±∞, ±0,
+    /// and bin edges of the histogram tests' ranges.
+    const AWKWARD: [f32; 10] = [
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        0.0,
+        -0.0,
+        0.5,
+        1.0,
+        -1.0,
+        1.5,
+        -1.5,
+    ];
+
     /// The same order statistics as sorting |x| by `f32::total_cmp`: NaN,
     /// ±∞, ±0 and ties, every position.
     #[test]
     fn quantile_selects_what_a_total_order_sort_does() {
-        let special = [
-            f32::NAN,
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-            0.0,
-            -0.0,
-            1.5,
-            -1.5,
-        ];
         for n in 1..60 {
             let x: Vec<f32> = (0..n)
                 .map(|i| match i % 4 {
-                    0 => special[(i / 4) % special.len()],
+                    0 => AWKWARD[(i / 4) % AWKWARD.len()],
                     _ => ((i * 7919) % 103) as f32 / 10.0 - 5.0,
                 })
                 .collect();
@@ -301,20 +307,10 @@ mod tests {
     /// length, NaN, ±∞, ±0, values on bin edges and beyond the range.
     #[test]
     fn histogram_lanes_match_one_by_one() {
-        let special = [
-            f32::NAN,
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-            0.0,
-            -0.0,
-            1.0,
-            -1.0,
-            0.5,
-        ];
         for n in 0..40 {
             let x: Vec<f32> = (0..n)
                 .map(|i| match i % 5 {
-                    0 => special[(i / 5) % special.len()],
+                    0 => AWKWARD[(i / 5) % AWKWARD.len()],
                     1 => 0.0,
                     _ => ((i * 7919) % 1013) as f32 / 200.0 - 2.5,
                 })
