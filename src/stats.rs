@@ -3,8 +3,8 @@
 //! allocates: results go into a [`NetworkStats`] sized once by the executor.
 
 use crate::spec::ActSpec;
-use depthlab_kernels::activation::{derivative, unit_params};
-use depthlab_kernels::reduce::{Moments, abs_quantile, histogram, moments};
+use depthlab_kernels::activation::{activation_backward, derivative, unit_params};
+use depthlab_kernels::reduce::{Moments, abs_quantile, histogram, moments, sq_sum};
 
 /// Bins of the δ and activation histograms (odd, so 0 sits in the middle
 /// bin of the δ histograms).
@@ -262,9 +262,9 @@ pub fn layer_stats(out: &mut LayerStats, v: &LayerView, scratch: &mut [f32], cfg
         .act
         .saturates()
         .then(|| saturated_fraction(v.act, v.a, cfg.saturation));
-    out.dead = v.act.can_die().then(|| dead_units(v.a, v.units));
-    out.off = v.act.rectifies().then(|| off_units(v.s, v.units));
-    out.mean_sq_derivative = mean_sq_derivative(v);
+    out.dead = v.act.can_die().then(|| dead_units(v.a, v.units, scratch));
+    out.off = v.act.rectifies().then(|| off_units(v.s, v.units, scratch));
+    out.mean_sq_derivative = mean_sq_derivative(v, scratch);
     out.w_hist = [0; HIST_BINS];
     histogram(&mut out.w_hist, v.w, out.w.min, out.w.max);
     out.gain = None;
@@ -356,30 +356,59 @@ fn saturated_fraction(act: ActSpec, a: &[f32], t: f64) -> f64 {
 }
 
 /// Units (columns) whose activation is 0 for every row.
-fn dead_units(a: &[f32], units: usize) -> usize {
-    (0..units)
-        .filter(|&j| a.iter().skip(j).step_by(units.max(1)).all(|&y| y == 0.0))
-        .count()
+fn dead_units(a: &[f32], units: usize, scratch: &mut [f32]) -> usize {
+    units_where_every_row(a, units, scratch, |y| y == 0.0)
 }
 
 /// Units (columns) whose pre-activation is ≤ 0 for every row.
-fn off_units(s: &[f32], units: usize) -> usize {
-    (0..units)
-        .filter(|&j| s.iter().skip(j).step_by(units.max(1)).all(|&y| y <= 0.0))
-        .count()
+fn off_units(s: &[f32], units: usize, scratch: &mut [f32]) -> usize {
+    units_where_every_row(s, units, scratch, |y| y <= 0.0)
 }
 
-fn mean_sq_derivative(v: &LayerView) -> f64 {
+/// Units (columns) of the row-major `x` for which `holds` is true in every
+/// row (every unit when there are no rows). Row by row, so the loop runs
+/// along memory; `scratch[..units]` counts each unit's misses.
+fn units_where_every_row(
+    x: &[f32],
+    units: usize,
+    scratch: &mut [f32],
+    holds: impl Fn(f32) -> bool,
+) -> usize {
+    if units == 0 {
+        return 0;
+    }
+    let misses = &mut scratch[..units];
+    misses.fill(0.0);
+    for row in x.chunks_exact(units) {
+        for (m, &y) in misses.iter_mut().zip(row) {
+            // Stays > 0 once a row misses (adding 1.0 never returns to 0).
+            *m += f32::from(u8::from(!holds(y)));
+        }
+    }
+    misses.iter().filter(|&&m| m == 0.0).count()
+}
+
+/// E[f'(s)²] over the probe: f' of each unit computed into `scratch`, the
+/// squares summed in f64 lanes as every other statistic. f' is the
+/// backward kernel's (run on ∂L/∂a = 1, exact), the very derivative the
+/// network trains with, in SIMD; one unit at a time only for activations
+/// with parameters, whose ∂L/∂params the kernel would also want written.
+fn mean_sq_derivative(v: &LayerView, scratch: &mut [f32]) -> f64 {
     if v.s.is_empty() {
         return 0.0;
     }
     let act = v.act.kernel();
-    let mut sum = 0.0f64;
-    for (s_row, a_row) in v.s.chunks_exact(v.units).zip(v.a.chunks_exact(v.units)) {
-        for j in 0..v.units {
-            let d = derivative(act, s_row[j], a_row[j], unit_params(act, v.p, v.units, j)) as f64;
-            sum += d * d;
+    let d = &mut scratch[..v.s.len()];
+    if act.params_per_unit() == 0 {
+        d.fill(1.0);
+        activation_backward(act, d, &mut [], v.s, v.a, &[], v.rows, v.units);
+    } else {
+        let rows = v.s.chunks_exact(v.units).zip(v.a.chunks_exact(v.units));
+        for (d_row, (s_row, a_row)) in d.chunks_exact_mut(v.units).zip(rows) {
+            for (j, d) in d_row.iter_mut().enumerate() {
+                *d = derivative(act, s_row[j], a_row[j], unit_params(act, v.p, v.units, j));
+            }
         }
     }
-    sum / v.s.len() as f64
+    sq_sum(d) / v.s.len() as f64
 }

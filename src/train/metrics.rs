@@ -110,11 +110,6 @@ pub fn is_classification(set: &Dataset, loss: LossKind) -> bool {
     }
 }
 
-/// √(Σ v²) in f64, in order.
-pub fn l2(values: impl Iterator<Item = f64>) -> f64 {
-    values.map(|v| v * v).sum::<f64>().sqrt()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

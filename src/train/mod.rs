@@ -40,7 +40,7 @@ use crate::spec::Spec;
 use crate::stats::NetworkStats;
 use depthlab_kernels::Activation;
 use depthlab_kernels::loss::loss_forward_backward;
-use metrics::l2;
+use depthlab_kernels::reduce::sq_sum;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -475,8 +475,12 @@ impl Trainer {
         // ‖W‖ is the probe's statistic (its W was just copied from here).
         for (i, l) in self.exec.plan().layers.iter().enumerate() {
             let norm = stats.layers[i].w.norm();
-            let w = self.exec.buf(l.w);
-            let diff = l2(w.iter().zip(&self.before[i]).map(|(&a, &b)| (a - b) as f64));
+            // W before the step is not needed again: it becomes ΔW in place.
+            let delta = &mut self.before[i];
+            for (d, &w) in delta.iter_mut().zip(self.exec.buf(l.w)) {
+                *d = w - *d;
+            }
+            let diff = sq_sum(delta).sqrt();
             self.update_ratio[i] = if norm == 0.0 { 0.0 } else { diff / norm };
         }
         let step = self.step();
