@@ -537,6 +537,11 @@ fn train_runs_writes_its_files_and_refuses_bad_input() {
     // Measured at step 0, every 5 steps (10 per epoch) and at the end.
     let steps = stats_steps(&dir.join("stats.jsonl"));
     assert_eq!(steps, [0, 5, 10, 15, 20, 25, 30]);
+    // What they cost is said: seven measurements of the 100 held-out rows.
+    assert!(
+        stdout.contains("probe statistics: 7 measurements of 100 rows took "),
+        "{stdout}"
+    );
     assert!(dir.join("summary.txt").exists() && dir.join("checkpoint.safetensors").exists());
 
     // Resume from the final checkpoint with more epochs: it continues.

@@ -570,6 +570,8 @@ fn run(
         last_epoch: seen.last_epoch.as_ref(),
         steps: trainer.step() - start_step,
         seconds: started.elapsed().as_secs_f64(),
+        measurements: trainer.measured().0,
+        measuring: trainer.measured().1.as_secs_f64(),
         checkpoints: &checkpoints,
         hist: files.hist,
     }

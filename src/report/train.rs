@@ -300,6 +300,9 @@ pub struct Summary<'a> {
     /// Steps this process ran, and how long it took.
     pub steps: u64,
     pub seconds: f64,
+    /// Probe measurements in that time, and the seconds they took.
+    pub measurements: u64,
+    pub measuring: f64,
     pub checkpoints: &'a [PathBuf],
     /// Append the probe's histograms at the start and the end.
     pub hist: Option<Hist>,
@@ -349,6 +352,17 @@ impl Summary<'_> {
             "{} steps in {:.2} s ({per_step} µs/step incl. evaluation and statistics)\n",
             self.steps, self.seconds
         ));
+        if self.measurements > 0 {
+            // What the statistics cost, so that --stats-every and --probe
+            // can be chosen knowing it.
+            out.push_str(&format!(
+                "probe statistics: {} measurements of {} rows took {}, {:.0} % of the run\n",
+                self.measurements,
+                self.probe,
+                duration(self.measuring),
+                100.0 * self.measuring / self.seconds.max(f64::MIN_POSITIVE),
+            ));
+        }
         for path in self.checkpoints {
             out.push_str(&format!("checkpoint: {}\n", path.display()));
         }

@@ -43,7 +43,7 @@ use depthlab_kernels::loss::loss_forward_backward;
 use depthlab_kernels::reduce::sq_sum;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The probe statistics at one step (‖W_l‖ among them), with the
 /// update ratio ‖ΔW_l‖/‖W_l‖ of the step that led here (none at step 0).
@@ -94,6 +94,10 @@ pub struct Trainer {
     classify: bool,
     /// When the current epoch (or this process's part of it) started.
     epoch_started: Instant,
+    /// Probe measurements so far, and the time they took (see
+    /// [`Trainer::measured`]).
+    measurements: u64,
+    measuring: Duration,
 }
 
 impl Trainer {
@@ -149,6 +153,8 @@ impl Trainer {
             stats_every: None,
             classify,
             epoch_started: Instant::now(),
+            measurements: 0,
+            measuring: Duration::ZERO,
         })
     }
 
@@ -268,6 +274,13 @@ impl Trainer {
         o.schedule.lr(o.lr, epoch, self.epochs)
     }
 
+    /// Probe measurements made by this process, and the time they took:
+    /// saving W before the step, copying the parameters into the probe,
+    /// its forward and backward, the statistics and their reporting.
+    pub fn measured(&self) -> (u64, Duration) {
+        (self.measurements, self.measuring)
+    }
+
     /// Runs the remaining steps, reporting each step, each epoch's record
     /// and the probe statistics to `on`. Stops with [`Error::Diverged`] at
     /// the first non-finite loss.
@@ -322,9 +335,11 @@ impl Trainer {
                 .stats_every
                 .is_some_and(|k| (step + 1).is_multiple_of(k));
         if measure {
+            let started = Instant::now();
             for (before, l) in self.before.iter_mut().zip(&self.exec.plan().layers) {
                 before.copy_from_slice(self.exec.buf(l.w));
             }
+            self.measuring += started.elapsed();
         }
         if !self.exec.run_checked() {
             return Err(Error::Diverged {
@@ -469,6 +484,7 @@ impl Trainer {
 
     /// Runs the probe and reports its statistics.
     fn measure(&mut self, after_step: bool, on: &mut dyn FnMut(Event)) {
+        let started = Instant::now();
         self.sync_probe();
         self.probe.run();
         let stats = self.probe.stats();
@@ -491,5 +507,7 @@ impl Trainer {
             update_ratio: after_step.then_some(&self.update_ratio[..]),
         };
         on(Event::Stats(&record));
+        self.measurements += 1;
+        self.measuring += started.elapsed();
     }
 }
