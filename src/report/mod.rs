@@ -9,7 +9,7 @@ pub mod stats;
 pub mod tensorboard;
 pub mod train;
 
-pub use stats::{Hist, Report, layer_json};
+pub use stats::{Hist, LayerJson, Report, layer_json};
 
 /// A number to 4 significant digits: fixed notation for magnitudes in
 /// [1e-3, 1e5), scientific otherwise.

@@ -7,7 +7,7 @@ use super::{align, csv_text, opt, percent, sig4};
 use crate::graph::{Graph, Layer};
 use crate::stats::{HIST_BINS, HIST_RANGE_STDS, LayerStats, NetworkStats, db};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::fmt::Write as _;
 
 /// Version tag of the JSON output; bump on any incompatible change.
@@ -226,7 +226,7 @@ impl Report<'_> {
 
     /// The `--format json` document (schema [`JSON_SCHEMA`]).
     pub fn json(&self) -> String {
-        let layers: Vec<Value> = self.layers().map(|(l, s)| layer_json(l, s)).collect();
+        let layers: Vec<LayerJson> = self.layers().map(|(l, s)| layer_json(l, s)).collect();
         let st = self.stats;
         let doc = json!({
             "schema": JSON_SCHEMA,
@@ -446,33 +446,149 @@ fn dbs(f: f64) -> String {
 
 /// One layer's statistics as the JSON object of the `layers` array (see
 /// `docs/stats-json.md`); `train --stats-every` writes the same objects.
-pub fn layer_json(l: &Layer, s: &LayerStats) -> Value {
-    let normalized = |h: &[u64]| {
-        let total = h.iter().sum::<u64>().max(1) as f64;
-        h.iter().map(|&c| c as f64 / total).collect::<Vec<_>>()
-    };
-    json!({
-        "layer": l.index,
-        "fan_in": l.fan_in,
-        "units": l.units,
-        "activation": l.act.to_string(),
-        "init": l.init.to_string(),
-        "bias_init": l.bias.to_string(),
-        "a": {
-            "mean": s.a.mean, "std": s.a.std(), "min": s.a.min, "max": s.a.max,
-            "p98_abs": s.a_p98, "saturated": s.saturated, "dead_units": s.dead,
-            "histogram": normalized(&s.act_hist), "zeros": s.act_zeros as f64 / s.a.count.max(1) as f64,
+/// Typed rather than a `serde_json::Value` (a map per object): written
+/// straight out, a measurement of a small net spends less on its JSON than
+/// on its statistics.
+pub fn layer_json<'a>(l: &'a Layer, s: &'a LayerStats) -> LayerJson<'a> {
+    LayerJson {
+        layer: l.index,
+        fan_in: l.fan_in,
+        units: l.units,
+        activation: l.act.to_string(),
+        init: l.init.to_string(),
+        bias_init: l.bias.to_string(),
+        a: ActJson {
+            mean: s.a.mean,
+            std: s.a.std(),
+            min: s.a.min,
+            max: s.a.max,
+            p98_abs: s.a_p98,
+            saturated: s.saturated,
+            dead_units: s.dead,
+            histogram: Normalized(&s.act_hist),
+            zeros: s.act_zeros as f64 / s.a.count.max(1) as f64,
         },
-        "s": { "mean": s.s.mean, "std": s.s.std() },
-        "delta": {
-            "mean": s.delta.mean, "std": s.delta.std(), "abs_mean": s.delta.abs_mean(), "norm": s.delta.norm(),
-            "histogram": normalized(&s.hist), "zeros": s.delta_zeros as f64 / s.delta.count.max(1) as f64,
+        s: MeanStd {
+            mean: s.s.mean,
+            std: s.s.std(),
         },
-        "weight": { "std": s.w.std(), "norm": s.w.norm() },
-        "weight_grad": { "std": s.dw.std(), "norm": s.dw.norm(), "ratio": s.grad_ratio() },
-        "bias_grad": { "norm": s.db.norm() },
-        "act_params": (s.p.count > 0).then(|| json!({ "mean": s.p.mean, "norm": s.p.norm(), "grad_norm": s.dp.norm() })),
-        "mean_sq_derivative": s.mean_sq_derivative,
-        "gain": s.gain.map(|g| json!({ "measured": g, "predicted": s.gain_predicted })),
-    })
+        delta: DeltaJson {
+            mean: s.delta.mean,
+            std: s.delta.std(),
+            abs_mean: s.delta.abs_mean(),
+            norm: s.delta.norm(),
+            histogram: Normalized(&s.hist),
+            zeros: s.delta_zeros as f64 / s.delta.count.max(1) as f64,
+        },
+        weight: StdNorm {
+            std: s.w.std(),
+            norm: s.w.norm(),
+        },
+        weight_grad: GradJson {
+            std: s.dw.std(),
+            norm: s.dw.norm(),
+            ratio: s.grad_ratio(),
+        },
+        bias_grad: Norm { norm: s.db.norm() },
+        act_params: (s.p.count > 0).then(|| ParamsJson {
+            mean: s.p.mean,
+            norm: s.p.norm(),
+            grad_norm: s.dp.norm(),
+        }),
+        mean_sq_derivative: s.mean_sq_derivative,
+        gain: s.gain.map(|measured| GainJson {
+            measured,
+            predicted: s.gain_predicted,
+        }),
+    }
+}
+
+/// See [`layer_json`]; the fields in the schema's order.
+#[derive(Serialize)]
+pub struct LayerJson<'a> {
+    layer: usize,
+    fan_in: usize,
+    units: usize,
+    activation: String,
+    init: String,
+    bias_init: String,
+    a: ActJson<'a>,
+    s: MeanStd,
+    delta: DeltaJson<'a>,
+    weight: StdNorm,
+    weight_grad: GradJson,
+    bias_grad: Norm,
+    act_params: Option<ParamsJson>,
+    mean_sq_derivative: f64,
+    gain: Option<GainJson>,
+}
+
+#[derive(Serialize)]
+struct ActJson<'a> {
+    mean: f64,
+    std: f64,
+    min: f64,
+    max: f64,
+    p98_abs: f64,
+    saturated: Option<f64>,
+    dead_units: Option<usize>,
+    histogram: Normalized<'a>,
+    zeros: f64,
+}
+
+#[derive(Serialize)]
+struct DeltaJson<'a> {
+    mean: f64,
+    std: f64,
+    abs_mean: f64,
+    norm: f64,
+    histogram: Normalized<'a>,
+    zeros: f64,
+}
+
+#[derive(Serialize)]
+struct MeanStd {
+    mean: f64,
+    std: f64,
+}
+
+#[derive(Serialize)]
+struct StdNorm {
+    std: f64,
+    norm: f64,
+}
+
+#[derive(Serialize)]
+struct GradJson {
+    std: f64,
+    norm: f64,
+    ratio: f64,
+}
+
+#[derive(Serialize)]
+struct Norm {
+    norm: f64,
+}
+
+#[derive(Serialize)]
+struct ParamsJson {
+    mean: f64,
+    norm: f64,
+    grad_norm: f64,
+}
+
+#[derive(Serialize)]
+struct GainJson {
+    measured: f64,
+    predicted: Option<f64>,
+}
+
+/// Histogram counts written as fractions of their total.
+struct Normalized<'a>(&'a [u64]);
+
+impl Serialize for Normalized<'_> {
+    fn serialize<S: serde::Serializer>(&self, out: S) -> Result<S::Ok, S::Error> {
+        let total = self.0.iter().sum::<u64>().max(1) as f64;
+        out.collect_seq(self.0.iter().map(|&c| c as f64 / total))
+    }
 }

@@ -2,7 +2,7 @@
 //! `stats.jsonl` lines (schema `depthlab.train-stats/2`, documented in
 //! `docs/training.md`) and the final summary.
 
-use super::{Hist, Report, csv_text, layer_json, opt, percent, sig4};
+use super::{Hist, LayerJson, Report, csv_text, layer_json, opt, percent, sig4};
 use crate::graph::Graph;
 use crate::stats::NetworkStats;
 use crate::train::{EpochRecord, StatsRecord};
@@ -187,7 +187,7 @@ pub fn layer_rows(spec: &str, seed: u64, graph: &Graph, r: &StatsRecord) -> Stri
 
 /// One `stats.jsonl` line.
 #[derive(Serialize)]
-struct StatsLine {
+struct StatsLine<'a> {
     schema: &'static str,
     step: u64,
     epoch: usize,
@@ -200,7 +200,16 @@ struct StatsLine {
     output_step: Option<f64>,
     /// The `stats --format json` layer objects plus `weight_norm` and
     /// `update_ratio`.
-    layers: Vec<serde_json::Value>,
+    layers: Vec<TrainLayer<'a>>,
+}
+
+/// A `stats --format json` layer object with the training's two fields.
+#[derive(Serialize)]
+struct TrainLayer<'a> {
+    #[serde(flatten)]
+    layer: LayerJson<'a>,
+    weight_norm: f64,
+    update_ratio: Option<f64>,
 }
 
 /// One `stats.jsonl` line: the step, the probe loss and one object per
@@ -212,11 +221,10 @@ pub fn stats_line(graph: &Graph, r: &StatsRecord) -> String {
         .iter()
         .zip(&r.stats.layers)
         .enumerate()
-        .map(|(i, (l, s))| {
-            let mut v = layer_json(l, s);
-            v["weight_norm"] = s.w.norm().into();
-            v["update_ratio"] = r.update_ratio.map(|u| u[i]).into();
-            v
+        .map(|(i, (l, s))| TrainLayer {
+            layer: layer_json(l, s),
+            weight_norm: s.w.norm(),
+            update_ratio: r.update_ratio.map(|u| u[i]),
         })
         .collect();
     let line = StatsLine {
