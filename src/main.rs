@@ -337,8 +337,8 @@ struct TrainArgs {
     /// Also measure the probe statistics every K steps (always at the
     /// start and the end); written to DIR/stats.jsonl with --out. Each
     /// measurement costs the probe's forward and backward (probe rows ÷
-    /// batch steps' worth) and the statistics; the summary's last lines
-    /// say how much of the run they took.
+    /// batch steps' worth) and the statistics; the summary's `probe
+    /// statistics:` line says how much of the run they took.
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     stats_every: Option<u64>,
     /// Write epochs.csv, stats.jsonl, summary.txt and

@@ -45,6 +45,12 @@ fn tree_sum(l: [f64; LANES]) -> f64 {
     ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
 }
 
+/// The bits of |v|: without a sign bit they order as the values do (NaN
+/// last, as `f32::total_cmp` puts it), their top byte the exponent.
+fn abs_key(v: f32) -> u32 {
+    v.to_bits() & 0x7fff_ffff
+}
+
 /// Eight values widened to f64 lanes.
 fn widen(c: &[f32]) -> f64x8 {
     f64x8::from(std::array::from_fn::<f64, LANES, _>(|k| c[k] as f64))
@@ -157,7 +163,6 @@ pub fn abs_quantile(scratch: &mut [f32], x: &[f32], q: f64) -> f64 {
     let pos = q * (n - 1) as f64;
     let lo = pos.floor() as usize;
     let frac = pos - lo as f64;
-    let key = |v: f32| v.to_bits() & 0x7fff_ffff;
     let counts = exponent_counts(x);
     // The exponent holding rank `lo`, and the ranks below it.
     let (mut below, mut e) = (0, 0);
@@ -178,7 +183,7 @@ pub fn abs_quantile(scratch: &mut [f32], x: &[f32], q: f64) -> f64 {
         Some(&k) => k,
         None => x
             .iter()
-            .map(|&v| key(v))
+            .map(|&v| abs_key(v))
             .filter(|&k| (k >> 23) as usize > e)
             .min()
             .unwrap_or(u32::MAX),
@@ -232,7 +237,7 @@ fn keys_of_exponent(keys: &mut [u32], x: &[f32], e: u32) -> usize {
     };
     for &v in x {
         // Every key is written; only those of exponent `e` are kept.
-        let k = v.to_bits() & 0x7fff_ffff;
+        let k = abs_key(v);
         keys[kept] = k;
         kept += usize::from(k >> 23 == e);
     }
@@ -248,11 +253,11 @@ fn exponent_counts(x: &[f32]) -> [usize; 256] {
     let tail = chunks.remainder();
     for c in chunks {
         for (copy, &v) in copies.iter_mut().zip(c) {
-            copy[(v.to_bits() >> 23) as usize & 0xff] += 1;
+            copy[(abs_key(v) >> 23) as usize] += 1;
         }
     }
     for &v in tail {
-        copies[0][(v.to_bits() >> 23) as usize & 0xff] += 1;
+        copies[0][(abs_key(v) >> 23) as usize] += 1;
     }
     std::array::from_fn(|e| copies.iter().map(|copy| copy[e]).sum())
 }
@@ -264,10 +269,9 @@ fn exponent_counts(x: &[f32]) -> [usize; 256] {
 /// Up to [`FAST_BINS`] bins, in blocks of 256 values: first their bins,
 /// eight at a time in f64 lanes (the same subtraction and division as one
 /// value at a time, and a clamp whose truncation is the floor, so the same
-/// bins), as bytes; then the
-/// counting, four copies of the histogram taking turns, so that a run of
-/// values in one bin (a rectifier's zeros) does not make each increment wait
-/// on the store of the previous one. (AMD Zen 4, 38 400 values, 41 bins,
+/// bins), as bytes; then the counting, four copies of the histogram taking
+/// turns, so that a run of values in one bin (a rectifier's zeros) does not
+/// make each increment wait on the store of the previous one. (AMD Zen 4, 38 400 values, 41 bins,
 /// medians of 31: one by one 2.3 ns a value; each lane's bin counted as it
 /// was computed 1.0–1.1; in blocks 0.8–0.9.)
 pub fn histogram(counts: &mut [u64], x: &[f32], lo: f64, hi: f64) -> u64 {
@@ -289,12 +293,14 @@ pub fn histogram(counts: &mut [u64], x: &[f32], lo: f64, hi: f64) -> u64 {
     let mut beyond = 0;
     // u32 copies, emptied into `counts` before any can overflow.
     for part in whole.chunks(1 << 30) {
+        // Room for the NaN slot; a power of two, so the index mask below
+        // keeps every count in bounds without a check.
         let mut copies = [[0u32; 2 * FAST_BINS]; 4];
         let mut block = [0u8; 256];
         for values in part.chunks(block.len()) {
             let block = &mut block[..values.len()];
             for (c, out) in values.chunks_exact(8).zip(block.chunks_exact_mut(8)) {
-                let v = f64x8::from(std::array::from_fn::<f64, 8, _>(|k| c[k] as f64));
+                let v = widen(c);
                 beyond += u64::from((v.simd_lt(lo8) | v.simd_gt(hi8)).to_bitmask().count_ones());
                 // Clamped into [0, last] first, the quotient's floor is its
                 // truncation (`last` is whole): the bins of floor-then-clamp
@@ -318,7 +324,8 @@ pub fn histogram(counts: &mut [u64], x: &[f32], lo: f64, hi: f64) -> u64 {
     beyond + histogram_one_by_one(counts, tail, lo, hi, width)
 }
 
-/// Most bins [`histogram`] counts eight values at a time (a power of two).
+/// Most bins [`histogram`] counts in blocks (a power of two); more go one
+/// value at a time.
 pub const FAST_BINS: usize = 64;
 
 /// [`histogram`] one value at a time (bins of `width`).

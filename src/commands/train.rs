@@ -559,6 +559,7 @@ fn run(
         return Err(e);
     }
     let seen = &sinks.seen;
+    let (measurements, measuring) = trainer.measured();
     let summary = Summary {
         spec_name: &spec.source.name,
         seed: spec.train.seed,
@@ -570,8 +571,8 @@ fn run(
         last_epoch: seen.last_epoch.as_ref(),
         steps: trainer.step() - start_step,
         seconds: started.elapsed().as_secs_f64(),
-        measurements: trainer.measured().0,
-        measuring: trainer.measured().1.as_secs_f64(),
+        measurements,
+        measuring: measuring.as_secs_f64(),
         checkpoints: &checkpoints,
         hist: files.hist,
     }

@@ -487,8 +487,26 @@ impl Trainer {
         let started = Instant::now();
         self.sync_probe();
         self.probe.run();
+        // Only after a step is there a W before it to compare with.
+        if after_step {
+            self.update_ratios();
+        }
+        let step = self.step();
+        let record = StatsRecord {
+            step,
+            epoch: (step / self.steps_per_epoch) as usize,
+            stats: self.probe.stats(),
+            update_ratio: after_step.then_some(&self.update_ratio[..]),
+        };
+        on(Event::Stats(&record));
+        self.measurements += 1;
+        self.measuring += started.elapsed();
+    }
+
+    /// ‖ΔW‖/‖W‖ of the step just taken, per layer, into `update_ratio`
+    /// (‖W‖ is the probe's statistic: its W was just copied from here).
+    fn update_ratios(&mut self) {
         let stats = self.probe.stats();
-        // ‖W‖ is the probe's statistic (its W was just copied from here).
         for (i, l) in self.exec.plan().layers.iter().enumerate() {
             let norm = stats.layers[i].w.norm();
             // W before the step is not needed again: it becomes ΔW in place.
@@ -499,15 +517,5 @@ impl Trainer {
             let diff = sq_sum(delta).sqrt();
             self.update_ratio[i] = if norm == 0.0 { 0.0 } else { diff / norm };
         }
-        let step = self.step();
-        let record = StatsRecord {
-            step,
-            epoch: (step / self.steps_per_epoch) as usize,
-            stats,
-            update_ratio: after_step.then_some(&self.update_ratio[..]),
-        };
-        on(Event::Stats(&record));
-        self.measurements += 1;
-        self.measuring += started.elapsed();
     }
 }
