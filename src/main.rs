@@ -245,6 +245,7 @@ impl SpecArgs {
             probe: probe.map(|p| p as usize),
             config: StatsConfig { saturation },
             resources: self.resources(),
+            spare_core: false,
         })
     }
 }
@@ -667,6 +668,9 @@ fn run(cli: Cli) -> Result<String, Error> {
         Command::Train(a) => {
             let spec = a.spec.load_with(a.training.overrides())?;
             let mut opts = a.spec.options(&spec, a.probe, a.saturation)?;
+            // More than one core given: one that training leaves idle can
+            // measure the probe statistics meanwhile.
+            opts.spare_core = opts.resources.threads > 1;
             if a.spec.threads.is_none() {
                 opts.resources.threads = measured_threads(&spec, opts.resources, a.quiet)?;
             }

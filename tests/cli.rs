@@ -509,6 +509,42 @@ fn json_and_csv_are_well_formed() {
     assert!(lines.iter().all(|l| l.split(',').count() == cols), "{csv}");
 }
 
+/// With a core to spare, `train` measures the probe beside the training
+/// steps and says so; the statistics are the same bytes as measured in
+/// line on one thread.
+#[test]
+fn train_measures_the_probe_beside_training_when_a_core_is_free() {
+    let dir = crate::tempdir("cli-beside");
+    let net = "input 8; dense 32 tanh x4; dense 3; data blobs n=320 test=0; \
+               optim sgd lr=0.05; train epochs=2 batch=16 seed=2";
+    let run = |threads: &[&str], out: &str| {
+        let out = dir.join(out);
+        let mut args = vec!["train", "--net", net, "--stats-every", "3", "-q"];
+        args.extend_from_slice(threads);
+        args.extend(["--out", out.to_str().unwrap()]);
+        let o = depthlab(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let line = String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .find(|l| l.starts_with("probe statistics: 15 measurements of 300 rows took "))
+            .unwrap_or_else(|| panic!("no probe statistics line"))
+            .to_owned();
+        (line, std::fs::read(out.join("stats.jsonl")).unwrap())
+    };
+    let (inline, in_line) = run(&["--threads", "1"], "one");
+    assert!(
+        inline.ends_with("% of the run") && !inline.contains("beside"),
+        "{inline}"
+    );
+    let (line, beside) = run(&["--threads", "2"], "two");
+    assert!(
+        line.contains(" on a thread beside training, which waited "),
+        "{line}"
+    );
+    assert!(beside == in_line, "stats.jsonl differs");
+}
+
 #[test]
 fn train_runs_writes_its_files_and_refuses_bad_input() {
     let dir = std::env::temp_dir().join(format!("depthlab-cli-train-{}", std::process::id()));

@@ -74,6 +74,7 @@ pub fn options(probe: usize) -> Options {
             threads: 2,
             ..Resources::default()
         },
+        spare_core: false,
     }
 }
 

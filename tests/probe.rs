@@ -41,6 +41,7 @@ fn stats_and_the_trainer_measure_the_same_probe_rows() {
                 probe: None,
                 config: StatsConfig::default(),
                 resources: options(1).resources,
+                spare_core: false,
             },
         )
         .unwrap();

@@ -89,6 +89,7 @@ fn mutated_specs_never_panic() {
             memory_limit: 16 << 20,
             threads: 2,
         },
+        spare_core: false,
     };
     let (mut ok, mut refused) = (0, 0);
     for i in 0..1500 {

@@ -21,6 +21,7 @@ fn options(threads: usize) -> Options {
             threads,
             ..Resources::default()
         },
+        spare_core: false,
     }
 }
 
@@ -721,4 +722,71 @@ fn the_default_thread_count_is_measured_only_for_plans_that_split() {
         memory_limit: 20 << 20,
     };
     assert_eq!(measured_threads(&wide, tight).unwrap().ratio, None);
+}
+
+/// What a run of `text` reports, measuring every `every` steps in line or
+/// beside training, and stopping (as at a signal) after step `stop_at`:
+/// its statistics records and its epoch records, in order, as text (Debug
+/// shows every f64 to its last bit; the epochs' seconds are left out),
+/// then how it ended and the statistics its probe holds at the end.
+fn reported(text: &str, beside: bool, every: u64, stop_at: Option<u64>) -> [Vec<String>; 4] {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let opts = Options {
+        spare_core: beside,
+        ..options(1)
+    };
+    let mut t = Trainer::new(&spec(text), &opts)
+        .unwrap()
+        .measure_every(Some(every));
+    assert_eq!(t.measures_beside(), beside);
+    let (mut stats, mut epochs) = (Vec::new(), Vec::new());
+    let stop = AtomicBool::new(false);
+    let end = t.run_until(
+        &mut |e| match e {
+            Event::Stats(r) => stats.push(format!(
+                "{} {} {:?} {:?}",
+                r.step, r.epoch, r.stats, r.update_ratio
+            )),
+            Event::Epoch(r) => epochs.push(format!("{:?}", untimed(std::slice::from_ref(r)))),
+            Event::Step { step, .. } => {
+                if Some(step) == stop_at {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+        },
+        &stop,
+    );
+    let measured = t.measured();
+    assert_eq!(measured.count as usize, stats.len(), "{text}");
+    assert_eq!(measured.beside.is_some(), beside);
+    let end = vec![format!("{end:?}"), format!("{:?}", t.probe().stats())];
+    [
+        stats,
+        epochs,
+        end,
+        vec![format!("{:?}", params(t.executor()))],
+    ]
+}
+
+/// Statistics measured on a thread beside training are those measured in
+/// line, bit for bit, and every one is reported however the run ends:
+/// normally (with a test set evaluated on the other probe executor while
+/// one is measuring), diverged with a measurement still running, or
+/// stopped by a signal.
+#[test]
+fn statistics_measured_beside_training_are_those_measured_in_line() {
+    let learns = "input 2; dense 16 tanh x3; dense 3; data spirals n=200 test=100; \
+                  optim sgd lr=0.1 momentum=0.9; train epochs=3 batch=16 seed=3";
+    let diverges = "input 2; dense 64 relu x2; dense 3; data spirals; optim sgd lr=1e8; \
+                    train epochs=2 batch=32";
+    for (text, every, stop_at) in [
+        (learns, 5, None),
+        (diverges, 1, None),
+        (learns, 4, Some(22)),
+    ] {
+        let inline = reported(text, false, every, stop_at);
+        let beside = reported(text, true, every, stop_at);
+        assert!(inline[0].len() >= 3, "{:?}", inline[0]);
+        assert_eq!(beside, inline, "{text}");
+    }
 }

@@ -36,6 +36,12 @@ pub struct Arena {
     len: usize,
 }
 
+// SAFETY: an arena owns its region outright, as a `Vec<f32>` owns its
+// buffer: `ptr` points only into `_bump`, which moves with it, and is read
+// or written only through `&self`/`&mut self`. Moving it to another thread
+// (`train` measures the probe on a thread of its own) shares nothing.
+unsafe impl Send for Arena {}
+
 /// The system could not give an arena of `bytes` bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OutOfMemory {

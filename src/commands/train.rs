@@ -229,10 +229,12 @@ impl RunFolder {
 }
 
 /// Appends `line` to `file`, keeping the first write error.
-fn append(file: Option<&mut LineFile>, line: &str, failure: &mut Option<Error>) {
+fn append(file: Option<&mut LineFile>, line: impl FnOnce() -> String, failure: &mut Option<Error>) {
+    // Made only when written: a statistics line of a deep net is tens of
+    // kB of numbers.
     if let Some(f) = file {
         let path = f.path().to_path_buf();
-        keep_error(f.write(line), path, failure);
+        keep_error(f.write(&line()), path, failure);
     }
 }
 
@@ -349,7 +351,7 @@ impl Sinks {
                 }
                 append(
                     self.folder.as_mut().map(|f| &mut f.epochs),
-                    &epoch_csv(r),
+                    || epoch_csv(r),
                     failure,
                 );
                 if let Some(e) = self.events.as_mut() {
@@ -361,10 +363,12 @@ impl Sinks {
                 self.seen.first.get_or_insert_with(|| r.stats.clone());
             }
             Event::Stats(r) => {
-                let line = stats_line(&self.graph, r);
-                append(self.folder.as_mut().map(|f| &mut f.stats), &line, failure);
-                let rows = layer_rows(&self.label, self.seed, &self.graph, r);
-                append(self.folder.as_mut().map(|f| &mut f.layers), &rows, failure);
+                let (graph, label, seed) = (&self.graph, &self.label, self.seed);
+                let folder = &mut self.folder;
+                let line = || stats_line(graph, r);
+                append(folder.as_mut().map(|f| &mut f.stats), line, failure);
+                let rows = || layer_rows(label, seed, graph, r);
+                append(folder.as_mut().map(|f| &mut f.layers), rows, failure);
                 if let Some(e) = self.events.as_mut() {
                     keep_error(e.stats(&self.graph, r), e.path(), failure);
                 }
@@ -559,7 +563,6 @@ fn run(
         return Err(e);
     }
     let seen = &sinks.seen;
-    let (measurements, measuring) = trainer.measured();
     let summary = Summary {
         spec_name: &spec.source.name,
         seed: spec.train.seed,
@@ -571,8 +574,7 @@ fn run(
         last_epoch: seen.last_epoch.as_ref(),
         steps: trainer.step() - start_step,
         seconds: started.elapsed().as_secs_f64(),
-        measurements,
-        measuring: measuring.as_secs_f64(),
+        measured: trainer.measured(),
         checkpoints: &checkpoints,
         hist: files.hist,
     }

@@ -5,7 +5,7 @@
 use super::{Hist, LayerJson, Report, csv_text, layer_json, opt, percent, sig4};
 use crate::graph::Graph;
 use crate::stats::NetworkStats;
-use crate::train::{EpochRecord, StatsRecord};
+use crate::train::{EpochRecord, Measured, StatsRecord};
 use serde::Serialize;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -308,9 +308,8 @@ pub struct Summary<'a> {
     /// Steps this process ran, and how long it took.
     pub steps: u64,
     pub seconds: f64,
-    /// Probe measurements in that time, and the seconds they took.
-    pub measurements: u64,
-    pub measuring: f64,
+    /// Probe measurements in that time, and what they cost.
+    pub measured: Measured,
     pub checkpoints: &'a [PathBuf],
     /// Append the probe's histograms at the start and the end.
     pub hist: Option<Hist>,
@@ -360,16 +359,23 @@ impl Summary<'_> {
             "{} steps in {:.2} s ({per_step} µs/step incl. evaluation and statistics)\n",
             self.steps, self.seconds
         ));
-        if self.measurements > 0 {
+        if self.measured.count > 0 {
             // What the statistics cost, so that --stats-every and --probe
             // can be chosen knowing it.
-            out.push_str(&format!(
-                "probe statistics: {} measurements of {} rows took {}, {:.0} % of the run\n",
-                self.measurements,
-                self.probe,
-                duration(self.measuring),
-                100.0 * self.measuring / self.seconds.max(f64::MIN_POSITIVE),
-            ));
+            let m = &self.measured;
+            let share = 100.0 * m.here.as_secs_f64() / self.seconds.max(f64::MIN_POSITIVE);
+            let here = duration(m.here.as_secs_f64());
+            let what = format!(
+                "probe statistics: {} measurements of {} rows took",
+                m.count, self.probe
+            );
+            out.push_str(&match m.beside {
+                None => format!("{what} {here}, {share:.0} % of the run\n"),
+                Some(took) => format!(
+                    "{what} {} on a thread beside training, which waited {here} for them, {share:.1} % of the run\n",
+                    duration(took.as_secs_f64())
+                ),
+            });
         }
         for path in self.checkpoints {
             out.push_str(&format!("checkpoint: {}\n", path.display()));

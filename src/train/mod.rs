@@ -19,8 +19,13 @@
 //!   set after the epoch;
 //! - no `optim` line means `optim adam` (lr 1e-3): it trains most specs out
 //!   of the box ([`crate::spec::Optim::default`]); no `data` line means
-//!   `data gaussian` ([`crate::spec::Data::gaussian`]).
+//!   `data gaussian` ([`crate::spec::Data::gaussian`]);
+//! - when training leaves a core idle ([`Options::spare_core`], and a
+//!   training plan that splits nothing), the probe statistics are measured
+//!   on a thread of their own while training goes on, by a third executor
+//!   (see `beside.rs`): the same numbers, reported a little later.
 
+mod beside;
 mod checkpoint;
 mod metrics;
 mod setup;
@@ -31,6 +36,7 @@ pub use metrics::{EpochRecord, EpochSums, count_correct, is_classification};
 pub use setup::{Options, compile_for, measure, probe_executor, training_executor};
 pub use threads::{ThreadChoice, measured_threads};
 
+use crate::compile::Resources;
 use crate::dataset::probe::{copy_rows, probe_set};
 use crate::dataset::{self, Split};
 use crate::error::Error;
@@ -88,16 +94,32 @@ pub struct Trainer {
     sums: EpochSums,
     /// W of every layer before the step whose update ratio is measured.
     before: Vec<Vec<f32>>,
+    /// ‖ΔW‖ of that step per layer, then ‖ΔW‖/‖W‖ once ‖W‖ is measured.
+    delta_norm: Vec<f64>,
     update_ratio: Vec<f64>,
+    /// Where the statistics are measured when not in line.
+    beside: Option<beside::Beside>,
     stats_every: Option<u64>,
     /// Whether accuracy means something for this data and loss.
     classify: bool,
     /// When the current epoch (or this process's part of it) started.
     epoch_started: Instant,
-    /// Probe measurements so far, and the time they took (see
+    /// Probe measurements so far, and the time they took this thread (see
     /// [`Trainer::measured`]).
     measurements: u64,
     measuring: Duration,
+}
+
+/// What the probe measurements of a process cost ([`Trainer::measured`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Measured {
+    pub count: u64,
+    /// Time the training thread spent on them: saving W before a measured
+    /// step, copying the parameters, and the forward, backward and
+    /// statistics unless measured beside; reporting them; waiting for them.
+    pub here: Duration,
+    /// Time they took on their own thread, when measured beside training.
+    pub beside: Option<Duration>,
 }
 
 impl Trainer {
@@ -110,7 +132,14 @@ impl Trainer {
         let t = &spec.train;
         let exec = training_executor(spec, &graph, t.batch, opts.resources)?;
         let probe_bytes = setup::check_probe_fits(spec, &graph, opts)?;
-        let arenas = exec.plan().arena_bytes().saturating_add(probe_bytes);
+        let mut arenas = exec.plan().arena_bytes().saturating_add(probe_bytes);
+        // A core would idle: measure there, if a second probe fits.
+        let beside = opts.spare_core
+            && !exec.plan().splits()
+            && arenas.saturating_add(probe_bytes) <= opts.resources.memory_limit;
+        if beside {
+            arenas = arenas.saturating_add(probe_bytes);
+        }
         let split = dataset::load_for(spec, &graph, setup::data_budget(opts, arenas))?;
         let n = split.train.n;
         if t.batch > n {
@@ -130,6 +159,16 @@ impl Trainer {
             });
         let epochs = total_steps.div_ceil(steps_per_epoch) as usize;
         let probe = probe_executor(spec, &graph, &split, opts)?;
+        let beside = match beside {
+            true => {
+                let one = Resources {
+                    threads: 1,
+                    ..opts.resources
+                };
+                beside::Beside::start(setup::probe_executor_on(spec, &graph, &split, opts, one)?)
+            }
+            false => None,
+        };
         let before = exec
             .plan()
             .layers
@@ -149,7 +188,9 @@ impl Trainer {
             epochs,
             sums: EpochSums::default(),
             before,
+            delta_norm: vec![0.0; graph.layers.len()],
             update_ratio: vec![0.0; graph.layers.len()],
+            beside,
             stats_every: None,
             classify,
             epoch_started: Instant::now(),
@@ -175,10 +216,19 @@ impl Trainer {
         &mut self.exec
     }
 
-    /// The probe executor: after [`Trainer::run`] it holds the final
-    /// weights and the statistics measured with them.
+    /// The probe executor holding the last statistics reported: after
+    /// [`Trainer::run`], the final weights and the statistics measured
+    /// with them.
     pub fn probe(&self) -> &Executor {
-        &self.probe
+        self.beside
+            .as_ref()
+            .and_then(|b| b.idle())
+            .unwrap_or(&self.probe)
+    }
+
+    /// Whether the statistics are measured on a thread of their own.
+    pub fn measures_beside(&self) -> bool {
+        self.beside.is_some()
     }
 
     pub fn total_steps(&self) -> u64 {
@@ -274,11 +324,13 @@ impl Trainer {
         o.schedule.lr(o.lr, epoch, self.epochs)
     }
 
-    /// Probe measurements made by this process, and the time they took:
-    /// saving W before the step, copying the parameters into the probe,
-    /// its forward and backward, the statistics and their reporting.
-    pub fn measured(&self) -> (u64, Duration) {
-        (self.measurements, self.measuring)
+    /// Probe measurements made by this process, and what they cost.
+    pub fn measured(&self) -> Measured {
+        Measured {
+            count: self.measurements,
+            here: self.measuring,
+            beside: self.beside.as_ref().map(|b| b.took()),
+        }
     }
 
     /// Runs the remaining steps, reporting each step, each epoch's record
@@ -290,8 +342,15 @@ impl Trainer {
 
     /// [`Trainer::run`], checking `stop` between steps: once it is set
     /// (SIGINT, SIGTERM), the step in progress finishes, the epoch so far
-    /// is reported and the run ends with [`Error::Interrupted`].
+    /// is reported and the run ends with [`Error::Interrupted`]. However
+    /// it ends, every measurement made is reported first.
     pub fn run_until(&mut self, on: &mut dyn FnMut(Event), stop: &AtomicBool) -> Result<(), Error> {
+        let result = self.run_steps(on, stop);
+        self.finish_measuring(on);
+        result
+    }
+
+    fn run_steps(&mut self, on: &mut dyn FnMut(Event), stop: &AtomicBool) -> Result<(), Error> {
         self.measure(false, on);
         while self.step() < self.total_steps {
             if stop.load(Ordering::Relaxed) {
@@ -308,8 +367,10 @@ impl Trainer {
     }
 
     /// One optimizer step on the next batch; at the end of an epoch (or of
-    /// the run) also the epoch's record, and the probe statistics when due.
-    /// Allocates nothing except at those ends.
+    /// the run) also the epoch's record, and the probe statistics when due
+    /// (measured beside, they may be reported by a later step or by
+    /// [`Trainer::finish_measuring`]). Allocates nothing except at those
+    /// ends.
     pub fn train_step(&mut self, on: &mut dyn FnMut(Event)) -> Result<(), Error> {
         let step = self.step();
         let epoch = (step / self.steps_per_epoch) as usize;
@@ -429,16 +490,6 @@ impl Trainer {
         }
     }
 
-    /// Copies the training executor's parameters into the probe one.
-    fn sync_probe(&mut self) {
-        for (i, from) in self.exec.plan().layers.iter().enumerate() {
-            let to = self.probe.plan().layers[i];
-            for (a, b) in [(from.w, to.w), (from.b, to.b), (from.p, to.p)] {
-                self.probe.buf_mut(b).copy_from_slice(self.exec.buf(a));
-            }
-        }
-    }
-
     /// Mean loss (the data term: no `l2=` penalty) and accuracy over the
     /// training or the test set at the current weights, forward only, in
     /// chunks of the probe's rows; `None` for an absent or empty set. Rows
@@ -446,7 +497,7 @@ impl Trainer {
     /// short last chunk (left from the previous one) change nothing and
     /// are not counted.
     pub fn evaluate(&mut self, set: Set) -> Option<(f64, Option<f64>)> {
-        self.sync_probe();
+        copy_params(&self.exec, &mut self.probe);
         let data = match set {
             Set::Train => &self.split.train,
             Set::Test => self.split.test.as_ref()?,
@@ -482,40 +533,94 @@ impl Trainer {
         Some((loss_sum / n, acc))
     }
 
-    /// Runs the probe and reports its statistics.
+    /// Measures the probe statistics at the current weights: here, or
+    /// started beside (after reporting the measurement still running).
     fn measure(&mut self, after_step: bool, on: &mut dyn FnMut(Event)) {
         let started = Instant::now();
-        self.sync_probe();
-        self.probe.run();
+        self.report_finished(on);
         // Only after a step is there a W before it to compare with.
         if after_step {
-            self.update_ratios();
+            self.update_norms();
         }
-        let step = self.step();
-        let record = StatsRecord {
-            step,
-            epoch: (step / self.steps_per_epoch) as usize,
-            stats: self.probe.stats(),
-            update_ratio: after_step.then_some(&self.update_ratio[..]),
+        let launch = beside::Launch {
+            step: self.step(),
+            after_step,
         };
-        on(Event::Stats(&record));
+        match self.beside.as_mut() {
+            Some(beside) => {
+                let probe = beside.idle_mut().expect("finished above");
+                copy_params(&self.exec, probe);
+                beside.launch(launch);
+            }
+            None => {
+                copy_params(&self.exec, &mut self.probe);
+                self.probe.run();
+                self.report(launch, on);
+            }
+        }
         self.measurements += 1;
         self.measuring += started.elapsed();
     }
 
-    /// ‖ΔW‖/‖W‖ of the step just taken, per layer, into `update_ratio`
-    /// (‖W‖ is the probe's statistic: its W was just copied from here).
-    fn update_ratios(&mut self) {
-        let stats = self.probe.stats();
+    /// Reports the measurement running beside training, if any, once it is
+    /// done (waiting for it). [`Trainer::run_until`] ends with it.
+    pub fn finish_measuring(&mut self, on: &mut dyn FnMut(Event)) {
+        let started = Instant::now();
+        self.report_finished(on);
+        self.measuring += started.elapsed();
+    }
+
+    /// [`Trainer::finish_measuring`], untimed.
+    fn report_finished(&mut self, on: &mut dyn FnMut(Event)) {
+        if let Some(launch) = self.beside.as_mut().and_then(|b| b.finish()) {
+            self.report(launch, on);
+        }
+    }
+
+    /// Reports the statistics the probe just measured (with the update
+    /// ratio: ‖W‖ is the probe's statistic, its W a copy of this step's).
+    fn report(&mut self, launch: beside::Launch, on: &mut dyn FnMut(Event)) {
+        let probe = match &self.beside {
+            Some(b) => b.idle().expect("finished"),
+            None => &self.probe,
+        };
+        let stats = probe.stats();
+        if launch.after_step {
+            let ratios = self.update_ratio.iter_mut().zip(&self.delta_norm);
+            for ((ratio, &diff), layer) in ratios.zip(&stats.layers) {
+                let norm = layer.w.norm();
+                *ratio = if norm == 0.0 { 0.0 } else { diff / norm };
+            }
+        }
+        let record = StatsRecord {
+            step: launch.step,
+            epoch: (launch.step / self.steps_per_epoch) as usize,
+            stats,
+            update_ratio: launch.after_step.then_some(&self.update_ratio[..]),
+        };
+        on(Event::Stats(&record));
+    }
+
+    /// ‖ΔW‖ of the step just taken, per layer, into `delta_norm`.
+    fn update_norms(&mut self) {
         for (i, l) in self.exec.plan().layers.iter().enumerate() {
-            let norm = stats.layers[i].w.norm();
             // W before the step is not needed again: it becomes ΔW in place.
             let delta = &mut self.before[i];
             for (d, &w) in delta.iter_mut().zip(self.exec.buf(l.w)) {
                 *d = w - *d;
             }
-            let diff = sq_sum(delta).sqrt();
-            self.update_ratio[i] = if norm == 0.0 { 0.0 } else { diff / norm };
+            self.delta_norm[i] = sq_sum(delta).sqrt();
+        }
+    }
+}
+
+/// Copies the parameters of `from` into `to` (a probe executor: the same
+/// network, another plan).
+fn copy_params(from: &Executor, to: &mut Executor) {
+    for (i, f) in from.plan().layers.iter().enumerate() {
+        let t = to.plan().layers[i];
+        for (a, b) in [(f.w, t.w), (f.b, t.b), (f.p, t.p)] {
+            to.buf_mut(b).copy_from_slice(from.buf(a));
         }
     }
 }

@@ -21,6 +21,9 @@ pub struct Options {
     pub probe: Option<usize>,
     pub config: StatsConfig,
     pub resources: Resources,
+    /// A core is free beside the training steps: `train` may measure the
+    /// probe there while training goes on ([`crate::train::Trainer`]).
+    pub spare_core: bool,
 }
 
 /// Compiles `graph` (checked from `spec`) for batches of `batch` rows; a
@@ -65,8 +68,20 @@ pub fn probe_executor(
     split: &Split,
     opts: &Options,
 ) -> Result<Executor, Error> {
+    probe_executor_on(spec, graph, split, opts, opts.resources)
+}
+
+/// [`probe_executor`] with other resources (one thread, for measuring
+/// beside training).
+pub(super) fn probe_executor_on(
+    spec: &Spec,
+    graph: &Graph,
+    split: &Split,
+    opts: &Options,
+    resources: Resources,
+) -> Result<Executor, Error> {
     let rows = probe_rows(split, opts.probe, &spec.data_or_default(), &spec.source)?;
-    let plan = compile_for(spec, graph, rows, Purpose::Stats, opts.resources)?;
+    let plan = compile_for(spec, graph, rows, Purpose::Stats, resources)?;
     let mut exec = Executor::new(plan, opts.config).map_err(|error| Error::Plan {
         spec: spec.source.name.clone(),
         error,

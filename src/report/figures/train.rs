@@ -9,7 +9,7 @@ use super::{Look, Panel, Series, hidden_layers, in_legend, layer_color, render};
 use crate::files::write_atomic;
 use crate::train::EpochRecord;
 use plotters::style::RGBColor;
-use serde_json::Value;
+use serde::Deserialize;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -28,31 +28,58 @@ struct LayerPoint {
     update_ratio: Option<f64>,
 }
 
+/// What the figures read of a `stats.jsonl` line; serde skips the rest
+/// (most of the line: histograms) without building it, and a field that
+/// is missing or null (a NaN) is read as NaN.
+#[derive(Deserialize)]
+struct StatsLine {
+    step: Option<f64>,
+    #[serde(default)]
+    layers: Vec<LayerLine>,
+}
+
+#[derive(Deserialize)]
+struct LayerLine {
+    #[serde(default)]
+    a: ActLine,
+    #[serde(default)]
+    delta: DeltaLine,
+    update_ratio: Option<f64>,
+}
+
+#[derive(Default, Deserialize)]
+struct ActLine {
+    mean: Option<f64>,
+    std: Option<f64>,
+    p98_abs: Option<f64>,
+}
+
+#[derive(Default, Deserialize)]
+struct DeltaLine {
+    std: Option<f64>,
+}
+
 /// The lines of `stats.jsonl` (a line that does not parse is skipped: the
 /// file is written whole lines at a time, so only a damaged file has one).
 fn read_stats(path: &Path) -> io::Result<Vec<Record>> {
     let text = std::fs::read_to_string(path)?;
-    let number = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let number = |v: Option<f64>| v.unwrap_or(f64::NAN);
     let records = text
         .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter_map(|line| serde_json::from_str::<StatsLine>(line).ok())
         .map(|doc| Record {
-            step: number(&doc["step"]),
-            layers: doc["layers"]
-                .as_array()
-                .map(|layers| {
-                    layers
-                        .iter()
-                        .map(|l| LayerPoint {
-                            mean: number(&l["a"]["mean"]),
-                            std: number(&l["a"]["std"]),
-                            p98: number(&l["a"]["p98_abs"]),
-                            delta_std: number(&l["delta"]["std"]),
-                            update_ratio: l["update_ratio"].as_f64(),
-                        })
-                        .collect()
+            step: number(doc.step),
+            layers: doc
+                .layers
+                .iter()
+                .map(|l| LayerPoint {
+                    mean: number(l.a.mean),
+                    std: number(l.a.std),
+                    p98: number(l.a.p98_abs),
+                    delta_std: number(l.delta.std),
+                    update_ratio: l.update_ratio,
                 })
-                .unwrap_or_default(),
+                .collect(),
         })
         .collect();
     Ok(records)
