@@ -144,7 +144,13 @@ pub fn compile(
         None => Vec::new(),
     };
     let widest = graph.layers.iter().map(|l| l.units).max();
-    let scratch = lay.add("scratch".into(), rows_times(widest.unwrap_or(0)))?;
+    // The statistics a layer per thread, each with its own scratch.
+    let stats_parts = match training {
+        true => 1,
+        false => threads.min(graph.layers.len()).max(1),
+    };
+    let scratch_len = rows_times(widest.unwrap_or(0)).and_then(|n| n.checked_mul(stats_parts));
+    let scratch = lay.add("scratch".into(), scratch_len)?;
     check_limit(lay.cursor, resources.memory_limit)?;
     let mut chains = Vec::new();
     let mut steps = forward_steps(graph, &layers, x, batch, threads);
@@ -177,9 +183,9 @@ pub fn compile(
         steps.extend(last_steps(
             &params,
             &lay.buffers,
-            layers.len(),
             training,
             threads,
+            stats_parts,
         ));
     }
     Ok(Plan {
@@ -432,13 +438,13 @@ fn optimizer_state(
 fn last_steps(
     params: &[ParamBufs],
     buffers: &[BufferInfo],
-    layers: usize,
     training: bool,
     threads: usize,
+    stats_parts: usize,
 ) -> Vec<Step> {
     if !training {
-        let stats = (0..layers).map(|layer| Step::LayerStats { layer });
-        return stats.chain([Step::NetworkStats]).collect();
+        let parts = stats_parts;
+        return vec![Step::LayerStats { parts }, Step::NetworkStats { parts }];
     }
     let follows = |a: Buf, b: Buf| {
         let (a, b) = (&buffers[a.0], &buffers[b.0]);

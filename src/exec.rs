@@ -5,7 +5,10 @@ use crate::arena::{Access, Arena, Chain, Division, Matrix, Pool, SplitChoice, Vi
 use crate::init::{init_act_params, init_bias, init_weights};
 use crate::plan::{Buf, Plan, PlanError, Step};
 use crate::spec::OptimKind;
-use crate::stats::{LayerStats, LayerView, NetworkStats, StatsConfig, layer_stats, network_stats};
+use crate::stats::{
+    LayerStats, LayerView, NetworkStats, StatsConfig, gains, histogram_ranges, layer_histograms,
+    layer_stats,
+};
 use depthlab_kernels::Activation;
 use depthlab_kernels::activation::{
     activation_backward, activation_forward, activation_forward_in_place,
@@ -338,34 +341,43 @@ impl Executor {
             Step::Penalty { w, rho } => {
                 stats.loss += rho * moments(&mem[plan.buffer(w).range()]).sq_sum;
             }
-            Step::LayerStats { layer } => {
+            Step::LayerStats { parts } => {
                 // The scratch buffer is laid out last, so every other buffer
                 // is in `head`.
                 let (head, tail) = mem.split_at_mut(plan.buffer(plan.scratch).offset);
                 let scratch = &mut tail[..plan.buffer(plan.scratch).len];
-                let bufs = &plan.layers[layer];
-                let l = &plan.graph.layers[layer];
-                let at = |b: Buf| &head[plan.buffer(b).range()];
-                let view = LayerView {
-                    act: l.act,
-                    rows: plan.batch,
-                    units: l.units,
-                    s: at(bufs.s),
-                    a: at(bufs.a),
-                    delta: at(bufs.delta),
-                    w: at(bufs.w),
-                    dw: at(bufs.dw),
-                    b: at(bufs.b),
-                    db: at(bufs.db),
-                    p: at(bufs.p),
-                    dp: at(bufs.dp),
-                };
-                layer_stats(&mut stats.layers[layer], &view, scratch, config);
+                let head = &*head;
+                pool.for_each_item(&mut stats.layers, scratch, parts, |layer, out, scratch| {
+                    let bufs = &plan.layers[layer];
+                    let l = &plan.graph.layers[layer];
+                    let at = |b: Buf| &head[plan.buffer(b).range()];
+                    let view = LayerView {
+                        act: l.act,
+                        rows: plan.batch,
+                        units: l.units,
+                        s: at(bufs.s),
+                        a: at(bufs.a),
+                        delta: at(bufs.delta),
+                        w: at(bufs.w),
+                        dw: at(bufs.dw),
+                        b: at(bufs.b),
+                        db: at(bufs.db),
+                        p: at(bufs.p),
+                        dp: at(bufs.dp),
+                    };
+                    layer_stats(out, &view, scratch, config);
+                });
             }
-            Step::NetworkStats => {
+            Step::NetworkStats { parts } => {
                 let mem = &*mem;
                 let at = |b: Buf| &mem[plan.buffer(b).range()];
-                network_stats(stats, plan.layers.iter().map(|l| (at(l.delta), at(l.a))));
+                histogram_ranges(stats);
+                let ranges = (stats.hist_range, stats.act_range);
+                pool.for_each_item(&mut stats.layers, &mut [], parts, |layer, out, _| {
+                    let bufs = &plan.layers[layer];
+                    layer_histograms(out, at(bufs.delta), at(bufs.a), ranges.0, ranges.1);
+                });
+                gains(stats);
             }
         }
     }

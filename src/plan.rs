@@ -162,10 +162,12 @@ pub enum Step {
         index: usize,
         parts: usize,
     },
-    /// Per-layer statistics of layer `layer` (0-based).
-    LayerStats { layer: usize },
-    /// Cross-layer statistics: gains and δ histograms on a common range.
-    NetworkStats,
+    /// The statistics of every layer, a layer at a time on each of
+    /// `parts` threads (each with its own block of the scratch buffer).
+    LayerStats { parts: usize },
+    /// Cross-layer statistics: gains, and δ and activation histograms on
+    /// common ranges (a layer's at a time on each of `parts` threads).
+    NetworkStats { parts: usize },
 }
 
 /// What a [`Step::Chain`] runs, and so how it divides the work.
@@ -196,7 +198,7 @@ impl Step {
             Step::Loss { .. } => "loss and its gradient",
             Step::Update { .. } => "optimizer update (decay fused)",
             Step::Penalty { .. } => "L2 penalty",
-            Step::LayerStats { .. } | Step::NetworkStats => "statistics",
+            Step::LayerStats { .. } | Step::NetworkStats { .. } => "statistics",
             Step::Chain { of, .. } => match of {
                 Chained::Forward => "gemm forward x·Wᵀ (+ bias, activation), layers chained",
                 Chained::Backward => "gemm ∂x = δ·W chained, then ∂W = δᵀ·x (+ ∂b)",
@@ -233,7 +235,9 @@ impl Step {
             | Step::LinearBackwardInput { parts, .. }
             | Step::ActivationBackward { parts, .. }
             | Step::Update { parts, .. }
-            | Step::Chain { parts, .. } => parts,
+            | Step::Chain { parts, .. }
+            | Step::LayerStats { parts }
+            | Step::NetworkStats { parts } => parts,
             _ => 1,
         }
     }
@@ -423,17 +427,17 @@ impl Plan {
                 let what = format!("{}({}, {}) → {}", loss.name(), n(pred), n(target), n(grad));
                 ("loss".into(), what, format!("{rows}×{cols}"), 1)
             }
-            Step::LayerStats { layer } => (
+            Step::LayerStats { parts } => (
                 "stats".into(),
-                format!("layer {}", layer + 1),
+                format!("each of the {} layers", self.layers.len()),
                 String::new(),
-                1,
+                parts,
             ),
-            Step::NetworkStats => (
+            Step::NetworkStats { parts } => (
                 "stats".into(),
                 "gains, δ and activation histograms".into(),
                 String::new(),
-                1,
+                parts,
             ),
             Step::Chain { of, index, parts } => {
                 let steps = self.chains[index].len();
@@ -653,7 +657,7 @@ impl fmt::Display for Plan {
         writeln!(out, "batch:        {} rows", self.batch)?;
         writeln!(
             out,
-            "threads:      {} (×N after a step: split into N row blocks)",
+            "threads:      {} (×N after a step: split into N row blocks, or N parts taking a layer at a time)",
             self.threads
         )?;
         writeln!(

@@ -271,14 +271,11 @@ pub fn layer_stats(out: &mut LayerStats, v: &LayerView, scratch: &mut [f32], cfg
     out.gain_predicted = None;
 }
 
-/// Fills the cross-layer statistics once every layer's are known: the
-/// common histogram ranges (from the hidden layers), the δ and activation
-/// histograms, and the measured and predicted gains. `layers` yields each
-/// layer's (δ, a).
-pub fn network_stats<'a>(
-    stats: &mut NetworkStats,
-    layers: impl Iterator<Item = (&'a [f32], &'a [f32])>,
-) {
+/// The common ranges of the δ and activation histograms, from the hidden
+/// layers' statistics, into `stats`: the first of the cross-layer
+/// statistics, once every layer's are known; then each layer's
+/// [`layer_histograms`] (a layer per thread), then the [`gains`].
+pub fn histogram_ranges(stats: &mut NetworkStats) {
     let widest = stats
         .hidden()
         .iter()
@@ -290,12 +287,25 @@ pub fn network_stats<'a>(
         1.0
     };
     stats.act_range = act_range(stats.hidden());
-    let r = stats.hist_range;
-    let (lo, hi) = stats.act_range;
-    for (l, (delta, a)) in stats.layers.iter_mut().zip(layers) {
-        (l.hist_beyond, l.delta_zeros) = nonzero_histogram(&mut l.hist, delta, -r, r);
-        (l.act_beyond, l.act_zeros) = nonzero_histogram(&mut l.act_hist, a, lo, hi);
-    }
+}
+
+/// One layer's δ histogram over ±`hist_range` and activation histogram
+/// over `act_range` (the ranges [`histogram_ranges`] set).
+pub fn layer_histograms(
+    l: &mut LayerStats,
+    delta: &[f32],
+    a: &[f32],
+    hist_range: f64,
+    (lo, hi): (f64, f64),
+) {
+    let r = hist_range;
+    (l.hist_beyond, l.delta_zeros) = nonzero_histogram(&mut l.hist, delta, -r, r);
+    (l.act_beyond, l.act_zeros) = nonzero_histogram(&mut l.act_hist, a, lo, hi);
+}
+
+/// Each layer's measured gain std(δ_l)/std(δ_{l+1}) and its mean-field
+/// prediction, from the layers' statistics.
+pub fn gains(stats: &mut NetworkStats) {
     let n = stats.layers.len();
     for i in 0..n.saturating_sub(1) {
         let (lower, upper) = stats.layers.split_at_mut(i + 1);

@@ -252,6 +252,46 @@ impl Pool {
     }
 }
 
+impl Pool {
+    /// Calls `f(i, &mut items[i], block)` for every item, the items claimed
+    /// one at a time by `parts` parts (items may cost unevenly: a part that
+    /// is done with one takes the next), each part with its own block of
+    /// `scratch` (`parts` equal blocks; what is left over goes unused).
+    /// Allocates nothing.
+    pub fn for_each_item<T: Send>(
+        &self,
+        items: &mut [T],
+        scratch: &mut [f32],
+        parts: usize,
+        f: impl Fn(usize, &mut T, &mut [f32]) + Sync,
+    ) {
+        let parts = parts.clamp(1, items.len().max(1));
+        let block = scratch.len() / parts;
+        let (n, next) = (items.len(), AtomicUsize::new(0));
+        // Addresses as integers so the closure is Sync.
+        let (items, scratch) = (items.as_mut_ptr() as usize, scratch.as_mut_ptr() as usize);
+        self.run(parts, &|p| {
+            // SAFETY: part p runs once per call, and the blocks of distinct
+            // parts are disjoint and inside `scratch`, which stays mutably
+            // borrowed until every part has finished.
+            let block = unsafe {
+                std::slice::from_raw_parts_mut((scratch as *mut f32).add(p * block), block)
+            };
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                // SAFETY: each index below n is claimed by one part only,
+                // and `items` stays mutably borrowed until every part has
+                // finished; T: Send lets another thread have the &mut.
+                let item = unsafe { &mut *(items as *mut T).add(i) };
+                f(i, item, &mut *block);
+            }
+        });
+    }
+}
+
 fn worker(s: &Shared) {
     let mut seen = 0usize;
     loop {
@@ -325,6 +365,36 @@ mod tests {
                     hits.iter().all(|h| h.load(Ordering::Relaxed) == 50),
                     "threads {threads} parts {parts}"
                 );
+            }
+        }
+    }
+
+    /// Every item is visited once, with its own index, whatever the
+    /// threads and parts; a part's scratch block is its own: each call
+    /// finds it zero, fills it with its own mark and finds the mark intact
+    /// after yielding, then zeroes it.
+    #[test]
+    fn for_each_item_visits_every_item_once_with_a_block_of_its_own() {
+        for threads in 1..=3 {
+            let pool = Pool::new(threads);
+            pool.set_split(true);
+            for n in [0, 1, 2, 5, 51] {
+                for parts in 1..=4 {
+                    let mut items: Vec<(usize, u32)> = vec![(usize::MAX, 0); n];
+                    let mut scratch = vec![0.0f32; 43];
+                    pool.for_each_item(&mut items, &mut scratch, parts, |i, item, block| {
+                        assert_eq!(block.len(), 43 / parts.min(n.max(1)));
+                        assert!(block.iter().all(|&v| v == 0.0), "a block shared");
+                        let mark = i as f32 + 1.0;
+                        block.fill(mark);
+                        std::thread::yield_now();
+                        assert!(block.iter().all(|&v| v == mark), "a block shared");
+                        block.fill(0.0);
+                        *item = (i, item.1 + 1);
+                    });
+                    let want: Vec<(usize, u32)> = (0..n).map(|i| (i, 1)).collect();
+                    assert_eq!(items, want, "threads {threads} n {n} parts {parts}");
+                }
             }
         }
     }
