@@ -144,11 +144,7 @@ pub fn compile(
         None => Vec::new(),
     };
     let widest = graph.layers.iter().map(|l| l.units).max();
-    // The statistics a layer per thread, each with its own scratch.
-    let stats_parts = match training {
-        true => 1,
-        false => threads.min(graph.layers.len()).max(1),
-    };
+    let stats_parts = stats_parts(graph, training, threads);
     let scratch_len = rows_times(widest.unwrap_or(0)).and_then(|n| n.checked_mul(stats_parts));
     let scratch = lay.add("scratch".into(), scratch_len)?;
     check_limit(lay.cursor, resources.memory_limit)?;
@@ -427,6 +423,15 @@ fn optimizer_state(
         params.extend(kind);
     }
     Ok(params)
+}
+
+/// The parts a probe plan's statistics are split into: a layer at a time
+/// on each thread, each with its own block of the scratch buffer.
+fn stats_parts(graph: &Graph, training: bool, threads: usize) -> usize {
+    match training {
+        true => 1,
+        false => threads.min(graph.layers.len()).max(1),
+    }
 }
 
 /// After the backward pass: the fused optimizer updates (training), or
