@@ -181,7 +181,9 @@ struct SpecArgs {
     /// steps on them against one thread and keeps one unless the cores are
     /// at least 10 % faster for this network on this machine. While
     /// running, a step also runs alone on one thread when that has been
-    /// faster lately (another busy process on a core).
+    /// faster lately (another busy process on a core). A core `train`
+    /// leaves idle measures the probe statistics meanwhile (not with
+    /// --threads 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     threads: Option<u32>,
     /// Refuse networks whose arenas and data would together exceed this
@@ -338,8 +340,10 @@ struct TrainArgs {
     /// Also measure the probe statistics every K steps (always at the
     /// start and the end); written to DIR/stats.jsonl with --out. Each
     /// measurement costs the probe's forward and backward (probe rows ÷
-    /// batch steps' worth) and the statistics; the summary's `probe
-    /// statistics:` line says how much of the run they took.
+    /// batch steps' worth) and the statistics: on a core of their own
+    /// while training goes on when training leaves one idle (one thread
+    /// chosen, or nothing worth splitting), else in line. The summary's
+    /// `probe statistics:` line says how much of the run they took.
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     stats_every: Option<u64>,
     /// Write epochs.csv, stats.jsonl, summary.txt and

@@ -7,6 +7,7 @@ mod check;
 mod examples;
 mod poly;
 mod report;
+mod run_folder;
 mod stats;
 mod sweep;
 mod train;

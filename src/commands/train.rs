@@ -2,15 +2,12 @@
 //! finish, shows progress on stderr, writes the run folder (`--out`) and
 //! the checkpoints, and on SIGINT/SIGTERM finishes the step and saves.
 
+use super::run_folder::{Files, Record, RunFolder, Writer};
 use crate::error::Error;
-use crate::files::LineFile;
 use crate::graph::Graph;
 use crate::report::figures::write_train_figures;
 use crate::report::tensorboard::EventFile;
-use crate::report::train::{
-    Summary, drop_epoch_rows_after, epoch_csv, epoch_csv_header, epoch_header, epoch_line,
-    layer_rows, layers_csv_header, stats_line,
-};
+use crate::report::train::{Summary, epoch_header, epoch_line};
 use crate::report::{Hist, sig4};
 use crate::spec::Spec;
 use crate::stats::NetworkStats;
@@ -197,55 +194,6 @@ impl Progress {
     }
 }
 
-/// The run folder's line files: `epochs.csv`, `stats.jsonl` and
-/// `layers.csv` (the same measurements, one flat row per layer).
-struct RunFolder {
-    epochs: LineFile,
-    stats: LineFile,
-    layers: LineFile,
-}
-
-impl RunFolder {
-    /// Creates `dir` if needed and opens its line files: new for a new run;
-    /// appended to on resume, after dropping the rows of the epoch the
-    /// checkpoint stopped in (the resumed run writes it whole).
-    fn open(dir: &Path, resumed_epochs: Option<u64>) -> Result<RunFolder, Error> {
-        std::fs::create_dir_all(dir).map_err(Error::writing(dir))?;
-        let epochs = dir.join("epochs.csv");
-        if let Some(completed) = resumed_epochs {
-            drop_epoch_rows_after(&epochs, completed).map_err(Error::writing(&epochs))?;
-        }
-        let append = resumed_epochs.is_some();
-        let stats = dir.join("stats.jsonl");
-        let layers = dir.join("layers.csv");
-        Ok(RunFolder {
-            epochs: LineFile::open(epochs.clone(), append, &epoch_csv_header())
-                .map_err(Error::writing(&epochs))?,
-            stats: LineFile::open(stats.clone(), append, "").map_err(Error::writing(&stats))?,
-            layers: LineFile::open(layers.clone(), append, &layers_csv_header())
-                .map_err(Error::writing(&layers))?,
-        })
-    }
-}
-
-/// Appends `line` to `file`, keeping the first write error.
-fn append(file: Option<&mut LineFile>, line: impl FnOnce() -> String, failure: &mut Option<Error>) {
-    // Made only when written: a statistics line of a deep net is tens of
-    // kB of numbers.
-    if let Some(f) = file {
-        let path = f.path().to_path_buf();
-        keep_error(f.write(&line()), path, failure);
-    }
-}
-
-/// Keeps the first write error in `failure` (the run goes on; it is
-/// reported once the checkpoint is written).
-fn keep_error(result: std::io::Result<()>, path: PathBuf, failure: &mut Option<Error>) {
-    if let Err(error) = result {
-        failure.get_or_insert(Error::Write { path, error });
-    }
-}
-
 /// The first line of the output: what is trained, on what, how.
 fn header(spec: &Spec, trainer: &Trainer, resumed: bool) -> String {
     let graph = &trainer.executor().plan().graph;
@@ -284,20 +232,17 @@ struct Seen {
     last_epoch: Option<EpochRecord>,
 }
 
-/// Where the trainer's events go: the run folder's files, the TensorBoard
-/// event file, and what the summary needs. Write errors are kept (the
-/// first one) and reported once the checkpoint is written.
+/// Where the trainer's events go: the progress and the epoch table, the
+/// run's files (written by a [`Writer`] thread), and what the summary
+/// needs. Write errors are kept (the first one) and reported once the
+/// checkpoint is written.
 struct Sinks {
     /// Epoch rows printed: every this many, and the first and the last.
     print_every: usize,
     epochs: usize,
-    folder: Option<RunFolder>,
-    events: Option<EventFile>,
+    writer: Writer,
     graph: Graph,
-    label: String,
-    seed: u64,
     seen: Seen,
-    failure: Option<Error>,
     /// The step a resumed run starts at: its first measurement is the
     /// summary's start, not a record (the uninterrupted run has none there).
     resumed_at: Option<u64>,
@@ -323,25 +268,23 @@ impl Sinks {
             None => None,
         };
         let epochs = trainer.epochs();
+        let graph = trainer.executor().plan().graph.clone();
+        let label = spec.label();
+        let written = Files::new(folder, events, graph.clone(), label, spec.train.seed);
         Ok(Sinks {
             print_every: files
                 .print_every
                 .unwrap_or(epochs.div_ceil(MAX_EPOCH_ROWS))
                 .max(1),
             epochs,
-            folder,
-            events,
-            graph: trainer.executor().plan().graph.clone(),
-            label: spec.label(),
-            seed: spec.train.seed,
+            writer: Writer::start(written),
+            graph,
             seen: Seen::default(),
-            failure: None,
             resumed_at: files.resume.is_some().then(|| trainer.step()),
         })
     }
 
     fn on(&mut self, event: Event, progress: &mut Progress) {
-        let failure = &mut self.failure;
         match event {
             Event::Step { step, total, loss } => progress.step(step, total, loss),
             Event::Epoch(r) => {
@@ -349,29 +292,14 @@ impl Sinks {
                 if shown || r.epoch.is_multiple_of(self.print_every) {
                     progress.print(&format!("{}\n", epoch_line(r)));
                 }
-                append(
-                    self.folder.as_mut().map(|f| &mut f.epochs),
-                    || epoch_csv(r),
-                    failure,
-                );
-                if let Some(e) = self.events.as_mut() {
-                    keep_error(e.epoch(r), e.path(), failure);
-                }
+                self.writer.write(|| Record::Epoch(r.clone()));
                 self.seen.last_epoch = Some(r.clone());
             }
             Event::Stats(r) if self.resumed_at == Some(r.step) && r.update_ratio.is_none() => {
                 self.seen.first.get_or_insert_with(|| r.stats.clone());
             }
             Event::Stats(r) => {
-                let (graph, label, seed) = (&self.graph, &self.label, self.seed);
-                let folder = &mut self.folder;
-                let line = || stats_line(graph, r);
-                append(folder.as_mut().map(|f| &mut f.stats), line, failure);
-                let rows = || layer_rows(label, seed, graph, r);
-                append(folder.as_mut().map(|f| &mut f.layers), rows, failure);
-                if let Some(e) = self.events.as_mut() {
-                    keep_error(e.stats(&self.graph, r), e.path(), failure);
-                }
+                self.writer.write(|| Record::stats(r));
                 let seen = &mut self.seen;
                 seen.first.get_or_insert_with(|| r.stats.clone());
                 seen.last = Some(r.stats.clone());
@@ -552,6 +480,14 @@ fn run(
     progress.print(&format!("{}\n", epoch_header()));
     let start_step = trainer.step();
     let result = trainer.run_until(&mut |event| sinks.on(event, progress), stop);
+    let Sinks {
+        writer,
+        seen,
+        graph,
+        ..
+    } = sinks;
+    // Every record written before the figures read them.
+    let failure = writer.close();
     // Whatever happened, keep what was measured: the checkpoints first,
     // then the figures (also after an interruption).
     let diverged = matches!(result, Err(Error::Diverged { .. }));
@@ -559,14 +495,13 @@ fn run(
     let figures = write_figures(spec, files);
     result?;
     figures?;
-    if let Some(e) = sinks.failure {
+    if let Some(e) = failure {
         return Err(e);
     }
-    let seen = &sinks.seen;
     let summary = Summary {
         spec_name: &spec.source.name,
         seed: spec.train.seed,
-        graph: &sinks.graph,
+        graph: &graph,
         first: seen.first.as_ref(),
         last: seen.last.as_ref(),
         probe: trainer.probe().plan().batch,
