@@ -94,7 +94,8 @@ pub struct Trainer {
     sums: EpochSums,
     /// W of every layer before the step whose update ratio is measured.
     before: Vec<Vec<f32>>,
-    /// ‖ΔW‖ of that step per layer, then ‖ΔW‖/‖W‖ once ‖W‖ is measured.
+    /// ‖ΔW‖ of that step per layer: the update ratio's numerator, kept
+    /// until the probe has measured ‖W‖.
     delta_norm: Vec<f64>,
     update_ratio: Vec<f64>,
     /// Where the statistics are measured when not in line.
@@ -134,10 +135,10 @@ impl Trainer {
         let probe_bytes = setup::check_probe_fits(spec, &graph, opts)?;
         let mut arenas = exec.plan().arena_bytes().saturating_add(probe_bytes);
         // A core would idle: measure there, if a second probe fits.
-        let beside = opts.spare_core
+        let measure_beside = opts.spare_core
             && !exec.plan().splits()
             && arenas.saturating_add(probe_bytes) <= opts.resources.memory_limit;
-        if beside {
+        if measure_beside {
             arenas = arenas.saturating_add(probe_bytes);
         }
         let split = dataset::load_for(spec, &graph, setup::data_budget(opts, arenas))?;
@@ -159,7 +160,7 @@ impl Trainer {
             });
         let epochs = total_steps.div_ceil(steps_per_epoch) as usize;
         let probe = probe_executor(spec, &graph, &split, opts)?;
-        let beside = match beside {
+        let beside = match measure_beside {
             true => {
                 let one = Resources {
                     threads: 1,
