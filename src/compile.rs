@@ -144,8 +144,9 @@ pub fn compile(
         None => Vec::new(),
     };
     let widest = graph.layers.iter().map(|l| l.units).max();
-    let stats_parts = stats_parts(graph, training, threads);
-    let scratch_len = rows_times(widest.unwrap_or(0)).and_then(|n| n.checked_mul(stats_parts));
+    let block = rows_times(widest.unwrap_or(0));
+    let stats_parts = stats_parts(graph, training, threads, block, lay.cursor, resources);
+    let scratch_len = block.and_then(|n| n.checked_mul(stats_parts));
     let scratch = lay.add("scratch".into(), scratch_len)?;
     check_limit(lay.cursor, resources.memory_limit)?;
     let mut chains = Vec::new();
@@ -426,12 +427,23 @@ fn optimizer_state(
 }
 
 /// The parts a probe plan's statistics are split into: a layer at a time
-/// on each thread, each with its own block of the scratch buffer.
-fn stats_parts(graph: &Graph, training: bool, threads: usize) -> usize {
-    match training {
-        true => 1,
-        false => threads.min(graph.layers.len()).max(1),
-    }
+/// on each thread, each with its own scratch block of `block` floats, laid
+/// out from `cursor`; one if those blocks would not fit in the memory
+/// limit (a plan that fits on one thread fits on any).
+fn stats_parts(
+    graph: &Graph,
+    training: bool,
+    threads: usize,
+    block: Option<usize>,
+    cursor: usize,
+    resources: Resources,
+) -> usize {
+    let parts = threads.min(graph.layers.len()).max(1);
+    let end = block
+        .and_then(|n| n.checked_mul(parts))
+        .and_then(|n| n.checked_add(cursor));
+    let fits = end.is_some_and(|f| check_limit(f, resources.memory_limit).is_ok());
+    if training || !fits { 1 } else { parts }
 }
 
 /// After the backward pass: the fused optimizer updates (training), or

@@ -342,7 +342,8 @@ struct TrainArgs {
     /// measurement costs the probe's forward and backward (probe rows ÷
     /// batch steps' worth) and the statistics: on a core of their own
     /// while training goes on when training leaves one idle (one thread
-    /// chosen, or nothing worth splitting), else in line. The summary's
+    /// chosen, or nothing worth splitting) and a second probe fits in
+    /// --memory-limit, else in line. The summary's
     /// `probe statistics:` line says how much of the run they took.
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     stats_every: Option<u64>,

@@ -539,7 +539,7 @@ fn train_measures_the_probe_beside_training_when_a_core_is_free() {
     );
     let (line, beside) = run(&["--threads", "2"], "two");
     assert!(
-        line.contains(" on a thread beside training, which waited "),
+        line.contains(" on a thread beside training, and "),
         "{line}"
     );
     assert!(beside == in_line, "stats.jsonl differs");

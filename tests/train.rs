@@ -790,3 +790,25 @@ fn statistics_measured_beside_training_are_those_measured_in_line() {
         assert_eq!(beside, inline, "{text}");
     }
 }
+
+/// The second probe executor of measuring beside training is made only if
+/// it fits in the memory limit beside the training one, the first probe
+/// and the data; a run that fits measured in line still runs.
+#[test]
+fn measuring_beside_needs_room_for_a_second_probe() {
+    let text = "input 8; dense 64 tanh x4; dense 3; data blobs n=1000000 test=0; train batch=16";
+    let opts = |limit_mib: u64| Options {
+        probe: Some(10_000),
+        spare_core: true,
+        resources: Resources {
+            threads: 2,
+            memory_limit: limit_mib << 20,
+        },
+        ..options(2)
+    };
+    let roomy = Trainer::new(&spec(text), &opts(1024)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(roomy.measures_beside());
+    // 34 MiB of data, a 35 MiB probe arena: room for one probe, not two.
+    let tight = Trainer::new(&spec(text), &opts(85)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!tight.measures_beside());
+}

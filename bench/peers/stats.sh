@@ -37,7 +37,7 @@ for c in "$@"; do
       / steps in / { total = $4 }
       /^probe statistics:/ {
         t = $9; sub(/,$/, "", t)
-        for (i = 1; i < NF; i++) if ($i == "waited") t = $(i + 1)
+        for (i = 1; i < NF; i++) if ($i == "and") t = $(i + 1)
         scale = t ~ /µs$/ ? 1e-6 : t ~ /ms$/ ? 1e-3 : 1
         sub(/[µm]?s$/, "", t); stats = t * scale
       }

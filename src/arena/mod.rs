@@ -18,7 +18,7 @@ mod pool;
 mod split;
 
 pub use chain::{Access, Chain, Division, Matrix, Views};
-pub use pool::{Pool, block_bounds};
+pub use pool::{Pool, WORKER_STACK, block_bounds};
 pub use split::SplitChoice;
 
 use bumpalo::Bump;

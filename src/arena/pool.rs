@@ -25,8 +25,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-/// Stack of a worker thread.
-const WORKER_STACK: usize = 4 << 20;
+/// Stack of a thread that runs kernels (the gemm packs on the stack): the
+/// pool's workers, and `train`'s probe thread.
+pub const WORKER_STACK: usize = 4 << 20;
 
 /// Spins before a worker parks (≈ 50–100 µs).
 const SPINS: u32 = 20_000;
@@ -257,7 +258,8 @@ impl Pool {
     /// one at a time by `parts` parts (items may cost unevenly: a part that
     /// is done with one takes the next), each part with its own block of
     /// `scratch` (`parts` equal blocks; what is left over goes unused).
-    /// Allocates nothing.
+    /// Allocates nothing. `f` must not call this pool (as for
+    /// [`Pool::run`]: the call would wait on parts that wait on it).
     pub fn for_each_item<T: Send>(
         &self,
         items: &mut [T],

@@ -69,8 +69,9 @@ fn keep_error(result: std::io::Result<()>, path: PathBuf, failure: &mut Option<E
     }
 }
 
-/// Records sent and not yet written, at most.
-const BACKLOG: usize = 16;
+/// Records sent and not yet written, at most: what a hard kill (SIGKILL,
+/// a second signal) can lose beyond what an in-line writer would.
+const BACKLOG: usize = 4;
 
 /// A record to write, owned (it crosses to the writing thread).
 pub(super) enum Record {
@@ -220,15 +221,15 @@ impl Writer {
         }
     }
 
-    /// Waits until every record is written; the first write error.
-    pub(super) fn close(self) -> Option<Error> {
+    /// Waits until every record is written; the first write error, or
+    /// the writer's panic (a bug) for the caller to raise once the
+    /// checkpoints are safe.
+    pub(super) fn close(self) -> std::thread::Result<Option<Error>> {
         match self {
-            Writer::Here(files) => files.failure,
+            Writer::Here(files) => Ok(files.failure),
             Writer::Thread { records, thread } => {
                 drop(records);
-                thread
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                thread.join()
             }
         }
     }

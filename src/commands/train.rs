@@ -487,11 +487,12 @@ fn run(
         ..
     } = sinks;
     // Every record written before the figures read them.
-    let failure = writer.close();
+    let closed = writer.close();
     // Whatever happened, keep what was measured: the checkpoints first,
     // then the figures (also after an interruption).
     let diverged = matches!(result, Err(Error::Diverged { .. }));
     let checkpoints = write_checkpoints(&trainer, files, diverged)?;
+    let failure = closed.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     let figures = write_figures(spec, files);
     result?;
     figures?;

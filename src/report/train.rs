@@ -372,7 +372,7 @@ impl Summary<'_> {
             out.push_str(&match m.beside {
                 None => format!("{what} {here}, {share:.0} % of the run\n"),
                 Some(took) => format!(
-                    "{what} {} on a thread beside training, which waited {here} for them, {share:.1} % of the run\n",
+                    "{what} {} on a thread beside training, and {here} of the training thread's, {share:.1} % of the run\n",
                     duration(took.as_secs_f64())
                 ),
             });

@@ -15,6 +15,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::arena::WORKER_STACK;
 use crate::exec::Executor;
 
 /// A measuring thread and the probe executor it runs.
@@ -45,6 +46,7 @@ impl Beside {
         let (finished, done) = channel();
         let thread = std::thread::Builder::new()
             .name("depthlab-probe".into())
+            .stack_size(WORKER_STACK)
             .spawn(move || {
                 while let Ok(mut probe) = work.recv() {
                     let started = Instant::now();
@@ -92,14 +94,12 @@ impl Beside {
     /// of; the executor is idle again, holding its statistics.
     pub fn finish(&mut self) -> Option<Launch> {
         let launch = self.running.take()?;
-        if self.idle.is_none() {
-            match self.done.recv() {
-                Ok((probe, took)) => {
-                    self.idle = Some(probe);
-                    self.took += took;
-                }
-                Err(_) => self.rethrow(),
+        match self.done.recv() {
+            Ok((probe, took)) => {
+                self.idle = Some(probe);
+                self.took += took;
             }
+            Err(_) => self.rethrow(),
         }
         Some(launch)
     }

@@ -133,15 +133,21 @@ impl Trainer {
         let t = &spec.train;
         let exec = training_executor(spec, &graph, t.batch, opts.resources)?;
         let probe_bytes = setup::check_probe_fits(spec, &graph, opts)?;
-        let mut arenas = exec.plan().arena_bytes().saturating_add(probe_bytes);
-        // A core would idle: measure there, if a second probe fits.
+        let arenas = exec.plan().arena_bytes().saturating_add(probe_bytes);
+        let split = dataset::load_for(spec, &graph, setup::data_budget(opts, arenas))?;
+        // A core would idle: measure there, if a second probe fits beside
+        // everything else (else in line, as it always fits).
+        let data_bytes = [Some(&split.train), split.test.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|d| ((d.x.len() + d.y.len()) * size_of::<f32>()) as u64)
+            .fold(0u64, u64::saturating_add);
         let measure_beside = opts.spare_core
             && !exec.plan().splits()
-            && arenas.saturating_add(probe_bytes) <= opts.resources.memory_limit;
-        if measure_beside {
-            arenas = arenas.saturating_add(probe_bytes);
-        }
-        let split = dataset::load_for(spec, &graph, setup::data_budget(opts, arenas))?;
+            && [arenas, data_bytes, probe_bytes]
+                .into_iter()
+                .fold(0u64, u64::saturating_add)
+                <= opts.resources.memory_limit;
         let n = split.train.n;
         if t.batch > n {
             let message = format!("`batch={}` is more than the {n} training examples", t.batch);
@@ -219,7 +225,10 @@ impl Trainer {
 
     /// The probe executor holding the last statistics reported: after
     /// [`Trainer::run`], the final weights and the statistics measured
-    /// with them.
+    /// with them. (While a measurement runs beside training, after a bare
+    /// [`Trainer::train_step`], the in-line probe executor, whose
+    /// statistics are not this run's: [`Trainer::finish_measuring`]
+    /// first.)
     pub fn probe(&self) -> &Executor {
         self.beside
             .as_ref()

@@ -29,8 +29,9 @@ struct LayerPoint {
 }
 
 /// What the figures read of a `stats.jsonl` line; serde skips the rest
-/// (most of the line: histograms) without building it, and a field that
-/// is missing or null (a NaN) is read as NaN.
+/// (most of the line: histograms) without building it. A number that is
+/// missing or null (a NaN) is read as NaN, missing layers as none; a line
+/// shaped otherwise (a damaged file) is skipped.
 #[derive(Deserialize)]
 struct StatsLine {
     step: Option<f64>,
