@@ -166,6 +166,17 @@ pub struct Split {
     pub test: Option<Dataset>,
 }
 
+impl Split {
+    /// Bytes the two sets' inputs and targets hold.
+    pub fn bytes(&self) -> u64 {
+        [Some(&self.train), self.test.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|d| ((d.x.len() + d.y.len()) * size_of::<f32>()) as u64)
+            .fold(0, u64::saturating_add)
+    }
+}
+
 /// Loads a `data` line's source for `graph`.
 ///
 /// The source must fit the network: `graph.input` features, its last

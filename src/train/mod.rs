@@ -137,14 +137,9 @@ impl Trainer {
         let split = dataset::load_for(spec, &graph, setup::data_budget(opts, arenas))?;
         // A core would idle: measure there, if a second probe fits beside
         // everything else (else in line, as it always fits).
-        let data_bytes = [Some(&split.train), split.test.as_ref()]
-            .into_iter()
-            .flatten()
-            .map(|d| ((d.x.len() + d.y.len()) * size_of::<f32>()) as u64)
-            .fold(0u64, u64::saturating_add);
         let measure_beside = opts.spare_core
             && !exec.plan().splits()
-            && [arenas, data_bytes, probe_bytes]
+            && [arenas, split.bytes(), probe_bytes]
                 .into_iter()
                 .fold(0u64, u64::saturating_add)
                 <= opts.resources.memory_limit;
