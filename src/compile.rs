@@ -112,19 +112,94 @@ pub fn compile(
     purpose: Purpose,
     resources: Resources,
 ) -> Result<Plan, PlanError> {
-    let threads = resources.threads.max(1);
     let optim = match purpose {
-        Purpose::Train(o) => Some(o.clone()),
+        Purpose::Train(o) => Some(o),
         Purpose::Stats => None,
     };
     let mut lay = Layout::default();
-    let rows_times = |n: usize| batch.checked_mul(n);
-    let x = lay.add("x".into(), rows_times(graph.input))?;
-    let y_len = match graph.loss {
-        LossKind::CrossEntropy => Some(batch),
-        _ => rows_times(graph.outputs()),
-    };
-    let y = lay.add("y".into(), y_len)?;
+    // What lives from step to step first, then what one step writes and
+    // reads: the first part is the same for any thread count.
+    let kept = Kept::lay_out(&mut lay, graph, batch, optim)?;
+    let kept_end = lay.cursor;
+    let mut plan = schedule(&mut lay, graph, batch, &kept, resources)?;
+    let mut alone = None;
+    if optim.is_some() && plan.splits() {
+        // The one-thread plan, for the steps SplitChoice runs unsplit: a
+        // split plan run on one thread is up to 1.5× slower than it (config
+        // D: every δ and ∂W a buffer of its own, 11 MiB against 8, updates
+        // in one pass). Its per-step buffers overlap this plan's, which no
+        // step of the other kind reads.
+        let split_end = lay.cursor;
+        lay.cursor = kept_end;
+        let one = Resources {
+            threads: 1,
+            ..resources
+        };
+        alone = Some(schedule(&mut lay, graph, batch, &kept, one)?);
+        lay.cursor = lay.cursor.max(split_end);
+    }
+    // One buffer table for both plans: a buffer of either is found by the
+    // same index in each.
+    plan.alone = alone.map(|mut a| {
+        a.buffers = lay.buffers.clone();
+        a.arena_len = lay.cursor;
+        Box::new(a)
+    });
+    plan.buffers = lay.buffers;
+    plan.arena_len = lay.cursor;
+    Ok(plan)
+}
+
+/// The buffers that live from step to step: the batch, the learnable
+/// buffers and their optimizer state.
+struct Kept<'a> {
+    x: Buf,
+    y: Buf,
+    learnable: Learnable,
+    states: Vec<State>,
+    optim: Option<&'a Optim>,
+}
+
+impl<'a> Kept<'a> {
+    fn lay_out(
+        lay: &mut Layout,
+        graph: &Graph,
+        batch: usize,
+        optim: Option<&'a Optim>,
+    ) -> Result<Self, PlanError> {
+        let x = lay.add("x".into(), batch.checked_mul(graph.input))?;
+        let y_len = match graph.loss {
+            LossKind::CrossEntropy => Some(batch),
+            _ => batch.checked_mul(graph.outputs()),
+        };
+        let y = lay.add("y".into(), y_len)?;
+        let learnable = learnable_buffers(lay, graph)?;
+        let states = match optim {
+            Some(o) => optimizer_state(lay, graph, &learnable, o)?,
+            None => Vec::new(),
+        };
+        Ok(Kept {
+            x,
+            y,
+            learnable,
+            states,
+            optim,
+        })
+    }
+}
+
+/// The steps on `resources.threads` over the [`Kept`] buffers, laying out
+/// the buffers of one step from `lay`'s cursor. The plan's buffer table
+/// and arena length are left for [`compile`] to set.
+fn schedule(
+    lay: &mut Layout,
+    graph: &Graph,
+    batch: usize,
+    kept: &Kept,
+    resources: Resources,
+) -> Result<Plan, PlanError> {
+    let threads = resources.threads.max(1);
+    let Kept { x, y, .. } = *kept;
     // One thread: each layer's parameters are updated right after its
     // backward, while its W and ∂W are in cache, and ∂W is one buffer all
     // layers pass through (config D: 5 % of the step, arena 11.0 → 8.0 MiB).
@@ -133,18 +208,23 @@ pub fn compile(
     // and each write would first take it from the others (config D at two
     // threads: the updates' share of the step 11 → 21–25 %). Only small
     // layers: one pass too, fewer steps (config A: 6 % of the step).
-    let training = optim.is_some();
+    let training = kept.optim.is_some();
     let large = |l: &crate::graph::Layer| l.units.saturating_mul(l.fan_in) > SMALL_W;
     let per_layer = training && threads == 1 && graph.layers.iter().any(large);
     let chained = training && chains_layers(graph, batch, threads);
     let shared_delta = training && !chained;
-    let layers = layer_buffers(&mut lay, graph, batch, training, shared_delta, per_layer)?;
-    let params = match &optim {
-        Some(o) => optimizer_state(&mut lay, graph, &layers, o)?,
-        None => Vec::new(),
-    };
+    let layers = layer_buffers(
+        lay,
+        graph,
+        &kept.learnable,
+        batch,
+        training,
+        shared_delta,
+        per_layer,
+    )?;
+    let params: Vec<ParamBufs> = kept.states.iter().map(|s| s.with_grad(&layers)).collect();
     let widest = graph.layers.iter().map(|l| l.units).max();
-    let block = rows_times(widest.unwrap_or(0));
+    let block = batch.checked_mul(widest.unwrap_or(0));
     let stats_parts = stats_parts(graph, training, threads, block, lay.cursor, resources);
     let scratch_len = block.and_then(|n| n.checked_mul(stats_parts));
     let scratch = lay.add("scratch".into(), scratch_len)?;
@@ -188,17 +268,18 @@ pub fn compile(
     Ok(Plan {
         graph: graph.clone(),
         batch,
-        buffers: lay.buffers,
+        buffers: Vec::new(),
         layers,
         x,
         y,
         scratch,
         steps,
         chains,
-        arena_len: lay.cursor,
+        arena_len: 0,
         threads,
-        optim,
+        optim: kept.optim.cloned(),
         params,
+        alone: None,
     })
 }
 
@@ -264,11 +345,37 @@ impl Layout {
     }
 }
 
-/// The buffers of every layer: parameters, their gradients, s, a (s
-/// itself for identity, which needs no second copy) and δ. Parameters and
-/// gradients are laid out kind by kind (W1 … WL, b1 … bL, p1 … pL, then
-/// dW1 …), so that the optimizer updates all weights in one pass (see
+/// Each layer's learnable buffers, kind by kind: W1 … WL, b1 … bL, p1 …
+/// pL, so that the optimizer updates all weights in one pass (see
 /// [`last_steps`]).
+type Learnable = [Vec<Buf>; 3];
+
+/// Lays out the [`Learnable`] buffers.
+fn learnable_buffers(lay: &mut Layout, graph: &Graph) -> Result<Learnable, PlanError> {
+    Ok([
+        each_layer(lay, graph, "W", |l| l.units.checked_mul(l.fan_in))?,
+        each_layer(lay, graph, "b", |l| Some(l.units))?,
+        each_layer(lay, graph, "p", |l| Some(l.act_params()))?,
+    ])
+}
+
+/// A buffer `<name><layer>` of `len(layer)` floats for every layer.
+fn each_layer(
+    lay: &mut Layout,
+    graph: &Graph,
+    name: &str,
+    len: fn(&crate::graph::Layer) -> Option<usize>,
+) -> Result<Vec<Buf>, PlanError> {
+    graph
+        .layers
+        .iter()
+        .map(|l| lay.add(format!("{name}{}", l.index), len(l)))
+        .collect()
+}
+
+/// The buffers of every layer: the [`Learnable`] ones, their gradients
+/// (laid out kind by kind too: dW1 …, db1 …), s, a (s itself for
+/// identity, which needs no second copy) and δ.
 ///
 /// A training plan (`training`; the statistics, which read every s, δ and
 /// ∂W, run on the probe's plan) keeps only what its steps read, so that
@@ -290,20 +397,14 @@ impl Layout {
 fn layer_buffers(
     lay: &mut Layout,
     graph: &Graph,
+    learnable: &Learnable,
     batch: usize,
     training: bool,
     shared_delta: bool,
     shared_dw: bool,
 ) -> Result<Vec<LayerBufs>, PlanError> {
     let ls = &graph.layers;
-    let kind = |lay: &mut Layout, name: &str, len: fn(&crate::graph::Layer) -> Option<usize>| {
-        ls.iter()
-            .map(|l| lay.add(format!("{name}{}", l.index), len(l)))
-            .collect::<Result<Vec<_>, _>>()
-    };
-    let w = kind(lay, "W", |l| l.units.checked_mul(l.fan_in))?;
-    let b = kind(lay, "b", |l| Some(l.units))?;
-    let p = kind(lay, "p", |l| Some(l.act_params()))?;
+    let [w, b, p] = learnable;
     let dw = if shared_dw {
         // (The sizes are those of W, checked above.)
         let widest = ls.iter().map(|l| l.units * l.fan_in).max();
@@ -312,10 +413,10 @@ fn layer_buffers(
             .map(|l| lay.alias(format!("dW{}", l.index), store, Some(l.units * l.fan_in)))
             .collect::<Result<Vec<_>, _>>()?
     } else {
-        kind(lay, "dW", |l| l.units.checked_mul(l.fan_in))?
+        each_layer(lay, graph, "dW", |l| l.units.checked_mul(l.fan_in))?
     };
-    let db = kind(lay, "db", |l| Some(l.units))?;
-    let dp = kind(lay, "dp", |l| Some(l.act_params()))?;
+    let db = each_layer(lay, graph, "db", |l| Some(l.units))?;
+    let dp = each_layer(lay, graph, "dp", |l| Some(l.act_params()))?;
     let delta_stores = if shared_delta {
         let widest = |parity: usize| {
             let units = ls.iter().filter(|l| l.index % 2 == parity);
@@ -368,6 +469,32 @@ fn layer_buffers(
     Ok(layers)
 }
 
+/// A learnable buffer with its optimizer state; its gradient is laid out
+/// later, with the buffers of one step (see [`compile`]).
+struct State {
+    layer: usize,
+    /// 0, 1, 2: W, b or the activation parameters.
+    kind: usize,
+    param: Buf,
+    state: [Buf; 3],
+    decay: f64,
+    l2: f64,
+}
+
+impl State {
+    fn with_grad(&self, layers: &[LayerBufs]) -> ParamBufs {
+        let l = &layers[self.layer];
+        ParamBufs {
+            layer: self.layer,
+            param: self.param,
+            grad: [l.dw, l.db, l.dp][self.kind],
+            state: self.state,
+            decay: self.decay,
+            l2: self.l2,
+        }
+    }
+}
+
 /// The optimizer state of every learnable buffer, named
 /// `<param>.<torch's state name>`, with each buffer's weight decay
 /// resolved: the layer's own or the optimizer's; biases only with
@@ -378,32 +505,28 @@ fn layer_buffers(
 fn optimizer_state(
     lay: &mut Layout,
     graph: &Graph,
-    layers: &[LayerBufs],
+    learnable: &Learnable,
     o: &Optim,
-) -> Result<Vec<ParamBufs>, PlanError> {
+) -> Result<Vec<State>, PlanError> {
     let names = o.kind.state_names(o);
     // The buffers of each kind, empty ones left out; states come next.
-    let mut kinds: [Vec<ParamBufs>; 3] = Default::default();
-    for (layer, (l, bufs)) in graph.layers.iter().zip(layers).enumerate() {
+    let mut kinds: [Vec<State>; 3] = Default::default();
+    for (layer, l) in graph.layers.iter().enumerate() {
         let wd = l.weight_decay.unwrap_or(o.weight_decay);
         let bias_wd = if o.decay_bias { wd } else { 0.0 };
         let act_wd = l.act_decay.unwrap_or(0.0);
         // The loss's L2 term: weights, biases only with `l2_bias`.
         let l2 = 2.0 * graph.l2.rho;
         let bias_l2 = if graph.l2.bias { l2 } else { 0.0 };
-        let of_layer = [
-            (bufs.w, bufs.dw, wd, l2),
-            (bufs.b, bufs.db, bias_wd, bias_l2),
-            (bufs.p, bufs.dp, act_wd, 0.0),
-        ];
-        for (kind, (param, grad, decay, l2)) in kinds.iter_mut().zip(of_layer) {
+        let of_layer = [(wd, l2), (bias_wd, bias_l2), (act_wd, 0.0)];
+        for (kind, (decay, l2)) in of_layer.into_iter().enumerate() {
+            let param = learnable[kind][layer];
             if lay.buffers[param.0].len > 0 {
-                let state = [Buf(0); 3];
-                kind.push(ParamBufs {
+                kinds[kind].push(State {
                     layer,
+                    kind,
                     param,
-                    grad,
-                    state,
+                    state: [Buf(0); 3],
                     decay,
                     l2,
                 });
@@ -704,6 +827,7 @@ mod tests {
     use super::*;
     use crate::spec::{Source, parse};
     use std::collections::BTreeSet;
+    use std::ops::Range;
 
     /// `text` compiled for `batch` rows: its training plan on `threads`
     /// threads, or (`threads` 0) its statistics plan on one.
@@ -1017,5 +1141,67 @@ mod tests {
             assert!(plan.chains.is_empty(), "{text} on {threads}");
             assert!(!plan.steps.iter().any(|s| matches!(s, Step::Chain { .. })));
         }
+    }
+
+    /// A training plan that splits keeps the one-thread plan for the steps
+    /// it runs unsplit: the same steps, over the same x, y, parameters and
+    /// optimizer state, its per-step buffers apart from those.
+    #[test]
+    fn a_split_training_plan_runs_unsplit_steps_as_the_one_thread_plan() {
+        let deep = "input 64; dense 128 relu x6; dense 10; optim adam";
+        let (two, one) = (plan_of(deep, 64, 2), plan_of(deep, 64, 1));
+        let alone = two.alone.as_deref().expect("a split plan has one");
+        let steps = |p: &Plan| p.to_string().split_once("steps:").unwrap().1.to_owned();
+        assert_eq!(steps(alone), steps(&one));
+        assert_ne!(steps(alone), steps(&two), "the split plan differs");
+        assert_eq!((alone.threads, alone.x, alone.y), (1, two.x, two.y));
+        let kept = |p: &Plan| -> Vec<_> {
+            p.params
+                .iter()
+                .map(|pb| (pb.layer, pb.param, pb.state, pb.decay))
+                .collect()
+        };
+        assert_eq!(kept(alone), kept(&two));
+        // One table and arena, at least as large as the one-thread plan's.
+        assert_eq!(alone.buffers, two.buffers);
+        assert_eq!(alone.arena_len, two.arena_len);
+        assert!(two.arena_len >= one.arena_len);
+        assert!(alone.alone.is_none());
+        // No per-step buffer of either plan overlaps one kept between steps.
+        let kept_ranges: Vec<_> = [two.x, two.y]
+            .into_iter()
+            .chain(
+                two.params
+                    .iter()
+                    .flat_map(|pb| [pb.param, pb.state[0], pb.state[1]]),
+            )
+            .map(|b| two.buffer(b).range())
+            .filter(|r| !r.is_empty())
+            .collect();
+        for plan in [&two, alone] {
+            for l in &plan.layers {
+                for b in [l.dw, l.db, l.s, l.a, l.delta] {
+                    let r = plan.buffer(b).range();
+                    let overlaps = |k: &Range<usize>| r.start < k.end && k.start < r.end;
+                    let name = &plan.buffer(b).name;
+                    assert!(!kept_ranges.iter().any(overlaps), "{name} overlaps");
+                }
+            }
+        }
+        // None where nothing splits: one thread, small products, statistics.
+        assert!(one.alone.is_none());
+        assert!(
+            plan_of("input 32; dense 32 tanh x3; dense 10", 16, 2)
+                .alone
+                .is_none()
+        );
+        let spec = parse(Source::new("--net", deep)).unwrap();
+        let graph = Graph::check(&spec).unwrap();
+        let two_threads = Resources {
+            threads: 2,
+            ..Resources::default()
+        };
+        let stats = compile(&graph, 300, Purpose::Stats, two_threads).unwrap();
+        assert!(stats.splits() && stats.alone.is_none());
     }
 }

@@ -33,6 +33,10 @@ pub struct Executor {
     /// For each step of the plan that runs in row blocks (the products,
     /// a split activation backward, chains of them), its checked chain.
     chains: Vec<Option<Chain>>,
+    /// The same for the steps of [`Plan::alone`] (empty without).
+    alone_chains: Vec<Option<Chain>>,
+    /// Whether the last run was the steps of [`Plan::alone`].
+    ran_alone: bool,
     /// Whether a whole training step hands its parts to the workers
     /// (`None`: nothing is split).
     split: Option<SplitChoice>,
@@ -64,11 +68,14 @@ impl Executor {
             loss: f64::NAN,
         };
         let pool = Pool::new(plan.threads);
-        let chains = plan
-            .steps
-            .iter()
-            .map(|step| chain_of(&plan, step))
-            .collect();
+        let chains_of = |p: &Plan| {
+            let steps = p.steps.iter();
+            steps
+                .map(|step| chain_of(p, step, plan.arena_len))
+                .collect()
+        };
+        let chains = chains_of(&plan);
+        let alone_chains = plan.alone.as_deref().map_or(Vec::new(), chains_of);
         let split = plan.splits().then(SplitChoice::new);
         let progress = Progress {
             lr: plan.optim.as_ref().map_or(0.0, |o| o.lr),
@@ -81,6 +88,8 @@ impl Executor {
             config,
             pool,
             chains,
+            alone_chains,
+            ran_alone: false,
             split,
             progress,
         })
@@ -88,6 +97,25 @@ impl Executor {
 
     pub fn plan(&self) -> &Plan {
         &self.plan
+    }
+
+    /// The plan whose steps ran last: its layers' buffers hold that run's
+    /// activations, δ and gradients. That is [`Executor::plan`] unless the
+    /// last training step ran the steps of its [`Plan::alone`] (x, y, the
+    /// parameters and their optimizer state are the same buffers in both).
+    pub fn ran(&self) -> &Plan {
+        self.plan_of(self.ran_alone)
+    }
+
+    fn plan_of(&self, alone: bool) -> &Plan {
+        which(&self.plan, alone)
+    }
+
+    /// The steps [`Executor::run_profiled`] times: the plan's, then those
+    /// of its [`Plan::alone`].
+    pub fn profiled_steps(&self) -> Vec<Step> {
+        let alone = self.plan.alone.as_deref().map_or(&[][..], |p| &p.steps);
+        [&self.plan.steps[..], alone].concat()
     }
 
     /// Initializes weights, biases and activation parameters from `seed`.
@@ -101,7 +129,8 @@ impl Executor {
         }
     }
 
-    /// A buffer's contents.
+    /// A buffer's contents (of the plan or its [`Plan::alone`]: they
+    /// share one buffer table).
     pub fn buf(&self, b: Buf) -> &[f32] {
         &self.arena.as_slice()[self.plan.buffer(b).range()]
     }
@@ -144,10 +173,10 @@ impl Executor {
     /// Every step in order; with `check_loss`, stops after a non-finite
     /// loss and returns false.
     fn run_steps(&mut self, check_loss: bool) -> bool {
-        self.timed_split(|exec| {
-            for i in 0..exec.plan.steps.len() {
-                let step = exec.plan.steps[i];
-                exec.step(i);
+        self.timed_split(|exec, alone| {
+            for i in 0..exec.plan_of(alone).steps.len() {
+                let step = exec.plan_of(alone).steps[i];
+                exec.run_step(alone, i);
                 if check_loss && matches!(step, Step::Loss { .. }) && !exec.stats.loss.is_finite() {
                     return false;
                 }
@@ -159,14 +188,17 @@ impl Executor {
         })
     }
 
-    /// [`Executor::run`], adding each plan step's wall time in nanoseconds
-    /// to `ns[i]` (a profile for `depthlab bench`; the clock costs some
-    /// tens of ns a step).
+    /// [`Executor::run`], adding the wall time in nanoseconds of each step
+    /// run to its entry of `ns`, one per [`Executor::profiled_steps`] (a
+    /// profile for `depthlab bench`; the clock costs some tens of ns a
+    /// step).
     pub fn run_profiled(&mut self, ns: &mut [u64]) {
-        self.timed_split(|exec| {
-            for (i, spent) in ns.iter_mut().enumerate().take(exec.plan.steps.len()) {
+        self.timed_split(|exec, alone| {
+            let first = if alone { exec.plan.steps.len() } else { 0 };
+            let steps = exec.plan_of(alone).steps.len();
+            for (i, spent) in ns.iter_mut().skip(first).take(steps).enumerate() {
                 let started = std::time::Instant::now();
-                exec.step(i);
+                exec.run_step(alone, i);
                 *spent += started.elapsed().as_nanos() as u64;
             }
             if exec.plan.optim.is_some() {
@@ -175,16 +207,20 @@ impl Executor {
         });
     }
 
-    /// Runs `whole` (all the plan's steps) split or on this thread alone,
-    /// as [`SplitChoice`] says, and tells it the time taken. The same
-    /// parts run either way, so the results are the same bits.
-    fn timed_split<T>(&mut self, whole: impl FnOnce(&mut Self) -> T) -> T {
+    /// Runs `whole` (a whole step: told whether to run the steps of
+    /// [`Plan::alone`]) split or on this thread alone, as [`SplitChoice`]
+    /// says, and tells it the time taken. Either way gives the same bits
+    /// (the one-thread plan's and a split plan's do).
+    fn timed_split<T>(&mut self, whole: impl FnOnce(&mut Self, bool) -> T) -> T {
         let Some(split) = self.split.as_mut().map(SplitChoice::split_next) else {
-            return whole(self);
+            self.ran_alone = false;
+            return whole(self, false);
         };
         self.pool.set_split(split);
+        let alone = !split && self.plan.alone.is_some();
+        self.ran_alone = alone;
         let started = std::time::Instant::now();
-        let result = whole(self);
+        let result = whole(self, alone);
         let seconds = started.elapsed().as_secs_f64();
         if let Some(choice) = &mut self.split {
             choice.record(split, seconds);
@@ -208,6 +244,7 @@ impl Executor {
     /// Runs the forward steps only (up to the loss): the outputs of the
     /// batch in `x` are then in the last layer's `a`.
     pub fn run_forward(&mut self) {
+        self.ran_alone = false;
         for i in 0..self.plan.steps.len() {
             let step = self.plan.steps[i];
             if matches!(step, Step::Loss { .. }) {
@@ -228,10 +265,16 @@ impl Executor {
     }
 
     /// Runs step `i` of the plan (a test may run them one by one).
+    pub fn step(&mut self, i: usize) {
+        self.ran_alone = false;
+        self.run_step(false, i);
+    }
+
+    /// Runs step `i` of the plan, or with `alone` of its [`Plan::alone`].
     // The executor's one `match` over the step kinds (STYLE.md): long by
     // design, each arm a kernel call over its buffers.
     #[allow(clippy::too_many_lines)]
-    pub fn step(&mut self, i: usize) {
+    fn run_step(&mut self, alone: bool, i: usize) {
         let Executor {
             plan,
             arena,
@@ -239,9 +282,13 @@ impl Executor {
             config,
             pool,
             chains,
+            alone_chains,
             progress,
             ..
         } = self;
+        let alone = alone && plan.alone.is_some();
+        let chains = if alone { alone_chains } else { chains };
+        let plan = which(plan, alone);
         let mem = arena.as_mut_slice();
         let step = plan.steps[i];
         if let Some(chain) = &chains[i] {
@@ -383,10 +430,18 @@ impl Executor {
     }
 }
 
-/// The checked chain `step` runs as: its own chain, or a chain of one for
-/// a product (split or not: one code path) or a split activation
-/// backward; `None` for the steps run whole.
-fn chain_of(plan: &Plan, step: &Step) -> Option<Chain> {
+/// `plan`, or with `alone` its [`Plan::alone`] if it has one.
+fn which(plan: &Plan, alone: bool) -> &Plan {
+    match (alone, &plan.alone) {
+        (true, Some(one)) => one,
+        _ => plan,
+    }
+}
+
+/// The checked chain `step` runs as, over an arena of `arena_len` floats:
+/// its own chain, or a chain of one for a product (split or not: one code
+/// path) or a split activation backward; `None` for the steps run whole.
+fn chain_of(plan: &Plan, step: &Step, arena_len: usize) -> Option<Chain> {
     let (steps, division) = match *step {
         Step::Chain { index, parts, .. } => {
             // The ∂W products in their own blocks, the rest by rows (0).
@@ -417,7 +472,7 @@ fn chain_of(plan: &Plan, step: &Step) -> Option<Chain> {
         _ => return None,
     };
     let access = steps.iter().map(|s| access(plan, s)).collect();
-    match Chain::new(access, division, plan.arena_len) {
+    match Chain::new(access, division, arena_len) {
         Ok(chain) => Some(chain),
         Err(why) => panic!("the compiler's steps cannot run in blocks: {why}"),
     }

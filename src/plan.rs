@@ -271,6 +271,13 @@ pub struct Plan {
     /// (W, b, then activation parameters, layer by layer); empty unless
     /// compiled for training.
     pub params: Vec<ParamBufs>,
+    /// A training plan that splits: the same network compiled for one
+    /// thread, whose steps run instead when a whole step is not split
+    /// (see [`SplitChoice`](crate::arena::SplitChoice)). The two have one
+    /// buffer table and arena: x, y, the parameters and their optimizer
+    /// state are the same buffers; the buffers of one step (s, a, δ, the
+    /// gradients) are each plan's own, and overlap the other's.
+    pub alone: Option<Box<Plan>>,
 }
 
 /// A learnable buffer, its gradient and its optimizer state.
@@ -660,6 +667,12 @@ impl fmt::Display for Plan {
             "threads:      {} (×N after a step: split into N row blocks, or N parts taking a layer at a time)",
             self.threads
         )?;
+        if self.alone.is_some() {
+            writeln!(
+                out,
+                "              (a step run unsplit runs the steps of `--threads 1` instead, on the same parameters)"
+            )?;
+        }
         writeln!(
             out,
             "arena:        {} bytes ({}) in {} buffers",

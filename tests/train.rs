@@ -422,7 +422,7 @@ fn training_steps_are_bit_identical_for_1_2_and_3_threads() {
     // products in one call of the workers, all ∂x then all ∂W in two more),
     // with a learned one step by step.
     let chained = "input 128; dense 128 tanh; dense 128 relu x4; dense 10; data blobs n=512 test=0; \
-                   optim adam lr=0.001 weight_decay=0.01; train steps=3 batch=96 seed=5";
+                   optim adam lr=0.001 weight_decay=0.01; train steps=6 batch=96 seed=5";
     // The top layer's activation backward starts the ∂x chain.
     let top_act = chained.replace("dense 10;", "dense 10 sigmoid; loss mse;");
     let learned = chained.replace("128 relu x4", "128 prelu x4");
@@ -440,6 +440,10 @@ fn training_steps_are_bit_identical_for_1_2_and_3_threads() {
     ] {
         let (one, _) = train(text, 1);
         let (two, _) = train(text, 2);
+        // The first steps try both ways: split, and unsplit in the steps
+        // of the one-thread plan (`Plan::alone`).
+        let (unsplit, split) = two.executor().split_counts().unwrap();
+        assert!(unsplit > 0 && split > 0, "{text}: {unsplit} and {split}");
         let plan = two.executor().plan();
         for kind in kinds {
             assert!(
@@ -452,6 +456,7 @@ fn training_steps_are_bit_identical_for_1_2_and_3_threads() {
         }
         // The plans differ in their scratch (a one-thread plan updates layer
         // by layer through one ∂W buffer), not in what a step leaves behind.
+        // (The last step ran as `ran()` says: one way, then the other.)
         let reference = trained_bits(one.executor());
         assert_eq!(reference, trained_bits(two.executor()), "{text}: 2 threads");
         assert_eq!(
@@ -466,7 +471,7 @@ fn training_steps_are_bit_identical_for_1_2_and_3_threads() {
 /// optimizer state, the last batch's outputs and loss.
 fn trained_bits(exec: &Executor) -> Vec<(String, Vec<u32>)> {
     let plan = exec.plan();
-    let top = plan.layers.last().unwrap().a;
+    let top = exec.ran().layers.last().unwrap().a;
     let bufs = plan
         .params
         .iter()

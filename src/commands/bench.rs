@@ -49,7 +49,21 @@ pub fn bench(spec: &Spec, opts: &Options, b: &BenchOptions) -> Result<String, Er
     trainer.train_step(&mut |_| {})?;
     let exec = trainer.executor_mut();
     let threads = exec.plan().threads;
-    let steps = exec.plan().steps.clone();
+    // The kinds of the profiled steps; those of the one-thread plan a
+    // split plan runs for the steps it does not split (see `Plan::alone`)
+    // apart.
+    let split_plan = exec.plan().steps.len();
+    let kinds: Vec<String> = exec
+        .profiled_steps()
+        .iter()
+        .enumerate()
+        .map(
+            |(i, s)| match i < split_plan || exec.split_counts().is_none() {
+                true => s.kind().to_owned(),
+                false => format!("{}, in a step run unsplit", s.kind()),
+            },
+        )
+        .collect();
     // Warm-up: caches, the workers' spin state, the CPU's clock.
     let warm = Instant::now();
     let mut warm_steps = 0;
@@ -71,7 +85,7 @@ pub fn bench(spec: &Spec, opts: &Options, b: &BenchOptions) -> Result<String, Er
         _ => String::new(),
     };
     // A second pass, profiled step by step (the clock adds a little).
-    let mut ns = vec![0u64; steps.len()];
+    let mut ns = vec![0u64; kinds.len()];
     let profiled = Instant::now();
     for _ in 0..b.steps {
         exec.run_profiled(&mut ns);
@@ -110,21 +124,21 @@ pub fn bench(spec: &Spec, opts: &Options, b: &BenchOptions) -> Result<String, Er
         peak / 1e9,
     );
     let _ = write!(out, "\ntime by step kind ({} profiled steps)\n", b.steps);
-    out.push_str(&shares(&steps, &ns, profiled));
+    out.push_str(&shares(&kinds, &ns, profiled));
     Ok(out)
 }
 
 /// The share of the profiled time per step kind, largest first, and the
 /// rest (dispatch between steps and the clock itself).
-fn shares(steps: &[crate::plan::Step], ns: &[u64], total: f64) -> String {
+fn shares(steps: &[String], ns: &[u64], total: f64) -> String {
     let mut kinds: Vec<(&str, u64, usize)> = Vec::new();
     for (s, &t) in steps.iter().zip(ns) {
-        match kinds.iter_mut().find(|(k, ..)| *k == s.kind()) {
+        match kinds.iter_mut().find(|(k, ..)| k == s) {
             Some((_, sum, count)) => {
                 *sum += t;
                 *count += 1;
             }
-            None => kinds.push((s.kind(), t, 1)),
+            None => kinds.push((s, t, 1)),
         }
     }
     kinds.sort_by_key(|&(_, t, _)| std::cmp::Reverse(t));

@@ -442,7 +442,7 @@ impl Trainer {
     /// Right answers among the training batch's outputs (still in the last
     /// layer's `a`: the backward does not overwrite it).
     fn correct_in_batch(&self) -> u64 {
-        let plan = self.exec.plan();
+        let plan = self.exec.ran();
         let out = self.exec.buf(plan.layers.last().expect("a layer").a);
         let y = self.exec.buf(plan.y);
         count_correct(plan.graph.loss, out, y, plan.batch, plan.graph.outputs())
@@ -451,7 +451,7 @@ impl Trainer {
     /// Names the first tensor holding a NaN or an infinity, from the input
     /// side: `loss`, or e.g. `a3 (layer 3 activations)`.
     fn first_non_finite(&self) -> String {
-        let plan = self.exec.plan();
+        let plan = self.exec.ran();
         for (i, l) in plan.layers.iter().enumerate() {
             // s is a's own buffer in a layer that keeps none (see `compile`).
             let keeps_s = l.s != l.a || plan.graph.layers[i].act.kernel() == Activation::Identity;
