@@ -68,12 +68,8 @@ impl Executor {
             loss: f64::NAN,
         };
         let pool = Pool::new(plan.threads);
-        let chains_of = |p: &Plan| {
-            let steps = p.steps.iter();
-            steps
-                .map(|step| chain_of(p, step, plan.arena_len))
-                .collect()
-        };
+        // (Both plans' arena is the whole arena.)
+        let chains_of = |p: &Plan| p.steps.iter().map(|step| chain_of(p, step)).collect();
         let chains = chains_of(&plan);
         let alone_chains = plan.alone.as_deref().map_or(Vec::new(), chains_of);
         let split = plan.splits().then(SplitChoice::new);
@@ -438,10 +434,10 @@ fn which(plan: &Plan, alone: bool) -> &Plan {
     }
 }
 
-/// The checked chain `step` runs as, over an arena of `arena_len` floats:
-/// its own chain, or a chain of one for a product (split or not: one code
-/// path) or a split activation backward; `None` for the steps run whole.
-fn chain_of(plan: &Plan, step: &Step, arena_len: usize) -> Option<Chain> {
+/// The checked chain `step` runs as: its own chain, or a chain of one for
+/// a product (split or not: one code path) or a split activation
+/// backward; `None` for the steps run whole.
+fn chain_of(plan: &Plan, step: &Step) -> Option<Chain> {
     let (steps, division) = match *step {
         Step::Chain { index, parts, .. } => {
             // The ∂W products in their own blocks, the rest by rows (0).
@@ -472,7 +468,7 @@ fn chain_of(plan: &Plan, step: &Step, arena_len: usize) -> Option<Chain> {
         _ => return None,
     };
     let access = steps.iter().map(|s| access(plan, s)).collect();
-    match Chain::new(access, division, arena_len) {
+    match Chain::new(access, division, plan.arena_len) {
         Ok(chain) => Some(chain),
         Err(why) => panic!("the compiler's steps cannot run in blocks: {why}"),
     }
