@@ -136,6 +136,7 @@ pub fn compile(
             ..resources
         };
         alone = Some(schedule(&mut lay, graph, batch, &kept, one)?);
+        // (The split plan's end: it keeps as many per-step buffers or more.)
         lay.cursor = lay.cursor.max(split_end);
     }
     // One buffer table for both plans: a buffer of either is found by the
@@ -147,6 +148,8 @@ pub fn compile(
     });
     plan.buffers = lay.buffers;
     plan.arena_len = lay.cursor;
+    // `Step::LayerStats` splits the arena at the scratch buffer.
+    debug_assert!(optim.is_some() || plan.buffers.last() == Some(plan.buffer(plan.scratch)));
     Ok(plan)
 }
 
@@ -827,7 +830,6 @@ mod tests {
     use super::*;
     use crate::spec::{Source, parse};
     use std::collections::BTreeSet;
-    use std::ops::Range;
 
     /// `text` compiled for `batch` rows: its training plan on `threads`
     /// threads, or (`threads` 0) its statistics plan on one.
@@ -1167,26 +1169,21 @@ mod tests {
         assert_eq!(alone.arena_len, two.arena_len);
         assert!(two.arena_len >= one.arena_len);
         assert!(alone.alone.is_none());
-        // No per-step buffer of either plan overlaps one kept between steps.
-        let kept_ranges: Vec<_> = [two.x, two.y]
+        // Every other buffer, of either plan, lies after those kept
+        // between steps (x, y, the parameters and all their state).
+        let kept: BTreeSet<usize> = [two.x, two.y]
             .into_iter()
             .chain(
                 two.params
                     .iter()
-                    .flat_map(|pb| [pb.param, pb.state[0], pb.state[1]]),
+                    .flat_map(|pb| [pb.param, pb.state[0], pb.state[1], pb.state[2]]),
             )
-            .map(|b| two.buffer(b).range())
-            .filter(|r| !r.is_empty())
+            .map(|b| b.0)
             .collect();
-        for plan in [&two, alone] {
-            for l in &plan.layers {
-                for b in [l.dw, l.db, l.s, l.a, l.delta] {
-                    let r = plan.buffer(b).range();
-                    let overlaps = |k: &Range<usize>| r.start < k.end && k.start < r.end;
-                    let name = &plan.buffer(b).name;
-                    assert!(!kept_ranges.iter().any(overlaps), "{name} overlaps");
-                }
-            }
+        let kept_end = kept.iter().map(|&i| two.buffers[i].range().end).max();
+        for (i, b) in two.buffers.iter().enumerate() {
+            let after = kept.contains(&i) || b.len == 0 || Some(b.offset) >= kept_end;
+            assert!(after, "{} overlaps a kept buffer", b.name);
         }
         // None where nothing splits: one thread, small products, statistics.
         assert!(one.alone.is_none());

@@ -31,10 +31,9 @@ pub struct Executor {
     /// Runs the steps the compiler split (persistent workers).
     pool: Pool,
     /// For each step of the plan that runs in row blocks (the products,
-    /// a split activation backward, chains of them), its checked chain.
-    chains: Vec<Option<Chain>>,
-    /// The same for the steps of [`Plan::alone`] (empty without).
-    alone_chains: Vec<Option<Chain>>,
+    /// a split activation backward, chains of them), its checked chain;
+    /// then the same for the steps of [`Plan::alone`] (empty without).
+    chains: [Vec<Option<Chain>>; 2],
     /// Whether the last run was the steps of [`Plan::alone`].
     ran_alone: bool,
     /// Whether a whole training step hands its parts to the workers
@@ -70,8 +69,10 @@ impl Executor {
         let pool = Pool::new(plan.threads);
         // (Both plans' arena is the whole arena.)
         let chains_of = |p: &Plan| p.steps.iter().map(|step| chain_of(p, step)).collect();
-        let chains = chains_of(&plan);
-        let alone_chains = plan.alone.as_deref().map_or(Vec::new(), chains_of);
+        let chains = [
+            chains_of(&plan),
+            plan.alone.as_deref().map_or(Vec::new(), chains_of),
+        ];
         let split = plan.splits().then(SplitChoice::new);
         let progress = Progress {
             lr: plan.optim.as_ref().map_or(0.0, |o| o.lr),
@@ -84,7 +85,6 @@ impl Executor {
             config,
             pool,
             chains,
-            alone_chains,
             ran_alone: false,
             split,
             progress,
@@ -278,13 +278,11 @@ impl Executor {
             config,
             pool,
             chains,
-            alone_chains,
             progress,
             ..
         } = self;
         let alone = alone && plan.alone.is_some();
-        let chains = if alone { alone_chains } else { chains };
-        let plan = which(plan, alone);
+        let (plan, chains) = (which(plan, alone), &chains[usize::from(alone)]);
         let mem = arena.as_mut_slice();
         let step = plan.steps[i];
         if let Some(chain) = &chains[i] {

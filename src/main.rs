@@ -180,9 +180,9 @@ struct SpecArgs {
     /// count). Default: the available cores; `train` first times a few
     /// steps on them against one thread and keeps one unless the cores are
     /// at least 10 % faster for this network on this machine. While
-    /// running, a step also runs unsplit on one thread, as the one-thread
-    /// plan does, when that has been faster lately (another busy process on
-    /// a core). A core `train`
+    /// running, a step also runs unsplit on one thread (a training step as
+    /// the one-thread plan does) when that has been faster lately (another
+    /// busy process on a core). A core `train`
     /// leaves idle measures the probe statistics meanwhile (not with
     /// --threads 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]

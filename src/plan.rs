@@ -286,6 +286,8 @@ pub struct ParamBufs {
     /// The layer (0-based) the buffer belongs to.
     pub layer: usize,
     pub param: Buf,
+    /// The gradient this plan's steps write (its [`Plan::alone`] has its
+    /// own).
     pub grad: Buf,
     pub state: [Buf; 3],
     /// Weight decay λ of this buffer.

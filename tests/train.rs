@@ -38,7 +38,9 @@ fn train(text: &str, threads: usize) -> (Trainer, Vec<EpochRecord>) {
     (t, records)
 }
 
-/// Every buffer of an executor, as bits.
+/// Every buffer of an executor, as bits. (With `Plan::alone`, also the
+/// per-step buffers of the plan that did not run last: compare runs on one
+/// thread only.)
 fn bits(exec: &Executor) -> Vec<Vec<u32>> {
     (0..exec.plan().buffers.len())
         .map(|i| exec.buf(Buf(i)).iter().map(|v| v.to_bits()).collect())
@@ -495,14 +497,29 @@ fn trained_bits(exec: &Executor) -> Vec<(String, Vec<u32>)> {
 
 #[test]
 fn a_training_step_allocates_nothing() {
-    for text in [
-        "input 2; dense 32 prelu; dense 32 srelu; dense 3; data spirals n=100 test=0; \
-         optim adam amsgrad=true weight_decay=0.1; train batch=16 epochs=100",
-        "input 8; dense 32 sigmoid; dense 4; loss mse; data teacher n=64 test=0; \
-         optim sgd lr=0.1 momentum=0.9 nesterov=true; train batch=8 epochs=100",
+    for (text, splits) in [
+        (
+            "input 2; dense 32 prelu; dense 32 srelu; dense 3; data spirals n=100 test=0; \
+             optim adam amsgrad=true weight_decay=0.1; train batch=16 epochs=100",
+            false,
+        ),
+        (
+            "input 8; dense 32 sigmoid; dense 4; loss mse; data teacher n=64 test=0; \
+             optim sgd lr=0.1 momentum=0.9 nesterov=true; train batch=8 epochs=100",
+            false,
+        ),
+        // Split on 2 threads (chained), and unsplit in the steps of its
+        // one-thread plan: the first steps try both ways.
+        (
+            "input 128; dense 128 relu x4; dense 10; data blobs n=512 test=0; \
+             optim sgd momentum=0.9; train batch=96 epochs=100",
+            true,
+        ),
     ] {
         let mut t = Trainer::new(&spec(text), &options(2)).unwrap();
+        assert_eq!(t.executor().plan().alone.is_some(), splits, "{text}");
         t.train_step(&mut |_| {}).unwrap();
+        let before = t.executor().split_counts().unwrap_or_default();
         // 20 steps cross epoch boundaries (a new shuffle each).
         let info = allocation_counter::measure(|| {
             for _ in 0..20 {
@@ -514,6 +531,9 @@ fn a_training_step_allocates_nothing() {
             "{text}: {} allocations in 20 steps",
             info.count_total
         );
+        let after = t.executor().split_counts().unwrap_or_default();
+        let both_ways = after.0 > before.0 && after.1 > before.1;
+        assert_eq!(both_ways, splits, "{text}: {before:?} → {after:?}");
     }
 }
 

@@ -10,9 +10,10 @@
 //! layers of 128 units) and 1.3–1.6× on B. Running the step on the caller
 //! alone lets the workers park and the system schedule the caller on the
 //! free core; whether that wins is only known by trying both, so one step
-//! in a while runs the other way. (A step run alone runs the steps of the
-//! one-thread plan, `Plan::alone`, which are faster on one thread than the
-//! split plan's: see `compile`.)
+//! in a while runs the other way. (A training step run alone runs the
+//! steps of the one-thread plan, `Plan::alone`, which are faster on one
+//! thread than the split plan's: see `compile`; a statistics plan runs its
+//! own parts in turn.)
 
 /// Steps of each way kept; the decision compares their medians.
 const KEEP: usize = 3;

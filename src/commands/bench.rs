@@ -57,12 +57,10 @@ pub fn bench(spec: &Spec, opts: &Options, b: &BenchOptions) -> Result<String, Er
         .profiled_steps()
         .iter()
         .enumerate()
-        .map(
-            |(i, s)| match i < split_plan || exec.split_counts().is_none() {
-                true => s.kind().to_owned(),
-                false => format!("{}, in a step run unsplit", s.kind()),
-            },
-        )
+        .map(|(i, s)| match i < split_plan {
+            true => s.kind().to_owned(),
+            false => format!("{}, in a step run unsplit", s.kind()),
+        })
         .collect();
     // Warm-up: caches, the workers' spin state, the CPU's clock.
     let warm = Instant::now();
@@ -132,7 +130,9 @@ pub fn bench(spec: &Spec, opts: &Options, b: &BenchOptions) -> Result<String, Er
 /// rest (dispatch between steps and the clock itself).
 fn shares(steps: &[String], ns: &[u64], total: f64) -> String {
     let mut kinds: Vec<(&str, u64, usize)> = Vec::new();
-    for (s, &t) in steps.iter().zip(ns) {
+    // (Kinds never run, such as those of the way a split plan did not
+    // take, are left out.)
+    for (s, &t) in steps.iter().zip(ns).filter(|(_, t)| **t > 0) {
         match kinds.iter_mut().find(|(k, ..)| k == s) {
             Some((_, sum, count)) => {
                 *sum += t;
