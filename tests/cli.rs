@@ -545,6 +545,38 @@ fn train_measures_the_probe_beside_training_when_a_core_is_free() {
     assert!(beside == in_line, "stats.jsonl differs");
 }
 
+/// On two threads a net that splits says how many steps ran split (the
+/// others ran its one-thread plan's steps, as `check --train` says); on
+/// one thread nothing is split and nothing is said.
+#[test]
+fn train_on_two_threads_says_how_many_steps_ran_split() {
+    let net = "input 128; dense 128 relu x4; dense 10; data blobs n=512 test=0; \
+               train steps=12 batch=96";
+    let summary = |threads: &str| {
+        let o = depthlab(&["train", "--net", net, "-q", "--threads", threads]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let two = summary("2");
+    let line = two
+        .lines()
+        .find_map(|l| l.strip_prefix("split over 2 threads: "))
+        .unwrap_or_else(|| panic!("no split line in:\n{two}"));
+    let (split, rest) = line
+        .split_once(" of 12 steps (the others ran on one thread, ")
+        .unwrap();
+    let split: u64 = split.parse().unwrap();
+    // The first steps try both ways.
+    assert!((1..12).contains(&split), "{line}");
+    assert!(rest.ends_with(')'), "{line}");
+    assert!(!summary("1").contains("split over"));
+    check_train_lists(
+        &net.replace("train steps=12", "train"),
+        "2",
+        &["(a step run unsplit runs the steps of `--threads 1` instead, on the same parameters)"],
+    );
+}
+
 #[test]
 fn train_runs_writes_its_files_and_refuses_bad_input() {
     let dir = std::env::temp_dir().join(format!("depthlab-cli-train-{}", std::process::id()));

@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::graph::Graph;
 use crate::report::figures::write_train_figures;
 use crate::report::tensorboard::EventFile;
-use crate::report::train::{Summary, epoch_header, epoch_line};
+use crate::report::train::{Split, Summary, epoch_header, epoch_line};
 use crate::report::{Hist, sig4};
 use crate::spec::Spec;
 use crate::stats::NetworkStats;
@@ -427,6 +427,27 @@ fn write_figures(spec: &Spec, files: &TrainFiles) -> Result<(), Error> {
         .map_err(Error::writing(&dir.join("figures")))
 }
 
+/// Resumes `trainer` from `--resume`, if given (then true), refusing a
+/// checkpoint with nothing left to train: a run of no steps would only
+/// replace the folder's summary with an empty one.
+fn resume(trainer: &mut Trainer, files: &TrainFiles) -> Result<bool, Error> {
+    let Some(path) = &files.resume else {
+        return Ok(false);
+    };
+    trainer.resume_changed(path, files.allow_spec_change)?;
+    if trainer.step() >= trainer.total_steps() {
+        return Err(Error::Checkpoint {
+            path: path.clone(),
+            message: format!(
+                "it is at step {} of this run's {}: nothing is left to train (raise --epochs or --steps)",
+                trainer.step(),
+                trainer.total_steps()
+            ),
+        });
+    }
+    Ok(true)
+}
+
 /// Trains, writing rows and lines as they come; whatever happens, the
 /// checkpoints are written before the result is returned.
 fn run(
@@ -438,22 +459,7 @@ fn run(
 ) -> Result<String, Error> {
     let started = Instant::now();
     let mut trainer = Trainer::new(spec, opts)?.measure_every(files.stats_every);
-    if let Some(path) = &files.resume {
-        trainer.resume_changed(path, files.allow_spec_change)?;
-        if trainer.step() >= trainer.total_steps() {
-            // Nothing to train: a run of no steps would only replace the
-            // folder's summary with an empty one.
-            return Err(Error::Checkpoint {
-                path: path.clone(),
-                message: format!(
-                    "it is at step {} of this run's {}: nothing is left to train (raise --epochs or --steps)",
-                    trainer.step(),
-                    trainer.total_steps()
-                ),
-            });
-        }
-    }
-    let resumed = files.resume.is_some();
+    let resumed = resume(&mut trainer, files)?;
     let append = match &files.out {
         Some(dir) => prepare_run_folder(dir, files)?,
         None => false,
@@ -511,6 +517,14 @@ fn run(
         steps: trainer.step() - start_step,
         seconds: started.elapsed().as_secs_f64(),
         measured: trainer.measured(),
+        split: trainer
+            .executor()
+            .split_counts()
+            .map(|(alone, split)| Split {
+                threads: trainer.executor().plan().threads,
+                alone,
+                split,
+            }),
         checkpoints: &checkpoints,
         hist: files.hist,
     }

@@ -293,6 +293,15 @@ pub fn summary_table(
     out
 }
 
+/// Training steps of a plan that splits, run split over `threads` and
+/// unsplit on one (see `SplitChoice`).
+#[derive(Clone, Copy, Debug)]
+pub struct Split {
+    pub threads: usize,
+    pub alone: u64,
+    pub split: u64,
+}
+
 /// Everything the final summary of `depthlab train` reports.
 pub struct Summary<'a> {
     pub spec_name: &'a str,
@@ -310,6 +319,8 @@ pub struct Summary<'a> {
     pub seconds: f64,
     /// Probe measurements in that time, and what they cost.
     pub measured: Measured,
+    /// How the training steps ran, when their plan splits.
+    pub split: Option<Split>,
     pub checkpoints: &'a [PathBuf],
     /// Append the probe's histograms at the start and the end.
     pub hist: Option<Hist>,
@@ -359,6 +370,20 @@ impl Summary<'_> {
             "{} steps in {:.2} s ({per_step} µs/step incl. evaluation and statistics)\n",
             self.steps, self.seconds
         ));
+        if let Some(s) = self.split {
+            // Why two threads were not faster, when they were not.
+            let why = if s.alone > s.split {
+                "faster lately: another busy process on a core?"
+            } else {
+                "to check that it is still slower"
+            };
+            out.push_str(&format!(
+                "split over {} threads: {} of {} steps (the others ran on one thread, {why})\n",
+                s.threads,
+                s.split,
+                s.split + s.alone
+            ));
+        }
         if self.measured.count > 0 {
             // What the statistics cost, so that --stats-every and --probe
             // can be chosen knowing it.
