@@ -57,9 +57,12 @@ pub fn bench(spec: &Spec, opts: &Options, b: &BenchOptions) -> Result<String, Er
         .profiled_steps()
         .iter()
         .enumerate()
-        .map(|(i, s)| match i < split_plan {
-            true => s.kind().to_owned(),
-            false => format!("{}, in a step run unsplit", s.kind()),
+        .map(|(i, s)| {
+            if i < split_plan {
+                s.kind().to_owned()
+            } else {
+                format!("{}, in a step run unsplit", s.kind())
+            }
         })
         .collect();
     // Warm-up: caches, the workers' spin state, the CPU's clock.
