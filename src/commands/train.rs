@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::graph::Graph;
 use crate::report::figures::write_train_figures;
 use crate::report::tensorboard::EventFile;
-use crate::report::train::{Split, Summary, epoch_header, epoch_line};
+use crate::report::train::{SplitCounts, Summary, epoch_header, epoch_line};
 use crate::report::{Hist, sig4};
 use crate::spec::Spec;
 use crate::stats::NetworkStats;
@@ -520,7 +520,7 @@ fn run(
         split: trainer
             .executor()
             .split_counts()
-            .map(|(alone, split)| Split {
+            .map(|(alone, split)| SplitCounts {
                 threads: trainer.executor().plan().threads,
                 alone,
                 split,

@@ -296,7 +296,7 @@ pub fn summary_table(
 /// Training steps of a plan that splits, run split over `threads` and
 /// unsplit on one (see `SplitChoice`).
 #[derive(Clone, Copy, Debug)]
-pub struct Split {
+pub struct SplitCounts {
     pub threads: usize,
     pub alone: u64,
     pub split: u64,
@@ -320,7 +320,7 @@ pub struct Summary<'a> {
     /// Probe measurements in that time, and what they cost.
     pub measured: Measured,
     /// How the training steps ran, when their plan splits.
-    pub split: Option<Split>,
+    pub split: Option<SplitCounts>,
     pub checkpoints: &'a [PathBuf],
     /// Append the probe's histograms at the start and the end.
     pub hist: Option<Hist>,
