@@ -39,8 +39,36 @@ pub struct Executor {
     /// Whether a whole training step hands its parts to the workers
     /// (`None`: nothing is split).
     split: Option<SplitChoice>,
+    /// Every step runs unsplit (see [`Executor::hold_unsplit`]); the
+    /// steps that have, and their seconds.
+    hold: bool,
+    held: (u64, f64),
     /// The optimizer's run-time state: learning rate and steps done.
     progress: Progress,
+}
+
+/// The whole steps a plan that splits ran each way ([`Executor::ways`]),
+/// each as (steps, seconds they took).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Ways {
+    /// On this thread alone, as [`SplitChoice`] chose.
+    pub alone: (u64, f64),
+    /// Split, as [`SplitChoice`] chose.
+    pub split: (u64, f64),
+    /// Unsplit while held so ([`Executor::hold_unsplit`]).
+    pub held: (u64, f64),
+}
+
+impl Ways {
+    /// What the held steps took beyond the same number of split steps at
+    /// the split steps' mean time (0 with no split step to compare).
+    pub fn held_extra(&self) -> f64 {
+        let (steps, seconds) = self.held;
+        match self.split {
+            (0, _) => 0.0,
+            (n, t) => (seconds - steps as f64 * t / n as f64).max(0.0),
+        }
+    }
 }
 
 /// What a training plan's update steps need at run time.
@@ -87,6 +115,8 @@ impl Executor {
             chains,
             ran_alone: false,
             split,
+            hold: false,
+            held: (0, 0.0),
             progress,
         })
     }
@@ -212,13 +242,19 @@ impl Executor {
             self.ran_alone = false;
             return whole(self, false);
         };
+        let split = split && !self.hold;
         self.pool.set_split(split);
         let alone = !split && self.plan.alone.is_some();
         self.ran_alone = alone;
         let started = std::time::Instant::now();
         let result = whole(self, alone);
         let seconds = started.elapsed().as_secs_f64();
-        if let Some(choice) = &mut self.split {
+        if self.hold {
+            // Not for the choice: the work on the other core would make
+            // its times of this way those of a busy machine.
+            self.held.0 += 1;
+            self.held.1 += seconds;
+        } else if let Some(choice) = &mut self.split {
             choice.record(split, seconds);
         }
         result
@@ -231,10 +267,31 @@ impl Executor {
         self.pool.set_split(true);
     }
 
-    /// Whole steps run so far on this thread alone and split (see
-    /// [`SplitChoice`]); `None` when the plan splits nothing.
-    pub fn split_counts(&self) -> Option<(u64, u64)> {
-        self.split.as_ref().map(SplitChoice::counts)
+    /// How the whole steps ran so far; `None` when the plan splits
+    /// nothing.
+    pub fn ways(&self) -> Option<Ways> {
+        self.split.as_ref().map(|choice| {
+            let (counts, seconds) = (choice.counts(), choice.seconds());
+            Ways {
+                alone: (counts.0, seconds.0),
+                split: (counts.1, seconds.1),
+                held: self.held,
+            }
+        })
+    }
+
+    /// With `hold`, runs every later step unsplit on this thread (a
+    /// training step as [`Plan::alone`] does), timed apart from
+    /// [`SplitChoice`]'s ([`Ways::held`]), until called again without: the trainer holds the
+    /// steps so while the probe statistics are measured on the other core.
+    /// The same bits either way; no effect on a plan that splits nothing.
+    pub fn hold_unsplit(&mut self, hold: bool) {
+        self.hold = hold;
+    }
+
+    /// Whether steps are held unsplit ([`Executor::hold_unsplit`]).
+    pub fn holds_unsplit(&self) -> bool {
+        self.hold
     }
 
     /// Runs the forward steps only (up to the loss): the outputs of the

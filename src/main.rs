@@ -184,7 +184,8 @@ struct SpecArgs {
     /// the one-thread plan does) when that has been faster lately (another
     /// busy process on a core). A core `train`
     /// leaves idle measures the probe statistics meanwhile (not with
-    /// --threads 1).
+    /// --threads 1); on two threads, steps run unsplit on the other core
+    /// while it measures.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     threads: Option<u32>,
     /// Refuse networks whose arenas and data would together exceed this
@@ -342,10 +343,11 @@ struct TrainArgs {
     /// start and the end); written to DIR/stats.jsonl with --out. Each
     /// measurement costs the probe's forward and backward (probe rows ÷
     /// batch steps' worth) and the statistics: on a core of their own
-    /// while training goes on when training leaves one idle (one thread
-    /// chosen, or nothing worth splitting) and a second probe fits in
-    /// --memory-limit, else in line. The summary's
-    /// `probe statistics:` line says how much of the run they took.
+    /// while training goes on (on one thread, or on the other core when
+    /// training splits over two; a training step on N > 2 threads measures
+    /// in line) if a second probe fits in --memory-limit, else in line. The
+    /// summary's `probe statistics:` line says how much of the run they
+    /// took.
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     stats_every: Option<u64>,
     /// Write epochs.csv, stats.jsonl, summary.txt and
@@ -570,6 +572,17 @@ struct BenchArgs {
     /// Timed steps, after a warm-up of at least 10 steps and 0.3 s.
     #[arg(long, value_name = "N", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     steps: u32,
+    /// Also time the probe statistics as `train --stats-every` measures
+    /// them in line (forward, backward and statistics of --probe rows, on
+    /// the same threads): per measurement, in training steps, and as a
+    /// share of 100 steps, with its time by step kind. `train` measures on
+    /// a core of its own when it can, which costs its steps less.
+    #[arg(long)]
+    statistics: bool,
+    /// Examples in the probe batch --statistics measures (as `train
+    /// --probe`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), requires = "statistics")]
+    probe: Option<u32>,
 }
 
 #[derive(Args)]
@@ -722,12 +735,13 @@ fn run(cli: Cli) -> Result<String, Error> {
                 batch: a.batch.map(|b| b as usize),
                 ..Overrides::default()
             })?;
-            let opts = a.spec.options(&spec, None, 0.99)?;
+            let opts = a.spec.options(&spec, a.probe, 0.99)?;
             commands::bench(
                 &spec,
                 &opts,
                 &BenchOptions {
                     steps: a.steps as usize,
+                    statistics: a.statistics,
                 },
             )
         }

@@ -71,3 +71,52 @@ fn bench_on_two_threads_says_how_many_steps_were_split() {
     let out = String::from_utf8(o.stdout).unwrap();
     assert!(out.contains("2 thread(s), 5 timed steps after"), "{out}");
 }
+
+/// `--statistics` times probe measurements as `train` makes them in line:
+/// per measurement, in training steps and per 100 steps (the same ratio
+/// twice), with a profile that adds up; `--probe` only with it.
+#[test]
+fn bench_statistics_times_a_probe_measurement() {
+    let net = "input 8; dense 16 tanh x2; dense 3; data blobs n=200 test=50; train batch=16";
+    let args = ["bench", "--net", net, "--threads", "1", "--steps", "10"];
+    let o = depthlab(&[&args[..], &["--statistics", "--probe", "40"]].concat());
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let line = out
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "probe statistics of 40 rows, in line on these threads at the initial weights: median ",
+            )
+        })
+        .unwrap_or_else(|| panic!("{out}"));
+    let number = |s: &str| s.parse::<f64>().unwrap_or_else(|_| panic!("{s:?}: {line}"));
+    let (_, rest) = line.split_once("), ").unwrap();
+    let (steps, rest) = rest
+        .split_once(" training steps; every 100 steps ")
+        .unwrap();
+    let share = rest.strip_suffix(" % of their time").unwrap();
+    // A measurement of s steps costs s % of 100 steps.
+    let (steps, share) = (number(steps), number(share));
+    assert!(steps > 0.0 && (steps - share).abs() <= 0.051, "{line}");
+    let profile: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("time by step kind (") || !l.contains("measurements"))
+        .skip(2)
+        .collect();
+    let total: f64 = profile
+        .iter()
+        .map(|l| number(l.trim_end_matches(" %").rsplit(' ').next().unwrap()))
+        .sum();
+    assert!((95.0..=100.5).contains(&total), "{total}: {out}");
+    for kind in ["statistics", "gemm forward", "gemm ∂W", "loss"] {
+        assert!(profile.iter().any(|l| l.starts_with(kind)), "{kind}: {out}");
+    }
+    let o = depthlab(&args);
+    assert!(
+        !String::from_utf8(o.stdout)
+            .unwrap()
+            .contains("probe statistics")
+    );
+    crate::cli::refused(&[&args[..], &["--probe", "40"]].concat(), &["--statistics"]);
+}

@@ -444,7 +444,8 @@ fn training_steps_are_bit_identical_for_1_2_and_3_threads() {
         let (two, _) = train(text, 2);
         // The first steps try both ways: split, and unsplit in the steps
         // of the one-thread plan (`Plan::alone`).
-        let (unsplit, split) = two.executor().split_counts().unwrap();
+        let ways = two.executor().ways().unwrap();
+        let (unsplit, split) = (ways.alone.0, ways.split.0);
         assert!(unsplit > 0 && split > 0, "{text}: {unsplit} and {split}");
         let plan = two.executor().plan();
         for kind in kinds {
@@ -519,7 +520,11 @@ fn a_training_step_allocates_nothing() {
         let mut t = Trainer::new(&spec(text), &options(2)).unwrap();
         assert_eq!(t.executor().plan().alone.is_some(), splits, "{text}");
         t.train_step(&mut |_| {}).unwrap();
-        let before = t.executor().split_counts().unwrap_or_default();
+        let counts = |t: &Trainer| {
+            let ways = t.executor().ways().unwrap_or_default();
+            (ways.alone.0, ways.split.0)
+        };
+        let before = counts(&t);
         // 20 steps cross epoch boundaries (a new shuffle each).
         let info = allocation_counter::measure(|| {
             for _ in 0..20 {
@@ -531,7 +536,7 @@ fn a_training_step_allocates_nothing() {
             "{text}: {} allocations in 20 steps",
             info.count_total
         );
-        let after = t.executor().split_counts().unwrap_or_default();
+        let after = counts(&t);
         let both_ways = after.0 > before.0 && after.1 > before.1;
         assert_eq!(both_ways, splits, "{text}: {before:?} → {after:?}");
     }
@@ -749,16 +754,22 @@ fn the_default_thread_count_is_measured_only_for_plans_that_split() {
     assert_eq!(measured_threads(&wide, tight).unwrap().ratio, None);
 }
 
-/// What a run of `text` reports, measuring every `every` steps in line or
-/// beside training, and stopping (as at a signal) after step `stop_at`:
-/// its statistics records and its epoch records, in order, as text (Debug
-/// shows every f64 to its last bit; the epochs' seconds are left out),
-/// then how it ended and the statistics its probe holds at the end.
-fn reported(text: &str, beside: bool, every: u64, stop_at: Option<u64>) -> [Vec<String>; 4] {
+/// What a run of `text` on `threads` reports, measuring every `every`
+/// steps in line or beside training, and stopping (as at a signal) after
+/// step `stop_at`: its statistics records and its epoch records, in order,
+/// as text (Debug shows every f64 to its last bit; the epochs' seconds are
+/// left out), then how it ended and the statistics its probe holds at the
+/// end.
+fn reported(
+    text: &str,
+    (beside, threads): (bool, usize),
+    every: u64,
+    stop_at: Option<u64>,
+) -> [Vec<String>; 4] {
     use std::sync::atomic::{AtomicBool, Ordering};
     let opts = Options {
         spare_core: beside,
-        ..options(1)
+        ..options(threads)
     };
     let mut t = Trainer::new(&spec(text), &opts)
         .unwrap()
@@ -784,6 +795,22 @@ fn reported(text: &str, beside: bool, every: u64, stop_at: Option<u64>) -> [Vec<
     let measured = t.measured();
     assert_eq!(measured.count as usize, stats.len(), "{text}");
     assert_eq!(measured.beside.is_some(), beside);
+    // A split plan's steps ran unsplit while a measurement ran beside:
+    // counted apart, with every step counted once.
+    // (A step stopped at a non-finite loss ran but is not a step done.)
+    let ways = t.executor().ways().unwrap_or_default();
+    let ran = ways.alone.0 + ways.split.0 + ways.held.0;
+    let done = t.step() + u64::from(matches!(end, Err(Error::Diverged { .. })));
+    assert_eq!(
+        ran == done,
+        t.executor().plan().splits(),
+        "{text}: {ways:?}"
+    );
+    assert_eq!(
+        measured.unsplit.map(|(steps, _)| steps),
+        Some(ways.held.0).filter(|&h| h > 0)
+    );
+    assert!(beside || ways.held.0 == 0, "{text}: {ways:?}");
     let end = vec![format!("{end:?}"), format!("{:?}", t.probe().stats())];
     [
         stats,
@@ -797,23 +824,66 @@ fn reported(text: &str, beside: bool, every: u64, stop_at: Option<u64>) -> [Vec<
 /// line, bit for bit, and every one is reported however the run ends:
 /// normally (with a test set evaluated on the other probe executor while
 /// one is measuring), diverged with a measurement still running, or
-/// stopped by a signal.
+/// stopped by a signal. So with a plan split over two threads, whose
+/// steps run unsplit while the other core measures (in line on one
+/// thread for reference).
 #[test]
 fn statistics_measured_beside_training_are_those_measured_in_line() {
     let learns = "input 2; dense 16 tanh x3; dense 3; data spirals n=200 test=100; \
                   optim sgd lr=0.1 momentum=0.9; train epochs=3 batch=16 seed=3";
     let diverges = "input 2; dense 64 relu x2; dense 3; data spirals; optim sgd lr=1e8; \
                     train epochs=2 batch=32";
-    for (text, every, stop_at) in [
-        (learns, 5, None),
-        (diverges, 1, None),
-        (learns, 4, Some(22)),
+    let splits = "input 64; dense 128 relu x3; dense 4; data blobs n=960 test=200; \
+                  optim sgd lr=0.05 momentum=0.9; train epochs=3 batch=96 seed=3";
+    let split_diverges = &splits.replace("lr=0.05", "lr=1e8");
+    let split_plan = |text: &str| Trainer::new(&spec(text), &options(2)).unwrap();
+    assert!(split_plan(splits).executor().plan().splits());
+    for (text, every, stop_at, threads) in [
+        (learns, 5, None, 1),
+        (diverges, 1, None, 1),
+        (learns, 4, Some(22), 1),
+        (splits, 3, None, 2),
+        (split_diverges, 1, None, 2),
+        (splits, 4, Some(16), 2),
     ] {
-        let inline = reported(text, false, every, stop_at);
-        let beside = reported(text, true, every, stop_at);
+        let inline = reported(text, (false, 1), every, stop_at);
+        let beside = reported(text, (true, threads), every, stop_at);
         assert!(inline[0].len() >= 3, "{:?}", inline[0]);
         assert_eq!(beside, inline, "{text}");
     }
+}
+
+/// Held unsplit, a split plan runs its one-thread plan's steps (the same
+/// bits as on one thread), counted apart from those `SplitChoice` chose,
+/// until released.
+#[test]
+fn steps_held_unsplit_run_the_one_thread_steps_and_are_counted_apart() {
+    let text = "input 64; dense 128 relu x3; dense 4; data blobs n=960 test=0; \
+                optim sgd lr=0.05 momentum=0.9; train epochs=3 batch=96 seed=3";
+    let mut one = Trainer::new(&spec(text), &options(1)).unwrap();
+    let mut two = Trainer::new(&spec(text), &options(2)).unwrap();
+    assert!(two.executor().plan().alone.is_some());
+    two.executor_mut().hold_unsplit(true);
+    for step in 1..=5 {
+        one.train_step(&mut |_| {}).unwrap();
+        two.train_step(&mut |_| {}).unwrap();
+        let ways = two.executor().ways().unwrap();
+        assert_eq!(ways.held.0, step, "{ways:?}");
+        assert_eq!((ways.alone.0, ways.split.0), (0, 0), "{ways:?}");
+        assert!(std::ptr::eq(
+            two.executor().ran(),
+            two.executor().plan().alone.as_deref().unwrap()
+        ));
+        assert_eq!(params(one.executor()), params(two.executor()));
+    }
+    two.executor_mut().hold_unsplit(false);
+    two.train_step(&mut |_| {}).unwrap();
+    let ways = two.executor().ways().unwrap();
+    assert_eq!(
+        (ways.held.0, ways.alone.0 + ways.split.0),
+        (5, 1),
+        "{ways:?}"
+    );
 }
 
 /// The second probe executor of measuring beside training is made only if

@@ -2,8 +2,9 @@
 # What the probe statistics cost a training run, by hand (no test runs
 # this): for each config, ROUNDS runs of `depthlab train --stats-every K`,
 # printing the statistics' time on the training thread (from the summary's
-# `probe statistics:` line: all of it in line, the wait when measured
-# beside training) as a share of the rest of the run. PROBE is `default`
+# `probe statistics:` line: all of it in line; when measured beside
+# training the wait, plus what the steps run unsplit meanwhile cost beyond
+# split ones) as a share of the rest of the run. PROBE is `default`
 # (300 rows) or `batch` (as many rows as the batch); THREADS is `1` (on
 # CPU 1) or `default` (train's own choice, on CPUs 0 and 1).
 #
@@ -35,11 +36,16 @@ for c in "$@"; do
       --out "$OUT/$c" --overwrite -q)
     shares="$shares $(awk '
       / steps in / { total = $4 }
-      /^probe statistics:/ {
-        t = $9; sub(/,$/, "", t)
-        for (i = 1; i < NF; i++) if ($i == "and") t = $(i + 1)
+      function seconds(t) {
+        sub(/,$/, "", t)
         scale = t ~ /µs$/ ? 1e-6 : t ~ /ms$/ ? 1e-3 : 1
-        sub(/[µm]?s$/, "", t); stats = t * scale
+        sub(/[µm]?s$/, "", t); return t * scale
+      }
+      /^probe statistics:/ {
+        t = $9
+        for (i = 1; i < NF; i++) if ($i == "and") t = $(i + 1)
+        stats = seconds(t)
+        for (i = 1; i < NF; i++) if ($i == "about") stats += seconds($(i + 1))
       }
       END { printf "%.1f%%", 100 * stats / (total - stats) }' <<<"$summary")"
   done

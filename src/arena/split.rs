@@ -48,8 +48,9 @@ pub struct SplitChoice {
     /// Steps until the other way is tried again.
     until_try: u64,
     gap: u64,
-    /// Steps run each way: `[alone, split]`.
+    /// Steps run each way, and their seconds: `[alone, split]`.
     counts: [u64; 2],
+    seconds: [f64; 2],
 }
 
 /// The last [`KEEP`] values of a series.
@@ -94,6 +95,7 @@ impl SplitChoice {
             until_try: FIRST_GAP,
             gap: FIRST_GAP,
             counts: [0; 2],
+            seconds: [0.0; 2],
         }
     }
 
@@ -117,6 +119,7 @@ impl SplitChoice {
         let was_try = self.times[0].full() && self.times[1].full() && split != self.prefer_split;
         self.times[usize::from(split)].push(seconds);
         self.counts[usize::from(split)] += 1;
+        self.seconds[usize::from(split)] += seconds;
         let [alone, split_times] = &self.times;
         if !(alone.full() && split_times.full()) {
             return;
@@ -143,6 +146,11 @@ impl SplitChoice {
     /// Steps run on the caller alone and split, so far.
     pub fn counts(&self) -> (u64, u64) {
         (self.counts[0], self.counts[1])
+    }
+
+    /// The seconds those steps took: on the caller alone, split.
+    pub fn seconds(&self) -> (f64, f64) {
+        (self.seconds[0], self.seconds[1])
     }
 }
 

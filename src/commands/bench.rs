@@ -8,10 +8,11 @@
 //! three matrix products of every layer.
 
 use crate::error::Error;
+use crate::exec::Executor;
 use crate::report::align;
 use crate::spec::Spec;
 use crate::stats::median;
-use crate::train::{Options, Trainer};
+use crate::train::{Options, Trainer, probe_executor};
 use depthlab_kernels::peak::measure_peak;
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -21,6 +22,8 @@ use std::time::Instant;
 pub struct BenchOptions {
     /// Timed steps (after the warm-up).
     pub steps: usize,
+    /// Also time a probe measurement ([`probe_report`]).
+    pub statistics: bool,
 }
 
 /// The statistics of a sample of step times, in seconds.
@@ -49,22 +52,7 @@ pub fn bench(spec: &Spec, opts: &Options, b: &BenchOptions) -> Result<String, Er
     trainer.train_step(&mut |_| {})?;
     let exec = trainer.executor_mut();
     let threads = exec.plan().threads;
-    // The kinds of the profiled steps; those of the one-thread plan a
-    // split plan runs for the steps it does not split (see `Plan::alone`)
-    // apart.
-    let split_plan = exec.plan().steps.len();
-    let kinds: Vec<String> = exec
-        .profiled_steps()
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            if i < split_plan {
-                s.kind().to_owned()
-            } else {
-                format!("{}, in a step run unsplit", s.kind())
-            }
-        })
-        .collect();
+    let kinds = step_kinds(exec);
     // Warm-up: caches, the workers' spin state, the CPU's clock.
     let warm = Instant::now();
     let mut warm_steps = 0;
@@ -73,15 +61,16 @@ pub fn bench(spec: &Spec, opts: &Options, b: &BenchOptions) -> Result<String, Er
         warm_steps += 1;
     }
     let mut times = Vec::with_capacity(b.steps);
-    let split_before = exec.split_counts();
+    let split_before = exec.ways();
     for _ in 0..b.steps {
         let t = Instant::now();
         exec.run();
         times.push(t.elapsed().as_secs_f64());
     }
-    let split_note = match (split_before, exec.split_counts()) {
-        (Some((_, before)), Some((_, after))) => {
-            format!(" (split on {} of them, the rest on one)", after - before)
+    let split_note = match (split_before, exec.ways()) {
+        (Some(before), Some(after)) => {
+            let split = after.split.0 - before.split.0;
+            format!(" (split on {split} of them, the rest on one)")
         }
         _ => String::new(),
     };
@@ -126,7 +115,64 @@ pub fn bench(spec: &Spec, opts: &Options, b: &BenchOptions) -> Result<String, Er
     );
     let _ = write!(out, "\ntime by step kind ({} profiled steps)\n", b.steps);
     out.push_str(&shares(&kinds, &ns, profiled));
+    if b.statistics {
+        let graph = &trainer.executor().plan().graph;
+        let probe = probe_executor(spec, graph, trainer.data(), opts)?;
+        out.push_str(&probe_report(probe, spec.train.seed, t.median));
+    }
     Ok(out)
+}
+
+/// The kinds of the steps [`Executor::run_profiled`] times; those of the
+/// one-thread plan a split plan runs for the steps it does not split (see
+/// `Plan::alone`) apart.
+fn step_kinds(exec: &Executor) -> Vec<String> {
+    let split_plan = exec.plan().steps.len();
+    let steps = exec.profiled_steps();
+    let kinds = steps.iter().enumerate().map(|(i, s)| {
+        if i < split_plan {
+            s.kind().to_owned()
+        } else {
+            format!("{}, in a step run unsplit", s.kind())
+        }
+    });
+    kinds.collect()
+}
+
+/// Times probe measurements as `train --stats-every` makes them in line
+/// (forward, backward and statistics of the probe's rows, on the same
+/// threads), at the initial weights: at least 3 after a warm-up of 2, up
+/// to 20 or half a second; with their time by step kind and what they
+/// cost every 100 training steps of `step` seconds.
+fn probe_report(mut probe: Executor, seed: u64, step: f64) -> String {
+    probe.init_params(seed);
+    let kinds = step_kinds(&probe);
+    for _ in 0..2 {
+        probe.run();
+    }
+    let (mut times, mut ns) = (Vec::new(), vec![0u64; kinds.len()]);
+    let started = Instant::now();
+    while times.len() < 3 || (times.len() < 20 && started.elapsed().as_secs_f64() < 0.5) {
+        let t = Instant::now();
+        probe.run_profiled(&mut ns);
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let (n, profiled) = (times.len(), started.elapsed().as_secs_f64());
+    let t = Spread::of(times);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nprobe statistics of {} rows, in line on these threads at the initial weights: median {:.1} µs (min {:.1}, max {:.1}), {:.1} training steps; every 100 steps {:.1} % of their time",
+        probe.plan().batch,
+        1e6 * t.median,
+        1e6 * t.min,
+        1e6 * t.max,
+        t.median / step,
+        100.0 * t.median / (100.0 * step),
+    );
+    let _ = write!(out, "\ntime by step kind ({n} profiled measurements)\n");
+    out.push_str(&shares(&kinds, &ns, profiled));
+    out
 }
 
 /// The share of the profiled time per step kind, largest first, and the

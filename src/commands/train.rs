@@ -517,14 +517,12 @@ fn run(
         steps: trainer.step() - start_step,
         seconds: started.elapsed().as_secs_f64(),
         measured: trainer.measured(),
-        split: trainer
-            .executor()
-            .split_counts()
-            .map(|(alone, split)| SplitCounts {
-                threads: trainer.executor().plan().threads,
-                alone,
-                split,
-            }),
+        split: trainer.executor().ways().map(|w| SplitCounts {
+            threads: trainer.executor().plan().threads,
+            alone: w.alone.0,
+            split: w.split.0,
+            held: w.held.0,
+        }),
         checkpoints: &checkpoints,
         hist: files.hist,
     }

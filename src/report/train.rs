@@ -300,6 +300,34 @@ pub struct SplitCounts {
     pub threads: usize,
     pub alone: u64,
     pub split: u64,
+    /// Run unsplit while the probe statistics were measured on the other
+    /// core.
+    pub held: u64,
+}
+
+/// How the steps of a plan that splits ran, and why some ran on one
+/// thread.
+fn split_line(s: SplitCounts) -> String {
+    let why = if s.alone > s.split {
+        "faster lately: another busy process on a core?"
+    } else {
+        "to check that it is still slower"
+    };
+    let others = match (s.held, s.alone) {
+        (0, _) => format!("the others ran on one thread, {why}"),
+        (held, 0) => format!(
+            "the other {held} ran on one thread while the probe statistics were measured on another"
+        ),
+        (held, alone) => format!(
+            "the others ran on one thread: {held} while the probe statistics were measured on another, {alone} {why}"
+        ),
+    };
+    format!(
+        "split over {} threads: {} of {} steps ({others})\n",
+        s.threads,
+        s.split,
+        s.split + s.alone + s.held
+    )
 }
 
 /// Everything the final summary of `depthlab train` reports.
@@ -371,18 +399,7 @@ impl Summary<'_> {
             self.steps, self.seconds
         ));
         if let Some(s) = self.split {
-            // Why two threads were not faster, when they were not.
-            let why = if s.alone > s.split {
-                "faster lately: another busy process on a core?"
-            } else {
-                "to check that it is still slower"
-            };
-            out.push_str(&format!(
-                "split over {} threads: {} of {} steps (the others ran on one thread, {why})\n",
-                s.threads,
-                s.split,
-                s.split + s.alone
-            ));
+            out.push_str(&split_line(s));
         }
         if self.measured.count > 0 {
             // What the statistics cost, so that --stats-every and --probe
@@ -394,12 +411,23 @@ impl Summary<'_> {
                 "probe statistics: {} measurements of {} rows took",
                 m.count, self.probe
             );
-            out.push_str(&match m.beside {
-                None => format!("{what} {here}, {share:.0} % of the run\n"),
-                Some(took) => format!(
+            out.push_str(&match (m.beside, m.unsplit) {
+                (None, _) => format!("{what} {here}, {share:.0} % of the run\n"),
+                (Some(took), None) => format!(
                     "{what} {} on a thread beside training, and {here} of the training thread's, {share:.1} % of the run\n",
                     duration(took.as_secs_f64())
                 ),
+                (Some(took), Some((steps, extra))) => {
+                    // The training thread's cost: its own time, and its
+                    // steps run unsplit meanwhile.
+                    let cost = m.here + extra;
+                    let share = 100.0 * cost.as_secs_f64() / self.seconds.max(f64::MIN_POSITIVE);
+                    format!(
+                        "{what} {} on a thread beside training, and {here} of the training thread's plus about {} for its {steps} steps run unsplit meanwhile, {share:.1} % of the run\n",
+                        duration(took.as_secs_f64()),
+                        duration(extra.as_secs_f64()),
+                    )
+                }
             });
         }
         for path in self.checkpoints {

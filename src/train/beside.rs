@@ -7,11 +7,13 @@
 //! one thread, or its plan splits nothing), the trainer instead copies the
 //! parameters into a second probe executor, hands it to this thread and
 //! goes on training; the statistics are reported once they are done (at
-//! the next measurement or at the end of the run at the latest). They are
+//! the next measurement or at the end of the run at the latest). A plan
+//! split over two threads frees a core for it: its steps run unsplit until
+//! [`Beside::done`] says the measurement is over. They are
 //! the same bits as measured in line: the same plan on the same rows, with
 //! a copy of the same parameters.
 
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -68,13 +70,14 @@ impl Beside {
     }
 
     /// The executor to load with the parameters of the next measurement
-    /// (`None` while one runs: [`Beside::finish`] it first).
+    /// (`None` while one runs and is not [`Beside::done`]: [`Beside::finish`]
+    /// it first).
     pub fn idle_mut(&mut self) -> Option<&mut Executor> {
         self.idle.as_mut()
     }
 
     /// The executor holding the last finished measurement (`None` while
-    /// one runs).
+    /// one runs and is not [`Beside::done`]).
     pub fn idle(&self) -> Option<&Executor> {
         self.idle.as_ref()
     }
@@ -90,18 +93,39 @@ impl Beside {
         self.running = Some(launch);
     }
 
+    /// Whether the running measurement is done, without waiting (false
+    /// when none runs). Once it is, the executor is idle again, holding its
+    /// statistics; [`Beside::finish`] still reports it.
+    pub fn done(&mut self) -> bool {
+        if self.running.is_none() || self.idle.is_some() {
+            return self.running.is_some();
+        }
+        match self.done.try_recv() {
+            Ok(finished) => {
+                self.finished(finished);
+                true
+            }
+            Err(TryRecvError::Empty) => false,
+            Err(TryRecvError::Disconnected) => self.rethrow(),
+        }
+    }
+
     /// Waits for the running measurement, if any, and says what it was
     /// of; the executor is idle again, holding its statistics.
     pub fn finish(&mut self) -> Option<Launch> {
         let launch = self.running.take()?;
-        match self.done.recv() {
-            Ok((probe, took)) => {
-                self.idle = Some(probe);
-                self.took += took;
+        if self.idle.is_none() {
+            match self.done.recv() {
+                Ok(finished) => self.finished(finished),
+                Err(_) => self.rethrow(),
             }
-            Err(_) => self.rethrow(),
         }
         Some(launch)
+    }
+
+    fn finished(&mut self, (probe, took): (Executor, Duration)) {
+        self.idle = Some(probe);
+        self.took += took;
     }
 
     /// The time measurements took on their thread.

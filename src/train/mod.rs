@@ -23,7 +23,13 @@
 //! - when training leaves a core idle ([`Options::spare_core`], and a
 //!   training plan that splits nothing), the probe statistics are measured
 //!   on a thread of their own while training goes on, by a third executor
-//!   (see `beside.rs`): the same numbers, reported a little later.
+//!   (see `beside.rs`): the same numbers, reported a little later. So too
+//!   when the plan splits over two threads: its steps then run unsplit
+//!   until the measurement is done ([`Executor::hold_unsplit`]), which
+//!   costs (1 − 1/speed-up) of the measurement's time on one thread against
+//!   all of its time on two in line (config D of `bench/peers`: 6.3–6.8 %
+//!   of the run every 100 steps against 8.2–8.3 %). On more threads, in
+//!   line (the training steps would have no plan for the cores left).
 
 mod beside;
 mod checkpoint;
@@ -44,6 +50,7 @@ use crate::exec::{Executor, Progress};
 use crate::graph::Graph;
 use crate::spec::Spec;
 use crate::stats::NetworkStats;
+use beside::Beside;
 use depthlab_kernels::Activation;
 use depthlab_kernels::loss::loss_forward_backward;
 use depthlab_kernels::reduce::sq_sum;
@@ -99,7 +106,7 @@ pub struct Trainer {
     delta_norm: Vec<f64>,
     update_ratio: Vec<f64>,
     /// Where the statistics are measured when not in line.
-    beside: Option<beside::Beside>,
+    beside: Option<Beside>,
     stats_every: Option<u64>,
     /// Whether accuracy means something for this data and loss.
     classify: bool,
@@ -121,6 +128,10 @@ pub struct Measured {
     pub here: Duration,
     /// Time they took on their own thread, when measured beside training.
     pub beside: Option<Duration>,
+    /// Training steps run unsplit while they did (a plan split over two
+    /// threads), and about how much longer those took than split steps
+    /// ([`crate::exec::Ways::held_extra`]).
+    pub unsplit: Option<(u64, Duration)>,
 }
 
 impl Trainer {
@@ -136,9 +147,10 @@ impl Trainer {
         let arenas = exec.plan().arena_bytes().saturating_add(probe_bytes);
         let split = dataset::load_for(spec, &graph, setup::data_budget(opts, arenas))?;
         // A core would idle: measure there, if a second probe fits beside
-        // everything else (else in line, as it always fits).
+        // everything else (else in line, as it always fits). A plan split
+        // over two threads runs unsplit meanwhile (see `beside.rs`).
         let measure_beside = opts.spare_core
-            && !exec.plan().splits()
+            && (!exec.plan().splits() || exec.plan().threads == 2)
             && [arenas, split.bytes(), probe_bytes]
                 .into_iter()
                 .fold(0u64, u64::saturating_add)
@@ -167,7 +179,7 @@ impl Trainer {
                     threads: 1,
                     ..opts.resources
                 };
-                beside::Beside::start(setup::probe_executor_on(spec, &graph, &split, opts, one)?)
+                Beside::start(setup::probe_executor_on(spec, &graph, &split, opts, one)?)
             }
             false => None,
         };
@@ -335,6 +347,11 @@ impl Trainer {
             count: self.measurements,
             here: self.measuring,
             beside: self.beside.as_ref().map(|b| b.took()),
+            unsplit: self
+                .exec
+                .ways()
+                .filter(|w| w.held.0 > 0)
+                .map(|w| (w.held.0, Duration::from_secs_f64(w.held_extra()))),
         }
     }
 
@@ -377,6 +394,9 @@ impl Trainer {
     /// [`Trainer::finish_measuring`]). Allocates nothing except at those
     /// ends.
     pub fn train_step(&mut self, on: &mut dyn FnMut(Event)) -> Result<(), Error> {
+        if self.exec.holds_unsplit() && self.beside.as_mut().is_some_and(Beside::done) {
+            self.exec.hold_unsplit(false);
+        }
         let step = self.step();
         let epoch = (step / self.steps_per_epoch) as usize;
         if self.order_epoch != Some(epoch) {
@@ -556,6 +576,9 @@ impl Trainer {
                 let probe = beside.idle_mut().expect("finished above");
                 copy_params(&self.exec, probe);
                 beside.launch(launch);
+                // The other core measures: a split plan's steps run unsplit
+                // until it is done.
+                self.exec.hold_unsplit(true);
             }
             None => {
                 copy_params(&self.exec, &mut self.probe);
@@ -577,7 +600,8 @@ impl Trainer {
 
     /// [`Trainer::finish_measuring`], untimed.
     fn report_finished(&mut self, on: &mut dyn FnMut(Event)) {
-        if let Some(launch) = self.beside.as_mut().and_then(|b| b.finish()) {
+        if let Some(launch) = self.beside.as_mut().and_then(Beside::finish) {
+            self.exec.hold_unsplit(false);
             self.report(launch, on);
         }
     }
