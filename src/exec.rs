@@ -282,9 +282,10 @@ impl Executor {
 
     /// With `hold`, runs every later step unsplit on this thread (a
     /// training step as [`Plan::alone`] does), timed apart from
-    /// [`SplitChoice`]'s ([`Ways::held`]), until called again without: the trainer holds the
-    /// steps so while the probe statistics are measured on the other core.
-    /// The same bits either way; no effect on a plan that splits nothing.
+    /// [`SplitChoice`]'s ([`Ways::held`]), until called again without: the
+    /// trainer holds the steps so while the probe statistics are measured
+    /// on the other core. The same bits either way; no effect on a plan
+    /// that splits nothing.
     pub fn hold_unsplit(&mut self, hold: bool) {
         self.hold = hold;
     }

@@ -9,9 +9,9 @@
 //! goes on training; the statistics are reported once they are done (at
 //! the next measurement or at the end of the run at the latest). A plan
 //! split over two threads frees a core for it: its steps run unsplit until
-//! [`Beside::done`] says the measurement is over. They are
-//! the same bits as measured in line: the same plan on the same rows, with
-//! a copy of the same parameters.
+//! [`Beside::done`] says the measurement is over. They are the same bits
+//! as measured in line: the same plan on the same rows, with a copy of the
+//! same parameters.
 
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
