@@ -344,8 +344,8 @@ struct TrainArgs {
     /// measurement costs the probe's forward and backward (probe rows ÷
     /// batch steps' worth) and the statistics: on a core of their own
     /// while training goes on (on one thread, or on the other core when
-    /// training splits over two; a training step on N > 2 threads measures
-    /// in line) if a second probe fits in --memory-limit, else in line. The
+    /// training splits over two; training on more than two threads
+    /// measures in line) if a second probe fits in --memory-limit, else in line. The
     /// summary's `probe statistics:` line says how much of the run they
     /// took.
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
@@ -562,7 +562,8 @@ struct RidgeList(Vec<Ridge>);
 #[command(after_help = "Examples:
   depthlab bench relu-he --threads 1                 the step of 20 ReLU layers on one thread
   depthlab bench --net \"input 1024; dense 1024 relu x4; dense 10; train batch=256\" --threads 2
-  depthlab bench my.net --steps 1000 --batch 64")]
+  depthlab bench my.net --steps 1000 --batch 64
+  depthlab bench relu-he --statistics --probe 100    what a probe measurement costs")]
 struct BenchArgs {
     #[command(flatten)]
     spec: SpecArgs,
