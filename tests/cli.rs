@@ -511,13 +511,16 @@ fn json_and_csv_are_well_formed() {
 
 /// With a core to spare, `train` measures the probe beside the training
 /// steps and says so; the statistics are the same bytes as measured in
-/// line on one thread.
+/// line on one thread. So too when the steps split over two threads (they
+/// run unsplit while the other core measures).
 #[test]
 fn train_measures_the_probe_beside_training_when_a_core_is_free() {
     let dir = crate::tempdir("cli-beside");
     let net = "input 8; dense 32 tanh x4; dense 3; data blobs n=320 test=0; \
                optim sgd lr=0.05; train epochs=2 batch=16 seed=2";
-    let run = |threads: &[&str], out: &str| {
+    let splits = "input 128; dense 128 relu x4; dense 10; data blobs n=960 test=0; \
+                  optim sgd lr=0.05; train epochs=4 batch=96 seed=2";
+    let run = |net: &str, threads: &[&str], out: &str| {
         let out = dir.join(out);
         let mut args = vec!["train", "--net", net, "--stats-every", "3", "-q"];
         args.extend_from_slice(threads);
@@ -532,17 +535,25 @@ fn train_measures_the_probe_beside_training_when_a_core_is_free() {
             .to_owned();
         (line, std::fs::read(out.join("stats.jsonl")).unwrap())
     };
-    let (inline, in_line) = run(&["--threads", "1"], "one");
+    let (inline, in_line) = run(net, &["--threads", "1"], "one");
     assert!(
         inline.ends_with("% of the run") && !inline.contains("beside"),
         "{inline}"
     );
-    let (line, beside) = run(&["--threads", "2"], "two");
+    let (line, beside) = run(net, &["--threads", "2"], "two");
     assert!(
         line.contains(" on a thread beside training, and "),
         "{line}"
     );
     assert!(beside == in_line, "stats.jsonl differs");
+    // 40 steps, measured every 3 and at the end.
+    let (_, in_line) = run(splits, &["--threads", "1"], "split-one");
+    let (line, beside) = run(splits, &["--threads", "2"], "split-two");
+    assert!(
+        line.contains(" on a thread beside training, and "),
+        "{line}"
+    );
+    assert!(beside == in_line, "stats.jsonl differs on a split plan");
 }
 
 /// On two threads a net that splits says how many steps ran split, how
