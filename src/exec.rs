@@ -61,12 +61,12 @@ pub struct Ways {
 
 impl Ways {
     /// What the held steps took beyond the same number of split steps at
-    /// the split steps' mean time (0 with no split step to compare).
-    pub fn held_extra(&self) -> f64 {
+    /// the split steps' mean time (`None` with no split step to compare).
+    pub fn held_extra(&self) -> Option<f64> {
         let (steps, seconds) = self.held;
         match self.split {
-            (0, _) => 0.0,
-            (n, t) => (seconds - steps as f64 * t / n as f64).max(0.0),
+            (0, _) => None,
+            (n, t) => Some((seconds - steps as f64 * t / n as f64).max(0.0)),
         }
     }
 }

@@ -875,15 +875,19 @@ fn steps_held_unsplit_run_the_one_thread_steps_and_are_counted_apart() {
             two.executor().plan().alone.as_deref().unwrap()
         ));
         assert_eq!(params(one.executor()), params(two.executor()));
+        // No split step yet to say what the held ones cost beyond one.
+        assert_eq!(ways.held_extra(), None);
     }
     two.executor_mut().hold_unsplit(false);
     two.train_step(&mut |_| {}).unwrap();
     let ways = two.executor().ways().unwrap();
+    // The split choice starts with a split step.
     assert_eq!(
-        (ways.held.0, ways.alone.0 + ways.split.0),
-        (5, 1),
+        (ways.held.0, ways.alone.0, ways.split.0),
+        (5, 0, 1),
         "{ways:?}"
     );
+    assert!(ways.held_extra().is_some_and(|s| s >= 0.0), "{ways:?}");
 }
 
 /// The second probe executor of measuring beside training is made only if

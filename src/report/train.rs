@@ -419,13 +419,22 @@ impl Summary<'_> {
                 ),
                 (Some(took), Some((steps, extra))) => {
                     // The training thread's cost: its own time, and its
-                    // steps run unsplit meanwhile.
-                    let cost = m.here + extra;
+                    // steps run unsplit meanwhile (what they took beyond
+                    // split steps, when some step ran split to say).
+                    let cost = m.here + extra.unwrap_or_default();
                     let share = 100.0 * cost.as_secs_f64() / self.seconds.max(f64::MIN_POSITIVE);
+                    let held = match extra {
+                        Some(extra) => format!(
+                            "plus about {} for its {steps} steps run unsplit meanwhile",
+                            duration(extra.as_secs_f64())
+                        ),
+                        None => format!(
+                            "(its {steps} steps all ran unsplit meanwhile: none split, to compare with)"
+                        ),
+                    };
                     format!(
-                        "{what} {} on a thread beside training, and {here} of the training thread's plus about {} for its {steps} steps run unsplit meanwhile, {share:.1} % of the run\n",
+                        "{what} {} on a thread beside training, and {here} of the training thread's {held}, {share:.1} % of the run\n",
                         duration(took.as_secs_f64()),
-                        duration(extra.as_secs_f64()),
                     )
                 }
             });

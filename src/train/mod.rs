@@ -130,8 +130,8 @@ pub struct Measured {
     pub beside: Option<Duration>,
     /// Training steps run unsplit while they did (a plan split over two
     /// threads), and about how much longer those took than split steps
-    /// ([`crate::exec::Ways::held_extra`]).
-    pub unsplit: Option<(u64, Duration)>,
+    /// ([`crate::exec::Ways::held_extra`]; `None` when no step ran split).
+    pub unsplit: Option<(u64, Option<Duration>)>,
 }
 
 impl Trainer {
@@ -351,7 +351,7 @@ impl Trainer {
                 .exec
                 .ways()
                 .filter(|w| w.held.0 > 0)
-                .map(|w| (w.held.0, Duration::from_secs_f64(w.held_extra()))),
+                .map(|w| (w.held.0, w.held_extra().map(Duration::from_secs_f64))),
         }
     }
 
