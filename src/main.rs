@@ -344,10 +344,10 @@ struct TrainArgs {
     /// measurement costs the probe's forward and backward (probe rows ÷
     /// batch steps' worth) and the statistics: on a core of their own
     /// while training goes on (on one thread, or on the other core when
-    /// training splits over two; training on more than two threads
-    /// measures in line) if a second probe fits in --memory-limit, else in line. The
-    /// summary's `probe statistics:` line says how much of the run they
-    /// took.
+    /// training splits over two and K steps hold at least twice the probe's
+    /// rows; else in line, split) if a second probe fits in --memory-limit,
+    /// else in line. The summary's `probe statistics:` line says how much
+    /// of the run they took.
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     stats_every: Option<u64>,
     /// Write epochs.csv, stats.jsonl, summary.txt and

@@ -512,7 +512,8 @@ fn json_and_csv_are_well_formed() {
 /// With a core to spare, `train` measures the probe beside the training
 /// steps and says so; the statistics are the same bytes as measured in
 /// line on one thread. So too when the steps split over two threads (they
-/// run unsplit while the other core measures).
+/// run unsplit while the other core measures), unless the measurements
+/// come too often for that (then in line, split).
 #[test]
 fn train_measures_the_probe_beside_training_when_a_core_is_free() {
     let dir = crate::tempdir("cli-beside");
@@ -520,40 +521,39 @@ fn train_measures_the_probe_beside_training_when_a_core_is_free() {
                optim sgd lr=0.05; train epochs=2 batch=16 seed=2";
     let splits = "input 128; dense 128 relu x4; dense 10; data blobs n=960 test=0; \
                   optim sgd lr=0.05; train epochs=4 batch=96 seed=2";
-    let run = |net: &str, threads: &[&str], out: &str| {
+    // Both 40 steps: every 3 steps 15 measurements (13, the start and the
+    // end), every 7 steps 7.
+    let run = |net: &str, every: &str, threads: &str, out: &str| {
         let out = dir.join(out);
-        let mut args = vec!["train", "--net", net, "--stats-every", "3", "-q"];
-        args.extend_from_slice(threads);
-        args.extend(["--out", out.to_str().unwrap()]);
-        let o = depthlab(&args);
+        let args = ["train", "--net", net, "--stats-every", every, "-q"];
+        let threads = ["--threads", threads, "--out", out.to_str().unwrap()];
+        let o = depthlab(&[&args[..], &threads].concat());
         assert!(o.status.success(), "{}", stderr(&o));
+        let count = if every == "3" { 15 } else { 7 };
         let line = String::from_utf8(o.stdout)
             .unwrap()
             .lines()
-            .find(|l| l.starts_with("probe statistics: 15 measurements of 300 rows took "))
-            .unwrap_or_else(|| panic!("no probe statistics line"))
-            .to_owned();
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "probe statistics: {count} measurements of 300 rows took "
+                ))
+                .map(str::to_owned)
+            })
+            .unwrap_or_else(|| panic!("no probe statistics line"));
         (line, std::fs::read(out.join("stats.jsonl")).unwrap())
     };
-    let (inline, in_line) = run(net, &["--threads", "1"], "one");
-    assert!(
-        inline.ends_with("% of the run") && !inline.contains("beside"),
-        "{inline}"
-    );
-    let (line, beside) = run(net, &["--threads", "2"], "two");
-    assert!(
-        line.contains(" on a thread beside training, and "),
-        "{line}"
-    );
-    assert!(beside == in_line, "stats.jsonl differs");
-    // 40 steps, measured every 3 and at the end.
-    let (_, in_line) = run(splits, &["--threads", "1"], "split-one");
-    let (line, beside) = run(splits, &["--threads", "2"], "split-two");
-    assert!(
-        line.contains(" on a thread beside training, and "),
-        "{line}"
-    );
-    assert!(beside == in_line, "stats.jsonl differs on a split plan");
+    let beside = |line: &str| line.contains(" on a thread beside training, and ");
+    let (line, in_line) = run(net, "3", "1", "one");
+    assert!(line.ends_with("% of the run") && !beside(&line), "{line}");
+    let (line, two) = run(net, "3", "2", "two");
+    assert!(beside(&line), "{line}");
+    assert!(two == in_line, "stats.jsonl differs");
+    for (every, measured_beside) in [("7", true), ("3", false)] {
+        let (_, in_line) = run(splits, every, "1", &format!("split-one-{every}"));
+        let (line, two) = run(splits, every, "2", &format!("split-two-{every}"));
+        assert_eq!(beside(&line), measured_beside, "every {every}: {line}");
+        assert!(two == in_line, "stats.jsonl differs on a split plan");
+    }
 }
 
 /// On two threads a net that splits says how many steps ran split, how

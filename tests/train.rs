@@ -835,22 +835,48 @@ fn statistics_measured_beside_training_are_those_measured_in_line() {
                     train epochs=2 batch=32";
     let splits = "input 64; dense 128 relu x3; dense 4; data blobs n=960 test=200; \
                   optim sgd lr=0.05 momentum=0.9; train epochs=3 batch=96 seed=3";
-    let split_diverges = &splits.replace("lr=0.05", "lr=1e8");
+    // Diverges at step 24, a measurement beside started at step 21.
+    let split_diverges = &splits.replace("lr=0.05", "lr=1");
     let split_plan = |text: &str| Trainer::new(&spec(text), &options(2)).unwrap();
     assert!(split_plan(splits).executor().plan().splits());
+    // (A split plan measures beside only every 7 steps of 96 rows or
+    // more: twice the 300 probe rows; see `Trainer::measure_every`.)
     for (text, every, stop_at, threads) in [
         (learns, 5, None, 1),
         (diverges, 1, None, 1),
         (learns, 4, Some(22), 1),
-        (splits, 3, None, 2),
-        (split_diverges, 1, None, 2),
-        (splits, 4, Some(16), 2),
+        (splits, 7, None, 2),
+        (split_diverges, 7, None, 2),
+        (splits, 8, Some(16), 2),
     ] {
         let inline = reported(text, (false, 1), every, stop_at);
         let beside = reported(text, (true, threads), every, stop_at);
         assert!(inline[0].len() >= 3, "{:?}", inline[0]);
         assert_eq!(beside, inline, "{text}");
     }
+}
+
+/// A split plan measured more often than its measurement beside could
+/// keep up with (fewer than twice the probe's rows between two) measures
+/// in line; a plan that splits nothing measures beside however often.
+#[test]
+fn frequent_measurements_of_a_split_plan_run_in_line() {
+    let splits = "input 64; dense 128 relu x3; dense 4; data blobs n=960 test=0; \
+                  train batch=96";
+    let small = "input 8; dense 16 tanh; dense 3; data blobs n=960 test=0; train batch=96";
+    let opts = Options {
+        spare_core: true,
+        ..options(2)
+    };
+    let beside = |text: &str, every: u64| {
+        let t = Trainer::new(&spec(text), &opts).unwrap();
+        assert!(t.measures_beside());
+        t.measure_every(Some(every)).measures_beside()
+    };
+    // 300 probe rows: 6 steps of 96 rows are too few, 7 enough.
+    assert!(!beside(splits, 6));
+    assert!(beside(splits, 7));
+    assert!(beside(small, 1));
 }
 
 /// Held unsplit, a split plan runs its one-thread plan's steps (the same

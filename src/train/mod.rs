@@ -29,7 +29,9 @@
 //!   costs (1 − 1/speed-up) of the measurement's time on one thread against
 //!   all of its time on two in line (config D of `bench/peers`: 6.3–6.8 %
 //!   of the run every 100 steps against 8.2–8.3 %). On more threads, in
-//!   line (the training steps would have no plan for the cores left).
+//!   line (the training steps would have no plan for the cores left), and
+//!   so too when measurements come too often to overlap training
+//!   ([`Trainer::measure_every`]).
 
 mod beside;
 mod checkpoint;
@@ -215,8 +217,22 @@ impl Trainer {
 
     /// Also measures the probe statistics every `k` steps (they are always
     /// measured at the start and the end).
+    ///
+    /// A plan split over two threads then measures in line after all when
+    /// `k` steps hold fewer than twice the probe's rows: the measurements
+    /// (forward and backward of the probe, and the statistics, on one
+    /// thread beside) would take longer than the steps between them, and
+    /// training would wait on each, unsplit, rather than split it over both
+    /// cores in line.
     pub fn measure_every(mut self, k: Option<u64>) -> Trainer {
         self.stats_every = k;
+        let (batch, probe) = (
+            self.exec.plan().batch as u64,
+            self.probe.plan().batch as u64,
+        );
+        if self.exec.plan().splits() && k.is_some_and(|k| k.saturating_mul(batch) < 2 * probe) {
+            self.beside = None;
+        }
         self
     }
 
