@@ -118,6 +118,8 @@ pub struct Trainer {
     /// [`Trainer::measured`]).
     measurements: u64,
     measuring: Duration,
+    /// The last statistics reported were measured in line, by `probe`.
+    in_line_last: bool,
 }
 
 /// What the probe measurements of a process cost ([`Trainer::measured`]).
@@ -212,6 +214,7 @@ impl Trainer {
             epoch_started: Instant::now(),
             measurements: 0,
             measuring: Duration::ZERO,
+            in_line_last: false,
         })
     }
 
@@ -253,10 +256,10 @@ impl Trainer {
     /// statistics are not this run's: [`Trainer::finish_measuring`]
     /// first.)
     pub fn probe(&self) -> &Executor {
-        self.beside
-            .as_ref()
-            .and_then(|b| b.idle())
-            .unwrap_or(&self.probe)
+        match (&self.beside, self.in_line_last) {
+            (Some(beside), false) => beside.idle().unwrap_or(&self.probe),
+            _ => &self.probe,
+        }
     }
 
     /// Whether the statistics are measured on a thread of their own.
@@ -587,8 +590,11 @@ impl Trainer {
             step: self.step(),
             after_step,
         };
+        // The last one has no step left to overlap: in line, on every
+        // thread, rather than waited for on one.
+        let last = after_step && self.step() == self.total_steps;
         match self.beside.as_mut() {
-            Some(beside) => {
+            Some(beside) if !last => {
                 let probe = beside.idle_mut().expect("finished above");
                 copy_params(&self.exec, probe);
                 beside.launch(launch);
@@ -596,10 +602,10 @@ impl Trainer {
                 // until it is done.
                 self.exec.hold_unsplit(true);
             }
-            None => {
+            _ => {
                 copy_params(&self.exec, &mut self.probe);
                 self.probe.run();
-                self.report(launch, on);
+                self.report(launch, true, on);
             }
         }
         self.measurements += 1;
@@ -618,16 +624,18 @@ impl Trainer {
     fn report_finished(&mut self, on: &mut dyn FnMut(Event)) {
         if let Some(launch) = self.beside.as_mut().and_then(Beside::finish) {
             self.exec.hold_unsplit(false);
-            self.report(launch, on);
+            self.report(launch, false, on);
         }
     }
 
-    /// Reports the statistics the probe just measured (with the update
-    /// ratio: ‖W‖ is the probe's statistic, its W a copy of this step's).
-    fn report(&mut self, launch: beside::Launch, on: &mut dyn FnMut(Event)) {
+    /// Reports the statistics a probe just measured, `in_line` or beside
+    /// (with the update ratio: ‖W‖ is the probe's statistic, its W a copy
+    /// of this step's).
+    fn report(&mut self, launch: beside::Launch, in_line: bool, on: &mut dyn FnMut(Event)) {
+        self.in_line_last = in_line;
         let probe = match &self.beside {
-            Some(b) => b.idle().expect("finished"),
-            None => &self.probe,
+            Some(b) if !in_line => b.idle().expect("finished"),
+            _ => &self.probe,
         };
         let stats = probe.stats();
         if launch.after_step {
