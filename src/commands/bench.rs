@@ -159,16 +159,16 @@ fn probe_report(mut probe: Executor, seed: u64, step: f64) -> String {
     }
     let (n, profiled) = (times.len(), started.elapsed().as_secs_f64());
     let t = Spread::of(times);
+    // A measurement of s steps' time costs s % of 100 steps.
+    let steps = t.median / step;
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\nprobe statistics of {} rows, in line on these threads at the initial weights: median {:.1} µs (min {:.1}, max {:.1}), {:.1} training steps; every 100 steps {:.1} % of their time",
+        "\nprobe statistics of {} rows, in line on these threads at the initial weights: median {:.1} µs (min {:.1}, max {:.1}), {steps:.1} training steps; every 100 steps {steps:.1} % of their time",
         probe.plan().batch,
         1e6 * t.median,
         1e6 * t.min,
         1e6 * t.max,
-        t.median / step,
-        100.0 * t.median / (100.0 * step),
     );
     let _ = write!(out, "\ntime by step kind ({n} profiled measurements)\n");
     out.push_str(&shares(&kinds, &ns, profiled));

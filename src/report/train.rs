@@ -405,7 +405,12 @@ impl Summary<'_> {
             // What the statistics cost, so that --stats-every and --probe
             // can be chosen knowing it.
             let m = &self.measured;
-            let share = 100.0 * m.here.as_secs_f64() / self.seconds.max(f64::MIN_POSITIVE);
+            // The training thread's cost: its own time, and what its steps
+            // run unsplit meanwhile took beyond split ones (when some step
+            // ran split to say).
+            let extra = m.unsplit.and_then(|(_, extra)| extra).unwrap_or_default();
+            let cost = (m.here + extra).as_secs_f64();
+            let share = 100.0 * cost / self.seconds.max(f64::MIN_POSITIVE);
             let here = duration(m.here.as_secs_f64());
             let what = format!(
                 "probe statistics: {} measurements of {} rows took",
@@ -418,11 +423,6 @@ impl Summary<'_> {
                     duration(took.as_secs_f64())
                 ),
                 (Some(took), Some((steps, extra))) => {
-                    // The training thread's cost: its own time, and its
-                    // steps run unsplit meanwhile (what they took beyond
-                    // split steps, when some step ran split to say).
-                    let cost = m.here + extra.unwrap_or_default();
-                    let share = 100.0 * cost.as_secs_f64() / self.seconds.max(f64::MIN_POSITIVE);
                     let held = match extra {
                         Some(extra) => format!(
                             "plus about {} for its {steps} steps run unsplit meanwhile",

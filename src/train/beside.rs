@@ -97,8 +97,11 @@ impl Beside {
     /// when none runs). Once it is, the executor is idle again, holding its
     /// statistics; [`Beside::finish`] still reports it.
     pub fn done(&mut self) -> bool {
-        if self.running.is_none() || self.idle.is_some() {
-            return self.running.is_some();
+        if self.running.is_none() {
+            return false;
+        }
+        if self.idle.is_some() {
+            return true;
         }
         match self.done.try_recv() {
             Ok(finished) => {
