@@ -4,7 +4,9 @@
 
 use crate::spec::ActSpec;
 use depthlab_kernels::activation::{activation_backward, derivative, unit_params};
-use depthlab_kernels::reduce::{Moments, abs_quantile, histogram, moments, sq_sum};
+use depthlab_kernels::reduce::{
+    self, Moments, abs_quantile, histogram, moments, moments_each, sq_sum,
+};
 
 /// Bins of the δ and activation histograms (odd, so 0 sits in the middle
 /// bin of the δ histograms).
@@ -248,11 +250,8 @@ pub struct LayerView<'a> {
 /// Fills `out` with the statistics of one layer. `scratch` holds at least
 /// rows·units values and is overwritten.
 pub fn layer_stats(out: &mut LayerStats, v: &LayerView, scratch: &mut [f32], cfg: &StatsConfig) {
-    out.a = moments(v.a);
-    out.s = moments(v.s);
-    out.delta = moments(v.delta);
-    out.w = moments(v.w);
-    out.dw = moments(v.dw);
+    [out.a, out.s, out.delta] = moments_each([v.a, v.s, v.delta]);
+    [out.w, out.dw] = moments_each([v.w, v.dw]);
     out.b = moments(v.b);
     out.db = moments(v.db);
     out.p = moments(v.p);
@@ -321,18 +320,7 @@ pub fn gains(stats: &mut NetworkStats) {
 /// (overwritten); returns (values beyond the range, exact zeros).
 fn nonzero_histogram(counts: &mut [u64; HIST_BINS], x: &[f32], lo: f64, hi: f64) -> (u64, u64) {
     *counts = [0; HIST_BINS];
-    let beyond = histogram(counts, x, lo, hi);
-    let zeros = x.iter().filter(|&&v| v == 0.0).count() as u64;
-    if zeros > 0 {
-        // The bin `histogram` put them in (0 may lie outside [lo, hi]).
-        let width = (hi - lo) / HIST_BINS as f64;
-        let bin = ((0.0 - lo) / width)
-            .floor()
-            .clamp(0.0, (HIST_BINS - 1) as f64);
-        counts[bin as usize] -= zeros;
-    }
-    let zero_beyond = u64::from(!(lo..=hi).contains(&0.0)) * zeros;
-    (beyond - zero_beyond, zeros)
+    reduce::nonzero_histogram(counts, x, lo, hi)
 }
 
 /// The common activation range of `hidden`: [min a, max a], cut to

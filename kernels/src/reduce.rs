@@ -52,6 +52,7 @@ fn abs_key(v: f32) -> u32 {
 }
 
 /// Eight values widened to f64 lanes.
+#[inline(always)]
 fn widen(c: &[f32]) -> f64x8 {
     f64x8::from(std::array::from_fn::<f64, LANES, _>(|k| c[k] as f64))
 }
@@ -59,68 +60,139 @@ fn widen(c: &[f32]) -> f64x8 {
 /// Moments of `x` in two passes (mean first, then centered squares), so the
 /// variance does not cancel when |mean| ≫ std. An empty slice gives zeros.
 ///
-/// Eight values a step in f64 lanes; a NaN is noted in its own mask rather
-/// than carried through min and max (which then vectorize), and makes both
-/// NaN at the end. (AMD Zen 4, 38 400 values: 1.3–1.8 → 0.37 ns a value.)
+/// Eight values a step in f64 lanes; a NaN makes min and max NaN at the
+/// end (see `Sums`). (AMD Zen 4, 38 400 values: 1.3–1.8 → 0.37 ns a
+/// value; 0.29 with the NaN test out of the loop.)
 pub fn moments(x: &[f32]) -> Moments {
-    if x.is_empty() {
-        return Moments::default();
+    let [m] = moments_each([x]);
+    m
+}
+
+/// [`moments`] of each of `N` slices of one length, the same bits, their
+/// passes interleaved: each lane's sum is a chain of dependent additions,
+/// which `N` slices' chains overlap. (AMD Zen 4, three slices of 38 400
+/// values, `cargo bench --bench stats`: 36.7 µs one by one, 34.8 together.)
+///
+/// # Panics
+///
+/// When the slices' lengths differ.
+pub fn moments_each<const N: usize>(xs: [&[f32]; N]) -> [Moments; N] {
+    let len = xs.first().map_or(0, |x| x.len());
+    assert!(xs.iter().all(|x| x.len() == len), "slices of one length");
+    if len == 0 {
+        return [Moments::default(); N];
     }
-    let (mut sum, mut abs, mut sq) = (f64x8::ZERO, f64x8::ZERO, f64x8::ZERO);
-    let (mut min, mut max) = (f64x8::splat(f64::INFINITY), f64x8::splat(f64::NEG_INFINITY));
-    let mut nan = 0u8;
-    let chunks = x.chunks_exact(LANES);
-    let tail = chunks.remainder();
-    for c in chunks {
-        let v = widen(c);
-        sum += v;
-        abs += v.abs();
-        sq += v * v;
-        min = min.min(v);
-        max = max.max(v);
-        nan |= v.is_nan().to_bitmask() as u8;
+    let whole = len - len % LANES;
+    let mut sums = [Sums::new(); N];
+    // Bounds checked once here, not per load.
+    let xs = xs.map(|x| &x[..len]);
+    for i in (0..whole).step_by(LANES) {
+        for (s, x) in sums.iter_mut().zip(xs) {
+            s.add(widen(&x[i..i + LANES]));
+        }
     }
-    let (mut sum, mut abs, mut sq) = (sum.to_array(), abs.to_array(), sq.to_array());
-    let (mut min, mut max) = (min.to_array(), max.to_array());
-    for (j, &v) in tail.iter().enumerate() {
-        let v = v as f64;
-        sum[j] += v;
-        abs[j] += v.abs();
-        sq[j] += v * v;
-        min[j] = min[j].min(v);
-        max[j] = max[j].max(v);
-        nan |= u8::from(v.is_nan());
+    // By value, so the accumulators stay in registers through the loop.
+    let mut tails = xs.iter().map(|x| &x[whole..]);
+    let sums = sums.map(|s| s.with_tail(tails.next().expect("one per slice")));
+    let n = len as f64;
+    let means = sums.each_ref().map(|s| tree_sum(s.sum) / n);
+    let mut centered = [f64x8::ZERO; N];
+    for i in (0..whole).step_by(LANES) {
+        for ((c, x), &mean) in centered.iter_mut().zip(xs).zip(&means) {
+            let d = widen(&x[i..i + LANES]) - f64x8::splat(mean);
+            *c += d * d;
+        }
     }
-    let n = x.len() as f64;
-    let mean = tree_sum(sum) / n;
-    let mean8 = f64x8::splat(mean);
-    let mut centered = f64x8::ZERO;
-    let chunks = x.chunks_exact(LANES);
-    for c in chunks {
-        let d = widen(c) - mean8;
-        centered += d * d;
+    std::array::from_fn(|k| {
+        let mut centered = centered[k].to_array();
+        for (j, &v) in xs[k][whole..].iter().enumerate() {
+            let d = v as f64 - means[k];
+            centered[j] += d * d;
+        }
+        let s = &sums[k];
+        let (min, max) = if s.sq.iter().any(|q| q.is_nan()) {
+            (f64::NAN, f64::NAN)
+        } else {
+            (
+                s.min.into_iter().fold(f64::INFINITY, f64::min),
+                s.max.into_iter().fold(f64::NEG_INFINITY, f64::max),
+            )
+        };
+        Moments {
+            count: len,
+            mean: means[k],
+            var: tree_sum(centered) / n,
+            min,
+            max,
+            abs_sum: tree_sum(s.abs),
+            sq_sum: tree_sum(s.sq),
+        }
+    })
+}
+
+/// The first pass of [`moments_each`] over one slice, in f64 lanes.
+///
+/// Seven operations for eight values: no NaN test, as Σx² is NaN exactly
+/// when a value is (±∞ squares to +∞, and +∞ sums never give NaN), and
+/// min and max may then be anything, as they are reported as NaN. x² of a
+/// widened f32 is exact, so the fused multiply-add rounds as the separate
+/// multiply and add would.
+#[derive(Clone, Copy)]
+struct Sums {
+    sum: f64x8,
+    abs: f64x8,
+    sq: f64x8,
+    min: f64x8,
+    max: f64x8,
+}
+
+/// [`Sums`] with the slice's tail added, lane by lane.
+struct Totals {
+    sum: [f64; LANES],
+    abs: [f64; LANES],
+    sq: [f64; LANES],
+    min: [f64; LANES],
+    max: [f64; LANES],
+}
+
+impl Sums {
+    fn new() -> Sums {
+        Sums {
+            sum: f64x8::ZERO,
+            abs: f64x8::ZERO,
+            sq: f64x8::ZERO,
+            min: f64x8::splat(f64::INFINITY),
+            max: f64x8::splat(f64::NEG_INFINITY),
+        }
     }
-    let mut centered = centered.to_array();
-    for (j, &v) in tail.iter().enumerate() {
-        let d = v as f64 - mean;
-        centered[j] += d * d;
+
+    #[inline(always)]
+    fn add(&mut self, v: f64x8) {
+        self.sum += v;
+        self.abs += v.abs();
+        self.sq = v.mul_add(v, self.sq);
+        // The running value first: on a tie of ±0 the result is `v`.
+        self.min = self.min.fast_min(v);
+        self.max = self.max.fast_max(v);
     }
-    let (min, max) = if nan == 0 {
-        (
-            min.into_iter().fold(f64::INFINITY, f64::min),
-            max.into_iter().fold(f64::NEG_INFINITY, f64::max),
-        )
-    } else {
-        (f64::NAN, f64::NAN)
-    };
-    Moments {
-        count: x.len(),
-        mean,
-        var: tree_sum(centered) / n,
-        min,
-        max,
-        abs_sum: tree_sum(abs),
-        sq_sum: tree_sum(sq),
+
+    fn with_tail(&self, tail: &[f32]) -> Totals {
+        let mut t = Totals {
+            sum: self.sum.to_array(),
+            abs: self.abs.to_array(),
+            sq: self.sq.to_array(),
+            min: self.min.to_array(),
+            max: self.max.to_array(),
+        };
+        for (j, &v) in tail.iter().enumerate() {
+            let v = v as f64;
+            t.sum[j] += v;
+            t.abs[j] += v.abs();
+            t.sq[j] += v * v;
+            t.min[j] = t.min[j].min(v);
+            t.max[j] = t.max[j].max(v);
+        }
+        t
     }
 }
 
@@ -149,10 +221,13 @@ pub fn sq_sum(x: &[f32]) -> f64 {
 /// `f32::total_cmp` puts it): the selection is on those integer keys, in
 /// two passes. The first counts the keys per exponent (the key's top
 /// byte); the second copies out only the keys of the exponent that holds
-/// the wanted rank, a few percent of them, to select among. (AMD Zen 4,
-/// 38 400 normal values or their ReLU, medians of 31: a selection among all
-/// the keys 1.2–1.5 ns a value; copying one exponent's keys one at a time
-/// 1.1–1.3; sixteen at a time 0.43–0.6.)
+/// the wanted rank, a few percent of them, to select among (narrowed
+/// further when they are many). (AMD Zen 4, 38 400 normal values or their
+/// ReLU, medians of 31: a selection among all the keys 1.2–1.5 ns a value;
+/// copying one exponent's keys one at a time 1.1–1.3; sixteen at a time
+/// 0.43–0.6. `cargo bench --bench stats`, a ReLU's output: 0.46–0.54
+/// before `exponent_counts` went sixteen at a time, 0.40–0.42 after, and
+/// narrowed; 0.42–0.45 not narrowed.)
 pub fn abs_quantile(scratch: &mut [f32], x: &[f32], q: f64) -> f64 {
     debug_assert!(scratch.len() >= x.len());
     debug_assert!((0.0..=1.0).contains(&q));
@@ -172,19 +247,20 @@ pub fn abs_quantile(scratch: &mut [f32], x: &[f32], q: f64) -> f64 {
     }
     let keys: &mut [u32] = bytemuck::cast_slice_mut(&mut scratch[..n]);
     let kept = keys_of_exponent(keys, x, e as u32);
-    let (_, &mut lo_key, right) = keys[..kept].select_nth_unstable(lo - below);
+    let (keys, rank) = narrow(&mut keys[..kept], lo - below);
+    let (_, &mut lo_key, right) = keys.select_nth_unstable(rank);
     let lo_val = f32::from_bits(lo_key) as f64;
     if frac == 0.0 || lo + 1 == n {
         return lo_val;
     }
-    // The next order statistic: in the same exponent, or the least key of a
-    // later one.
+    // The next order statistic: among the keys selected from, else the
+    // least greater key (the keys left out are all less or all greater).
     let next = match right.iter().min() {
         Some(&k) => k,
         None => x
             .iter()
             .map(|&v| abs_key(v))
-            .filter(|&k| (k >> 23) as usize > e)
+            .filter(|&k| k > lo_key)
             .min()
             .unwrap_or(u32::MAX),
     };
@@ -196,6 +272,37 @@ pub fn abs_quantile(scratch: &mut [f32], x: &[f32], q: f64) -> f64 {
         hi_val
     };
     lo_val + frac * (hi_val as f64 - lo_val)
+}
+
+/// The keys among `keys` (of one exponent) that share the top eight bits
+/// of their significand with the key of rank `rank`, moved to the front,
+/// and that key's rank among them: a normal spread of values puts ~15 %
+/// of them in the wanted exponent, a few thousand keys to select among for
+/// a layer; a count of those eight bits leaves a few dozen. Fewer keys
+/// than that are left as they are.
+fn narrow(keys: &mut [u32], rank: usize) -> (&mut [u32], usize) {
+    const FEW: usize = 512;
+    if keys.len() <= FEW {
+        return (keys, rank);
+    }
+    let top = |k: u32| ((k >> 15) & 0xff) as usize;
+    let mut counts = [0usize; 256];
+    for &k in keys.iter() {
+        counts[top(k)] += 1;
+    }
+    let (mut below, mut b) = (0, 0);
+    while below + counts[b] <= rank {
+        below += counts[b];
+        b += 1;
+    }
+    let mut kept = 0;
+    for i in 0..keys.len() {
+        let k = keys[i];
+        // Every key is written; only those of bucket `b` are kept.
+        keys[kept] = k;
+        kept += usize::from(top(k) == b);
+    }
+    (&mut keys[..kept], rank - below)
 }
 
 /// Copies the keys of `x` (see [`abs_quantile`]) whose exponent is `e`, in
@@ -244,10 +351,32 @@ fn keys_of_exponent(keys: &mut [u32], x: &[f32], e: u32) -> usize {
     kept
 }
 
-/// How many of |x|'s keys (see [`abs_quantile`]) fall in each exponent,
-/// counted in eight copies so that a run of one exponent (a rectifier's
-/// zeros) does not chain its increments through memory.
+/// How many of |x|'s keys (see [`abs_quantile`]) fall in each exponent.
+///
+/// With AVX-512 the exponents of sixteen keys at a time are packed as
+/// words, the zeros left out and counted apart (a rectifier's output is
+/// half zeros), and the words counted by [`count_in_blocks`]; otherwise
+/// [`exponent_counts_one_by_one`].
 fn exponent_counts(x: &[f32]) -> [usize; 256] {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    {
+        let whole = x.len() - x.len() % 16;
+        let mut counts = [0u64; 256];
+        let (_, zeros) = count_in_blocks::<256>(&mut counts, &x[..whole], |values, out| {
+            let (written, zeros) = nonzero_exponents(values, out);
+            (written, 0, zeros)
+        });
+        counts[0] += zeros;
+        let tail = exponent_counts_one_by_one(&x[whole..]);
+        std::array::from_fn(|e| counts[e] as usize + tail[e])
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+    exponent_counts_one_by_one(x)
+}
+
+/// [`exponent_counts`] one key at a time, in eight copies so that a run of
+/// one exponent does not chain its increments through memory.
+fn exponent_counts_one_by_one(x: &[f32]) -> [usize; 256] {
     let mut copies = [[0usize; 256]; LANES];
     let chunks = x.chunks_exact(LANES);
     let tail = chunks.remainder();
@@ -262,58 +391,172 @@ fn exponent_counts(x: &[f32]) -> [usize; 256] {
     std::array::from_fn(|e| copies.iter().map(|copy| copy[e]).sum())
 }
 
+/// Writes the exponents of the nonzero keys of `x` (a whole number of 16)
+/// in order to the front of `out` (at least `x.len()` long); returns (how
+/// many, zeros).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+fn nonzero_exponents(x: &[f32], out: &mut [u32]) -> (usize, u64) {
+    use std::arch::x86_64::{
+        __m512i, _mm512_and_si512, _mm512_loadu_si512, _mm512_set1_epi32, _mm512_srli_epi32,
+        _mm512_test_epi32_mask,
+    };
+    assert!(x.len().is_multiple_of(16) && out.len() >= x.len());
+    let (mut written, mut zeros) = (0, 0);
+    for c in x.chunks_exact(16) {
+        // SAFETY: avx512f is compiled in (cfg above); the load reads the
+        // 16 floats of `c`, and `pack` is given `written` ≤ 16·i
+        // before chunk i, as it requires.
+        unsafe {
+            let v = _mm512_loadu_si512(c.as_ptr().cast::<__m512i>());
+            let k = _mm512_and_si512(v, _mm512_set1_epi32(0x7fff_ffff));
+            let nonzero = _mm512_test_epi32_mask(k, k);
+            zeros += u64::from(16 - nonzero.count_ones());
+            written = pack(out, written, nonzero, _mm512_srli_epi32::<23>(k));
+        }
+    }
+    (written, zeros)
+}
+
+/// Stores the lanes of `v` picked by `keep`, in order, at out[written..],
+/// and returns `written` plus how many.
+///
+/// # Safety
+///
+/// avx512f must be available, and `written + 16 ≤ out.len()`: a whole
+/// vector is stored (the lanes past the picked ones are overwritten by the
+/// next store or ignored).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[inline(always)]
+unsafe fn pack(out: &mut [u32], written: usize, keep: u16, v: std::arch::x86_64::__m512i) -> usize {
+    use std::arch::x86_64::{__m512i, _mm512_maskz_compress_epi32, _mm512_storeu_si512};
+    debug_assert!(written + 16 <= out.len());
+    // SAFETY: the caller guarantees avx512f and the 16 lanes at
+    // out[written..]. (Compressed in a register and stored whole: with
+    // bytes stored instead, `vpmovdb` to memory, a layer's statistics took
+    // 149 µs against 136 on AMD Zen 4.)
+    unsafe {
+        let packed = _mm512_maskz_compress_epi32(keep, v);
+        _mm512_storeu_si512(out.as_mut_ptr().add(written).cast::<__m512i>(), packed);
+    }
+    written + keep.count_ones() as usize
+}
+
 /// Accumulates a histogram of `x` over `counts.len()` equal bins spanning
 /// [lo, hi]; values beyond the range land in the edge bins, NaN in none.
 /// Returns how many values lay beyond the range (counted in an edge bin).
 ///
-/// Up to [`FAST_BINS`] bins, in blocks of 256 values: first their bins,
-/// eight at a time in f64 lanes (the same subtraction and division as one
-/// value at a time, and a clamp whose truncation is the floor, so the same
-/// bins), as bytes; then the counting, four copies of the histogram taking
-/// turns, so that a run of values in one bin (a rectifier's zeros) does not
-/// make each increment wait on the store of the previous one. (AMD Zen 4, 38 400 values, 41 bins,
-/// medians of 31: one by one 2.3 ns a value; each lane's bin counted as it
-/// was computed 1.0–1.1; in blocks 0.8–0.9.)
+/// A value's bin is ⌊(v − lo)/width⌋ in f64, clamped to the bins
+/// (`bin_of`, the definition). Up to [`FAST_BINS`] bins, in blocks of
+/// 256 values (`count_in_blocks`): first their bins, several at a time;
+/// then the counting, four copies of the histogram taking turns, so that
+/// a run of values in one bin does not make each increment wait on the
+/// store of the previous one.
+///
+/// The bins of a block come from `Edges` where the build has AVX-512
+/// and the range allows (sixteen values in f32 lanes, no division), else
+/// from the same formula eight at a time in f64 lanes. (AMD Zen 4, 38 400
+/// values, 41 bins: one by one 2.3 ns a value; each lane's bin counted as
+/// it was computed 1.0–1.1; in blocks, f64 lanes 0.8–0.9; `Edges` 0.6.)
 pub fn histogram(counts: &mut [u64], x: &[f32], lo: f64, hi: f64) -> u64 {
+    tally(counts, x, lo, hi, false).0
+}
+
+/// [`histogram`] of the nonzero values of `x`; returns (nonzero values
+/// beyond the range, exact zeros). The zeros of a rectifier's output and
+/// of the δ behind it are a point mass, often half the values: left out
+/// before counting, they cost nearly nothing.
+pub fn nonzero_histogram(counts: &mut [u64], x: &[f32], lo: f64, hi: f64) -> (u64, u64) {
+    tally(counts, x, lo, hi, true)
+}
+
+/// [`histogram`] and [`nonzero_histogram`]: (beyond, zeros left out).
+fn tally(counts: &mut [u64], x: &[f32], lo: f64, hi: f64, skip_zeros: bool) -> (u64, u64) {
     let bins = counts.len();
     if bins == 0 || hi <= lo {
-        return 0;
+        let zeros = x.iter().filter(|&&v| v == 0.0).count() as u64;
+        return (0, if skip_zeros { zeros } else { 0 });
     }
     let width = (hi - lo) / bins as f64;
+    let one_by_one = |counts: &mut [u64], x| tally_one_by_one(counts, x, lo, hi, width, skip_zeros);
     if bins > FAST_BINS {
-        return histogram_one_by_one(counts, x, lo, hi, width);
+        return one_by_one(counts, x);
+    }
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    if let Some(edges) = Edges::new(lo, hi, width, bins) {
+        let whole = x.len() - x.len() % Edges::LANES;
+        let (beyond, zeros) =
+            count_in_blocks::<{ 2 * FAST_BINS }>(counts, &x[..whole], |values, out| {
+                edges.bins(values, out, skip_zeros)
+            });
+        let (b, z) = one_by_one(counts, &x[whole..]);
+        return (beyond + b, zeros + z);
     }
     let (lo8, hi8, width8) = (f64x8::splat(lo), f64x8::splat(hi), f64x8::splat(width));
     let last = f64x8::splat((bins - 1) as f64);
-    // NaN is counted in a slot past the last bin, and dropped.
-    let nan_slot = f64x8::splat(FAST_BINS as f64);
-    let chunks = x.chunks_exact(8);
-    let tail = chunks.remainder();
-    let whole = &x[..x.len() - tail.len()];
-    let mut beyond = 0;
-    // u32 copies, emptied into `counts` before any can overflow.
-    for part in whole.chunks(1 << 30) {
-        // Room for the NaN slot; a power of two, so the index mask below
-        // keeps every count in bounds without a check.
-        let mut copies = [[0u32; 2 * FAST_BINS]; 4];
-        let mut block = [0u8; 256];
-        for values in part.chunks(block.len()) {
-            let block = &mut block[..values.len()];
-            for (c, out) in values.chunks_exact(8).zip(block.chunks_exact_mut(8)) {
+    let drop_slot = f64x8::splat(DROP_SLOT as f64);
+    let whole = x.len() - x.len() % LANES;
+    let (beyond, zeros) =
+        count_in_blocks::<{ 2 * FAST_BINS }>(counts, &x[..whole], |values, out| {
+            let (mut beyond, mut zeros) = (0, 0);
+            for (c, out) in values.chunks_exact(LANES).zip(out.chunks_exact_mut(LANES)) {
                 let v = widen(c);
-                beyond += u64::from((v.simd_lt(lo8) | v.simd_gt(hi8)).to_bitmask().count_ones());
+                // A mask: all ones where v is a zero left out (ZERO: none).
+                let zero = match skip_zeros {
+                    true => v.simd_eq(f64x8::ZERO),
+                    false => f64x8::ZERO,
+                };
+                zeros += u64::from(zero.to_bitmask().count_ones());
+                let out_of_range = (v.simd_lt(lo8) | v.simd_gt(hi8)) & !zero;
+                beyond += u64::from(out_of_range.to_bitmask().count_ones());
                 // Clamped into [0, last] first, the quotient's floor is its
                 // truncation (`last` is whole): the bins of floor-then-clamp
                 // without a floor's instructions.
                 let bin = ((v - lo8) / width8).max(f64x8::ZERO).min(last);
-                let bin = v.is_nan().select(nan_slot, bin).trunc_int().to_array();
-                for (o, b) in out.iter_mut().zip(bin) {
-                    *o = b as u8;
+                let bin = (v.is_nan() | zero).select(drop_slot, bin).trunc_int();
+                for (o, b) in out.iter_mut().zip(bin.to_array()) {
+                    *o = b as u32;
                 }
             }
-            for four in block.chunks_exact(4) {
+            (values.len(), beyond, zeros)
+        });
+    let (b, z) = one_by_one(counts, &x[whole..]);
+    (beyond + b, zeros + z)
+}
+
+/// Most bins [`histogram`] counts in blocks (a power of two); more go one
+/// value at a time.
+pub const FAST_BINS: usize = 64;
+
+/// The slot [`count_in_blocks`] is given for a value counted in no bin
+/// (NaN, a zero left out) in f64 lanes: past every bin.
+const DROP_SLOT: usize = FAST_BINS;
+
+/// Adds to `counts` (at most `SLOTS`, a power of two) the slots of `x`,
+/// which `slots_of` writes to the front of a block for a block of values
+/// at a time, returning (slots written, values beyond the range, zeros
+/// left out); returns the sums of the last two.
+fn count_in_blocks<const SLOTS: usize>(
+    counts: &mut [u64],
+    x: &[f32],
+    mut slots_of: impl FnMut(&[f32], &mut [u32]) -> (usize, u64, u64),
+) -> (u64, u64) {
+    debug_assert!(SLOTS.is_power_of_two() && counts.len() <= SLOTS);
+    let (mut beyond, mut zeros) = (0, 0);
+    // u32 copies, emptied into `counts` before any can overflow.
+    for part in x.chunks(1 << 30) {
+        // The index mask below keeps every count in bounds without a check.
+        let mut copies = [[0u32; SLOTS]; 4];
+        let mut block = [0u32; 256];
+        for values in part.chunks(block.len()) {
+            let (written, b, z) = slots_of(values, &mut block[..values.len()]);
+            (beyond, zeros) = (beyond + b, zeros + z);
+            let four = block[..written].chunks_exact(4);
+            for (copy, &b) in copies.iter_mut().zip(four.remainder()) {
+                copy[b as usize & (SLOTS - 1)] += 1;
+            }
+            for four in four {
                 for (copy, &b) in copies.iter_mut().zip(four) {
-                    copy[usize::from(b) & (2 * FAST_BINS - 1)] += 1;
+                    copy[b as usize & (SLOTS - 1)] += 1;
                 }
             }
         }
@@ -321,27 +564,181 @@ pub fn histogram(counts: &mut [u64], x: &[f32], lo: f64, hi: f64) -> u64 {
             *count += copies.iter().map(|copy| u64::from(copy[i])).sum::<u64>();
         }
     }
-    beyond + histogram_one_by_one(counts, tail, lo, hi, width)
+    (beyond, zeros)
 }
 
-/// Most bins [`histogram`] counts in blocks (a power of two); more go one
-/// value at a time.
-pub const FAST_BINS: usize = 64;
+/// A value's bin in [`histogram`] (as f64; NaN for NaN): ⌊(v − lo)/width⌋
+/// in f64, clamped to [0, last].
+fn bin_of(v: f32, lo: f64, width: f64, last: f64) -> f64 {
+    ((v as f64 - lo) / width).floor().clamp(0.0, last)
+}
 
-/// [`histogram`] one value at a time (bins of `width`).
-fn histogram_one_by_one(counts: &mut [u64], x: &[f32], lo: f64, hi: f64, width: f64) -> u64 {
+/// [`tally`] one value at a time (bins of `width`).
+fn tally_one_by_one(
+    counts: &mut [u64],
+    x: &[f32],
+    lo: f64,
+    hi: f64,
+    width: f64,
+    skip_zeros: bool,
+) -> (u64, u64) {
     let last = (counts.len() - 1) as f64;
-    let mut beyond = 0;
+    let (mut beyond, mut zeros) = (0, 0);
     for &v in x {
-        let v = v as f64;
-        if v.is_nan() {
+        if v.is_nan() || (skip_zeros && v == 0.0) {
+            zeros += u64::from(v == 0.0);
             continue;
         }
-        beyond += u64::from(v < lo || v > hi);
-        let idx = ((v - lo) / width).floor().clamp(0.0, last);
-        counts[idx as usize] += 1;
+        let v64 = v as f64;
+        beyond += u64::from(v64 < lo || v64 > hi);
+        counts[bin_of(v, lo, width, last) as usize] += 1;
     }
-    beyond
+    (beyond, zeros)
+}
+
+/// The bins of [`histogram`] as f32 comparisons, sixteen values at a time
+/// with AVX-512 and no division.
+///
+/// The bin formula only grows with v (each rounding does), so the values
+/// of bin ≥ k are those from one least f32 on, its edge `t[k]`, found once
+/// a call by stepping from lo + k·width an ulp at a time. A value's bin is
+/// then the nearest whole number r to its f32 estimate (v − lo)·(1/width),
+/// less one where v < `t[r]`: the same bins as the f64 formula whenever
+/// the estimate is within half a bin of its quotient, which [`Edges::new`]
+/// makes sure of (and is `None` otherwise).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+struct Edges {
+    /// t[k], 1 ≤ k < bins; NaN elsewhere (no comparison with it holds, so
+    /// no value moves below bin 0 or past the last).
+    t: [f32; 64],
+    lo: f32,
+    scale: f32,
+    last: f32,
+    /// v < lo exactly when v < below, and v > hi when v > above.
+    below: f32,
+    above: f32,
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+impl Edges {
+    const LANES: usize = 16;
+
+    /// The edges of `bins` bins of `width` from `lo` to `hi`, if the f32
+    /// estimate is within a bin of the formula everywhere: it is off by
+    /// less than (|lo|/width + 3·(bins + 1))·2⁻²³ bins where it matters
+    /// (beyond the range both clamp), kept under 1/8 here, with lo, hi and
+    /// 1/width normal f32 numbers.
+    fn new(lo: f64, hi: f64, width: f64, bins: usize) -> Option<Edges> {
+        const LIMIT: f64 = 1e30;
+        let fits = |v: f64| v.abs() < LIMIT;
+        let normal = width > 1.0 / LIMIT && fits(width) && fits(lo) && fits(hi);
+        if bins >= 64 || !normal || lo.abs().max(hi.abs()) / width > (1 << 19) as f64 {
+            return None;
+        }
+        let last = (bins - 1) as f64;
+        let bin = |v: f32| bin_of(v, lo, width, last);
+        let mut t = [f32::NAN; 64];
+        for (k, edge) in t.iter_mut().enumerate().take(bins).skip(1) {
+            let k = k as f64;
+            // A few ulps from the edge: a cap keeps a surprise cheap.
+            let mut c = (lo + k * width) as f32;
+            let mut steps = 0;
+            while bin(c) >= k && steps < 64 {
+                c = c.next_down();
+                steps += 1;
+            }
+            while bin(c) < k && steps < 64 {
+                c = c.next_up();
+                steps += 1;
+            }
+            if steps == 64 {
+                return None;
+            }
+            *edge = c;
+        }
+        let mut below = lo as f32;
+        if (below as f64) < lo {
+            below = below.next_up();
+        }
+        let mut above = hi as f32;
+        if (above as f64) > hi {
+            above = above.next_down();
+        }
+        Some(Edges {
+            t,
+            lo: lo as f32,
+            scale: (1.0 / width) as f32,
+            last: last as f32,
+            below,
+            above,
+        })
+    }
+
+    /// Writes the bins of the values of `x` (a whole number of
+    /// [`Edges::LANES`]) counted in one, in order, to the front of `out`
+    /// (at least `x.len()` long): all but NaN, and the zeros when
+    /// `skip_zeros`. Returns (bins written, values beyond the range, zeros
+    /// left out).
+    fn bins(&self, x: &[f32], out: &mut [u32], skip_zeros: bool) -> (usize, u64, u64) {
+        use std::arch::x86_64::{
+            __m512, _CMP_EQ_OQ, _CMP_GT_OQ, _CMP_LT_OQ, _CMP_ORD_Q, _MM_FROUND_NO_EXC,
+            _MM_FROUND_TO_NEAREST_INT, _mm512_cmp_ps_mask, _mm512_cvt_roundps_epi32,
+            _mm512_loadu_ps, _mm512_mask_add_epi32, _mm512_mask_blend_ps, _mm512_mask_cmp_ps_mask,
+            _mm512_mask_sub_epi32, _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps,
+            _mm512_permutex2var_ps, _mm512_reduce_add_epi32, _mm512_set1_epi32, _mm512_set1_ps,
+            _mm512_setzero_si512, _mm512_sub_ps, _mm512_test_epi32_mask,
+        };
+        const NEAREST: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+        assert!(x.len().is_multiple_of(Self::LANES) && out.len() >= x.len() && x.len() < 1 << 30);
+        let mut written = 0;
+        // SAFETY: avx512f is compiled in (cfg on the type). `t` is 64
+        // floats, read as four vectors of 16; each load reads the 16
+        // floats of a chunk `c` of `x`; `pack` is given written ≤ 16·i
+        // before chunk i, as it requires. Every other operation is on
+        // registers.
+        let (beyond, zeros) = unsafe {
+            let t = self.t.as_ptr();
+            let table: [__m512; 4] = std::array::from_fn(|i| _mm512_loadu_ps(t.add(16 * i)));
+            let edge = |i| {
+                let low = _mm512_permutex2var_ps(table[0], i, table[1]);
+                let high = _mm512_permutex2var_ps(table[2], i, table[3]);
+                let upper = _mm512_test_epi32_mask(i, _mm512_set1_epi32(32));
+                _mm512_mask_blend_ps(upper, low, high)
+            };
+            let (lo, scale) = (_mm512_set1_ps(self.lo), _mm512_set1_ps(self.scale));
+            let (zero, last) = (_mm512_set1_ps(0.0), _mm512_set1_ps(self.last));
+            let (below, above) = (_mm512_set1_ps(self.below), _mm512_set1_ps(self.above));
+            let one = _mm512_set1_epi32(1);
+            let skip = if skip_zeros { u16::MAX } else { 0 };
+            // Counted per lane, summed at the end.
+            let (mut beyond, mut zeros) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+            for c in x.chunks_exact(16) {
+                let v = _mm512_loadu_ps(c.as_ptr());
+                // max(q, 0) is 0 for a NaN q, which is dropped below.
+                let q = _mm512_mul_ps(_mm512_sub_ps(v, lo), scale);
+                let q = _mm512_min_ps(_mm512_max_ps(q, zero), last);
+                // The formula's quotient is within 1/8 of q, so its floor
+                // is the nearest whole number r or r − 1: r − 1 where v
+                // lies below the edge of bin r (NaN at 0: never).
+                let r = _mm512_cvt_roundps_epi32::<NEAREST>(q);
+                let lower = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(v, edge(r));
+                let bin = _mm512_mask_sub_epi32(r, lower, r, one);
+                let skipped = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(v, zero) & skip;
+                let kept = _mm512_cmp_ps_mask::<_CMP_ORD_Q>(v, v) & !skipped;
+                let out_of_range = _mm512_mask_cmp_ps_mask::<_CMP_LT_OQ>(kept, v, below)
+                    | _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(kept, v, above);
+                beyond = _mm512_mask_add_epi32(beyond, out_of_range, beyond, one);
+                zeros = _mm512_mask_add_epi32(zeros, skipped, zeros, one);
+                written = pack(out, written, kept, bin);
+            }
+            (
+                _mm512_reduce_add_epi32(beyond),
+                _mm512_reduce_add_epi32(zeros),
+            )
+        };
+        // Each lane counts under 2³⁰/16 values (asserted): no overflow.
+        (written, beyond as u64, zeros as u64)
+    }
 }
 
 #[cfg(test)]
@@ -524,7 +921,7 @@ mod tests {
                 let (mut fast, mut plain) = (vec![0u64; bins], vec![0u64; bins]);
                 let width = (hi - lo) / bins as f64;
                 let b = histogram(&mut fast, &x, lo, hi);
-                let c = histogram_one_by_one(&mut plain, &x, lo, hi, width);
+                let c = tally_one_by_one(&mut plain, &x, lo, hi, width, false).0;
                 assert_eq!((fast, b), (plain, c), "n {n}, [{lo}, {hi}] in {bins}");
             }
         }
@@ -543,5 +940,155 @@ mod tests {
             1
         );
         assert_eq!(c, [3, 1, 0, 2]);
+    }
+
+    /// Values a few ulps either side of every bin edge of [lo, hi] in
+    /// `bins`, of lo and hi themselves, far beyond them, the awkward ones,
+    /// and a spread across the range: what a division-free bin could get
+    /// wrong.
+    fn near_edges(lo: f64, hi: f64, bins: usize) -> Vec<f32> {
+        let width = (hi - lo) / bins as f64;
+        let mut x = Vec::new();
+        for k in 0..=bins {
+            let mut up = (lo + k as f64 * width) as f32;
+            let mut down = up;
+            x.push(up);
+            for _ in 0..6 {
+                (up, down) = (up.next_up(), down.next_down());
+                x.extend([up, down]);
+            }
+        }
+        let span = (hi - lo) as f32;
+        for i in 0..300 {
+            let u = ((i * 7919) % 1009) as f32 / 1009.0;
+            x.push(lo as f32 + span * (1.4 * u - 0.2));
+        }
+        x.extend(AWKWARD);
+        x.extend([f32::MAX, -f32::MAX, f32::MIN_POSITIVE, 1e-45, -1e-45]);
+        x
+    }
+
+    /// The histogram, with and without its zeros, against the formula one
+    /// value at a time: ranges the division-free bins take (tiny, offset,
+    /// one bin, the most bins) and ranges they refuse, which fall back.
+    #[test]
+    fn histogram_bins_are_the_formulas_on_every_edge() {
+        let ranges: [(f64, f64, usize); 11] = [
+            (-1.0, 1.0, 41),
+            (-4e-23, 4e-23, 41),
+            (0.0, 2.0, 41),
+            (0.1, 0.7, 3),
+            (-3.0, 1.0, 1),
+            (1000.0, 1000.5, 41),
+            (-2.5, 2.5, 63),
+            (-7.25e-3, 1.5e-2, 17),
+            // Refused: an offset of 2²² bins, a width below 1e-30, 64 bins.
+            (1e6, 1e6 + 1.0, 4),
+            (-1e-31, 1e-31, 41),
+            (-2.5, 2.5, 64),
+        ];
+        for (lo, hi, bins) in ranges {
+            let width = (hi - lo) / bins as f64;
+            #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+            assert_eq!(
+                Edges::new(lo, hi, width, bins).is_some(),
+                bins < 64 && lo.abs() < 1e5 && width > 1e-30,
+                "[{lo}, {hi}] in {bins}"
+            );
+            let x = near_edges(lo, hi, bins);
+            // Every tail length past the blocks of 16.
+            for end in (x.len() - 17..=x.len()).chain([5, 0]) {
+                let x = &x[..end];
+                for skip_zeros in [false, true] {
+                    let (mut fast, mut plain) = (vec![0u64; bins], vec![0u64; bins]);
+                    let got = tally(&mut fast, x, lo, hi, skip_zeros);
+                    let want = tally_one_by_one(&mut plain, x, lo, hi, width, skip_zeros);
+                    assert_eq!(
+                        (fast, got),
+                        (plain, want),
+                        "[{lo}, {hi}] in {bins}, {end} values, skip zeros {skip_zeros}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nonzero_histogram_leaves_the_zeros_out() {
+        let mut c = [0u64; 4];
+        let x = [0.0, -0.0, 0.3, -5.0, 0.0, f32::NAN, 0.9];
+        // 0 is beyond [0.25, 1]: not counted there either.
+        assert_eq!(nonzero_histogram(&mut c, &x, 0.25, 1.0), (1, 3));
+        assert_eq!(c, [2, 0, 0, 1]);
+    }
+
+    /// Exponent counts against one key at a time: zeros, subnormals,
+    /// NaN, ±∞, every tail length.
+    #[test]
+    fn exponent_counts_count_every_key() {
+        for n in (0..40).chain([256, 1000]) {
+            let x: Vec<f32> = (0..n)
+                .map(|i| match i % 4 {
+                    0 => AWKWARD[(i / 4) % AWKWARD.len()],
+                    1 => [0.0, 1e-40, -3e-39][i % 3],
+                    _ => ((i * 7919) % 1013) as f32 / 7.0 - 50.0,
+                })
+                .collect();
+            let mut want = [0usize; 256];
+            for &v in &x {
+                want[(abs_key(v) >> 23) as usize] += 1;
+            }
+            assert_eq!(exponent_counts(&x), want, "n {n}");
+        }
+    }
+
+    /// Several slices' moments together are each one's own, bit for bit.
+    #[test]
+    fn moments_together_are_each_ones_own() {
+        for n in [0usize, 1, 7, 8, 9, 17, 1000] {
+            let x = |seed: usize| -> Vec<f32> {
+                (0..n)
+                    .map(|i| ((i * 7919 + seed * 104_729) % 1013) as f32 / 101.0 - 4.0)
+                    .collect()
+            };
+            let (mut a, b, c) = (x(1), x(2), x(3));
+            if n > 3 {
+                a[3] = f32::NAN;
+            }
+            let together = moments_each([&a[..], &b[..], &c[..]]);
+            for (t, one) in together.iter().zip([&a, &b, &c].map(|x| moments(x))) {
+                let bits = |m: &Moments| {
+                    [m.mean, m.var, m.min, m.max, m.abs_sum, m.sq_sum].map(f64::to_bits)
+                };
+                assert_eq!((t.count, bits(t)), (one.count, bits(&one)), "n {n}");
+            }
+        }
+    }
+
+    /// Selection among many keys of one exponent (narrowed by their next
+    /// eight bits) with ties and zeros, every interpolating neighbour.
+    #[test]
+    fn quantile_narrows_many_keys_of_one_exponent() {
+        let x: Vec<f32> = (0..20_000)
+            .map(|i| match i % 7 {
+                0 => 0.0,
+                1 => 1.5,
+                _ => 1.0 + ((i * 7919) % 4999) as f32 / 5000.0,
+            })
+            .collect();
+        let mut sorted: Vec<f32> = x.iter().map(|v| v.abs()).collect();
+        sorted.sort_by(f32::total_cmp);
+        let n = x.len();
+        for q in [0.2, 0.5, 0.7, 0.98, 0.999_97, 1.0] {
+            let pos = q * (n - 1) as f64;
+            let lo = pos.floor() as usize;
+            let (a, frac) = (sorted[lo] as f64, pos - lo as f64);
+            let want = match sorted.get(lo + 1) {
+                Some(&b) if frac != 0.0 => a + frac * (b as f64 - a),
+                _ => a,
+            };
+            let got = abs_quantile(&mut vec![0.0; n], &x, q);
+            assert_eq!(got.to_bits(), want.to_bits(), "q {q}");
+        }
     }
 }
