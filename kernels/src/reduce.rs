@@ -213,6 +213,31 @@ pub fn sq_sum(x: &[f32]) -> f64 {
     tree_sum(sq)
 }
 
+/// Σ(a − b)² of the f32 differences, the same bits as [`sq_sum`] of them
+/// written out, in one pass without writing them (‖ΔW‖ of a step).
+///
+/// # Panics
+///
+/// When the lengths differ.
+pub fn diff_sq_sum(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "slices of one length");
+    let mut sq = f64x8::ZERO;
+    let (chunks, others) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail = chunks.remainder().iter().zip(others.remainder());
+    for (a, b) in chunks.zip(others) {
+        let d = f64x8::from(std::array::from_fn::<f64, LANES, _>(|k| {
+            (a[k] - b[k]) as f64
+        }));
+        sq = d.mul_add(d, sq);
+    }
+    let mut sq = sq.to_array();
+    for (j, (&a, &b)) in tail.enumerate() {
+        let d = (a - b) as f64;
+        sq[j] += d * d;
+    }
+    tree_sum(sq)
+}
+
 /// The q-quantile (0 ≤ q ≤ 1) of |x|, with NumPy's default linear
 /// interpolation between order statistics. `scratch` (at least `x.len()`
 /// values) is overwritten; nothing is allocated. Empty input gives 0.
@@ -1089,6 +1114,16 @@ mod tests {
             };
             let got = abs_quantile(&mut vec![0.0; n], &x, q);
             assert_eq!(got.to_bits(), want.to_bits(), "q {q}");
+        }
+    }
+
+    #[test]
+    fn diff_sq_sum_is_the_sq_sum_of_the_differences() {
+        for n in [0usize, 1, 7, 8, 9, 1000] {
+            let a: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1013) as f32 / 3.0).collect();
+            let b: Vec<f32> = (0..n).map(|i| ((i * 104_729) % 997) as f32 / 7.0).collect();
+            let d: Vec<f32> = a.iter().zip(&b).map(|(a, b)| a - b).collect();
+            assert_eq!(diff_sq_sum(&a, &b).to_bits(), sq_sum(&d).to_bits(), "n {n}");
         }
     }
 }

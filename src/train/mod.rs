@@ -55,7 +55,7 @@ use crate::stats::NetworkStats;
 use beside::Beside;
 use depthlab_kernels::Activation;
 use depthlab_kernels::loss::loss_forward_backward;
-use depthlab_kernels::reduce::sq_sum;
+use depthlab_kernels::reduce::diff_sq_sum;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -541,7 +541,6 @@ impl Trainer {
     /// short last chunk (left from the previous one) change nothing and
     /// are not counted.
     pub fn evaluate(&mut self, set: Set) -> Option<(f64, Option<f64>)> {
-        copy_params(&self.exec, &mut self.probe);
         let data = match set {
             Set::Train => &self.split.train,
             Set::Test => self.split.test.as_ref()?,
@@ -549,6 +548,8 @@ impl Trainer {
         if data.n == 0 {
             return None;
         }
+        // Only now: with no test set, every epoch's end would copy them.
+        copy_params(&self.exec, &mut self.probe);
         let plan = self.probe.plan();
         let last = plan.layers.last().expect("a layer");
         let (rows, x, y, out, grad) = (plan.batch, plan.x, plan.y, last.a, last.delta);
@@ -657,12 +658,7 @@ impl Trainer {
     /// ‖ΔW‖ of the step just taken, per layer, into `delta_norm`.
     fn update_norms(&mut self) {
         for (i, l) in self.exec.plan().layers.iter().enumerate() {
-            // W before the step is not needed again: it becomes ΔW in place.
-            let delta = &mut self.before[i];
-            for (d, &w) in delta.iter_mut().zip(self.exec.buf(l.w)) {
-                *d = w - *d;
-            }
-            self.delta_norm[i] = sq_sum(delta).sqrt();
+            self.delta_norm[i] = diff_sq_sum(self.exec.buf(l.w), &self.before[i]).sqrt();
         }
     }
 }
