@@ -1,13 +1,13 @@
 //! The probe statistics of one layer, `stats/<part>`, one thread, throughput
 //! in the layer's values (rows·units): the shape of config D's probe (300
 //! rows of a 128-unit ReLU layer; W 128×128), whose buffers stay in L2;
-//! s and δ about normal.
-//! Run: `cargo bench --bench stats`.
+//! s and δ normal. Run: `cargo bench --bench stats`.
 //!
 //! Parts: `layer` is everything [`layer_stats`] and [`layer_histograms`]
 //! compute for the layer (what a probe measurement adds per layer to its
 //! forward and backward); the others are its pieces on one buffer of
-//! rows·units values (`w_*` on W's units² values, counted as such).
+//! rows·units values (`w_*` on W's units² values, counted as such;
+//! `moments_a_s_delta_*` on three buffers, counted as one).
 //! Baselines: `copy` (memcpy of the values) and `sq_sum` (Σx² in f64
 //! lanes, the least arithmetic a statistic accumulated in f64 does).
 
