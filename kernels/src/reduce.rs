@@ -481,7 +481,8 @@ unsafe fn pack(out: &mut [u32], written: usize, keep: u16, v: std::arch::x86_64:
 /// and the range allows (sixteen values in f32 lanes, no division), else
 /// from the same formula eight at a time in f64 lanes. (AMD Zen 4, 38 400
 /// values, 41 bins: one by one 2.3 ns a value; each lane's bin counted as
-/// it was computed 1.0–1.1; in blocks, f64 lanes 0.8–0.9; `Edges` 0.6.)
+/// it was computed 1.0–1.1; in blocks, f64 lanes 0.8–0.9; `Edges` 0.6, and
+/// a ReLU's output with its zeros left out 0.41–0.45.)
 pub fn histogram(counts: &mut [u64], x: &[f32], lo: f64, hi: f64) -> u64 {
     tally(counts, x, lo, hi, false).0
 }
@@ -509,12 +510,19 @@ fn tally(counts: &mut [u64], x: &[f32], lo: f64, hi: f64, skip_zeros: bool) -> (
     #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
     if let Some(edges) = Edges::new(lo, hi, width, bins) {
         let whole = x.len() - x.len() % Edges::LANES;
-        let (beyond, zeros) =
-            count_in_blocks::<{ 2 * FAST_BINS }>(counts, &x[..whole], |values, out| {
-                edges.bins(values, out, skip_zeros)
-            });
+        let mut slots = [0u64; Edges::SLOTS];
+        let (_, zeros) = count_in_blocks::<{ Edges::SLOTS }>(&mut slots, &x[..whole], |v, out| {
+            edges.slots(v, out, skip_zeros)
+        });
+        // Slot k + 1 is bin k; slots 0 and bins + 1 lay beyond the range.
+        for (count, slot) in counts.iter_mut().zip(&slots[1..]) {
+            *count += slot;
+        }
+        let (below, above) = (slots[0], slots[bins + 1]);
+        counts[0] += below;
+        counts[bins - 1] += above;
         let (b, z) = one_by_one(counts, &x[whole..]);
-        return (beyond + b, zeros + z);
+        return (below + above + b, zeros + z);
     }
     let (lo8, hi8, width8) = (f64x8::splat(lo), f64x8::splat(hi), f64x8::splat(width));
     let last = f64x8::splat((bins - 1) as f64);
@@ -625,144 +633,178 @@ fn tally_one_by_one(
 /// with AVX-512 and no division.
 ///
 /// The bin formula only grows with v (each rounding does), so the values
-/// of bin ≥ k are those from one least f32 on, its edge `t[k]`, found once
-/// a call by stepping from lo + k·width an ulp at a time. A value's bin is
-/// then the nearest whole number r to its f32 estimate (v − lo)·(1/width),
-/// less one where v < `t[r]`: the same bins as the f64 formula whenever
-/// the estimate is within half a bin of its quotient, which [`Edges::new`]
-/// makes sure of (and is `None` otherwise).
+/// of bin ≥ k are those from one least f32 on, its edge, found once a call
+/// from lo + k·width ([`least_with`]). Below bin 0 and past
+/// the last, a slot each holds the values beyond the range: slot k + 1 is
+/// bin k, and its edge `e[k + 1]`; `e[1]` is the least f32 ≥ lo, and
+/// `e[bins + 1]` the least > hi. A value's slot is then the nearest whole
+/// number r to its f32 estimate (v − lo)·(1/width) + 1, less one where
+/// v < `e[r]`: the same bins as the f64 formula whenever the estimate is
+/// within half a slot of where its edges are, which [`Edges::new`] makes
+/// sure of (and is `None` otherwise).
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 struct Edges {
-    /// t[k], 1 ≤ k < bins; NaN elsewhere (no comparison with it holds, so
-    /// no value moves below bin 0 or past the last).
-    t: [f32; 64],
-    lo: f32,
+    /// e[k], 1 ≤ k ≤ bins + 1; NaN elsewhere (no comparison with it holds,
+    /// so no value moves below slot 0).
+    e: [f32; Edges::SLOTS],
+    /// lo − width, where the estimate is 0.
+    origin: f32,
     scale: f32,
+    /// The last slot, bins + 1.
     last: f32,
-    /// v < lo exactly when v < below, and v > hi when v > above.
-    below: f32,
-    above: f32,
+}
+
+/// The least f32 (not NaN) for which `holds`, a property that once true
+/// stays true up to +∞ and holds there but not at −∞, searched from
+/// `guess`: by ulps doubling away from it until the answer is bracketed,
+/// then halving the bracket. A guess within a few ulps costs a few steps;
+/// one far off (near 0, where ulps are tiny) about 60.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+fn least_with(holds: impl Fn(f32) -> bool, guess: f32) -> f32 {
+    // f32 in order as integers: −0 and +0 both 0, ±∞ at the ends.
+    const INF: i64 = 0x7f80_0000;
+    let key = |v: f32| {
+        let magnitude = i64::from(v.to_bits() & 0x7fff_ffff);
+        if v.is_sign_negative() {
+            -magnitude
+        } else {
+            magnitude
+        }
+    };
+    let value = |k: i64| {
+        let v = f32::from_bits(k.unsigned_abs() as u32);
+        if k < 0 { -v } else { v }
+    };
+    let start = key(guess).clamp(-INF, INF);
+    // holds(value(high)) and not holds(value(low)).
+    let (mut low, mut high) = (start, start);
+    let mut step = 1;
+    if holds(value(start)) {
+        while holds(value(low)) {
+            high = low;
+            low = (low - step).max(-INF);
+            step *= 2;
+        }
+    } else {
+        while !holds(value(high)) {
+            low = high;
+            high = (high + step).min(INF);
+            step *= 2;
+        }
+    }
+    while high - low > 1 {
+        let mid = low + (high - low) / 2;
+        if holds(value(mid)) {
+            high = mid;
+        } else {
+            low = mid;
+        }
+    }
+    value(high)
 }
 
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 impl Edges {
     const LANES: usize = 16;
+    /// Slots of a table (bins + 2 at most).
+    const SLOTS: usize = 64;
 
     /// The edges of `bins` bins of `width` from `lo` to `hi`, if the f32
-    /// estimate is within a bin of the formula everywhere: it is off by
-    /// less than (|lo|/width + 3·(bins + 1))·2⁻²³ bins where it matters
-    /// (beyond the range both clamp), kept under 1/8 here, with lo, hi and
-    /// 1/width normal f32 numbers.
+    /// estimate is within half a slot of them everywhere: it is off by
+    /// less than (|lo|/width + 3·(bins + 2))·2⁻²³ slots where it matters
+    /// (beyond, both clamp), kept under 1/8 here, with lo, hi and 1/width
+    /// normal f32 numbers.
     fn new(lo: f64, hi: f64, width: f64, bins: usize) -> Option<Edges> {
         const LIMIT: f64 = 1e30;
         let fits = |v: f64| v.abs() < LIMIT;
         let normal = width > 1.0 / LIMIT && fits(width) && fits(lo) && fits(hi);
-        if bins >= 64 || !normal || lo.abs().max(hi.abs()) / width > (1 << 19) as f64 {
+        if bins + 2 > Self::SLOTS || !normal || lo.abs().max(hi.abs()) / width > (1 << 19) as f64 {
             return None;
         }
         let last = (bins - 1) as f64;
         let bin = |v: f32| bin_of(v, lo, width, last);
-        let mut t = [f32::NAN; 64];
-        for (k, edge) in t.iter_mut().enumerate().take(bins).skip(1) {
-            let k = k as f64;
-            // A few ulps from the edge: a cap keeps a surprise cheap.
-            let mut c = (lo + k * width) as f32;
-            let mut steps = 0;
-            while bin(c) >= k && steps < 64 {
-                c = c.next_down();
-                steps += 1;
-            }
-            while bin(c) < k && steps < 64 {
-                c = c.next_up();
-                steps += 1;
-            }
-            if steps == 64 {
-                return None;
-            }
-            *edge = c;
+        let mut e = [f32::NAN; Self::SLOTS];
+        for k in 1..bins {
+            let kf = k as f64;
+            e[k + 1] = least_with(|v| bin(v) >= kf, (lo + kf * width) as f32);
         }
+        // The least f32 ≥ lo, and the least > hi.
         let mut below = lo as f32;
         if (below as f64) < lo {
             below = below.next_up();
         }
         let mut above = hi as f32;
-        if (above as f64) > hi {
-            above = above.next_down();
+        if (above as f64) <= hi {
+            above = above.next_up();
         }
+        (e[1], e[bins + 1]) = (below, above);
         Some(Edges {
-            t,
-            lo: lo as f32,
+            e,
+            origin: (lo - width) as f32,
             scale: (1.0 / width) as f32,
-            last: last as f32,
-            below,
-            above,
+            last: (bins + 1) as f32,
         })
     }
 
-    /// Writes the bins of the values of `x` (a whole number of
+    /// Writes the slots of the values of `x` (a whole number of
     /// [`Edges::LANES`]) counted in one, in order, to the front of `out`
     /// (at least `x.len()` long): all but NaN, and the zeros when
-    /// `skip_zeros`. Returns (bins written, values beyond the range, zeros
-    /// left out).
-    fn bins(&self, x: &[f32], out: &mut [u32], skip_zeros: bool) -> (usize, u64, u64) {
+    /// `skip_zeros`. Returns (slots written, 0, zeros left out).
+    fn slots(&self, x: &[f32], out: &mut [u32], skip_zeros: bool) -> (usize, u64, u64) {
         use std::arch::x86_64::{
-            __m512, _CMP_EQ_OQ, _CMP_GT_OQ, _CMP_LT_OQ, _CMP_ORD_Q, _MM_FROUND_NO_EXC,
+            __m512, _CMP_EQ_OQ, _CMP_LT_OQ, _CMP_NEQ_OQ, _CMP_ORD_Q, _MM_FROUND_NO_EXC,
             _MM_FROUND_TO_NEAREST_INT, _mm512_cmp_ps_mask, _mm512_cvt_roundps_epi32,
-            _mm512_loadu_ps, _mm512_mask_add_epi32, _mm512_mask_blend_ps, _mm512_mask_cmp_ps_mask,
-            _mm512_mask_sub_epi32, _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps,
-            _mm512_permutex2var_ps, _mm512_reduce_add_epi32, _mm512_set1_epi32, _mm512_set1_ps,
-            _mm512_setzero_si512, _mm512_sub_ps, _mm512_test_epi32_mask,
+            _mm512_loadu_ps, _mm512_mask_add_epi32, _mm512_mask_blend_ps, _mm512_mask_sub_epi32,
+            _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps, _mm512_permutex2var_ps,
+            _mm512_reduce_add_epi32, _mm512_set1_epi32, _mm512_set1_ps, _mm512_setzero_si512,
+            _mm512_sub_ps, _mm512_test_epi32_mask,
         };
         const NEAREST: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
         assert!(x.len().is_multiple_of(Self::LANES) && out.len() >= x.len() && x.len() < 1 << 30);
         let mut written = 0;
-        // SAFETY: avx512f is compiled in (cfg on the type). `t` is 64
+        // SAFETY: avx512f is compiled in (cfg on the type). `e` is 64
         // floats, read as four vectors of 16; each load reads the 16
         // floats of a chunk `c` of `x`; `pack` is given written ≤ 16·i
         // before chunk i, as it requires. Every other operation is on
         // registers.
-        let (beyond, zeros) = unsafe {
-            let t = self.t.as_ptr();
-            let table: [__m512; 4] = std::array::from_fn(|i| _mm512_loadu_ps(t.add(16 * i)));
+        let zeros = unsafe {
+            let e = self.e.as_ptr();
+            let table: [__m512; 4] = std::array::from_fn(|i| _mm512_loadu_ps(e.add(16 * i)));
             let edge = |i| {
                 let low = _mm512_permutex2var_ps(table[0], i, table[1]);
                 let high = _mm512_permutex2var_ps(table[2], i, table[3]);
                 let upper = _mm512_test_epi32_mask(i, _mm512_set1_epi32(32));
                 _mm512_mask_blend_ps(upper, low, high)
             };
-            let (lo, scale) = (_mm512_set1_ps(self.lo), _mm512_set1_ps(self.scale));
+            let (origin, scale) = (_mm512_set1_ps(self.origin), _mm512_set1_ps(self.scale));
             let (zero, last) = (_mm512_set1_ps(0.0), _mm512_set1_ps(self.last));
-            let (below, above) = (_mm512_set1_ps(self.below), _mm512_set1_ps(self.above));
             let one = _mm512_set1_epi32(1);
-            let skip = if skip_zeros { u16::MAX } else { 0 };
             // Counted per lane, summed at the end.
-            let (mut beyond, mut zeros) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+            let mut zeros = _mm512_setzero_si512();
             for c in x.chunks_exact(16) {
                 let v = _mm512_loadu_ps(c.as_ptr());
                 // max(q, 0) is 0 for a NaN q, which is dropped below.
-                let q = _mm512_mul_ps(_mm512_sub_ps(v, lo), scale);
+                let q = _mm512_mul_ps(_mm512_sub_ps(v, origin), scale);
                 let q = _mm512_min_ps(_mm512_max_ps(q, zero), last);
-                // The formula's quotient is within 1/8 of q, so its floor
-                // is the nearest whole number r or r − 1: r − 1 where v
-                // lies below the edge of bin r (NaN at 0: never).
+                // The slot is the nearest whole number r or r − 1: r − 1
+                // where v lies below the edge of slot r (NaN at 0: never).
                 let r = _mm512_cvt_roundps_epi32::<NEAREST>(q);
                 let lower = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(v, edge(r));
-                let bin = _mm512_mask_sub_epi32(r, lower, r, one);
-                let skipped = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(v, zero) & skip;
-                let kept = _mm512_cmp_ps_mask::<_CMP_ORD_Q>(v, v) & !skipped;
-                let out_of_range = _mm512_mask_cmp_ps_mask::<_CMP_LT_OQ>(kept, v, below)
-                    | _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(kept, v, above);
-                beyond = _mm512_mask_add_epi32(beyond, out_of_range, beyond, one);
-                zeros = _mm512_mask_add_epi32(zeros, skipped, zeros, one);
-                written = pack(out, written, kept, bin);
+                let slot = _mm512_mask_sub_epi32(r, lower, r, one);
+                // Not NaN, and not zero when zeros are left out.
+                let kept = if skip_zeros {
+                    let skipped = _mm512_cmp_ps_mask::<_CMP_EQ_OQ>(v, zero);
+                    zeros = _mm512_mask_add_epi32(zeros, skipped, zeros, one);
+                    _mm512_cmp_ps_mask::<_CMP_NEQ_OQ>(v, zero)
+                } else {
+                    _mm512_cmp_ps_mask::<_CMP_ORD_Q>(v, v)
+                };
+                written = pack(out, written, kept, slot);
             }
-            (
-                _mm512_reduce_add_epi32(beyond),
-                _mm512_reduce_add_epi32(zeros),
-            )
+            _mm512_reduce_add_epi32(zeros)
         };
         // Each lane counts under 2³⁰/16 values (asserted): no overflow.
-        (written, beyond as u64, zeros as u64)
+        (written, 0, zeros as u64)
     }
 }
 
@@ -998,18 +1040,19 @@ mod tests {
     /// one bin, the most bins) and ranges they refuse, which fall back.
     #[test]
     fn histogram_bins_are_the_formulas_on_every_edge() {
-        let ranges: [(f64, f64, usize); 11] = [
+        let ranges: [(f64, f64, usize); 12] = [
             (-1.0, 1.0, 41),
             (-4e-23, 4e-23, 41),
             (0.0, 2.0, 41),
             (0.1, 0.7, 3),
             (-3.0, 1.0, 1),
             (1000.0, 1000.5, 41),
-            (-2.5, 2.5, 63),
+            (-2.5, 2.5, 62),
             (-7.25e-3, 1.5e-2, 17),
-            // Refused: an offset of 2²² bins, a width below 1e-30, 64 bins.
+            // Refused: an offset of 2²² bins, a width below 1e-30, 63 bins.
             (1e6, 1e6 + 1.0, 4),
             (-1e-31, 1e-31, 41),
+            (-2.5, 2.5, 63),
             (-2.5, 2.5, 64),
         ];
         for (lo, hi, bins) in ranges {
@@ -1017,7 +1060,7 @@ mod tests {
             #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
             assert_eq!(
                 Edges::new(lo, hi, width, bins).is_some(),
-                bins < 64 && lo.abs() < 1e5 && width > 1e-30,
+                bins <= 62 && lo.abs() < 1e5 && width > 1e-30,
                 "[{lo}, {hi}] in {bins}"
             );
             let x = near_edges(lo, hi, bins);
