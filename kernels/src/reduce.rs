@@ -524,36 +524,48 @@ fn tally(counts: &mut [u64], x: &[f32], lo: f64, hi: f64, skip_zeros: bool) -> (
         let (b, z) = one_by_one(counts, &x[whole..]);
         return (below + above + b, zeros + z);
     }
+    let whole = x.len() - x.len() % LANES;
+    let (beyond, zeros) = count_in_blocks::<{ 2 * FAST_BINS }>(counts, &x[..whole], |v, out| {
+        bins_in_f64_lanes(v, out, (lo, hi, width, bins), skip_zeros)
+    });
+    let (b, z) = one_by_one(counts, &x[whole..]);
+    (beyond + b, zeros + z)
+}
+
+/// The bins of `x` (a whole number of [`LANES`]) by the formula, eight at
+/// a time in f64 lanes, into `out` ([`DROP_SLOT`] for NaN and the zeros
+/// left out when `skip_zeros`); returns (bins written, values beyond the
+/// range, zeros left out).
+fn bins_in_f64_lanes(
+    x: &[f32],
+    out: &mut [u32],
+    (lo, hi, width, bins): (f64, f64, f64, usize),
+    skip_zeros: bool,
+) -> (usize, u64, u64) {
     let (lo8, hi8, width8) = (f64x8::splat(lo), f64x8::splat(hi), f64x8::splat(width));
     let last = f64x8::splat((bins - 1) as f64);
     let drop_slot = f64x8::splat(DROP_SLOT as f64);
-    let whole = x.len() - x.len() % LANES;
-    let (beyond, zeros) =
-        count_in_blocks::<{ 2 * FAST_BINS }>(counts, &x[..whole], |values, out| {
-            let (mut beyond, mut zeros) = (0, 0);
-            for (c, out) in values.chunks_exact(LANES).zip(out.chunks_exact_mut(LANES)) {
-                let v = widen(c);
-                // A mask: all ones where v is a zero left out (ZERO: none).
-                let zero = match skip_zeros {
-                    true => v.simd_eq(f64x8::ZERO),
-                    false => f64x8::ZERO,
-                };
-                zeros += u64::from(zero.to_bitmask().count_ones());
-                let out_of_range = (v.simd_lt(lo8) | v.simd_gt(hi8)) & !zero;
-                beyond += u64::from(out_of_range.to_bitmask().count_ones());
-                // Clamped into [0, last] first, the quotient's floor is its
-                // truncation (`last` is whole): the bins of floor-then-clamp
-                // without a floor's instructions.
-                let bin = ((v - lo8) / width8).max(f64x8::ZERO).min(last);
-                let bin = (v.is_nan() | zero).select(drop_slot, bin).trunc_int();
-                for (o, b) in out.iter_mut().zip(bin.to_array()) {
-                    *o = b as u32;
-                }
-            }
-            (values.len(), beyond, zeros)
-        });
-    let (b, z) = one_by_one(counts, &x[whole..]);
-    (beyond + b, zeros + z)
+    let (mut beyond, mut zeros) = (0, 0);
+    for (c, out) in x.chunks_exact(LANES).zip(out.chunks_exact_mut(LANES)) {
+        let v = widen(c);
+        // A mask: all ones where v is a zero left out (ZERO: none).
+        let zero = match skip_zeros {
+            true => v.simd_eq(f64x8::ZERO),
+            false => f64x8::ZERO,
+        };
+        zeros += u64::from(zero.to_bitmask().count_ones());
+        let out_of_range = (v.simd_lt(lo8) | v.simd_gt(hi8)) & !zero;
+        beyond += u64::from(out_of_range.to_bitmask().count_ones());
+        // Clamped into [0, last] first, the quotient's floor is its
+        // truncation (`last` is whole): the bins of floor-then-clamp
+        // without a floor's instructions.
+        let bin = ((v - lo8) / width8).max(f64x8::ZERO).min(last);
+        let bin = (v.is_nan() | zero).select(drop_slot, bin).trunc_int();
+        for (o, b) in out.iter_mut().zip(bin.to_array()) {
+            *o = b as u32;
+        }
+    }
+    (x.len(), beyond, zeros)
 }
 
 /// Most bins [`histogram`] counts in blocks (a power of two); more go one
