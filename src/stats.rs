@@ -5,7 +5,7 @@
 use crate::spec::ActSpec;
 use depthlab_kernels::activation::{activation_backward, derivative, unit_params};
 use depthlab_kernels::reduce::{
-    self, Moments, abs_quantile, histogram, moments, moments_each, sq_sum,
+    Moments, abs_quantile, histogram, moments, moments_each, nonzero_histogram, sq_sum,
 };
 
 /// Bins of the δ and activation histograms (odd, so 0 sits in the middle
@@ -298,6 +298,7 @@ pub fn layer_histograms(
     (lo, hi): (f64, f64),
 ) {
     let r = hist_range;
+    (l.hist, l.act_hist) = ([0; HIST_BINS], [0; HIST_BINS]);
     (l.hist_beyond, l.delta_zeros) = nonzero_histogram(&mut l.hist, delta, -r, r);
     (l.act_beyond, l.act_zeros) = nonzero_histogram(&mut l.act_hist, a, lo, hi);
 }
@@ -314,13 +315,6 @@ pub fn gains(stats: &mut NetworkStats) {
         let n_next = next.b.count as f64;
         l.gain_predicted = Some((n_next * next.w.var * l.mean_sq_derivative).sqrt());
     }
-}
-
-/// The histogram of `x`'s nonzero values over [lo, hi] into `counts`
-/// (overwritten); returns (values beyond the range, exact zeros).
-fn nonzero_histogram(counts: &mut [u64; HIST_BINS], x: &[f32], lo: f64, hi: f64) -> (u64, u64) {
-    *counts = [0; HIST_BINS];
-    reduce::nonzero_histogram(counts, x, lo, hi)
 }
 
 /// The common activation range of `hidden`: [min a, max a], cut to

@@ -51,6 +51,10 @@ fn abs_key(v: f32) -> u32 {
     v.to_bits() & 0x7fff_ffff
 }
 
+/// f32 lanes of an AVX-512 vector, as the AVX-512 paths take values.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+const F32_LANES: usize = 16;
+
 /// Eight values widened to f64 lanes.
 #[inline(always)]
 fn widen(c: &[f32]) -> f64x8 {
@@ -346,7 +350,7 @@ fn keys_of_exponent(keys: &mut [u32], x: &[f32], e: u32) -> usize {
             __m512i, _mm512_and_si512, _mm512_cmpeq_epi32_mask, _mm512_loadu_si512,
             _mm512_maskz_compress_epi32, _mm512_set1_epi32, _mm512_srli_epi32, _mm512_storeu_si512,
         };
-        let chunks = x.chunks_exact(16);
+        let chunks = x.chunks_exact(F32_LANES);
         let tail = chunks.remainder();
         for c in chunks {
             // SAFETY: avx512f is compiled in (cfg above). The load reads the
@@ -385,7 +389,7 @@ fn keys_of_exponent(keys: &mut [u32], x: &[f32], e: u32) -> usize {
 fn exponent_counts(x: &[f32]) -> [usize; 256] {
     #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
     {
-        let whole = x.len() - x.len() % 16;
+        let whole = x.len() - x.len() % F32_LANES;
         let mut counts = [0u64; 256];
         let (_, zeros) = count_in_blocks::<256>(&mut counts, &x[..whole], |values, out| {
             let (written, zeros) = nonzero_exponents(values, out);
@@ -425,9 +429,9 @@ fn nonzero_exponents(x: &[f32], out: &mut [u32]) -> (usize, u64) {
         __m512i, _mm512_and_si512, _mm512_loadu_si512, _mm512_set1_epi32, _mm512_srli_epi32,
         _mm512_test_epi32_mask,
     };
-    assert!(x.len().is_multiple_of(16) && out.len() >= x.len());
+    assert!(x.len().is_multiple_of(F32_LANES) && out.len() >= x.len());
     let (mut written, mut zeros) = (0, 0);
-    for c in x.chunks_exact(16) {
+    for c in x.chunks_exact(F32_LANES) {
         // SAFETY: avx512f is compiled in (cfg above); the load reads the
         // 16 floats of `c`, and `pack` is given `written` ≤ 16·i
         // before chunk i, as it requires.
@@ -435,7 +439,7 @@ fn nonzero_exponents(x: &[f32], out: &mut [u32]) -> (usize, u64) {
             let v = _mm512_loadu_si512(c.as_ptr().cast::<__m512i>());
             let k = _mm512_and_si512(v, _mm512_set1_epi32(0x7fff_ffff));
             let nonzero = _mm512_test_epi32_mask(k, k);
-            zeros += u64::from(16 - nonzero.count_ones());
+            zeros += u64::from(F32_LANES as u32 - nonzero.count_ones());
             written = pack(out, written, nonzero, _mm512_srli_epi32::<23>(k));
         }
     }
@@ -454,7 +458,7 @@ fn nonzero_exponents(x: &[f32], out: &mut [u32]) -> (usize, u64) {
 #[inline(always)]
 unsafe fn pack(out: &mut [u32], written: usize, keep: u16, v: std::arch::x86_64::__m512i) -> usize {
     use std::arch::x86_64::{__m512i, _mm512_maskz_compress_epi32, _mm512_storeu_si512};
-    debug_assert!(written + 16 <= out.len());
+    debug_assert!(written + F32_LANES <= out.len());
     // SAFETY: the caller guarantees avx512f and the 16 lanes at
     // out[written..]. (Compressed in a register and stored whole: with
     // bytes stored instead, `vpmovdb` to memory, a layer's statistics took
@@ -509,7 +513,7 @@ fn tally(counts: &mut [u64], x: &[f32], lo: f64, hi: f64, skip_zeros: bool) -> (
     }
     #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
     if let Some(edges) = Edges::new(lo, hi, width, bins) {
-        let whole = x.len() - x.len() % Edges::LANES;
+        let whole = x.len() - x.len() % F32_LANES;
         let mut slots = [0u64; Edges::SLOTS];
         let (_, zeros) = count_in_blocks::<{ Edges::SLOTS }>(&mut slots, &x[..whole], |v, out| {
             edges.slots(v, out, skip_zeros)
@@ -717,7 +721,6 @@ fn least_with(holds: impl Fn(f32) -> bool, guess: f32) -> f32 {
 
 #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
 impl Edges {
-    const LANES: usize = 16;
     /// Slots of a table (bins + 2 at most).
     const SLOTS: usize = 64;
 
@@ -759,7 +762,7 @@ impl Edges {
     }
 
     /// Writes the slots of the values of `x` (a whole number of
-    /// [`Edges::LANES`]) counted in one, in order, to the front of `out`
+    /// [`F32_LANES`]) counted in one, in order, to the front of `out`
     /// (at least `x.len()` long): all but NaN, and the zeros when
     /// `skip_zeros`. Returns (slots written, 0, zeros left out).
     fn slots(&self, x: &[f32], out: &mut [u32], skip_zeros: bool) -> (usize, u64, u64) {
@@ -772,7 +775,7 @@ impl Edges {
             _mm512_sub_ps, _mm512_test_epi32_mask,
         };
         const NEAREST: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-        assert!(x.len().is_multiple_of(Self::LANES) && out.len() >= x.len() && x.len() < 1 << 30);
+        assert!(x.len().is_multiple_of(F32_LANES) && out.len() >= x.len() && x.len() < 1 << 30);
         let mut written = 0;
         // SAFETY: avx512f is compiled in (cfg on the type). `e` is 64
         // floats, read as four vectors of 16; each load reads the 16
@@ -793,7 +796,7 @@ impl Edges {
             let one = _mm512_set1_epi32(1);
             // Counted per lane, summed at the end.
             let mut zeros = _mm512_setzero_si512();
-            for c in x.chunks_exact(16) {
+            for c in x.chunks_exact(F32_LANES) {
                 let v = _mm512_loadu_ps(c.as_ptr());
                 // max(q, 0) is 0 for a NaN q, which is dropped below.
                 let q = _mm512_mul_ps(_mm512_sub_ps(v, origin), scale);
