@@ -91,7 +91,7 @@ fn gemm_table() {
     let peak_flops = (PEAK_ITERS * FLOPS_PER_ITER) as f64;
     let (peak_s, _) = paired(peak_call, peak_call, 2e-4);
     println!(
-        "FMA peak (12 f32x16 FMA chains): {:.1} GFLOP/s\n",
+        "FMA peak (12 FMA chains of the widest register): {:.1} GFLOP/s\n",
         peak_flops / peak_s / 1e9
     );
     println!("| gemm M×K×N | layout | GFLOP/s | % of peak | × matrixmultiply |");

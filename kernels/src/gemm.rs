@@ -18,7 +18,9 @@
 //!   another core). Edge tiles use the same kernel with fewer rows or one
 //!   vector (const generics; rows are cut into tiles of nearly equal
 //!   height, so there is no thin last tile); a partial N tail runs on a
-//!   local, padded copy of its C tile.
+//!   local, padded copy of its C tile. Without AVX-512 (16 vector
+//!   registers) the tile is 6×16, 12 registers of accumulators (see
+//!   `MR`); the rest of this design is the same.
 //! * The kernel reads A(i + r, p) at `ap[p*lda + r]`: a k step's MR values
 //!   are consecutive. TN reads A in place that way (`a[p*m + i]`) unless
 //!   its stride would crowd the micro-panel into a few L1 sets (m a
@@ -65,12 +67,23 @@ use wide::{f32x8, f32x16};
 
 use crate::simd::prefetch;
 
-/// Rows of the register tile (A broadcasts per k step).
+/// Rows of the register tile (A broadcasts per k step). With AVX-512 (32
+/// vector registers): 12 rows of two `f32x16`, 24 accumulators. Otherwise
+/// an `f32x16` is two AVX registers of the 16, and 12×32 spilled most of
+/// its accumulators to the stack (Zen 3: 31–38 % of the peak on the bench
+/// configs); 6 rows of one `f32x16` keep 12 registers of accumulators, two
+/// for the B row and one for the broadcast (BLIS's 6×16 Haswell tile).
+#[cfg(target_feature = "avx512f")]
 const MR: usize = 12;
+#[cfg(not(target_feature = "avx512f"))]
+const MR: usize = 6;
 /// Lanes of one vector.
 const LANES: usize = 16;
 /// Vectors per row of the register tile.
+#[cfg(target_feature = "avx512f")]
 const NV: usize = 2;
+#[cfg(not(target_feature = "avx512f"))]
+const NV: usize = 1;
 /// Columns of the register tile.
 const NR: usize = NV * LANES;
 /// Floats per k step in a packed A micro-panel: MR rounded up to a
@@ -265,7 +278,7 @@ fn gemm<const TA: bool, const TB: bool, F: FnMut(Finished)>(
     if rows.is_empty() || n == 0 {
         return;
     }
-    if !TB && n <= IN_PLACE_MAX_N {
+    if !TB && reads_b_in_place(n, ops.k) {
         blocked::<TA, TB, true, { KC * NR }, 0, F>(c_rows, ops, rows, beta, KC, epilogue);
     } else if n <= NR {
         blocked::<TA, TB, false, { KC * NR }, 0, F>(c_rows, ops, rows, beta, KC, epilogue);
@@ -278,6 +291,16 @@ fn gemm<const TA: bool, const TB: bool, F: FnMut(Finished)>(
         const AG: usize = KC * A_GROUP_LD;
         blocked::<TA, TB, false, { KC * NC }, AG, F>(c_rows, ops, rows, beta, KC, epilogue);
     }
+}
+
+/// Whether NN/TN read B's full panels in place: up to [`IN_PLACE_MAX_N`]
+/// columns and, with the 6×16 tile (no AVX-512), only when a panel does
+/// not crowd the L1 sets. On Zen 3 (32 KiB L1) packing such a B instead
+/// ran TN 128×256×256 at 78 % of the peak against 59 %, NN at 64 % against
+/// 57 %; B small enough for L1 in place is faster (16×32×32 NN: 54 % against
+/// 39 % packed). The AVX-512 tile was measured (Zen 4/5) without this rule.
+fn reads_b_in_place(n: usize, k: usize) -> bool {
+    n <= IN_PLACE_MAX_N && (cfg!(target_feature = "avx512f") || !panel_crowds_l1(n, k.min(KC)))
 }
 
 /// The BLIS loop nest. `TA`: A is stored (k, m); `TB`: B is stored (n, k);
@@ -420,7 +443,7 @@ fn packs_a<const TA: bool>(n: usize, nc_step: usize, lda: usize, kc_step: usize)
     if TA {
         let first_nc = nc_step.min(n);
         let panels = panel_count(first_nc / NR, first_nc % NR);
-        panels >= 2 && a_panel_crowds_l1(lda, kc_step)
+        panels >= 2 && panel_crowds_l1(lda, kc_step)
     } else {
         n > nc_step
     }
@@ -751,13 +774,13 @@ unsafe fn a_panel<const TA: bool>(
     }
 }
 
-/// Whether the TN A micro-panel, read in place (one line per k step, at
-/// stride `lda` floats), maps onto so few L1 sets that it cannot stay
-/// cached across B panels. A 4 KiB-per-way L1 (64 sets of 64-byte lines;
-/// Zen 4 and recent Intel cores) sees a stride s as 4096 / gcd(s, 4096)
-/// distinct sets.
-fn a_panel_crowds_l1(lda: usize, kc: usize) -> bool {
-    let stride = 4 * lda;
+/// Whether a micro-panel read in place (one line per k step, at stride
+/// `ld` floats: TN's A, or NN/TN's B) maps onto so few L1 sets that it
+/// cannot stay cached while it is reused. A 4 KiB-per-way L1 (64 sets of
+/// 64-byte lines; Zen 3/4 and recent Intel cores) sees a stride s as
+/// 4096 / gcd(s, 4096) distinct sets.
+fn panel_crowds_l1(ld: usize, kc: usize) -> bool {
+    let stride = 4 * ld;
     let mut g = (stride, 4096);
     while g.1 != 0 {
         g = (g.1, g.0 % g.1);
@@ -1003,17 +1026,20 @@ unsafe fn dispatch<const BY_ROWS: bool>(
     macro_rules! go {
         ($($r:literal)*) => {
             // SAFETY: caller's contract, with mr = $r.
+            #[allow(unreachable_patterns)] // the second list is the first when NV = 1
             unsafe {
                 match (mr, vectors) {
                     $(($r, 1) => kernel::<$r, 1, BY_ROWS>(kc, a, b, c, init),)*
-                    $(($r, 2) => kernel::<$r, 2, BY_ROWS>(kc, a, b, c, init),)*
+                    $(($r, NV) => kernel::<$r, NV, BY_ROWS>(kc, a, b, c, init),)*
                     _ => unreachable!("tile {mr}×{vectors} vectors > {MR}×{NV}"),
                 }
             }
         };
     }
-    const _: () = assert!(MR == 12 && NV == 2, "dispatch lists the tile shapes");
-    go!(12 11 10 9 8 7 6 5 4 3 2 1)
+    #[cfg(target_feature = "avx512f")]
+    go!(12 11 10 9 8 7 6 5 4 3 2 1);
+    #[cfg(not(target_feature = "avx512f"))]
+    go!(6 5 4 3 2 1);
 }
 
 /// Unaligned vector load.
@@ -1108,7 +1134,7 @@ unsafe fn kernel<const R: usize, const V: usize, const BY_ROWS: bool>(
             $m!(11, c11, d11);
         };
     }
-    const { assert!(MR == 12 && V >= 1 && V <= NV) };
+    const { assert!(R <= MR && MR <= 12 && V >= 1 && V <= NV) };
 
     macro_rules! init_row {
         ($r:literal, $x:ident, $y:ident) => {

@@ -1,36 +1,48 @@
-//! A loop that runs at the machine's FMA peak: 12 independent f32x16
-//! multiply-add chains (enough to cover the FMA latency on two ports), so
-//! benches and `depthlab bench` quote speeds as a percentage of a peak
-//! measured in the same run.
+//! A loop that runs at the machine's FMA peak: 12 independent multiply-add
+//! chains of the widest vector register the build has (enough to cover the
+//! FMA latency on two ports), so benches and `depthlab bench` quote speeds
+//! as a percentage of a peak measured in the same run.
+//!
+//! The chains must be one register each: 12 `f32x16` are 24 AVX registers
+//! of 16, and on an AVX2 machine (Zen 3) that loop spilled and measured a
+//! "peak" of ~30 GFLOP/s, below what the gemm reached.
 
-use wide::f32x16;
+#[cfg(not(target_feature = "avx"))]
+use wide::f32x4 as Register;
+#[cfg(all(target_feature = "avx", not(target_feature = "avx512f")))]
+use wide::f32x8 as Register;
+#[cfg(target_feature = "avx512f")]
+use wide::f32x16 as Register;
 
-/// FLOPs of one iteration of [`fma_chains`]: 12 chains × 16 lanes × 2.
-pub const FLOPS_PER_ITER: u64 = 12 * 16 * 2;
+/// f32 lanes of one chain: one vector register.
+const LANES: u64 = std::mem::size_of::<Register>() as u64 / 4;
+
+/// FLOPs of one iteration of [`fma_chains`]: 12 chains × the lanes × 2.
+pub const FLOPS_PER_ITER: u64 = 12 * LANES * 2;
 
 /// Runs `iters` rounds of 12 independent FMA chains and returns a value
 /// that depends on all of them (so nothing is optimized away).
 pub fn fma_chains(iters: u64, x: f32) -> f32 {
-    let m = f32x16::splat(0.999_999);
-    let a = f32x16::splat(x * 1e-7);
+    let m = Register::splat(0.999_999);
+    let a = Register::splat(x * 1e-7);
     // Separate locals, not an array: LLVM keeps them in registers.
     let (mut c0, mut c1, mut c2, mut c3) = (
-        f32x16::splat(x),
-        f32x16::splat(x + 1.0),
-        f32x16::splat(x + 2.0),
-        f32x16::splat(x + 3.0),
+        Register::splat(x),
+        Register::splat(x + 1.0),
+        Register::splat(x + 2.0),
+        Register::splat(x + 3.0),
     );
     let (mut c4, mut c5, mut c6, mut c7) = (
-        f32x16::splat(x + 4.0),
-        f32x16::splat(x + 5.0),
-        f32x16::splat(x + 6.0),
-        f32x16::splat(x + 7.0),
+        Register::splat(x + 4.0),
+        Register::splat(x + 5.0),
+        Register::splat(x + 6.0),
+        Register::splat(x + 7.0),
     );
     let (mut c8, mut c9, mut c10, mut c11) = (
-        f32x16::splat(x + 8.0),
-        f32x16::splat(x + 9.0),
-        f32x16::splat(x + 10.0),
-        f32x16::splat(x + 11.0),
+        Register::splat(x + 8.0),
+        Register::splat(x + 9.0),
+        Register::splat(x + 10.0),
+        Register::splat(x + 11.0),
     );
     for _ in 0..iters {
         c0 = c0.mul_add(m, a);
