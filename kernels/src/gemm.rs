@@ -70,9 +70,10 @@ use crate::simd::prefetch;
 /// Rows of the register tile (A broadcasts per k step). With AVX-512 (32
 /// vector registers): 12 rows of two `f32x16`, 24 accumulators. Otherwise
 /// an `f32x16` is two AVX registers of the 16, and 12×32 spilled most of
-/// its accumulators to the stack (Zen 3: 31–38 % of the peak on the bench
-/// configs); 6 rows of one `f32x16` keep 12 registers of accumulators, two
-/// for the B row and one for the broadcast (BLIS's 6×16 Haswell tile).
+/// its accumulators to the stack (Zen 3: the bench configs at 11–16 % of
+/// the FMA peak, timed while a build ran on the other core); 6 rows of
+/// one `f32x16` keep 12 registers of accumulators, two for the B row and
+/// one for the broadcast (BLIS's 6×16 Haswell tile).
 #[cfg(target_feature = "avx512f")]
 const MR: usize = 12;
 #[cfg(not(target_feature = "avx512f"))]

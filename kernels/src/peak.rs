@@ -5,7 +5,7 @@
 //!
 //! The chains must be one register each: 12 `f32x16` are 24 AVX registers
 //! of 16, and on an AVX2 machine (Zen 3) that loop spilled and measured a
-//! "peak" of ~30 GFLOP/s, below what the gemm reached.
+//! "peak" of 24–33 GFLOP/s, against 93–99 for 12 `f32x8` chains.
 
 #[cfg(not(target_feature = "avx"))]
 use wide::f32x4 as Register;

@@ -566,8 +566,7 @@ fn bins_in_f64_lanes(
         let out_of_range = (v.simd_lt(lo8) | v.simd_gt(hi8)) & !zero;
         beyond += u64::from(out_of_range.to_bitmask().count_ones());
         // Clamped into [0, last] first, the quotient's floor is its
-        // truncation (`last` is whole): the bins of floor-then-clamp
-        // without a floor's instructions.
+        // truncation (`last` is whole): the bins of floor-then-clamp.
         let bin = ((v - lo8) / width8).max(f64x8::ZERO).min(last);
         let bin = (v.is_nan() | zero).select(drop_slot, bin).trunc();
         // A whole 0 ≤ b < 2^31 plus 2^52 is exact, with b in the low bits:
