@@ -8,6 +8,7 @@
 pub mod activation;
 pub mod gemm;
 pub mod loss;
+mod pack;
 pub mod peak;
 pub mod reduce;
 pub mod reference;

@@ -342,36 +342,27 @@ fn narrow(keys: &mut [u32], rank: usize) -> (&mut [u32], usize) {
 /// Copies the keys of `x` (see [`abs_quantile`]) whose exponent is `e`, in
 /// order, to the front of `keys` (at least `x.len()` long); returns how many.
 ///
-/// With AVX-512, sixteen at a time: `vpcompressd` packs the matching lanes
-/// and the whole vector is stored where the kept keys end (the unmatched
-/// lanes are overwritten by the next store). One at a time, each store's
-/// place depends on every earlier comparison.
+/// With AVX2 or AVX-512, a vector at a time: the matching lanes are packed
+/// ([`pack`](crate::pack)) and the whole vector stored where the kept keys
+/// end (the unmatched lanes are overwritten by the next store). One at a
+/// time, each store's place depends on every earlier comparison. (AMD Zen
+/// 3, AVX2, a ReLU's 38 400 values: `cargo bench --bench stats`'s
+/// abs_quantile_a 85–89 µs one at a time, most of it here.)
 fn keys_of_exponent(keys: &mut [u32], x: &[f32], e: u32) -> usize {
     assert!(keys.len() >= x.len());
     let mut kept = 0;
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
     let x = {
-        use std::arch::x86_64::{
-            __m512i, _mm512_and_si512, _mm512_cmpeq_epi32_mask, _mm512_loadu_si512,
-            _mm512_maskz_compress_epi32, _mm512_set1_epi32, _mm512_srli_epi32, _mm512_storeu_si512,
-        };
-        let chunks = x.chunks_exact(F32_LANES);
+        use crate::pack::{LANES, abs_keys, equal, exponents, pack};
+        let chunks = x.chunks_exact(LANES);
         let tail = chunks.remainder();
         for c in chunks {
-            // SAFETY: avx512f is compiled in (cfg above). The load reads the
-            // 16 floats of `c`. The store writes keys[kept..kept + 16]:
-            // before chunk i, kept ≤ 16·i, so kept + 16 ≤ 16·(i + 1) ≤
-            // x.len() ≤ keys.len() (asserted above).
+            // SAFETY: `c` holds LANES floats. Before chunk i, kept ≤
+            // LANES·i, so kept + LANES ≤ LANES·(i + 1) ≤ x.len() ≤
+            // keys.len() (asserted above), as `pack` requires.
             unsafe {
-                let v = _mm512_loadu_si512(c.as_ptr().cast::<__m512i>());
-                let k = _mm512_and_si512(v, _mm512_set1_epi32(0x7fff_ffff));
-                let hit = _mm512_cmpeq_epi32_mask(
-                    _mm512_srli_epi32::<23>(k),
-                    _mm512_set1_epi32(e as i32),
-                );
-                let packed = _mm512_maskz_compress_epi32(hit, k);
-                _mm512_storeu_si512(keys.as_mut_ptr().add(kept).cast::<__m512i>(), packed);
-                kept += hit.count_ones() as usize;
+                let k = abs_keys(c);
+                kept = pack(keys, kept, equal(exponents(k), e), k);
             }
         }
         tail
@@ -387,14 +378,14 @@ fn keys_of_exponent(keys: &mut [u32], x: &[f32], e: u32) -> usize {
 
 /// How many of |x|'s keys (see [`abs_quantile`]) fall in each exponent.
 ///
-/// With AVX-512 the exponents of sixteen keys at a time are packed as
-/// words, the zeros left out and counted apart (a rectifier's output is
-/// half zeros), and the words counted by [`count_in_blocks`]; otherwise
-/// [`exponent_counts_one_by_one`].
+/// With AVX2 or AVX-512 the exponents of a vector of keys at a time are
+/// packed as words, the zeros left out and counted apart (a rectifier's
+/// output is half zeros), and the words counted by [`count_in_blocks`];
+/// otherwise [`exponent_counts_one_by_one`].
 fn exponent_counts(x: &[f32]) -> [usize; 256] {
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
     {
-        let whole = x.len() - x.len() % F32_LANES;
+        let whole = x.len() - x.len() % crate::pack::LANES;
         let mut counts = [0u64; 256];
         let (_, zeros) = count_in_blocks::<256>(&mut counts, &x[..whole], |values, out| {
             let (written, zeros) = nonzero_exponents(values, out);
@@ -404,7 +395,7 @@ fn exponent_counts(x: &[f32]) -> [usize; 256] {
         let tail = exponent_counts_one_by_one(&x[whole..]);
         std::array::from_fn(|e| counts[e] as usize + tail[e])
     }
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx512f")))]
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
     exponent_counts_one_by_one(x)
 }
 
@@ -425,54 +416,25 @@ fn exponent_counts_one_by_one(x: &[f32]) -> [usize; 256] {
     std::array::from_fn(|e| copies.iter().map(|copy| copy[e]).sum())
 }
 
-/// Writes the exponents of the nonzero keys of `x` (a whole number of 16)
-/// in order to the front of `out` (at least `x.len()` long); returns (how
-/// many, zeros).
-#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+/// Writes the exponents of the nonzero keys of `x` (a whole number of
+/// vectors) in order to the front of `out` (at least `x.len()` long);
+/// returns (how many, zeros).
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
 fn nonzero_exponents(x: &[f32], out: &mut [u32]) -> (usize, u64) {
-    use std::arch::x86_64::{
-        __m512i, _mm512_and_si512, _mm512_loadu_si512, _mm512_set1_epi32, _mm512_srli_epi32,
-        _mm512_test_epi32_mask,
-    };
-    assert!(x.len().is_multiple_of(F32_LANES) && out.len() >= x.len());
+    use crate::pack::{LANES, abs_keys, exponents, nonzero, pack};
+    assert!(x.len().is_multiple_of(LANES) && out.len() >= x.len());
     let (mut written, mut zeros) = (0, 0);
-    for c in x.chunks_exact(F32_LANES) {
-        // SAFETY: avx512f is compiled in (cfg above); the load reads the
-        // 16 floats of `c`, and `pack` is given `written` ≤ 16·i
-        // before chunk i, as it requires.
+    for c in x.chunks_exact(LANES) {
+        // SAFETY: `c` holds LANES floats, and `pack` is given `written` ≤
+        // LANES·i before chunk i, as it requires.
         unsafe {
-            let v = _mm512_loadu_si512(c.as_ptr().cast::<__m512i>());
-            let k = _mm512_and_si512(v, _mm512_set1_epi32(0x7fff_ffff));
-            let nonzero = _mm512_test_epi32_mask(k, k);
-            zeros += u64::from(F32_LANES as u32 - nonzero.count_ones());
-            written = pack(out, written, nonzero, _mm512_srli_epi32::<23>(k));
+            let k = abs_keys(c);
+            let nonzero = nonzero(k);
+            zeros += u64::from(LANES as u32 - nonzero.count_ones());
+            written = pack(out, written, nonzero, exponents(k));
         }
     }
     (written, zeros)
-}
-
-/// Stores the lanes of `v` picked by `keep`, in order, at out[written..],
-/// and returns `written` plus how many.
-///
-/// # Safety
-///
-/// avx512f must be available, and `written + 16 ≤ out.len()`: a whole
-/// vector is stored (the lanes past the picked ones are overwritten by the
-/// next store or ignored).
-#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-#[inline(always)]
-unsafe fn pack(out: &mut [u32], written: usize, keep: u16, v: std::arch::x86_64::__m512i) -> usize {
-    use std::arch::x86_64::{__m512i, _mm512_maskz_compress_epi32, _mm512_storeu_si512};
-    debug_assert!(written + F32_LANES <= out.len());
-    // SAFETY: the caller guarantees avx512f and the 16 lanes at
-    // out[written..]. (Compressed in a register and stored whole: with
-    // bytes stored instead, `vpmovdb` to memory, a layer's statistics took
-    // 149 µs against 136 on AMD Zen 4.)
-    unsafe {
-        let packed = _mm512_maskz_compress_epi32(keep, v);
-        _mm512_storeu_si512(out.as_mut_ptr().add(written).cast::<__m512i>(), packed);
-    }
-    written + keep.count_ones() as usize
 }
 
 /// Accumulates a histogram of `x` over `counts.len()` equal bins spanning
@@ -822,7 +784,7 @@ impl Edges {
                 } else {
                     _mm512_cmp_ps_mask::<_CMP_ORD_Q>(v, v)
                 };
-                written = pack(out, written, kept, slot);
+                written = crate::pack::pack(out, written, kept, slot);
             }
             _mm512_reduce_add_epi32(zeros)
         };
