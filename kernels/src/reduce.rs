@@ -51,10 +51,6 @@ fn abs_key(v: f32) -> u32 {
     v.to_bits() & 0x7fff_ffff
 }
 
-/// f32 lanes of an AVX-512 vector, as the AVX-512 paths take values.
-#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-const F32_LANES: usize = 16;
-
 /// Eight values widened to f64 lanes.
 #[inline(always)]
 fn widen(c: &[f32]) -> f64x8 {
@@ -448,12 +444,14 @@ fn nonzero_exponents(x: &[f32], out: &mut [u32]) -> (usize, u64) {
 /// a run of values in one bin does not make each increment wait on the
 /// store of the previous one.
 ///
-/// The bins of a block come from `Edges` where the build has AVX-512
-/// and the range allows (sixteen values in f32 lanes, no division), else
-/// from the same formula eight at a time in f64 lanes. (AMD Zen 4, 38 400
-/// values, 41 bins: one by one 2.3 ns a value; each lane's bin counted as
-/// it was computed 1.0–1.1; in blocks, f64 lanes 0.8–0.9; `Edges` 0.6, and
-/// a ReLU's output with its zeros left out 0.41–0.45.)
+/// The bins of a block come from `Edges` where the build has AVX2 or
+/// AVX-512 and the range allows (a vector of values in f32 lanes, no
+/// division), else from the same formula eight at a time in f64 lanes.
+/// (AMD Zen 4, 38 400 values, 41 bins: one by one 2.3 ns a value; each
+/// lane's bin counted as it was computed 1.0–1.1; in blocks, f64 lanes
+/// 0.8–0.9; `Edges` 0.6, and a ReLU's output with its zeros left out
+/// 0.41–0.45. AMD Zen 3, AVX2: f64 lanes 1.3–1.5, `Edges` 0.8–1.1, zeros
+/// left out 0.6–0.9.)
 pub fn histogram(counts: &mut [u64], x: &[f32], lo: f64, hi: f64) -> u64 {
     tally(counts, x, lo, hi, false).0
 }
@@ -478,9 +476,9 @@ fn tally(counts: &mut [u64], x: &[f32], lo: f64, hi: f64, skip_zeros: bool) -> (
     if bins > FAST_BINS {
         return one_by_one(counts, x);
     }
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
     if let Some(edges) = Edges::new(lo, hi, width, bins) {
-        let whole = x.len() - x.len() % F32_LANES;
+        let whole = x.len() - x.len() % crate::pack::LANES;
         let mut slots = [0u64; Edges::SLOTS];
         let (_, zeros) = count_in_blocks::<{ Edges::SLOTS }>(&mut slots, &x[..whole], |v, out| {
             edges.slots(v, out, skip_zeros)
@@ -615,8 +613,8 @@ fn tally_one_by_one(
     (beyond, zeros)
 }
 
-/// The bins of [`histogram`] as f32 comparisons, sixteen values at a time
-/// with AVX-512 and no division.
+/// The bins of [`histogram`] as f32 comparisons, a vector of values at a
+/// time (sixteen with AVX-512, eight with AVX2) and no division.
 ///
 /// The bin formula only grows with v (each rounding does), so the values
 /// of bin ≥ k are those from one least f32 on, its edge, found once a call
@@ -628,7 +626,7 @@ fn tally_one_by_one(
 /// v < `e[r]`: the same bins as the f64 formula whenever the estimate is
 /// within half a slot of where its edges are, which [`Edges::new`] makes
 /// sure of (and is `None` otherwise).
-#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
 struct Edges {
     /// e[k], 1 ≤ k ≤ bins + 1; NaN elsewhere (no comparison with it holds,
     /// so no value moves below slot 0).
@@ -638,6 +636,11 @@ struct Edges {
     scale: f32,
     /// The last slot, bins + 1.
     last: f32,
+    /// Twice the bound on the estimate's error, in slots (under 1/8): an
+    /// estimate further than this from a whole number has the slot of
+    /// its floor (used without AVX-512, see the AVX2 `slots`).
+    #[cfg(not(target_feature = "avx512f"))]
+    window: f32,
 }
 
 /// The least f32 (not NaN) for which `holds`, a property that once true
@@ -645,7 +648,7 @@ struct Edges {
 /// `guess`: by ulps doubling away from it until the answer is bracketed,
 /// then halving the bracket. A guess within a few ulps costs a few steps;
 /// one far off (near 0, where ulps are tiny) about 60.
-#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
 fn least_with(holds: impl Fn(f32) -> bool, guess: f32) -> f32 {
     // f32 in order as integers: −0 and +0 both 0, ±∞ at the ends.
     const INF: i64 = 0x7f80_0000;
@@ -689,7 +692,7 @@ fn least_with(holds: impl Fn(f32) -> bool, guess: f32) -> f32 {
     value(high)
 }
 
-#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
 impl Edges {
     /// Slots of a table (bins + 2 at most).
     const SLOTS: usize = 64;
@@ -728,13 +731,17 @@ impl Edges {
             origin: (lo - width) as f32,
             scale: (1.0 / width) as f32,
             last: (bins + 1) as f32,
+            #[cfg(not(target_feature = "avx512f"))]
+            window: (2.0 * (lo.abs().max(hi.abs()) / width + 3.0 * (bins + 2) as f64)
+                / (1 << 23) as f64) as f32,
         })
     }
 
-    /// Writes the slots of the values of `x` (a whole number of
-    /// [`F32_LANES`]) counted in one, in order, to the front of `out`
-    /// (at least `x.len()` long): all but NaN, and the zeros when
+    /// Writes the slots of the values of `x` (a whole number of vectors,
+    /// [`LANES`](crate::pack::LANES)) counted in one, in order, to the front
+    /// of `out` (at least `x.len()` long): all but NaN, and the zeros when
     /// `skip_zeros`. Returns (slots written, 0, zeros left out).
+    #[cfg(target_feature = "avx512f")]
     fn slots(&self, x: &[f32], out: &mut [u32], skip_zeros: bool) -> (usize, u64, u64) {
         use std::arch::x86_64::{
             __m512, _CMP_EQ_OQ, _CMP_LT_OQ, _CMP_NEQ_OQ, _CMP_ORD_Q, _MM_FROUND_NO_EXC,
@@ -745,7 +752,7 @@ impl Edges {
             _mm512_sub_ps, _mm512_test_epi32_mask,
         };
         const NEAREST: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-        assert!(x.len().is_multiple_of(F32_LANES) && out.len() >= x.len() && x.len() < 1 << 30);
+        assert!(x.len().is_multiple_of(16) && out.len() >= x.len() && x.len() < 1 << 30);
         let mut written = 0;
         // SAFETY: avx512f is compiled in (cfg on the type). `e` is 64
         // floats, read as four vectors of 16; each load reads the 16
@@ -766,7 +773,7 @@ impl Edges {
             let one = _mm512_set1_epi32(1);
             // Counted per lane, summed at the end.
             let mut zeros = _mm512_setzero_si512();
-            for c in x.chunks_exact(F32_LANES) {
+            for c in x.chunks_exact(16) {
                 let v = _mm512_loadu_ps(c.as_ptr());
                 // max(q, 0) is 0 for a NaN q, which is dropped below.
                 let q = _mm512_mul_ps(_mm512_sub_ps(v, origin), scale);
@@ -790,6 +797,83 @@ impl Edges {
         };
         // Each lane counts under 2³⁰/16 values (asserted): no overflow.
         (written, 0, zeros as u64)
+    }
+
+    /// [`Edges::slots`] eight values at a time with AVX2, which has no
+    /// cheap lookup in a table of 64 (a gather took half the time): the
+    /// slot of an estimate further than `window` from a whole number is its
+    /// floor (the estimate clamped to [½, last + ½], whose floors are the
+    /// slots below and above the range); a vector with a lane nearer than
+    /// that, rare but for ranges far from zero, looks its edges up.
+    #[cfg(not(target_feature = "avx512f"))]
+    fn slots(&self, x: &[f32], out: &mut [u32], skip_zeros: bool) -> (usize, u64, u64) {
+        use std::arch::x86_64::{
+            _CMP_EQ_OQ, _CMP_GT_OQ, _CMP_LT_OQ, _CMP_NEQ_OQ, _CMP_ORD_Q, _mm256_add_epi32,
+            _mm256_and_ps, _mm256_blendv_ps, _mm256_castps_si256, _mm256_cmp_ps,
+            _mm256_cvtps_epi32, _mm256_cvttps_epi32, _mm256_floor_ps, _mm256_i32gather_ps,
+            _mm256_loadu_ps, _mm256_max_ps, _mm256_min_ps, _mm256_movemask_ps, _mm256_mul_ps,
+            _mm256_or_ps, _mm256_set1_ps, _mm256_sub_ps,
+        };
+        assert!(x.len().is_multiple_of(8) && out.len() >= x.len());
+        let (mut written, mut zeros) = (0, 0);
+        // SAFETY: avx2 is compiled in (cfg on the type and the function).
+        // Each load reads the 8 floats of a chunk `c` of `x`; each gather
+        // reads e[r] for lanes 0 ≤ r ≤ last < 64 = e.len() (clamped
+        // below); `pack` is given written ≤ 8·i before chunk i, as it
+        // requires. Every other operation is on registers.
+        unsafe {
+            let (origin, scale) = (_mm256_set1_ps(self.origin), _mm256_set1_ps(self.scale));
+            let (zero, last) = (_mm256_set1_ps(0.0), _mm256_set1_ps(self.last));
+            let (half, past_last) = (_mm256_set1_ps(0.5), _mm256_set1_ps(self.last + 0.5));
+            let (near_below, near_above) = (
+                _mm256_set1_ps(self.window),
+                _mm256_set1_ps(1.0 - self.window),
+            );
+            // The least f32 ≥ lo (slot 1) and the greatest ≤ hi (slot bins).
+            let (first, first_slot) = (_mm256_set1_ps(self.e[1]), _mm256_set1_ps(1.5));
+            let top = _mm256_set1_ps(self.e[self.last as usize].next_down());
+            let top_slot = _mm256_set1_ps(self.last - 0.5);
+            for c in x.chunks_exact(8) {
+                let v = _mm256_loadu_ps(c.as_ptr());
+                // Not NaN, and not zero when zeros are left out.
+                let kept = if skip_zeros {
+                    let skipped = _mm256_cmp_ps::<_CMP_EQ_OQ>(v, zero);
+                    zeros += u64::from(_mm256_movemask_ps(skipped).count_ones());
+                    _mm256_cmp_ps::<_CMP_NEQ_OQ>(v, zero)
+                } else {
+                    _mm256_cmp_ps::<_CMP_ORD_Q>(v, v)
+                };
+                // max(q, ·) is its second operand for a NaN q, dropped anyway.
+                let q = _mm256_mul_ps(_mm256_sub_ps(v, origin), scale);
+                let clamped = _mm256_min_ps(_mm256_max_ps(q, half), past_last);
+                // lo and hi themselves (a rectifier's zeros, a saturated
+                // tanh's ±1) estimate near a whole number: moved to the
+                // middle of their slots, 1 and bins (each spans ≥ 16 ulps).
+                let at_lo = _mm256_cmp_ps::<_CMP_EQ_OQ>(v, first);
+                let clamped = _mm256_blendv_ps(clamped, first_slot, at_lo);
+                let at_hi = _mm256_cmp_ps::<_CMP_EQ_OQ>(v, top);
+                let clamped = _mm256_blendv_ps(clamped, top_slot, at_hi);
+                let floor = _mm256_floor_ps(clamped);
+                let frac = _mm256_sub_ps(clamped, floor);
+                let near = _mm256_or_ps(
+                    _mm256_cmp_ps::<_CMP_LT_OQ>(frac, near_below),
+                    _mm256_cmp_ps::<_CMP_GT_OQ>(frac, near_above),
+                );
+                let slot = if _mm256_movemask_ps(_mm256_and_ps(near, kept)) == 0 {
+                    _mm256_cvttps_epi32(floor)
+                } else {
+                    // The nearest whole number r, less one where v lies
+                    // below the edge of slot r (as the AVX-512 `slots`).
+                    let q = _mm256_min_ps(_mm256_max_ps(q, zero), last);
+                    let r = _mm256_cvtps_epi32(q); // MXCSR's nearest
+                    let edge = _mm256_i32gather_ps::<4>(self.e.as_ptr(), r);
+                    let lower = _mm256_cmp_ps::<_CMP_LT_OQ>(v, edge);
+                    _mm256_add_epi32(r, _mm256_castps_si256(lower))
+                };
+                written = crate::pack::pack(out, written, _mm256_movemask_ps(kept) as u8, slot);
+            }
+        }
+        (written, 0, zeros)
     }
 }
 
@@ -1046,7 +1130,7 @@ mod tests {
         ];
         for (lo, hi, bins) in ranges {
             let width = (hi - lo) / bins as f64;
-            #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+            #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
             assert_eq!(
                 Edges::new(lo, hi, width, bins).is_some(),
                 bins <= 62 && lo.abs() < 1e5 && width > 1e-30,
