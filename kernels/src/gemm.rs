@@ -28,7 +28,8 @@
 //!   (`a[(i + r)*k + p]`, the kernel's `BY_ROWS` form) when B is one N
 //!   block, which on Zen 4 beat packing the micro-panel by 8×8 transposes
 //!   (2–12 % on the small products of deep nets); with several N blocks
-//!   they pack it, to A_STEP = 16 floats per k step.
+//!   they pack it, to A_STEP floats per k step (MR rounded up to 8: 16
+//!   with AVX-512, 8 without).
 //! * B: NN/TN with N ≤ 512 read full 32-column panels (and a tail of whole
 //!   vectors) in place; otherwise B is packed into KC×32 micro-panels in a
 //!   stack buffer (at most KC×NC floats = 128 KiB). NT always packs,
@@ -89,8 +90,8 @@ const NV: usize = 1;
 const NR: usize = NV * LANES;
 /// Floats per k step in a packed A micro-panel: MR rounded up to a
 /// multiple of 8, so the 8-row transposes of NN/NT packing store whole
-/// vectors (and TN packing copies one whole vector).
-const A_STEP: usize = 16;
+/// vectors (and TN packing copies whole 8-float vectors).
+const A_STEP: usize = MR.next_multiple_of(8);
 /// Maximum depth of a K block. An A micro-panel line is reused once per B
 /// panel, after the whole B panel and the rest of the A panel went through
 /// L1: KC·(128 + 64) B = 24 KiB at KC = 128, well inside the 48 KiB L1.
@@ -329,7 +330,7 @@ fn blocked<
 ) {
     let Operands { m, k, n, .. } = ops;
     const {
-        assert!(BUF.is_multiple_of(KC * NR) && MR <= A_STEP && A_STEP.is_multiple_of(LANES));
+        assert!(BUF.is_multiple_of(KC * NR) && MR <= A_STEP && A_STEP.is_multiple_of(8));
         assert!(AG == 0 || AG == KC * A_GROUP_LD);
     };
     debug_assert!(!(TB && IN_PLACE) && (1..=KC).contains(&kc_max));
@@ -836,20 +837,20 @@ unsafe fn pack_a_panel<const TA: bool>(
     kc: usize,
 ) {
     let src = a.as_ptr();
-    debug_assert!(ld >= mr.next_multiple_of(LANES));
+    debug_assert!(ld >= mr.next_multiple_of(8));
     // SAFETY: caller's contract.
     unsafe {
         if TA {
-            // Whole vectors per k step while A's row has 16 floats from
-            // there on (rows ≥ mr are copied but never read), the rest
-            // element by element: no memcpy call per k step.
+            // Whole 8-float vectors per k step while A's row has 8 floats
+            // from there on (rows ≥ mr are copied but never read), the
+            // rest element by element: no memcpy call per k step.
             for p in 0..kc {
                 let s = src.add((pc + p) * lda + i);
                 let d = dst.add(p * ld);
                 let mut r = 0;
-                while r < mr && i + r + LANES <= lda {
-                    store(d.add(r), load(s.add(r)));
-                    r += LANES;
+                while r < mr && i + r + 8 <= lda {
+                    store8(d.add(r), load8(s.add(r)));
+                    r += 8;
                 }
                 for r in r..mr {
                     *d.add(r) = *s.add(r);
