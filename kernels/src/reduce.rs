@@ -752,7 +752,8 @@ impl Edges {
             _mm512_sub_ps, _mm512_test_epi32_mask,
         };
         const NEAREST: i32 = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-        assert!(x.len().is_multiple_of(16) && out.len() >= x.len() && x.len() < 1 << 30);
+        let lanes = crate::pack::LANES;
+        assert!(x.len().is_multiple_of(lanes) && out.len() >= x.len() && x.len() < 1 << 30);
         let mut written = 0;
         // SAFETY: avx512f is compiled in (cfg on the type). `e` is 64
         // floats, read as four vectors of 16; each load reads the 16
@@ -773,7 +774,7 @@ impl Edges {
             let one = _mm512_set1_epi32(1);
             // Counted per lane, summed at the end.
             let mut zeros = _mm512_setzero_si512();
-            for c in x.chunks_exact(16) {
+            for c in x.chunks_exact(lanes) {
                 let v = _mm512_loadu_ps(c.as_ptr());
                 // max(q, 0) is 0 for a NaN q, which is dropped below.
                 let q = _mm512_mul_ps(_mm512_sub_ps(v, origin), scale);
