@@ -14,10 +14,10 @@
 //! right after a change of way pays for the change (a parked worker's
 //! wake-up, caches filled for the other way). On a 2-vCPU Intel Xeon
 //! (KVM) comparing every step kept config B on the caller alone at 1.6×
-//! the time of split steps, since every split step timed was such a first. (A training step run alone runs the
-//! steps of the one-thread plan, `Plan::alone`, which are faster on one
-//! thread than the split plan's: see `compile`; a statistics plan runs its
-//! own parts in turn.)
+//! the time of split steps, since every split step timed was such a
+//! first. (A training step run alone runs the steps of the one-thread
+//! plan, `Plan::alone`, which are faster on one thread than the split
+//! plan's: see `compile`; a statistics plan runs its own parts in turn.)
 
 /// Steps of each way kept; the decision compares their medians.
 const KEEP: usize = 3;
