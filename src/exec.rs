@@ -254,9 +254,6 @@ impl Executor {
             // its times of this way those of a busy machine.
             self.held.0 += 1;
             self.held.1 += seconds;
-            if let Some(choice) = &mut self.split {
-                choice.ran_untimed(split);
-            }
         } else if let Some(choice) = &mut self.split {
             choice.record(split, seconds);
         }

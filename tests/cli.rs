@@ -603,11 +603,9 @@ fn train_on_two_threads_says_how_many_steps_ran_split() {
     };
     let split = number(split);
     assert_eq!(split + held + alone, 12, "{line}");
-    // After the measurement the choice runs split until it has its
-    // times (a first step and 3 timed ones), then alone.
-    let after = 12 - held;
-    assert!(split >= after.min(4), "{line}");
-    assert!(alone <= after.saturating_sub(4), "{line}");
+    // After the measurement, the first steps try both ways, split first.
+    assert!(held == 12 || split >= 1, "{line}");
+    assert!(held >= 11 || alone >= 1, "{line}");
     assert!(!summary("1").contains("split over"));
     check_train_lists(
         &net.replace("train steps=12", "train"),

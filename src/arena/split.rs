@@ -9,15 +9,11 @@
 //! 2` took 1.9–2.3× the one-thread time on config D of `bench/peers` (50
 //! layers of 128 units) and 1.3–1.6× on B. Running the step on the caller
 //! alone lets the workers park and the system schedule the caller on the
-//! free core; whether that wins is only known by trying both, so now and
-//! then two steps run the other way. Only the second is compared: a step
-//! right after a change of way pays for the change (a parked worker's
-//! wake-up, caches filled for the other way). On a 2-vCPU Intel Xeon
-//! (KVM) comparing every step kept config B on the caller alone at 1.6×
-//! the time of split steps, since every split step timed was such a
-//! first. (A training step run alone runs the steps of the one-thread
-//! plan, `Plan::alone`, which are faster on one thread than the split
-//! plan's: see `compile`; a statistics plan runs its own parts in turn.)
+//! free core; whether that wins is only known by trying both, so one step
+//! in a while runs the other way. (A training step run alone runs the
+//! steps of the one-thread plan, `Plan::alone`, which are faster on one
+//! thread than the split plan's: see `compile`; a statistics plan runs its
+//! own parts in turn.)
 
 /// Steps of each way kept; the decision compares their medians.
 const KEEP: usize = 3;
@@ -27,8 +23,7 @@ const KEEP: usize = 3;
 const MARGIN: f64 = 0.95;
 /// Steps between two tries of the other way: the first gap, and the
 /// longest (a try that confirms the choice doubles the gap). At 64, a
-/// split that is twice as slow costs 3 % while the caller runs alone (a
-/// try is two steps).
+/// split that is twice as slow costs 1.6 % while the caller runs alone.
 const FIRST_GAP: u64 = 8;
 const LONGEST_GAP: u64 = 64;
 
@@ -56,8 +51,6 @@ pub struct SplitChoice {
     /// Steps run each way, and their seconds: `[alone, split]`.
     counts: [u64; 2],
     seconds: [f64; 2],
-    /// The way the last step ran, if any.
-    previous: Option<bool>,
 }
 
 /// The last [`KEEP`] values of a series.
@@ -94,8 +87,7 @@ impl Default for SplitChoice {
 }
 
 impl SplitChoice {
-    /// Starts by running split, then alone, until each way has [`KEEP`]
-    /// times of steps after a step of the same way.
+    /// Starts by alternating the two ways until each has [`KEEP`] times.
     pub fn new() -> Self {
         SplitChoice {
             times: Default::default(),
@@ -104,7 +96,6 @@ impl SplitChoice {
             gap: FIRST_GAP,
             counts: [0; 2],
             seconds: [0.0; 2],
-            previous: None,
         }
     }
 
@@ -112,8 +103,8 @@ impl SplitChoice {
     pub fn split_next(&mut self) -> bool {
         let [alone, split] = &self.times;
         if !(alone.full() && split.full()) {
-            // Split first, each way until it has its times.
-            return !split.full();
+            // Alternate, split first.
+            return split.len <= alone.len;
         }
         if self.until_try == 0 {
             !self.prefer_split
@@ -126,13 +117,9 @@ impl SplitChoice {
     /// the choice.
     pub fn record(&mut self, split: bool, seconds: f64) {
         let was_try = self.times[0].full() && self.times[1].full() && split != self.prefer_split;
+        self.times[usize::from(split)].push(seconds);
         self.counts[usize::from(split)] += 1;
         self.seconds[usize::from(split)] += seconds;
-        if self.previous.replace(split) != Some(split) {
-            // The first step of a way: not compared (nor counted down).
-            return;
-        }
-        self.times[usize::from(split)].push(seconds);
         let [alone, split_times] = &self.times;
         if !(alone.full() && split_times.full()) {
             return;
@@ -154,12 +141,6 @@ impl SplitChoice {
         } else {
             self.until_try = self.until_try.saturating_sub(1);
         }
-    }
-
-    /// Notes a step run `split` (or not) whose time is not for the
-    /// choice: the next step's way is compared with it.
-    pub fn ran_untimed(&mut self, split: bool) {
-        self.previous = Some(split);
     }
 
     /// Steps run on the caller alone and split, so far.
@@ -193,77 +174,28 @@ mod tests {
             .collect()
     }
 
-    /// The first step of each run of steps taken `way` after the start
-    /// (8 steps: a first step and 3 timed ones each way), and each run's
-    /// length.
-    fn runs(ways: &[bool], way: bool) -> Vec<(usize, usize)> {
-        let mut runs: Vec<(usize, usize)> = Vec::new();
-        for (i, &w) in ways.iter().enumerate().skip(8) {
-            if w == way {
-                match runs.last_mut() {
-                    Some((start, len)) if *start + *len == i => *len += 1,
-                    _ => runs.push((i, 1)),
-                }
-            }
-        }
-        runs
-    }
-
     #[test]
     fn a_faster_split_is_kept_and_the_caller_alone_tried_ever_less_often() {
         let mut c = SplitChoice::new();
         let ways = drive(&mut c, 1000, |_, split| if split { 1.0 } else { 1.8 });
-        // The start: 4 steps split, then 4 alone.
-        assert_eq!(
-            &ways[..8],
-            &[true, true, true, true, false, false, false, false]
-        );
-        let tries = runs(&ways, false);
-        // Each try of the caller alone is two steps (the second timed);
-        // the gaps double to LONGEST_GAP steps timed split, plus the try
-        // and the first split step after it.
-        assert!(tries.iter().all(|&(_, len)| len == 2), "{tries:?}");
-        let gaps: Vec<usize> = tries.windows(2).map(|w| w[1].0 - w[0].0).collect();
-        assert_eq!(&gaps[..3], &[19, 35, 67], "{tries:?}");
-        assert!(gaps[3..].iter().all(|&g| g == 67), "{gaps:?}");
-        assert_eq!(c.counts().0 as usize, 4 + 2 * tries.len());
+        // The start alternates: 3 steps each way.
+        assert_eq!(&ways[..6], &[true, false, true, false, true, false]);
+        let alone: Vec<usize> = (6..1000).filter(|&i| !ways[i]).collect();
+        // Tries of the caller alone, gaps doubling to LONGEST_GAP.
+        let gaps: Vec<usize> = alone.windows(2).map(|w| w[1] - w[0]).collect();
+        assert_eq!(&gaps[..3], &[17, 33, 65]);
+        assert!(gaps[3..].iter().all(|&g| g == 65), "{gaps:?}");
+        assert_eq!(c.counts().0 as usize, 3 + alone.len());
     }
 
     #[test]
     fn a_slower_split_is_dropped_and_tried_ever_less_often() {
         let mut c = SplitChoice::new();
         let ways = drive(&mut c, 500, |_, split| if split { 2.0 } else { 1.0 });
-        let tries = runs(&ways, true);
-        assert!(tries.iter().all(|&(_, len)| len == 2), "{tries:?}");
-        let gaps: Vec<usize> = tries.windows(2).map(|w| w[1].0 - w[0].0).collect();
-        assert_eq!(&gaps[..3], &[19, 35, 67], "{tries:?}");
+        let split_after_start = ways[6..].iter().filter(|&&s| s).count();
+        // 494 steps, tries at most every 8, then 16, 32, 64 steps.
+        assert!(split_after_start <= 12, "{split_after_start}");
         assert!(!c.split_next());
-    }
-
-    #[test]
-    fn the_first_step_of_a_way_is_not_compared() {
-        // Split steps are slow for 100 steps (another process), so the
-        // caller runs alone; then a split step after a step alone pays 3×
-        // for the change (a parked worker's wake-up, cold caches) and one
-        // after a split step is faster than the caller alone. The tries
-        // must find it: split again within two of the longest gaps.
-        let mut c = SplitChoice::new();
-        let previous = std::cell::Cell::new(None);
-        let ways = drive(&mut c, 400, |i, split| {
-            match (split, previous.replace(Some(split))) {
-                (true, _) if i < 100 => 3.0,
-                (true, Some(false)) => 3.0,
-                (true, _) => 1.0,
-                (false, _) => 1.5,
-            }
-        });
-        assert!(ways[90..100].iter().all(|&s| !s), "{:?}", &ways[90..100]);
-        let back = (100..390).find(|&i| ways[i..i + 10].iter().all(|&s| s));
-        let back = back.expect("split again");
-        assert!(
-            back - 100 <= 2 * (LONGEST_GAP as usize + 3),
-            "back at {back}"
-        );
     }
 
     #[test]
