@@ -1106,8 +1106,8 @@ unsafe fn store(p: *mut f32, v: f32x16) {
 /// cycle, that tile tops out at 92 % of the FMA peak in L1 (the load
 /// ports), this one at 100 % (asm loops, 128-deep panels in L1). On a
 /// Sapphire Rapids-generation Xeon the same asm loop ran at 75 %, the
-/// 24×16 tile at 87 % and this tile with memory-operand broadcasts at 83
-/// %, yet that last changed no whole product measurably (alternating
+/// 24×16 tile at 87 % and this tile with memory-operand broadcasts at
+/// 83 %, yet that last changed no whole product measurably (alternating
 /// runs); LLVM's loop here, which under that core's schedule carries 32
 /// register copies and a stack round trip a k step, ran as fast as the
 /// asm.
