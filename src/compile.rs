@@ -6,7 +6,9 @@
 
 use crate::arena::ALIGN_BYTES;
 use crate::graph::{DEFAULT_MEMORY_LIMIT, Graph, physical_memory};
-use crate::plan::{Buf, BufferInfo, Chained, LayerBufs, ParamBufs, Plan, PlanError, Step};
+use crate::plan::{
+    Buf, BufferInfo, Chained, FusedUpdate, LayerBufs, ParamBufs, Plan, PlanError, Step,
+};
 use crate::spec::{LossKind, Optim};
 use depthlab_kernels::Activation;
 
@@ -120,8 +122,23 @@ pub fn compile(
     // What lives from step to step first, then what one step writes and
     // reads: the first part is the same for any thread count.
     let kept = Kept::lay_out(&mut lay, graph, batch, optim)?;
-    let kept_end = lay.cursor;
+    let (kept_end, kept_buffers) = (lay.cursor, lay.buffers.len());
     let mut plan = schedule(&mut lay, graph, batch, &kept, resources)?;
+    if optim.is_some() && resources.threads > 1 && !plan.splits() {
+        // Nothing split: every step runs on this thread, so they are the
+        // one-thread plan's (W's updates in the ∂W products, one ∂W
+        // buffer), under the thread count asked for.
+        lay.buffers.truncate(kept_buffers);
+        lay.cursor = kept_end;
+        let one = Resources {
+            threads: 1,
+            ..resources
+        };
+        plan = Plan {
+            threads: resources.threads,
+            ..schedule(&mut lay, graph, batch, &kept, one)?
+        };
+    }
     let mut alone = None;
     if optim.is_some() && plan.splits() {
         // The one-thread plan, for the steps SplitChoice runs unsplit: a
@@ -203,14 +220,16 @@ fn schedule(
 ) -> Result<Plan, PlanError> {
     let threads = resources.threads.max(1);
     let Kept { x, y, .. } = *kept;
-    // One thread: each layer's parameters are updated right after its
-    // backward, while its W and ∂W are in cache, and ∂W is one buffer all
-    // layers pass through (config D: 5 % of the step, arena 11.0 → 8.0 MiB).
-    // Several: one pass at the end, split over the threads. A layer's W, just
-    // read by every thread's share of its ∂x, is then in every core's cache,
-    // and each write would first take it from the others (config D at two
-    // threads: the updates' share of the step 11 → 21–25 %). Only small
-    // layers: one pass too, fewer steps (config A: 6 % of the step).
+    // One thread: each layer's parameters are updated during or right after
+    // its backward, while its W and ∂W are in cache, and ∂W is one buffer
+    // all layers pass through (config D: 5 % of the step, arena 11.0 → 8.0
+    // MiB); W's update is in its ∂W product (below). Several: one pass at
+    // the end, split over the threads. A layer's W, just read by every
+    // thread's share of its ∂x, is then in every core's cache, and each
+    // write would first take it from the others (config D at two threads:
+    // the updates' share of the step 11 → 21–25 %). Only small layers: the
+    // other updates in one pass too, fewer steps (config A: 6 % of the
+    // step).
     let training = kept.optim.is_some();
     let large = |l: &crate::graph::Layer| l.units.saturating_mul(l.fan_in) > SMALL_W;
     let per_layer = training && threads == 1 && graph.layers.iter().any(large);
@@ -247,13 +266,24 @@ fn schedule(
         cols: graph.outputs(),
     });
     steps.extend(penalty_steps(&params));
+    // One thread: each W's update runs in its ∂W product's epilogue, tile
+    // by tile while the tile is in L1, instead of a pass of its own that
+    // reads ∂W back (see `FusedUpdate`; config D on an Intel Xeon: ∂W and
+    // the updates 40.7 → 38.9 % of the step, the fastest step 0.97×, as
+    // most of the update's time is W and its state to and from L3);
+    // biases and activation parameters keep their update steps.
+    let (fused, apart) = if training && threads == 1 {
+        fuse_w_updates(&params, &layers, &lay.buffers)
+    } else {
+        (vec![None; layers.len()], params.clone())
+    };
     let mut updates = vec![Vec::new(); layers.len()];
     if per_layer {
-        for pb in &params {
-            updates[pb.layer].push(layer_update(pb, &params, &layers, &lay.buffers));
+        for pb in &apart {
+            updates[pb.layer].push(update_of(pb, lay.buffers[pb.param.0].len));
         }
     }
-    let backward = backward_steps(graph, &layers, x, batch, threads, &updates);
+    let backward = backward_steps(graph, &layers, x, batch, threads, &updates, &fused);
     if chained {
         steps.push(chain(Chained::Backward, backward, &mut chains));
     } else {
@@ -261,7 +291,7 @@ fn schedule(
     }
     if !per_layer {
         steps.extend(last_steps(
-            &params,
+            &apart,
             &lay.buffers,
             training,
             threads,
@@ -618,7 +648,7 @@ fn last_steps(
                 continue;
             }
         }
-        steps.push(update_of(pb, len, None));
+        steps.push(update_of(pb, len));
     }
     for step in &mut steps {
         if let Step::Update { len, .. } = *step {
@@ -628,32 +658,56 @@ fn last_steps(
     steps
 }
 
-/// A one-thread plan's update of one parameter buffer, placed right after
-/// its layer's backward. W's update fetches the state of the layer below's
-/// W update into L2, two products ahead of it, when that W is over
-/// [`SMALL_W`] floats: the state was last touched a step ago, and
-/// one short run a layer is too little for the hardware prefetcher (config
-/// D: the updates' share of the step 12 → 7–9 %). A smaller one is cheap to
-/// fetch or still in cache.
-fn layer_update(
+/// Each layer's W update fused into its ∂W product (see [`fused_update`]),
+/// and the parameter buffers left to update apart.
+fn fuse_w_updates(
+    params: &[ParamBufs],
+    layers: &[LayerBufs],
+    buffers: &[BufferInfo],
+) -> (Vec<Option<FusedUpdate>>, Vec<ParamBufs>) {
+    let mut fused = vec![None; layers.len()];
+    let mut apart = Vec::new();
+    for pb in params {
+        if pb.param == layers[pb.layer].w {
+            fused[pb.layer] = Some(fused_update(pb, params, layers, buffers));
+        } else {
+            apart.push(*pb);
+        }
+    }
+    (fused, apart)
+}
+
+/// A one-thread plan's update of W, fused into its ∂W product (which runs
+/// after the layer's ∂x, the last step to read W). It fetches the state of
+/// the layer below's W update into L2 before the product, two products
+/// ahead of that update (this ∂W and the ∂x below), when that W is over
+/// [`SMALL_W`] floats: the state was last touched a step ago, and one
+/// short run a layer is too little for the hardware prefetcher (config D:
+/// the updates' share of the step 12 → 7–9 % as steps of their own). A
+/// smaller one is cheap to fetch or still in cache.
+fn fused_update(
     pb: &ParamBufs,
     params: &[ParamBufs],
     layers: &[LayerBufs],
     buffers: &[BufferInfo],
-) -> Step {
-    let ahead = match pb.layer.checked_sub(1) {
-        Some(down) if pb.param == layers[pb.layer].w => params
+) -> FusedUpdate {
+    let ahead = pb.layer.checked_sub(1).and_then(|down| {
+        params
             .iter()
             .find(|q| q.param == layers[down].w)
-            .filter(|q| buffers[q.param.0].len > SMALL_W),
-        _ => None,
-    };
-    update_of(pb, buffers[pb.param.0].len, ahead.map(|q| q.state))
+            .filter(|q| buffers[q.param.0].len > SMALL_W)
+    });
+    FusedUpdate {
+        param: pb.param,
+        state: pb.state,
+        ahead: ahead.map(|q| q.state),
+        decay: pb.decay,
+        l2: pb.l2,
+    }
 }
 
-/// The update of the one buffer `pb` (`len` values), on one thread,
-/// fetching the state `ahead` into cache.
-fn update_of(pb: &ParamBufs, len: usize, ahead: Option<[Buf; 3]>) -> Step {
+/// The update of the one buffer `pb` (`len` values), on one thread.
+fn update_of(pb: &ParamBufs, len: usize) -> Step {
     Step::Update {
         param: pb.param,
         grad: pb.grad,
@@ -661,7 +715,6 @@ fn update_of(pb: &ParamBufs, len: usize, ahead: Option<[Buf; 3]>) -> Step {
         last: pb.param,
         count: 1,
         len,
-        ahead,
         decay: pb.decay,
         l2: pb.l2,
         parts: 1,
@@ -754,7 +807,8 @@ fn forward_steps(
 
 /// The backward pass, the forward reversed: per layer the activation's
 /// derivative, then ∂W, ∂b and (except for layer 1) ∂x, then the layer's
-/// `updates` (if any: nothing reads its parameters after its ∂x).
+/// `updates` (if any: nothing reads its parameters after its ∂x). With W's
+/// update `fused` into the ∂W product, ∂x (which reads W) comes first.
 fn backward_steps(
     graph: &Graph,
     layers: &[LayerBufs],
@@ -762,6 +816,7 @@ fn backward_steps(
     batch: usize,
     threads: usize,
     updates: &[Vec<Step>],
+    fused: &[Option<FusedUpdate>],
 ) -> Vec<Step> {
     let mut steps = Vec::new();
     let top = graph.layers.len();
@@ -790,7 +845,8 @@ fn backward_steps(
             });
         }
         let parts = gemm_parts(l.product_flops(batch), threads);
-        steps.push(Step::LinearBackwardParams {
+        let update = fused[l.index - 1];
+        let params = Step::LinearBackwardParams {
             dw: bufs.dw,
             db: bufs.db,
             delta: bufs.delta,
@@ -799,7 +855,11 @@ fn backward_steps(
             fan_in: l.fan_in,
             units: l.units,
             parts,
-        });
+            update,
+        };
+        if update.is_none() {
+            steps.push(params);
+        }
         if l.index > 1 {
             let down = &layers[l.index - 2];
             let down_act = graph.layers[l.index - 2].act.kernel();
@@ -819,6 +879,9 @@ fn backward_steps(
                 units: l.units,
                 parts,
             });
+        }
+        if update.is_some() {
+            steps.push(params);
         }
         steps.extend_from_slice(&updates[l.index - 1]);
     }
@@ -941,11 +1004,23 @@ mod tests {
         assert_eq!(starts.len(), stats.layers.len());
     }
 
+    /// The optimizer state of the W below `pb`'s layer if that W is large.
+    fn state_below(plan: &Plan, pb: &ParamBufs) -> Option<[Buf; 3]> {
+        let below = pb.layer.checked_sub(1).map(|d| plan.layers[d].w);
+        let large = below.filter(|&w| plan.buffer(w).len > SMALL_W)?;
+        plan.params
+            .iter()
+            .find(|q| q.param == large)
+            .map(|q| q.state)
+    }
+
     /// One thread: every parameter buffer is updated by exactly one step,
     /// after the last step that reads it (its layer's ∂x, or the activation
-    /// backward for PReLU/SReLU parameters) and after its gradient's step,
-    /// with no other write to the shared ∂W buffer in between; W's update
-    /// fetches the state of the layer below's W update.
+    /// backward for PReLU/SReLU parameters) and after (or, for W, in) its
+    /// gradient's step: W's in its ∂W product, which fetches the state of
+    /// the layer below's W when that W is large; the others in steps of
+    /// their own right after their layer's backward, with no other write to
+    /// the shared ∂W buffer in between.
     #[test]
     fn one_thread_updates_each_layer_right_after_its_backward() {
         for text in [
@@ -960,11 +1035,21 @@ mod tests {
                 let steps = plan.steps.iter().enumerate();
                 steps.filter(|(_, s)| f(s)).map(|(i, _)| i).collect()
             };
+            let dw_writes = at(&|s| matches!(s, Step::LinearBackwardParams { .. }));
             for pb in &plan.params {
                 let name = &plan.buffer(pb.param).name;
-                let update = at(&|s| matches!(*s, Step::Update { param, .. } if param == pb.param));
+                let l = &plan.layers[pb.layer];
+                let own =
+                    at(&|s| matches!(*s, Step::LinearBackwardParams { dw, .. } if dw == l.dw));
+                let update = at(&|s| match *s {
+                    Step::Update { param, .. } => param == pb.param,
+                    Step::LinearBackwardParams { update, .. } => {
+                        update.is_some_and(|u| u.param == pb.param)
+                    }
+                    _ => false,
+                });
                 assert_eq!(update.len(), 1, "{text}: {name}");
-                let (u, l) = (update[0], &plan.layers[pb.layer]);
+                let u = update[0];
                 let reads = at(&|s| match *s {
                     Step::LinearBackwardInput { w, .. } => w == pb.param,
                     Step::ActivationBackward { p, .. } => p == pb.param,
@@ -974,37 +1059,34 @@ mod tests {
                     reads.iter().all(|&r| r < u),
                     "{text}: {name} read after its update"
                 );
-                let dw_writes = at(&|s| matches!(s, Step::LinearBackwardParams { .. }));
-                let own =
-                    at(&|s| matches!(*s, Step::LinearBackwardParams { dw, .. } if dw == l.dw));
-                assert!(own[0] < u, "{text}: {name} updated before its gradient");
-                let between = dw_writes.iter().any(|&w| own[0] < w && w < u);
-                assert!(!between, "{text}: ∂W overwritten before {name}'s update");
-                let Step::Update {
-                    ahead,
-                    count,
-                    decay,
-                    l2,
-                    ..
-                } = plan.steps[u]
-                else {
-                    unreachable!()
-                };
-                assert_eq!((count, decay, l2), (1, pb.decay, pb.l2), "{text}: {name}");
-                let below = pb.layer.checked_sub(1).map(|d| plan.layers[d].w);
-                let want = match below {
-                    Some(w) if pb.param == l.w && plan.buffer(w).len > SMALL_W => {
-                        plan.params.iter().find(|q| q.param == w).map(|q| q.state)
+                let (decay, l2) = match plan.steps[u] {
+                    Step::Update {
+                        count, decay, l2, ..
+                    } => {
+                        assert_ne!(pb.param, l.w, "{text}: {name} in a step of its own");
+                        assert_eq!(count, 1, "{text}: {name}");
+                        assert!(own[0] < u, "{text}: {name} updated before its gradient");
+                        let between = dw_writes.iter().any(|&w| own[0] < w && w < u);
+                        assert!(!between, "{text}: ∂W overwritten before {name}'s update");
+                        (decay, l2)
                     }
-                    _ => None,
+                    Step::LinearBackwardParams {
+                        update: Some(fused),
+                        ..
+                    } => {
+                        assert_eq!((pb.param, u), (l.w, own[0]), "{text}: {name}");
+                        assert_eq!(fused.ahead, state_below(&plan, pb), "{text}: {name}");
+                        assert_eq!(fused.state, pb.state, "{text}: {name}");
+                        (fused.decay, fused.l2)
+                    }
+                    _ => unreachable!(),
                 };
-                assert_eq!(ahead, want, "{text}: {name}");
+                assert_eq!((decay, l2), (pb.decay, pb.l2), "{text}: {name}");
             }
             if text.contains("dense 96 tanh") {
-                let fetches = plan
-                    .steps
-                    .iter()
-                    .filter(|s| matches!(s, Step::Update { ahead: Some(_), .. }));
+                let fetches = plan.steps.iter().filter(|s| {
+                    matches!(s, Step::LinearBackwardParams { update: Some(u), .. } if u.ahead.is_some())
+                });
                 assert_eq!(
                     fetches.count(),
                     3,
@@ -1021,19 +1103,46 @@ mod tests {
         }
     }
 
-    /// Only small layers: one update pass at the end, even on one thread.
+    /// Only small layers, one thread: W's updates in the ∂W products, the
+    /// biases' in one pass at the end.
     #[test]
     fn one_thread_updates_only_small_layers_in_one_pass() {
         let plan = plan_of("input 8; dense 32 tanh x6; dense 10", 7, 1);
-        let updates = plan
+        let updates: Vec<String> = plan
             .steps
             .iter()
-            .filter(|s| matches!(s, Step::Update { .. }));
-        assert_eq!(updates.count(), 2, "W1…W7 and b1…b7");
+            .filter(|s| matches!(s, Step::Update { .. }))
+            .map(|s| plan.describe(s))
+            .collect();
+        assert_eq!(updates.len(), 1, "{updates:?}");
+        assert!(
+            updates[0].contains("b1…b7 ← adam(b1…b7, db1…db7"),
+            "{updates:?}"
+        );
+        let fused = plan.steps.iter().filter(|s| {
+            matches!(s, Step::LinearBackwardParams { update: Some(u), .. } if u.ahead.is_none())
+        });
+        assert_eq!(fused.count(), 7);
     }
 
-    /// Every parameter buffer is updated by exactly one step, and a merged
-    /// step's spans are exactly its buffers, back to back, with one decay.
+    /// Several threads and nothing split: the one-thread plan's steps.
+    #[test]
+    fn a_training_plan_that_splits_nothing_is_the_one_thread_plan() {
+        for text in [
+            "input 8; dense 32 tanh x6; dense 10",
+            "input 8; dense 128 relu x3; dense 3",
+        ] {
+            let (one, two) = (plan_of(text, 7, 1), plan_of(text, 7, 2));
+            assert!(!two.splits() && two.alone.is_none(), "{text}");
+            assert_eq!((one.threads, two.threads), (1, 2));
+            assert_eq!(one.steps, two.steps, "{text}");
+            assert_eq!((one.buffers, one.arena_len), (two.buffers, two.arena_len));
+        }
+    }
+
+    /// Every parameter buffer is updated by exactly one step (W's in its ∂W
+    /// product on one thread), and a merged step's spans are exactly its
+    /// buffers, back to back, with one decay.
     #[test]
     fn merged_updates_cover_each_buffer_once_and_exactly() {
         for text in [
@@ -1043,49 +1152,64 @@ mod tests {
             "input 8; dense 32 sigmoid; dense 4; loss mse l2=0.1 l2_bias=true; optim sgd",
             "input 4; dense 16 relu x3; dense 3; optim adamw decay_bias=false weight_decay=0.1",
         ] {
-            let plan = plan_of(text, 7, 2);
-            let mut seen = vec![0; plan.params.len()];
-            let updates = plan.steps.iter().filter_map(|s| match *s {
-                Step::Update {
-                    param,
-                    last,
-                    count,
-                    len,
-                    decay,
-                    l2,
-                    ..
-                } => Some((param, last, count, len, decay, l2)),
-                _ => None,
-            });
-            for (param, last, count, len, decay, l2) in updates {
-                let first = plan.params.iter().position(|p| p.param == param).unwrap();
-                let run = &plan.params[first..first + count];
-                assert_eq!(run.last().unwrap().param, last, "{text}");
-                let bufs =
-                    |pb: &ParamBufs| [pb.param, pb.grad, pb.state[0], pb.state[1], pb.state[2]];
-                for (slot, &start) in bufs(&run[0]).iter().enumerate() {
-                    let span = plan.span(start, len);
-                    let mut at = span.start;
-                    for pb in run {
-                        let info = plan.buffer(bufs(pb)[slot]);
-                        if info.len > 0 {
-                            assert_eq!(info.offset, at, "{text}: {}", info.name);
-                            at += info.len;
-                        }
+            // A batch that splits the products: the updates at the end, and
+            // in the one-thread plan beside it W's in the ∂W products.
+            let split = plan_of(text, 4096, 2);
+            assert!(split.splits(), "{text}");
+            let alone = split.alone.as_deref().expect("a split plan has one");
+            for plan in [&split, alone] {
+                let mut seen = vec![0; plan.params.len()];
+                for s in &plan.steps {
+                    if let Step::LinearBackwardParams {
+                        update: Some(u), ..
+                    } = *s
+                    {
+                        let i = plan.params.iter().position(|p| p.param == u.param).unwrap();
+                        seen[i] += 1;
                     }
-                    assert_eq!(at, span.end, "{text}: slot {slot}");
                 }
-                for (i, pb) in run.iter().enumerate() {
-                    seen[first + i] += 1;
-                    assert_eq!((pb.decay, pb.l2), (decay, l2), "{text}");
+                let updates = plan.steps.iter().filter_map(|s| match *s {
+                    Step::Update {
+                        param,
+                        last,
+                        count,
+                        len,
+                        decay,
+                        l2,
+                        ..
+                    } => Some((param, last, count, len, decay, l2)),
+                    _ => None,
+                });
+                for (param, last, count, len, decay, l2) in updates {
+                    let first = plan.params.iter().position(|p| p.param == param).unwrap();
+                    let run = &plan.params[first..first + count];
+                    assert_eq!(run.last().unwrap().param, last, "{text}");
+                    let bufs =
+                        |pb: &ParamBufs| [pb.param, pb.grad, pb.state[0], pb.state[1], pb.state[2]];
+                    for (slot, &start) in bufs(&run[0]).iter().enumerate() {
+                        let span = plan.span(start, len);
+                        let mut at = span.start;
+                        for pb in run {
+                            let info = plan.buffer(bufs(pb)[slot]);
+                            if info.len > 0 {
+                                assert_eq!(info.offset, at, "{text}: {}", info.name);
+                                at += info.len;
+                            }
+                        }
+                        assert_eq!(at, span.end, "{text}: slot {slot}");
+                    }
+                    for (i, pb) in run.iter().enumerate() {
+                        seen[first + i] += 1;
+                        assert_eq!((pb.decay, pb.l2), (decay, l2), "{text}");
+                    }
                 }
+                assert!(seen.iter().all(|&n| n == 1), "{text}: {seen:?}");
+                let steps = plan
+                    .steps
+                    .iter()
+                    .filter(|s| matches!(s, Step::Update { .. }));
+                assert!(steps.count() < plan.params.len(), "{text}: nothing merged");
             }
-            assert!(seen.iter().all(|&n| n == 1), "{text}: {seen:?}");
-            let steps = plan
-                .steps
-                .iter()
-                .filter(|s| matches!(s, Step::Update { .. }));
-            assert!(steps.count() < plan.params.len(), "{text}: nothing merged");
         }
     }
 

@@ -4,7 +4,7 @@
 use crate::arena::{Access, Arena, Chain, Division, Matrix, Pool, SplitChoice, Views};
 use crate::init::{init_act_params, init_bias, init_weights};
 use crate::plan::{Buf, Plan, PlanError, Step};
-use crate::spec::OptimKind;
+use crate::spec::{Optim, OptimKind};
 use crate::stats::{
     LayerStats, LayerView, NetworkStats, StatsConfig, gains, histogram_ranges, layer_histograms,
     layer_stats,
@@ -15,7 +15,7 @@ use depthlab_kernels::activation::{
 };
 use depthlab_kernels::gemm::{
     Operands, bias_add, column_sum, gemm_nn_rows, gemm_nn_rows_with, gemm_nt_rows_with,
-    gemm_tn_rows,
+    gemm_tn_rows, gemm_tn_rows_with,
 };
 use depthlab_kernels::loss::loss_forward_backward;
 use depthlab_kernels::reduce::moments;
@@ -350,7 +350,8 @@ impl Executor {
                 Step::Chain { index, .. } => &plan.chains[index][..],
                 _ => std::slice::from_ref(&plan.steps[i]),
             };
-            pool.run_chain(mem, chain, |s, views| run_block(&steps[s], views));
+            let optim = plan.optim.as_ref().map(|o| (o, *progress));
+            pool.run_chain(mem, chain, |s, views| run_block(&steps[s], views, optim));
             return;
         }
         match step {
@@ -402,15 +403,11 @@ impl Executor {
                 grad,
                 state,
                 len,
-                ahead,
                 decay,
                 l2,
                 parts,
                 ..
             } => {
-                for b in ahead.into_iter().flatten() {
-                    prefetch(&mem[plan.span(b, plan.buffer(b).len)]);
-                }
                 let o = plan
                     .optim
                     .as_ref()
@@ -420,17 +417,14 @@ impl Executor {
                     .get_disjoint_mut(spans)
                     .expect("an update's buffers are disjoint");
                 let g = &*g;
-                let Progress { lr, step } = *progress;
                 // Element-wise: any split gives the same bits.
-                match o.kind {
-                    OptimKind::Sgd => {
-                        let h = Sgd::new(&o.sgd_config(lr, decay, l2), step == 0);
+                match Rule::new(o, *progress, decay, l2) {
+                    Rule::Sgd(h) => {
                         pool.split_rows_n([theta, s0], 1, parts, |r, [t, b]| {
                             sgd_update(t, b, &g[r], &h)
                         });
                     }
-                    OptimKind::Adam | OptimKind::AdamW => {
-                        let h = Adam::at_step(&o.adam_config(lr, decay, l2), step + 1);
+                    Rule::Adam(h) => {
                         pool.split_rows_n([theta, s0, s1, s2], 1, parts, |r, [t, m, v, vmax]| {
                             adam_update(t, m, v, vmax, &g[r], &h)
                         });
@@ -479,6 +473,45 @@ impl Executor {
                 gains(stats);
             }
         }
+    }
+}
+
+/// An update's constants for the step about to run.
+#[derive(Clone, Copy)]
+enum Rule {
+    Sgd(Sgd),
+    Adam(Adam),
+}
+
+impl Rule {
+    /// The update of a buffer with weight decay `decay` and L2 gradient
+    /// factor `l2`, for the optimizer's `progress`.
+    fn new(o: &Optim, progress: Progress, decay: f64, l2: f64) -> Rule {
+        let Progress { lr, step } = progress;
+        match o.kind {
+            OptimKind::Sgd => Rule::Sgd(Sgd::new(&o.sgd_config(lr, decay, l2), step == 0)),
+            OptimKind::Adam | OptimKind::AdamW => {
+                Rule::Adam(Adam::at_step(&o.adam_config(lr, decay, l2), step + 1))
+            }
+        }
+    }
+
+    /// Updates `theta` and its optimizer state (unused slots empty) from
+    /// the gradient `g`.
+    fn apply(&self, theta: &mut [f32], [s0, s1, s2]: [&mut [f32]; 3], g: &[f32]) {
+        match self {
+            Rule::Sgd(h) => sgd_update(theta, s0, g, h),
+            Rule::Adam(h) => adam_update(theta, s0, s1, s2, g, h),
+        }
+    }
+}
+
+/// Elements `r` of a state slot, or the empty slot itself.
+fn span_of<'a>(slot: &'a mut [f32], r: &std::ops::Range<usize>) -> &'a mut [f32] {
+    if slot.is_empty() {
+        slot
+    } else {
+        &mut slot[r.clone()]
     }
 }
 
@@ -587,12 +620,24 @@ fn access(plan: &Plan, step: &Step) -> Access {
             delta,
             x,
             fan_in,
+            update,
             ..
-        } => Access {
-            write: vec![m(dw, fan_in), m(db, 1)],
-            read: vec![],
-            whole: vec![whole(delta), whole(x)],
-        },
+        } => {
+            let (mut write, mut read_whole) =
+                (vec![m(dw, fan_in), m(db, 1)], vec![whole(delta), whole(x)]);
+            if let Some(u) = update {
+                // W, then the state slots in use (they come first).
+                let used = |b: &Buf| plan.buffer(*b).len > 0;
+                let own = std::iter::once(u.param).chain(u.state);
+                write.extend(own.filter(used).map(|b| m(b, fan_in)));
+                read_whole.extend(u.ahead.into_iter().flatten().filter(used).map(whole));
+            }
+            Access {
+                write,
+                read: vec![],
+                whole: read_whole,
+            }
+        }
         Step::ActivationBackward {
             delta, s, a, units, ..
         } => Access {
@@ -604,15 +649,17 @@ fn access(plan: &Plan, step: &Step) -> Access {
     }
 }
 
-/// Runs `step` on the row block of `v` (see [`access`] for what is where).
-fn run_block(step: &Step, v: Views) {
+/// Runs `step` on the row block of `v` (see [`access`] for what is where);
+/// `optim` is the training plan's optimizer and progress, for an update
+/// fused into a ∂W product.
+fn run_block(step: &Step, v: Views, optim: Option<(&Optim, Progress)>) {
     let m = v.rows.len();
     match *step {
         Step::Linear {
             act, fan_in, units, ..
         } => {
             let [s, a, ..] = v.write;
-            let [w, b] = v.whole;
+            let [w, b, ..] = v.whole;
             let ops = Operands {
                 a: v.read[0],
                 b: w,
@@ -641,11 +688,16 @@ fn run_block(step: &Step, v: Views) {
             rows,
             fan_in,
             units,
+            update,
             ..
         } => {
-            // A block of ∂W's rows (units) and the same block of ∂b.
-            let [dw, db, ..] = v.write;
-            let [delta, x] = v.whole;
+            // A block of ∂W's rows (units) and the same block of ∂b (and
+            // with a fused update of W and its state).
+            let [dw, db, theta, s0, s1, s2] = v.write;
+            let [delta, x, ahead @ ..] = v.whole;
+            for state in ahead {
+                prefetch(state);
+            }
             let ops = Operands {
                 a: delta,
                 b: x,
@@ -653,7 +705,22 @@ fn run_block(step: &Step, v: Views) {
                 k: rows,
                 n: fan_in,
             };
-            gemm_tn_rows(dw, ops, v.rows.clone(), 0.0);
+            match update {
+                None => gemm_tn_rows(dw, ops, v.rows.clone(), 0.0),
+                Some(u) => {
+                    let (o, progress) = optim.expect("updates only in training plans");
+                    let rule = Rule::new(o, progress, u.decay, u.l2);
+                    let first = v.rows.start;
+                    gemm_tn_rows_with(dw, ops, v.rows.clone(), 0.0, |f| {
+                        // `values` is one run of ∂W; W and its state have
+                        // its layout.
+                        let at = (f.row - first) * fan_in + f.col;
+                        let r = at..at + f.values.len();
+                        let state = [&mut *s0, &mut *s1, &mut *s2].map(|s| span_of(s, &r));
+                        rule.apply(&mut theta[r.clone()], state, f.values);
+                    });
+                }
+            }
             column_sum(
                 db,
                 &delta[v.rows.start.min(delta.len())..],

@@ -94,7 +94,8 @@ pub enum Step {
         units: usize,
         parts: usize,
     },
-    /// dW = δᵀ·x split over `parts` row blocks of dW; db = Σ_rows δ.
+    /// dW = δᵀ·x split over `parts` row blocks of dW; db = Σ_rows δ; with
+    /// `update`, W's optimizer update in the product's epilogue.
     LinearBackwardParams {
         dw: Buf,
         db: Buf,
@@ -104,6 +105,7 @@ pub enum Step {
         fan_in: usize,
         units: usize,
         parts: usize,
+        update: Option<FusedUpdate>,
     },
     /// dx = δ·W (the next layer down's ∂L/∂a), split over row blocks;
     /// unless `act` is the identity, then dx ⊙= act′(s) (the layer down's
@@ -140,9 +142,6 @@ pub enum Step {
         last: Buf,
         count: usize,
         len: usize,
-        /// Optimizer state to fetch into cache for a later update (a
-        /// one-thread plan's layer below: see `compile`), or none.
-        ahead: Option<[Buf; 3]>,
         decay: f64,
         /// 2ρ of the loss's L2 term on these buffers: added to the gradient
         /// inside the update (coupled, even for AdamW: it is the loss's).
@@ -170,6 +169,40 @@ pub enum Step {
     NetworkStats { parts: usize },
 }
 
+/// W's optimizer update fused into the epilogue of its ∂W product: each
+/// finished tile of ∂W updates the same elements of W and of its state
+/// while the tile is in L1, instead of a pass of its own that reads ∂W
+/// back (config D of `bench/peers`: see `compile`). Element-wise, so the
+/// bits are those of [`Step::Update`] on the whole buffer; the ∂W values
+/// are stored as well. As [`Step::Update`]'s fields of the same names.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FusedUpdate {
+    pub param: Buf,
+    pub state: [Buf; 3],
+    /// Optimizer state to fetch into cache before the product, for a later
+    /// update (a one-thread plan's layer below: see `compile`), or none.
+    pub ahead: Option<[Buf; 3]>,
+    pub decay: f64,
+    pub l2: f64,
+}
+
+impl FusedUpdate {
+    /// The same update as a step of its own, of `grad`'s `len` values.
+    pub fn as_step(&self, grad: Buf, len: usize) -> Step {
+        Step::Update {
+            param: self.param,
+            grad,
+            state: self.state,
+            last: self.param,
+            count: 1,
+            len,
+            decay: self.decay,
+            l2: self.l2,
+            parts: 1,
+        }
+    }
+}
+
 /// What a [`Step::Chain`] runs, and so how it divides the work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Chained {
@@ -191,7 +224,8 @@ impl Step {
     pub fn kind(&self) -> &'static str {
         match self {
             Step::Linear { .. } => "gemm forward x·Wᵀ (+ bias, activation)",
-            Step::LinearBackwardParams { .. } => "gemm ∂W = δᵀ·x (+ ∂b)",
+            Step::LinearBackwardParams { update: None, .. } => "gemm ∂W = δᵀ·x (+ ∂b)",
+            Step::LinearBackwardParams { .. } => "gemm ∂W = δᵀ·x (+ ∂b, W's update)",
             Step::LinearBackwardInput { .. } => "gemm ∂x = δ·W",
             Step::Activation { .. } => "activation (learned parameters)",
             Step::ActivationBackward { .. } => "activation backward δ ⊙ f′(s)",
@@ -474,7 +508,6 @@ impl Plan {
             last,
             count,
             len,
-            ahead,
             decay,
             l2,
             parts,
@@ -504,14 +537,6 @@ impl Plan {
         }
         if l2 != 0.0 {
             what += &format!(", l2 2ρ={l2} coupled (the loss's L2 term)");
-        }
-        if let Some(ahead) = ahead {
-            let names: Vec<&str> = ahead
-                .iter()
-                .filter(|&&b| self.buffer(b).len > 0)
-                .map(|&b| self.name(b))
-                .collect();
-            what += &format!("; fetches {} ahead", names.join(", "));
         }
         ("update".into(), what, len.to_string(), parts)
     }
@@ -550,11 +575,23 @@ impl Plan {
                 fan_in,
                 units,
                 parts,
+                update,
             } => {
-                let (dw, db, delta, x) = (n(dw), n(db), n(delta), n(x));
-                let what = format!("{dw} = {delta}ᵀ·{x}, {db} = Σ {delta}");
+                let (dwn, db, delta, x) = (n(dw), n(db), n(delta), n(x));
+                let mut what = format!("{dwn} = {delta}ᵀ·{x}, {db} = Σ {delta}");
                 let size = format!("({rows}×{units})ᵀ·({rows}×{fan_in})");
-                ("linear ∂W,∂b".into(), what, size, parts)
+                let Some(u) = update else {
+                    return ("linear ∂W,∂b".into(), what, size, parts);
+                };
+                // "then, tile by tile: W1 ← sgd(W1, dW1, …)".
+                let (_, update, ..) = self.update_parts(&u.as_step(dw, units * fan_in));
+                what += &format!("; tile by tile {update}");
+                if let Some(ahead) = u.ahead {
+                    let used = ahead.iter().filter(|&&b| self.buffer(b).len > 0);
+                    let names: Vec<&str> = used.map(|&b| self.name(b)).collect();
+                    what += &format!("; fetches {} ahead", names.join(", "));
+                }
+                ("linear ∂W+upd".into(), what, size, parts)
             }
             Step::LinearBackwardInput {
                 dx,

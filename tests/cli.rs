@@ -835,11 +835,14 @@ fn check_train_lists(net: &str, threads: &str, lines: &[&str]) {
 
 #[test]
 fn check_train_lists_the_fused_updates_with_their_decay() {
+    // Two threads and a batch that splits the products: the updates in
+    // one pass at the end (on one thread, or when nothing is split, each W's
+    // in its ∂W product: below).
     check_train_lists(
-        "input 4; dense 8 prelu; dense 2; optim sgd lr=0.1 momentum=0.9 weight_decay=0.01 decay_bias=false; train batch=5",
+        "input 4; dense 8 prelu; dense 2; optim sgd lr=0.1 momentum=0.9 weight_decay=0.01 decay_bias=false; train batch=40000",
         "2",
         &[
-            "batch:        5 rows",
+            "batch:        40000 rows",
             // The weights lie back to back: one update for both layers.
             "W1…W2 ← sgd(W1…W2, dW1…dW2, W1.momentum_buffer…W2.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay)   48",
             // Not decayed, so not with the weights; 8 floats, padded to 16,
@@ -851,8 +854,8 @@ fn check_train_lists_the_fused_updates_with_their_decay() {
     // AdamW's decay is decoupled; the loss's L2 term is coupled, and its
     // value is a step of its own.
     check_train_lists(
-        "input 4; dense 8 relu; dense 2; loss mse l2=0.5; optim adamw weight_decay=0.1",
-        "1",
+        "input 4; dense 8 relu; dense 2; loss mse l2=0.5; optim adamw weight_decay=0.1; train batch=40000",
+        "2",
         &[
             "loss mse + 0.5·Σ w² (l2, over the weights)",
             "l2 penalty    loss += 0.5·Σ W1²   32",
@@ -860,18 +863,26 @@ fn check_train_lists_the_fused_updates_with_their_decay() {
             "b1 ← adamw(b1, db1, b1.exp_avg, b1.exp_avg_sq), weight_decay 0.1 decoupled (AdamW)   8",
         ],
     );
-    // One thread, a layer over 32 KiB: each layer's updates right after its
-    // backward, the top layer first.
+    // One thread, a layer over 32 KiB: each layer's ∂x, then its ∂W with
+    // W's update fused, then the other updates, the top layer first.
     check_train_lists(
         "input 4; dense 128 relu; dense 128 tanh; dense 2; optim sgd momentum=0.9 weight_decay=0.01 decay_bias=false; train batch=5",
         "1",
         &[
-            "   6  linear ∂x     delta2 = delta3·W3 ⊙ tanh'(a2)   (5×2)·(2×128)",
+            "   5  linear ∂x     delta2 = delta3·W3 ⊙ tanh'(a2)   (5×2)·(2×128)",
             // W2 is over 32 KiB: its optimizer state is fetched ahead.
-            "   7  update        W3 ← sgd(W3, dW3, W3.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay); fetches W2.momentum_buffer ahead   256",
-            "   8  update        b3 ← sgd(b3, db3, b3.momentum_buffer)   2",
-            "   9  linear ∂W,∂b  dW2 = delta2ᵀ·a1, db2 = Σ delta2   (5×128)ᵀ·(5×128)",
-            "  14  update        W1 ← sgd(W1, dW1, W1.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay)   512",
+            "   6  linear ∂W+upd dW3 = delta3ᵀ·a2, db3 = Σ delta3; tile by tile W3 ← sgd(W3, dW3, W3.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay); fetches W2.momentum_buffer ahead   (5×2)ᵀ·(5×128)",
+            "   7  update        b3 ← sgd(b3, db3, b3.momentum_buffer)   2",
+            "   8  linear ∂x     delta1 = delta2·W2 ⊙ relu'(a1)   (5×128)·(128×128)",
+            "  11  linear ∂W+upd dW1 = delta1ᵀ·x, db1 = Σ delta1; tile by tile W1 ← sgd(W1, dW1, W1.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay)   (5×128)ᵀ·(5×4)",
+        ],
+    );
+    // Two threads with nothing split: the one-thread plan's steps.
+    check_train_lists(
+        "input 4; dense 8 relu; dense 2; loss mse l2=0.5; optim adamw weight_decay=0.1",
+        "2",
+        &[
+            "   7  linear ∂W+upd dW2 = delta2ᵀ·a1, db2 = Σ delta2; tile by tile W2 ← adamw(W2, dW2, W2.exp_avg, W2.exp_avg_sq), weight_decay 0.1 decoupled (AdamW), l2 2ρ=1 coupled (the loss's L2 term)   (32×2)ᵀ·(32×8)",
         ],
     );
 }

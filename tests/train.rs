@@ -179,23 +179,31 @@ fn weight_decay_on_poly_converges_to_the_ridge_solution() {
     );
 }
 
-/// Runs one training step by hand: forward and backward, then
-/// θ ← θ(1 − γλ) on W and b (decoupled decay), then the plan's updates.
+/// Runs one training step by hand: the plan's steps, each parameter
+/// buffer decayed θ ← θ(1 − γλ) (decoupled decay) right before the step
+/// that updates it (an update step, or W's ∂W product with the update
+/// fused), after every step that reads it.
 fn step_with_decoupled_decay(exec: &mut Executor, lr: f64, lambda: f64) {
     let steps = exec.plan().steps.clone();
-    let mut decayed = false;
     for (i, s) in steps.into_iter().enumerate() {
-        if let Step::Update { .. } = s
-            && !decayed
-        {
-            for l in exec.plan().layers.clone() {
-                for b in [l.w, l.b] {
-                    for v in exec.buf_mut(b) {
-                        *v *= (1.0 - lr * lambda) as f32;
-                    }
-                }
+        let params = exec.plan().params.clone();
+        let updated: Vec<Buf> = match s {
+            Step::Update { param, count, .. } => {
+                let first = params.iter().position(|p| p.param == param).unwrap();
+                params[first..first + count]
+                    .iter()
+                    .map(|p| p.param)
+                    .collect()
             }
-            decayed = true;
+            Step::LinearBackwardParams {
+                update: Some(u), ..
+            } => vec![u.param],
+            _ => vec![],
+        };
+        for b in updated {
+            for v in exec.buf_mut(b) {
+                *v *= (1.0 - lr * lambda) as f32;
+            }
         }
         exec.step(i);
     }

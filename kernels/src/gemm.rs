@@ -153,7 +153,7 @@ pub fn gemm_nn_rows(c_rows: &mut [f32], ops: Operands, rows: Range<usize>, beta:
 /// Rows `rows` of [`gemm_tn`]: `c_rows` is (rows.len(), n), row r of it is
 /// row `rows.start + r` of C. The bits equal those of the full call.
 pub fn gemm_tn_rows(c_rows: &mut [f32], ops: Operands, rows: Range<usize>, beta: f32) {
-    gemm::<true, false, _>(c_rows, ops, rows, beta, |_| {});
+    gemm_tn_rows_with(c_rows, ops, rows, beta, |_| {});
 }
 
 /// Rows `rows` of [`gemm_nt`]: `c_rows` is (rows.len(), n), row r of it is
@@ -203,6 +203,19 @@ pub fn gemm_nn_rows_with<F: FnMut(Finished)>(
     epilogue: F,
 ) {
     gemm::<false, false, _>(c_rows, ops, rows, beta, epilogue);
+}
+
+/// [`gemm_tn_rows`] with a fused epilogue, as [`gemm_nt_rows_with`] (the
+/// layout of ∂W = δᵀ·x: the optimizer's update of W while the row tile is
+/// hot in cache).
+pub fn gemm_tn_rows_with<F: FnMut(Finished)>(
+    c_rows: &mut [f32],
+    ops: Operands,
+    rows: Range<usize>,
+    beta: f32,
+    epilogue: F,
+) {
+    gemm::<true, false, _>(c_rows, ops, rows, beta, epilogue);
 }
 
 /// The shape preconditions. These are real asserts, not debug ones: the
@@ -1801,8 +1814,55 @@ mod tests {
         }
     }
 
+    /// Runs rows `rows` of the product of `a` (m, k) and `b` (n, k) in
+    /// `layout` ("nt", "nn" or "tn", its operands stored as that layout
+    /// reads them) with an epilogue that checks the shape of each piece,
+    /// records it and adds 1 to it; returns C (NaN outside `rows`), how
+    /// often each element was passed, and its value when passed.
+    fn run_with_epilogue(
+        layout: &str,
+        (a, b): (&[f32], &[f32]),
+        (m, k, n): (usize, usize, usize),
+        rows: Range<usize>,
+    ) -> [Vec<f32>; 3] {
+        // The same product stored for NN (B (k, n)) and TN (A (k, m)).
+        let at: Vec<f32> = (0..k * m).map(|t| a[(t % m) * k + t / m]).collect();
+        let bt: Vec<f32> = (0..k * n).map(|t| b[(t % n) * k + t / n]).collect();
+        let mut c = vec![f32::NAN; m * n];
+        let mut seen = vec![0.0f32; m * n];
+        let mut at_epilogue = vec![0.0f32; m * n];
+        let epilogue = |f: Finished| {
+            // Whole rows, or one row of one column block starting on a
+            // panel; always one contiguous run.
+            assert!(f.rows == 1 || (f.col == 0 && f.cols == n));
+            assert!(f.row >= rows.start && f.row + f.rows <= rows.end);
+            assert!(f.col.is_multiple_of(NR) && f.col + f.cols <= n);
+            assert!(f.rows == 1 || f.cols <= NC);
+            assert_eq!(f.values.len(), f.rows * f.cols);
+            for r in 0..f.rows {
+                for jj in 0..f.cols {
+                    let at = (f.row + r) * n + f.col + jj;
+                    seen[at] += 1.0;
+                    at_epilogue[at] = f.values[r * f.cols + jj];
+                }
+            }
+            // The caller may change the values (bias, activation).
+            for v in f.values.iter_mut() {
+                *v += 1.0;
+            }
+        };
+        let c_rows = &mut c[rows.start * n..];
+        let ops = |a, b| Operands { a, b, m, k, n };
+        match layout {
+            "nt" => gemm_nt_rows_with(c_rows, ops(a, b), rows.clone(), 0.0, epilogue),
+            "nn" => gemm_nn_rows_with(c_rows, ops(a, &bt), rows.clone(), 0.0, epilogue),
+            _ => gemm_tn_rows_with(c_rows, ops(&at, &bt), rows.clone(), 0.0, epilogue),
+        }
+        [c, seen, at_epilogue]
+    }
+
     #[test]
-    fn epilogue_sees_every_element_once_with_its_final_value() {
+    fn epilogue_sees_every_element_once_with_its_final_value_in_every_layout() {
         for &(m, k, n) in &[
             (13, 300, 70),
             (8, 0, 5),
@@ -1812,58 +1872,23 @@ mod tests {
         ] {
             let a = fill(m * k, 31);
             let b = fill(n * k, 32);
-            let mut c = vec![f32::NAN; m * n];
-            let mut seen = vec![0u32; m * n];
-            let mut at_epilogue = vec![0.0f32; m * n];
-            let rows = 2.min(m)..m;
-            let r0 = rows.start;
-            gemm_nt_rows_with(
-                &mut c[r0 * n..],
-                Operands {
-                    a: &a,
-                    b: &b,
-                    m,
-                    k,
-                    n,
-                },
-                rows.clone(),
-                0.0,
-                |f: Finished| {
-                    // Whole rows, or one row of one column block starting
-                    // on a panel; always one contiguous run.
-                    assert!(f.rows == 1 || (f.col == 0 && f.cols == n));
-                    assert!(f.row >= rows.start && f.row + f.rows <= rows.end);
-                    assert!(f.col.is_multiple_of(NR) && f.col + f.cols <= n);
-                    assert!(f.rows == 1 || f.cols <= NC);
-                    assert_eq!(f.values.len(), f.rows * f.cols);
-                    for r in 0..f.rows {
-                        for jj in 0..f.cols {
-                            let at = (f.row + r) * n + f.col + jj;
-                            seen[at] += 1;
-                            at_epilogue[at] = f.values[r * f.cols + jj];
-                        }
-                    }
-                    // The caller may change the values (bias, activation).
-                    for v in f.values.iter_mut() {
-                        *v += 1.0;
-                    }
-                },
-            );
             let mut want = vec![0.0; m * n];
             gemm_nt(&mut want, &a, &b, m, k, n, 0.0);
-            for i in 0..m {
-                for j in 0..n {
-                    let idx = i * n + j;
-                    if rows.contains(&i) {
-                        assert_eq!(
-                            seen[idx], 1,
-                            "{m}x{k}x{n}: C[{i},{j}] seen {} times",
-                            seen[idx]
-                        );
-                        assert_eq!(at_epilogue[idx].to_bits(), want[idx].to_bits());
-                        assert_eq!(c[idx], want[idx] + 1.0);
-                    } else {
-                        assert_eq!(seen[idx], 0);
+            let rows = 2.min(m)..m;
+            for layout in ["nt", "nn", "tn"] {
+                let [c, seen, at_epilogue] =
+                    run_with_epilogue(layout, (&a, &b), (m, k, n), rows.clone());
+                for i in 0..m {
+                    for j in 0..n {
+                        let idx = i * n + j;
+                        let what = format!("{layout} {m}x{k}x{n}: C[{i},{j}]");
+                        if rows.contains(&i) {
+                            assert_eq!(seen[idx], 1.0, "{what} seen {} times", seen[idx]);
+                            assert_eq!(at_epilogue[idx].to_bits(), want[idx].to_bits(), "{what}");
+                            assert_eq!(c[idx], want[idx] + 1.0, "{what}");
+                        } else {
+                            assert_eq!(seen[idx], 0.0, "{what}");
+                        }
                     }
                 }
             }
