@@ -583,7 +583,7 @@ impl Plan {
                 let Some(u) = update else {
                     return ("linear ∂W,∂b".into(), what, size, parts);
                 };
-                // "then, tile by tile: W1 ← sgd(W1, dW1, …)".
+                // "…; tile by tile W1 ← sgd(W1, dW1, …)".
                 let (_, update, ..) = self.update_parts(&u.as_step(dw, units * fan_in));
                 what += &format!("; tile by tile {update}");
                 if let Some(ahead) = u.ahead {
