@@ -861,13 +861,10 @@ fn backward_steps(
             parts,
             update,
         };
-        if update.is_none() {
-            steps.push(params);
-        }
-        if l.index > 1 {
+        let dx = (l.index > 1).then(|| {
             let down = &layers[l.index - 2];
             let down_act = graph.layers[l.index - 2].act.kernel();
-            steps.push(Step::LinearBackwardInput {
+            Step::LinearBackwardInput {
                 dx: down.delta,
                 delta: bufs.delta,
                 w: bufs.w,
@@ -882,10 +879,15 @@ fn backward_steps(
                 fan_in: l.fan_in,
                 units: l.units,
                 parts,
-            });
-        }
+            }
+        });
         if update.is_some() {
+            // ∂x reads W, which this ∂W step updates.
+            steps.extend(dx);
             steps.push(params);
+        } else {
+            steps.push(params);
+            steps.extend(dx);
         }
         steps.extend_from_slice(&updates[l.index - 1]);
     }

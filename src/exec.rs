@@ -417,19 +417,12 @@ impl Executor {
                     .get_disjoint_mut(spans)
                     .expect("an update's buffers are disjoint");
                 let g = &*g;
-                // Element-wise: any split gives the same bits.
-                match Rule::new(o, *progress, decay, l2) {
-                    Rule::Sgd(h) => {
-                        pool.split_rows_n([theta, s0], 1, parts, |r, [t, b]| {
-                            sgd_update(t, b, &g[r], &h)
-                        });
-                    }
-                    Rule::Adam(h) => {
-                        pool.split_rows_n([theta, s0, s1, s2], 1, parts, |r, [t, m, v, vmax]| {
-                            adam_update(t, m, v, vmax, &g[r], &h)
-                        });
-                    }
-                }
+                let rule = Rule::new(o, *progress, decay, l2);
+                // Element-wise: any split gives the same bits (unused state
+                // slots are empty, and split into empty blocks).
+                pool.split_rows_n([theta, s0, s1, s2], 1, parts, |r, [t, a, b, c]| {
+                    rule.apply(t, [a, b, c], &g[r]);
+                });
             }
             Step::Penalty { w, rho } => {
                 stats.loss += rho * moments(&mem[plan.buffer(w).range()]).sq_sum;

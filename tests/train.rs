@@ -184,9 +184,8 @@ fn weight_decay_on_poly_converges_to_the_ridge_solution() {
 /// that updates it (an update step, or W's ∂W product with the update
 /// fused), after every step that reads it.
 fn step_with_decoupled_decay(exec: &mut Executor, lr: f64, lambda: f64) {
-    let steps = exec.plan().steps.clone();
+    let (steps, params) = (exec.plan().steps.clone(), exec.plan().params.clone());
     for (i, s) in steps.into_iter().enumerate() {
-        let params = exec.plan().params.clone();
         let updated: Vec<Buf> = match s {
             Step::Update { param, count, .. } => {
                 let first = params.iter().position(|p| p.param == param).unwrap();
