@@ -68,6 +68,9 @@ use wide::{f32x8, f32x16};
 
 use crate::simd::prefetch;
 
+#[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+mod avx512;
+
 /// Rows of the register tile (A broadcasts per k step). With AVX-512 (32
 /// vector registers): 12 rows of two `f32x16`, 24 accumulators. Otherwise
 /// an `f32x16` is two AVX registers of the 16, and 12×32 spilled most of
@@ -1189,7 +1192,37 @@ unsafe fn kernel<const R: usize, const V: usize, const BY_ROWS: bool>(
     // A(r, p) is broadcast into a register (`vbroadcastss`) and used by
     // both FMAs of the row; with V = 1 LLVM folds it into the FMA's memory
     // operand. The FMA is `mul_add`'s single rounding either way.
-    // LOOP 1: the k steps.
+    macro_rules! store_row {
+        ($r:literal, $x:ident, $y:ident) => {
+            if R > $r {
+                // SAFETY: C row $r < R, 16·V floats (caller's contract).
+                unsafe {
+                    store(c.add($r * ldc), $x);
+                    if V > 1 {
+                        store(c.add($r * ldc + LANES), $y);
+                    }
+                }
+            }
+        };
+    }
+    // LOOP 1: the k steps. The full tile with AVX-512 runs them in
+    // assembly (see `avx512`: LLVM spilled this loop).
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
+    if R == 12 && V == 2 {
+        let mut acc = [
+            c0, d0, c1, d1, c2, d2, c3, d3, c4, d4, c5, d5, c6, d6, c7, d7, c8, d8, c9, d9, c10,
+            d10, c11, d11,
+        ];
+        // SAFETY: the caller's contract is `k_steps`'s (12 rows of A, kc
+        // rows of 32 floats of B).
+        unsafe { avx512::k_steps::<BY_ROWS>(&mut acc, kc, (a, lda), (b, ldb)) };
+        [
+            c0, d0, c1, d1, c2, d2, c3, d3, c4, d4, c5, d5, c6, d6, c7, d7, c8, d8, c9, d9, c10,
+            d10, c11, d11,
+        ] = acc;
+        each_row!(store_row);
+        return;
+    }
     let (mut ap, mut bp) = (a, b);
     for _ in 0..kc {
         // SAFETY: B row p < kc, 16·V floats (caller's contract).
@@ -1220,19 +1253,6 @@ unsafe fn kernel<const R: usize, const V: usize, const BY_ROWS: bool>(
         }
     }
 
-    macro_rules! store_row {
-        ($r:literal, $x:ident, $y:ident) => {
-            if R > $r {
-                // SAFETY: C row $r < R, 16·V floats (caller's contract).
-                unsafe {
-                    store(c.add($r * ldc), $x);
-                    if V > 1 {
-                        store(c.add($r * ldc + LANES), $y);
-                    }
-                }
-            }
-        };
-    }
     each_row!(store_row);
 }
 
@@ -1539,6 +1559,50 @@ mod tests {
                 "{layout:?} larger shapes: OK, max |simd-ref| = {:e} = {:.2e} of Σ|a·b|+|βc| ({})",
                 worst.abs, worst.ratio, worst.case
             );
+        }
+    }
+
+    /// The determinism contract, bit for bit: every element is
+    /// `acc ← β·c` (0 if β = 0, c if β = 1), then `acc ← fma(a_ip, b_pj,
+    /// acc)` for p = 0, 1, …, k−1, whatever the path. The shapes reach the
+    /// full 12×32 tile (the assembly loop with AVX-512) with A's rows read
+    /// in place (NN/NT, one N block), from packed micro-panels (NN/NT with
+    /// N > 256, TN's strided A) and in place strided (TN), over several K
+    /// blocks, with the edge tiles around them.
+    #[test]
+    fn every_element_is_its_scalar_fma_chain_bit_for_bit() {
+        for layout in LAYOUTS {
+            for (m, k, n) in [(24, 40, 64), (36, 300, 96), (25, 130, 300), (12, 8, 32)] {
+                for beta in [0.0, 1.0, 0.5] {
+                    let seed = (m * 7 + k * 3 + n) as u64;
+                    let (a, b) = (fill(m * k, seed), fill(k * n, seed + 1));
+                    let c0 = fill(m * n, seed + 2);
+                    let mut got = c0.clone();
+                    run_simd(layout, &mut got, &a, &b, (m, k, n), beta);
+                    for i in 0..m {
+                        for j in 0..n {
+                            let c = c0[i * n + j];
+                            let start = match beta {
+                                0.0 => 0.0,
+                                1.0 => c,
+                                _ => beta * c,
+                            };
+                            let want = (0..k).fold(start, |acc, p| {
+                                let (x, y) = (
+                                    a_at(layout, &a, (m, k, n), i, p),
+                                    b_at(layout, &b, (m, k, n), p, j),
+                                );
+                                x.mul_add(y, acc)
+                            });
+                            assert_eq!(
+                                got[i * n + j].to_bits(),
+                                want.to_bits(),
+                                "{layout:?} {m}x{k}x{n} beta {beta}: C[{i},{j}]"
+                            );
+                        }
+                    }
+                }
+            }
         }
     }
 
