@@ -815,8 +815,8 @@ fn panel_crowds_l1(ld: usize, kc: usize) -> bool {
 }
 
 /// Height of the next row tile when `left` rows remain: the rows are cut
-/// into ⌈left/MR⌉ tiles of nearly equal height (64 rows: 22+21+21 rather
-/// than 24+24+16), so there is no thin, slow edge tile. (The bits of
+/// into ⌈left/MR⌉ tiles of nearly equal height (64 rows: 4×11 + 2×10
+/// rather than 5×12 + 4), so there is no thin, slow edge tile. (The bits of
 /// an element do not depend on its tile.)
 #[inline]
 fn tile_rows(left: usize) -> usize {
@@ -1205,17 +1205,18 @@ unsafe fn kernel<const R: usize, const V: usize, const BY_ROWS: bool>(
             }
         };
     }
-    // LOOP 1: the k steps. The full tile with AVX-512 runs them in
-    // assembly (see `avx512`: LLVM spilled this loop).
+    // LOOP 1: the k steps. The full-width tiles of 10 to 12 rows with
+    // AVX-512 run them in assembly (see `avx512`: LLVM spilled one of
+    // these loops and slowed others).
     #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
-    if R == 12 && V == 2 {
+    if avx512::runs(R) && V == 2 {
         let mut acc = [
             c0, d0, c1, d1, c2, d2, c3, d3, c4, d4, c5, d5, c6, d6, c7, d7, c8, d8, c9, d9, c10,
             d10, c11, d11,
         ];
-        // SAFETY: the caller's contract is `k_steps`'s (12 rows of A, kc
+        // SAFETY: the caller's contract is `k_steps`'s (R rows of A, kc
         // rows of 32 floats of B).
-        unsafe { avx512::k_steps::<BY_ROWS>(&mut acc, kc, (a, lda), (b, ldb)) };
+        unsafe { avx512::k_steps::<R, BY_ROWS>(&mut acc, kc, (a, lda), (b, ldb)) };
         [
             c0, d0, c1, d1, c2, d2, c3, d3, c4, d4, c5, d5, c6, d6, c7, d7, c8, d8, c9, d9, c10,
             d10, c11, d11,
@@ -1564,15 +1565,26 @@ mod tests {
 
     /// The determinism contract, bit for bit: every element is
     /// `acc ← β·c` (0 if β = 0, c if β = 1), then `acc ← fma(a_ip, b_pj,
-    /// acc)` for p = 0, 1, …, k−1, whatever the path. The shapes reach the
-    /// full 12×32 tile (the assembly loop with AVX-512) with A's rows read
-    /// in place (NN/NT, one N block), from packed micro-panels (NN/NT with
-    /// N > 256, TN's strided A) and in place strided (TN), over several K
-    /// blocks, with the edge tiles around them.
+    /// acc)` for p = 0, 1, …, k−1, whatever the path (a multiply and an
+    /// add without FMA). The shapes reach the
+    /// full-width tiles of 12, 11 and 10 rows (the assembly loops with
+    /// AVX-512) with A's rows read in place (NN/NT, one N block), from
+    /// packed micro-panels (NN/NT with N > 256, TN's strided A) and in
+    /// place strided (TN), over several K blocks, with the edge tiles
+    /// around them.
     #[test]
     fn every_element_is_its_scalar_fma_chain_bit_for_bit() {
         for layout in LAYOUTS {
-            for (m, k, n) in [(24, 40, 64), (36, 300, 96), (25, 130, 300), (12, 8, 32)] {
+            let shapes = [
+                (24, 40, 64),
+                (36, 300, 96),
+                (25, 130, 300),
+                (12, 8, 32),
+                (22, 70, 64),
+                (20, 40, 300),
+                (64, 130, 96),
+            ];
+            for (m, k, n) in shapes {
                 for beta in [0.0, 1.0, 0.5] {
                     let seed = (m * 7 + k * 3 + n) as u64;
                     let (a, b) = (fill(m * k, seed), fill(k * n, seed + 1));
@@ -1592,7 +1604,13 @@ mod tests {
                                     a_at(layout, &a, (m, k, n), i, p),
                                     b_at(layout, &b, (m, k, n), p, j),
                                 );
-                                x.mul_add(y, acc)
+                                // Without FMA compiled in, `mul_add` is a
+                                // multiply then an add (module doc).
+                                if cfg!(target_feature = "fma") {
+                                    x.mul_add(y, acc)
+                                } else {
+                                    x * y + acc
+                                }
                             });
                             assert_eq!(
                                 got[i * n + j].to_bits(),
