@@ -224,7 +224,8 @@ fn schedule(
     // its backward, while its W and ∂W are in cache, and ∂W is one buffer
     // all layers pass through (config D: 5 % of the step, arena 11.0 → 8.0
     // MiB); W's update is in its ∂W product (below). Several: one pass at
-    // the end, split over the threads. A layer's W, just read by every
+    // the end, split over the threads (but W's in a chained plan's ∂W
+    // blocks, below). A layer's W, just read by every
     // thread's share of its ∂x, is then in every core's cache, and each
     // write would first take it from the others (config D at two threads:
     // the updates' share of the step 11 → 21–25 %). Only small layers: the
@@ -272,9 +273,14 @@ fn schedule(
     // the updates 40.7 → 38.9 % of the step, the fastest step 0.97×: the
     // rest is most likely W and its state to and from L3). Biases and
     // activation parameters keep their update steps. A chained plan's ∂W
-    // blocks fused so changed nothing measurable (config D, two threads).
-    let (fused, apart) = if training && threads == 1 {
-        fuse_w_updates(&params, &layers, &lay.buffers)
+    // blocks too, each updating the rows of W it computed, without the
+    // fetch-ahead (the layer below's blocks, which write that state, run
+    // in the same call): config D at two threads, every step split, on
+    // an Intel Xeon whose pass at the end took 19 % of that step, 0.95×
+    // the step (the fastest host of three; on a noisier one it changed
+    // nothing measurable).
+    let (fused, apart) = if training && (threads == 1 || chained) {
+        fuse_w_updates(&params, &layers, &lay.buffers, !chained)
     } else {
         (vec![None; layers.len()], params.clone())
     };
@@ -659,18 +665,24 @@ fn last_steps(
     steps
 }
 
-/// Each layer's W update fused into its ∂W product (see [`fused_update`]),
+/// Each layer's W update fused into its ∂W product (see [`fused_update`];
+/// without fetching the next update's state ahead unless `fetch_ahead`),
 /// and the parameter buffers left to update apart.
 fn fuse_w_updates(
     params: &[ParamBufs],
     layers: &[LayerBufs],
     buffers: &[BufferInfo],
+    fetch_ahead: bool,
 ) -> (Vec<Option<FusedUpdate>>, Vec<ParamBufs>) {
     let mut fused = vec![None; layers.len()];
     let mut apart = Vec::new();
     for pb in params {
         if pb.param == layers[pb.layer].w {
-            fused[pb.layer] = Some(fused_update(pb, params, layers, buffers));
+            let mut update = fused_update(pb, params, layers, buffers);
+            if !fetch_ahead {
+                update.ahead = None;
+            }
+            fused[pb.layer] = Some(update);
         } else {
             apart.push(*pb);
         }
@@ -1147,8 +1159,8 @@ mod tests {
     }
 
     /// Every parameter buffer is updated by exactly one step (W's in its ∂W
-    /// product on one thread), and a merged step's spans are exactly its
-    /// buffers, back to back, with one decay.
+    /// product on one thread or in a chain), and a merged step's spans are
+    /// exactly its buffers, back to back, with one decay.
     #[test]
     fn merged_updates_cover_each_buffer_once_and_exactly() {
         for text in [
@@ -1165,7 +1177,7 @@ mod tests {
             let alone = split.alone.as_deref().expect("a split plan has one");
             for plan in [&split, alone] {
                 let mut seen = vec![0; plan.params.len()];
-                for s in &plan.steps {
+                for s in plan.steps.iter().chain(plan.chains.iter().flatten()) {
                     if let Step::LinearBackwardParams {
                         update: Some(u), ..
                     } = *s
@@ -1236,25 +1248,31 @@ mod tests {
             })
             .collect();
         // 7 products forward; backward 7 ∂W and 6 ∂x (none below layer 1)
-        // in the order of a plan step by step.
+        // in the order of a plan step by step, each ∂W after the ∂x that
+        // last reads its W, which it updates (the chain's ∂W blocks run
+        // after every ∂x).
         assert_eq!(
             chained,
             [(Chained::Forward, 7, 2), (Chained::Backward, 13, 2)]
         );
         let backward: Vec<&str> = plan.chains[1].iter().map(Step::kind).collect();
-        let pair = [
-            Step::kind(&plan.chains[1][0]),
-            Step::kind(&plan.chains[1][1]),
-        ];
-        assert!(
-            pair[0].contains("∂W") && pair[1].contains("∂x"),
-            "{backward:?}"
-        );
-        assert!(backward[12].contains("∂W"), "{backward:?}");
+        for (i, kind) in backward.iter().enumerate() {
+            let want = if i % 2 == 0 && i < 12 {
+                "∂x = "
+            } else {
+                "W's update"
+            };
+            assert!(kind.contains(want), "{i}: {backward:?}");
+        }
+        let ahead = plan.chains[1].iter().filter_map(|s| match *s {
+            Step::LinearBackwardParams { update, .. } => Some(update.expect("fused").ahead),
+            _ => None,
+        });
+        assert!(ahead.into_iter().all(|a| a.is_none()), "no fetch-ahead");
         // The ∂W products keep their own blocks (the 64×10 and 64×64 ones
         // whole), every other step runs on the chain's row blocks.
         let blocks: Vec<usize> = plan.chains[1].iter().map(Step::parts).collect();
-        assert_eq!(blocks, [1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1]);
+        assert_eq!(blocks, [2, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1]);
         assert!(matches!(plan.steps[1], Step::Loss { .. }));
         let deltas: BTreeSet<usize> = plan
             .layers

@@ -235,7 +235,7 @@ impl Step {
             Step::LayerStats { .. } | Step::NetworkStats { .. } => "statistics",
             Step::Chain { of, .. } => match of {
                 Chained::Forward => "gemm forward x·Wᵀ (+ bias, activation), layers chained",
-                Chained::Backward => "gemm ∂x = δ·W chained, then ∂W = δᵀ·x (+ ∂b)",
+                Chained::Backward => "gemm ∂x = δ·W chained, then ∂W = δᵀ·x (+ ∂b, W's update)",
             },
         }
     }

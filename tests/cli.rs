@@ -835,9 +835,10 @@ fn check_train_lists(net: &str, threads: &str, lines: &[&str]) {
 
 #[test]
 fn check_train_lists_the_fused_updates_with_their_decay() {
-    // Two threads and a batch that splits the products: the updates in
-    // one pass at the end (on one thread, or when nothing is split, each W's
-    // in its ∂W product: below).
+    // Two threads and a batch that splits the products (a learned
+    // activation: no chains): the updates in one pass at the end (on one
+    // thread, when nothing is split or in a chain, each W's in its ∂W
+    // product: below).
     check_train_lists(
         "input 4; dense 8 prelu; dense 2; optim sgd lr=0.1 momentum=0.9 weight_decay=0.01 decay_bias=false; train batch=40000",
         "2",
@@ -852,14 +853,16 @@ fn check_train_lists_the_fused_updates_with_their_decay() {
         ],
     );
     // AdamW's decay is decoupled; the loss's L2 term is coupled, and its
-    // value is a step of its own.
+    // value is a step of its own. The layers chain (parameter-free
+    // activations, small products): each W's update in its ∂W blocks, the
+    // biases' at the end.
     check_train_lists(
         "input 4; dense 8 relu; dense 2; loss mse l2=0.5; optim adamw weight_decay=0.1; train batch=40000",
         "2",
         &[
             "loss mse + 0.5·Σ w² (l2, over the weights)",
             "l2 penalty    loss += 0.5·Σ W1²   32",
-            "W1…W2 ← adamw(W1…W2, dW1…dW2, W1.exp_avg…W2.exp_avg, W1.exp_avg_sq…W2.exp_avg_sq), weight_decay 0.1 decoupled (AdamW), l2 2ρ=1 coupled (the loss's L2 term)   48",
+            "5.3  linear ∂W+upd dW1 = delta1ᵀ·x, db1 = Σ delta1; tile by tile W1 ← adamw(W1, dW1, W1.exp_avg, W1.exp_avg_sq), weight_decay 0.1 decoupled (AdamW), l2 2ρ=1 coupled (the loss's L2 term)   (40000×8)ᵀ·(40000×4)  ×2",
             "b1 ← adamw(b1, db1, b1.exp_avg, b1.exp_avg_sq), weight_decay 0.1 decoupled (AdamW)   8",
         ],
     );

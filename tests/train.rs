@@ -428,14 +428,15 @@ fn training_steps_are_bit_identical_for_1_2_and_3_threads() {
     // Wide enough that the compiler splits the products (into 3 row blocks
     // on 3 threads) and the updates:
     // with parameter-free activations as chains (all layers' forward
-    // products in one call of the workers, all ∂x then all ∂W in two more),
-    // with a learned one step by step.
+    // products in one call of the workers, all ∂x then all ∂W in two more,
+    // each ∂W block updating its rows of W), with a learned one step by
+    // step.
     let chained = "input 128; dense 128 tanh; dense 128 relu x4; dense 10; data blobs n=512 test=0; \
                    optim adam lr=0.001 weight_decay=0.01; train steps=6 batch=96 seed=5";
     // The top layer's activation backward starts the ∂x chain.
     let top_act = chained.replace("dense 10;", "dense 10 sigmoid; loss mse;");
     let learned = chained.replace("128 relu x4", "128 prelu x4");
-    let chained_kinds = ["Chain { of: Forward", "Chain { of: Backward", "Update"];
+    let chained_kinds = ["Chain { of: Forward", "Chain { of: Backward"];
     let learned_kinds = [
         "Linear",
         "LinearBackwardInput",
@@ -464,6 +465,17 @@ fn training_steps_are_bit_identical_for_1_2_and_3_threads() {
                 plan.steps
             );
         }
+        // A chain's ∂W blocks update W, split as the products are.
+        let fused_split = plan.chains.iter().flatten().any(|s| {
+            matches!(
+                s,
+                Step::LinearBackwardParams {
+                    update: Some(_),
+                    ..
+                }
+            ) && s.parts() > 1
+        });
+        assert_eq!(fused_split, !plan.chains.is_empty(), "{text}");
         // The plans differ in their scratch (a one-thread plan updates layer
         // by layer through one ∂W buffer), not in what a step leaves behind.
         // (The last step ran as `ran()` says: one way, then the other.)
