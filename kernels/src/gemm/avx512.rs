@@ -67,6 +67,28 @@ macro_rules! k_loop {
     };
 }
 
+/// `$then!([rows])` with the first rows of `[$rows]`, one for each `_` of
+/// the count.
+macro_rules! first_rows {
+    ($then:ident; [$($taken:tt)*]; [$row:tt, $($rest:tt)*]; [_ $($count:tt)*]) => {
+        first_rows!($then; [$($taken)* $row,]; [$($rest)*]; [$($count)*])
+    };
+    ($then:ident; [$($taken:tt)*]; [$($rest:tt)*]; []) => {
+        $then!([$($taken)*])
+    };
+}
+
+/// `$then!` on the first R of the 12 rows `$rows`, R = 10, 11 or 12.
+macro_rules! r_rows {
+    ($r:expr, $then:ident, $rows:tt) => {
+        match $r {
+            12 => first_rows!($then; []; $rows; [_ _ _ _ _ _ _ _ _ _ _ _]),
+            11 => first_rows!($then; []; $rows; [_ _ _ _ _ _ _ _ _ _ _]),
+            _ => first_rows!($then; []; $rows; [_ _ _ _ _ _ _ _ _ _]),
+        }
+    };
+}
+
 /// Runs `kc` k steps of an R×32 tile on `acc` (R = 10, 11 or 12, see
 /// [`runs`]): for p = 0..kc and every row r < R, `acc[2r + v] ← fma(A(r,
 /// p), B(p, 16v..16v + 16), acc[2r + v])`. A(r, p) is at `a + r·lda + p`
@@ -77,8 +99,6 @@ macro_rules! k_loop {
 /// For r < R and p < kc, A(r, p) and the 32 floats of B row p must be
 /// valid for reading; `lda`, `ldb` and `kc` small enough that the byte
 /// offsets fit an `isize` (they index slices).
-// Every row of every tile written out: long by design.
-#[allow(clippy::too_many_lines)]
 #[inline(always)]
 pub(super) unsafe fn k_steps<const R: usize, const BY_ROWS: bool>(
     acc: &mut Tile,
@@ -113,8 +133,10 @@ pub(super) unsafe fn k_steps<const R: usize, const BY_ROWS: bool>(
         // SAFETY: the caller's contract: reads of A and B only, at the
         // addresses its doc gives; no stack use.
         unsafe {
-            match R {
-                12 => by_rows!([
+            r_rows!(
+                R,
+                by_rows,
+                [
                     (0, 1, "zmm30", "[{ap}]"),
                     (2, 3, "zmm31", "[{ap} + {l}]"),
                     (4, 5, "zmm30", "[{ap} + 2*{l}]"),
@@ -127,33 +149,8 @@ pub(super) unsafe fn k_steps<const R: usize, const BY_ROWS: bool>(
                     (18, 19, "zmm31", "[{a6} + {l3}]"),
                     (20, 21, "zmm30", "[{a6} + 4*{l}]"),
                     (22, 23, "zmm31", "[{a6} + {l5}]"),
-                ]),
-                11 => by_rows!([
-                    (0, 1, "zmm30", "[{ap}]"),
-                    (2, 3, "zmm31", "[{ap} + {l}]"),
-                    (4, 5, "zmm30", "[{ap} + 2*{l}]"),
-                    (6, 7, "zmm31", "[{ap} + {l3}]"),
-                    (8, 9, "zmm30", "[{ap} + 4*{l}]"),
-                    (10, 11, "zmm31", "[{ap} + {l5}]"),
-                    (12, 13, "zmm30", "[{a6}]"),
-                    (14, 15, "zmm31", "[{a6} + {l}]"),
-                    (16, 17, "zmm30", "[{a6} + 2*{l}]"),
-                    (18, 19, "zmm31", "[{a6} + {l3}]"),
-                    (20, 21, "zmm30", "[{a6} + 4*{l}]"),
-                ]),
-                _ => by_rows!([
-                    (0, 1, "zmm30", "[{ap}]"),
-                    (2, 3, "zmm31", "[{ap} + {l}]"),
-                    (4, 5, "zmm30", "[{ap} + 2*{l}]"),
-                    (6, 7, "zmm31", "[{ap} + {l3}]"),
-                    (8, 9, "zmm30", "[{ap} + 4*{l}]"),
-                    (10, 11, "zmm31", "[{ap} + {l5}]"),
-                    (12, 13, "zmm30", "[{a6}]"),
-                    (14, 15, "zmm31", "[{a6} + {l}]"),
-                    (16, 17, "zmm30", "[{a6} + 2*{l}]"),
-                    (18, 19, "zmm31", "[{a6} + {l3}]"),
-                ]),
-            }
+                ]
+            )
         };
     } else {
         macro_rules! panel {
@@ -168,8 +165,10 @@ pub(super) unsafe fn k_steps<const R: usize, const BY_ROWS: bool>(
         }
         // SAFETY: as above.
         unsafe {
-            match R {
-                12 => panel!([
+            r_rows!(
+                R,
+                panel,
+                [
                     (0, 1, "zmm30", "[{ap}]"),
                     (2, 3, "zmm31", "[{ap} + 4]"),
                     (4, 5, "zmm30", "[{ap} + 8]"),
@@ -182,33 +181,8 @@ pub(super) unsafe fn k_steps<const R: usize, const BY_ROWS: bool>(
                     (18, 19, "zmm31", "[{ap} + 36]"),
                     (20, 21, "zmm30", "[{ap} + 40]"),
                     (22, 23, "zmm31", "[{ap} + 44]"),
-                ]),
-                11 => panel!([
-                    (0, 1, "zmm30", "[{ap}]"),
-                    (2, 3, "zmm31", "[{ap} + 4]"),
-                    (4, 5, "zmm30", "[{ap} + 8]"),
-                    (6, 7, "zmm31", "[{ap} + 12]"),
-                    (8, 9, "zmm30", "[{ap} + 16]"),
-                    (10, 11, "zmm31", "[{ap} + 20]"),
-                    (12, 13, "zmm30", "[{ap} + 24]"),
-                    (14, 15, "zmm31", "[{ap} + 28]"),
-                    (16, 17, "zmm30", "[{ap} + 32]"),
-                    (18, 19, "zmm31", "[{ap} + 36]"),
-                    (20, 21, "zmm30", "[{ap} + 40]"),
-                ]),
-                _ => panel!([
-                    (0, 1, "zmm30", "[{ap}]"),
-                    (2, 3, "zmm31", "[{ap} + 4]"),
-                    (4, 5, "zmm30", "[{ap} + 8]"),
-                    (6, 7, "zmm31", "[{ap} + 12]"),
-                    (8, 9, "zmm30", "[{ap} + 16]"),
-                    (10, 11, "zmm31", "[{ap} + 20]"),
-                    (12, 13, "zmm30", "[{ap} + 24]"),
-                    (14, 15, "zmm31", "[{ap} + 28]"),
-                    (16, 17, "zmm30", "[{ap} + 32]"),
-                    (18, 19, "zmm31", "[{ap} + 36]"),
-                ]),
-            }
+                ]
+            )
         };
     }
     // SAFETY: as above.
