@@ -15,10 +15,14 @@
 //!   and through the whole gemm the change gained 5–13 % on every layer
 //!   shape of the bench configs (on the Xeon, with the other hyperthread
 //!   busy, the 24×16 form had measured better; re-measure when tuning for
-//!   another core). Edge tiles use the same kernel with fewer rows or one
-//!   vector (const generics; rows are cut into tiles of nearly equal
-//!   height, so there is no thin last tile); a partial N tail runs on a
-//!   local, padded copy of its C tile. Without AVX-512 (16 vector
+//!   another core). With AVX-512 the k loop of the tiles of 10 to 12
+//!   rows is inline assembly (`avx512`): rustc 1.95 spilled an
+//!   accumulator of the 12-row loop and chained the others' A addresses,
+//!   which cost 3–10 % of the bench configs' step on an Intel Xeon. Edge
+//!   tiles use the same kernel with fewer rows or one vector (const
+//!   generics; rows are cut into tiles of nearly equal height, so there
+//!   is no thin last tile); a partial N tail runs on a local, padded copy
+//!   of its C tile. Without AVX-512 (16 vector
 //!   registers) the tile is 6×16, 12 registers of accumulators (see
 //!   `MR`); the rest of this design is the same.
 //! * The kernel reads A(i + r, p) at `ap[p*lda + r]`: a k step's MR values
@@ -1566,12 +1570,11 @@ mod tests {
     /// The determinism contract, bit for bit: every element is
     /// `acc ← β·c` (0 if β = 0, c if β = 1), then `acc ← fma(a_ip, b_pj,
     /// acc)` for p = 0, 1, …, k−1, whatever the path (a multiply and an
-    /// add without FMA). The shapes reach the
-    /// full-width tiles of 12, 11 and 10 rows (the assembly loops with
-    /// AVX-512) with A's rows read in place (NN/NT, one N block), from
-    /// packed micro-panels (NN/NT with N > 256, TN's strided A) and in
-    /// place strided (TN), over several K blocks, with the edge tiles
-    /// around them.
+    /// add without FMA). The shapes reach the full-width tiles of 12, 11
+    /// and 10 rows (the assembly loops with AVX-512) with A's rows read in
+    /// place (NN/NT, one N block), from packed micro-panels (NN/NT with
+    /// N > 256, TN's strided A) and in place strided (TN), over several K
+    /// blocks, with the edge tiles around them.
     #[test]
     fn every_element_is_its_scalar_fma_chain_bit_for_bit() {
         for layout in LAYOUTS {
