@@ -62,7 +62,7 @@ pub fn mse_forward_backward(
 }
 
 /// Softmax cross-entropy on logits (rows, cols) with class indices `labels`
-/// (rows, stored as f32, exact below 2²⁴): L = mean_r(logsumexp(z_r) - z_r[y_r]),
+/// (rows, stored as f32, exact below 2²⁴): L = mean_r(logsumexp(z_r) - z_r\[y_r\]),
 /// computed with the max subtracted. Overwrites `grad` with
 /// (softmax(z) - onehot(y))/rows.
 pub fn cross_entropy_forward_backward(

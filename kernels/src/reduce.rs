@@ -339,7 +339,7 @@ fn narrow(keys: &mut [u32], rank: usize) -> (&mut [u32], usize) {
 /// order, to the front of `keys` (at least `x.len()` long); returns how many.
 ///
 /// With AVX2 or AVX-512, a vector at a time: the matching lanes are packed
-/// ([`pack`](crate::pack)) and the whole vector stored where the kept keys
+/// (`pack`) and the whole vector stored where the kept keys
 /// end (the unmatched lanes are overwritten by the next store). One at a
 /// time, each store's place depends on every earlier comparison. (AMD Zen
 /// 3, AVX2, a ReLU's 38 400 values: `cargo bench --bench stats`'s

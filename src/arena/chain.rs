@@ -126,7 +126,7 @@ impl Chain {
     /// `arena_len` floats, or why it cannot be run in parts:
     /// * every range lies in the arena, every matrix has whole rows (the
     ///   division's rows for a step by rows), and a step has at most
-    ///   [`MAX_WRITE`], [`MAX_READ`], [`MAX_WHOLE`] of each;
+    ///   `MAX_WRITE`, `MAX_READ`, `MAX_WHOLE` of each;
     /// * within a step, what it writes overlaps nothing else it names;
     /// * steps by rows: a written matrix overlaps nothing one of them reads
     ///   whole, and any matrix of theirs it overlaps is the same one (same

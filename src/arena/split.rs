@@ -87,7 +87,7 @@ impl Default for SplitChoice {
 }
 
 impl SplitChoice {
-    /// Starts by alternating the two ways until each has [`KEEP`] times.
+    /// Starts by alternating the two ways until each has `KEEP` times.
     pub fn new() -> Self {
         SplitChoice {
             times: Default::default(),

@@ -22,7 +22,7 @@ use std::time::Instant;
 pub struct BenchOptions {
     /// Timed steps (after the warm-up).
     pub steps: usize,
-    /// Also time a probe measurement ([`probe_report`]).
+    /// Also time a probe measurement (`probe_report`).
     pub statistics: bool,
 }
 

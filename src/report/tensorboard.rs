@@ -67,7 +67,7 @@ pub enum Kind {
 }
 
 /// tensorflow.HistogramProto: bucket i counts the values in
-/// (bucket_limit[i-1], bucket_limit[i]].
+/// (bucket_limit\[i-1\], bucket_limit\[i\]\].
 #[derive(Clone, PartialEq, Message)]
 pub struct HistogramProto {
     #[prost(double, tag = "1")]

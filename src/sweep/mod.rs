@@ -1,7 +1,7 @@
-//! Sweeps: a grid of points over spec keys and overrides ([`grid`]), one
-//! run per point ([`run_point`]) giving one JSON line ([`record`]),
+//! Sweeps: a grid of points over spec keys and overrides (`grid`), one
+//! run per point ([`run_point`]) giving one JSON line (`record`),
 //! appended to a results file that shards share and re-runs resume from
-//! ([`results`]).
+//! (`results`).
 
 mod grid;
 mod record;

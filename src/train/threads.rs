@@ -34,9 +34,9 @@ pub struct ThreadChoice {
 
 /// The threads to train `spec` on when the user chose none: all of
 /// `resources.threads` if the compiled step splits anything and runs
-/// measurably faster that way (by [`MARGIN`]), else one. Times training
+/// measurably faster that way (by `MARGIN`), else one. Times training
 /// steps of two throwaway executors (the spec's initial weights, a batch
-/// of zeros), interleaved, for at most [`BUDGET`] after a warm-up.
+/// of zeros), interleaved, for at most `BUDGET` after a warm-up.
 pub fn measured_threads(spec: &Spec, resources: Resources) -> Result<ThreadChoice, Error> {
     let all = ThreadChoice {
         threads: resources.threads,

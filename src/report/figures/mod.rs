@@ -89,7 +89,7 @@ pub fn layer_color(i: usize, n: usize) -> RGBColor {
     ViridisRGB::get_color(t)
 }
 
-/// Whether layer `i` of `n` gets a legend entry: at most [`MAX_LEGEND`]
+/// Whether layer `i` of `n` gets a legend entry: at most `MAX_LEGEND`
 /// of them, evenly spread, the first and the last always.
 pub fn in_legend(i: usize, n: usize) -> bool {
     if n <= MAX_LEGEND {
