@@ -225,8 +225,8 @@ fn schedule(
     // all layers pass through (config D: 5 % of the step, arena 11.0 → 8.0
     // MiB); W's update is in its ∂W product (below). Several: one pass at
     // the end, split over the threads (but W's in a chained plan's ∂W
-    // blocks, below). A layer's W, just read by every
-    // thread's share of its ∂x, is then in every core's cache, and each
+    // blocks, below). A layer's W, just read by every thread's share of
+    // its ∂x, is then in every core's cache, and each
     // write would first take it from the others (config D at two threads:
     // the updates' share of the step 11 → 21–25 %). Only small layers: the
     // other updates in one pass too, fewer steps (config A: 6 % of the
@@ -277,8 +277,8 @@ fn schedule(
     // fetch-ahead (the layer below's blocks, which write that state, run
     // in the same call): config D at two threads, every step split, on
     // an Intel Xeon whose pass at the end took 19 % of that step, 0.95×
-    // the step (the fastest host of three; on a noisier one it changed
-    // nothing measurable). Split plans of large products keep the pass at
+    // the step (on a noisier Xeon host the day before, nothing
+    // measurable). Split plans of large products keep the pass at
     // the end: fused there, C's two-thread step took 1.10–1.16× as long
     // and B's 0.94–1.02× (3 ABBA rounds each, the same Xeon).
     let (fused, apart) = if training && (threads == 1 || chained) {
@@ -667,8 +667,7 @@ fn last_steps(
     steps
 }
 
-/// Each layer's W update fused into its ∂W product (see [`fused_update`];
-/// without fetching the next update's state ahead unless `fetch_ahead`),
+/// Each layer's W update fused into its ∂W product (see [`fused_update`]),
 /// and the parameter buffers left to update apart.
 fn fuse_w_updates(
     params: &[ParamBufs],
@@ -680,11 +679,7 @@ fn fuse_w_updates(
     let mut apart = Vec::new();
     for pb in params {
         if pb.param == layers[pb.layer].w {
-            let mut update = fused_update(pb, params, layers, buffers);
-            if !fetch_ahead {
-                update.ahead = None;
-            }
-            fused[pb.layer] = Some(update);
+            fused[pb.layer] = Some(fused_update(pb, params, layers, buffers, fetch_ahead));
         } else {
             apart.push(*pb);
         }
@@ -693,7 +688,8 @@ fn fuse_w_updates(
 }
 
 /// A one-thread plan's update of W, fused into its ∂W product (which runs
-/// after the layer's ∂x, the last step to read W). It fetches the state of
+/// after the layer's ∂x, the last step to read W). With `fetch_ahead` (not
+/// in a chain, see `schedule`) it fetches the state of
 /// the layer below's W update into L2 before the product, two products
 /// ahead of that update (this ∂W and the ∂x below), when that W is over
 /// [`SMALL_W`] floats: the state was last touched a step ago, and one
@@ -708,8 +704,10 @@ fn fused_update(
     params: &[ParamBufs],
     layers: &[LayerBufs],
     buffers: &[BufferInfo],
+    fetch_ahead: bool,
 ) -> FusedUpdate {
-    let ahead = pb.layer.checked_sub(1).and_then(|down| {
+    let below = pb.layer.checked_sub(1).filter(|_| fetch_ahead);
+    let ahead = below.and_then(|down| {
         params
             .iter()
             .find(|q| q.param == layers[down].w)
