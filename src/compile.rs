@@ -57,8 +57,7 @@ impl Resources {
 pub const MIN_SPLIT_FLOPS: u64 = 1 << 21;
 /// A W of at most this many floats (32 KiB) is small: a network of only
 /// small layers keeps its parameters in cache from step to step, and gains
-/// nothing from updates layer by layer (see [`compile`]'s `per_layer`) or
-/// from fetching their state ahead.
+/// nothing from updates layer by layer (see [`compile`]'s `per_layer`).
 pub const SMALL_W: usize = 8192;
 /// Above this many FLOPs a product makes a multi-thread plan step by step
 /// instead of chained (see [`compile`]): a call of the workers then costs
@@ -272,17 +271,22 @@ fn schedule(
     // reads ∂W back (see `FusedUpdate`; config D on an Intel Xeon: ∂W and
     // the updates 40.7 → 38.9 % of the step, the fastest step 0.97×: the
     // rest is most likely W and its state to and from L3). Biases and
-    // activation parameters keep their update steps. A chained plan's ∂W
-    // blocks too, each updating the rows of W it computed, without the
-    // fetch-ahead (the layer below's blocks, which write that state, run
-    // in the same call): config D at two threads, every step split, on
-    // an Intel Xeon whose pass at the end took 19 % of that step, 0.95×
-    // the step (on a noisier Xeon host the day before, nothing
-    // measurable). Split plans of large products keep the pass at
-    // the end: fused there, C's two-thread step took 1.10–1.16× as long
-    // and B's 0.94–1.02× (3 ABBA rounds each, the same Xeon).
+    // activation parameters keep their update steps. (The optimizer state
+    // of the layer below's update was once prefetched into L2 before each
+    // ∂W product, one burst of prefetches: D took 0.96× the step with it
+    // on an Intel Xeon host. On a later Xeon host (Sapphire Rapids, after
+    // the assembly k loop), D took 0.965× the step without it, B 0.988×, C
+    // 0.976× (medians of 5–7 ABBA rounds), and a slice fetched per
+    // finished tile 1.02× against none; so it went.) A chained plan's ∂W
+    // blocks too, each updating the rows of W it computed: config D at
+    // two threads, every step split, on an Intel Xeon whose pass at the
+    // end took 19 % of that step, 0.95× the step (on a noisier Xeon host
+    // the day before, nothing measurable). Split plans of large products
+    // keep the pass at the end: fused there, C's two-thread step took
+    // 1.10–1.16× as long and B's 0.94–1.02× (3 ABBA rounds each, the same
+    // Xeon).
     let (fused, apart) = if training && (threads == 1 || chained) {
-        fuse_w_updates(&params, &layers, &lay.buffers, !chained)
+        fuse_w_updates(&params, &layers)
     } else {
         (vec![None; layers.len()], params.clone())
     };
@@ -667,59 +671,27 @@ fn last_steps(
     steps
 }
 
-/// Each layer's W update fused into its ∂W product (see [`fused_update`]),
+/// Each layer's W update fused into its ∂W product (see [`FusedUpdate`]),
 /// and the parameter buffers left to update apart.
 fn fuse_w_updates(
     params: &[ParamBufs],
     layers: &[LayerBufs],
-    buffers: &[BufferInfo],
-    fetch_ahead: bool,
 ) -> (Vec<Option<FusedUpdate>>, Vec<ParamBufs>) {
     let mut fused = vec![None; layers.len()];
     let mut apart = Vec::new();
     for pb in params {
         if pb.param == layers[pb.layer].w {
-            fused[pb.layer] = Some(fused_update(pb, params, layers, buffers, fetch_ahead));
+            fused[pb.layer] = Some(FusedUpdate {
+                param: pb.param,
+                state: pb.state,
+                decay: pb.decay,
+                l2: pb.l2,
+            });
         } else {
             apart.push(*pb);
         }
     }
     (fused, apart)
-}
-
-/// A one-thread plan's update of W, fused into its ∂W product (which runs
-/// after the layer's ∂x, the last step to read W). With `fetch_ahead` (not
-/// in a chain, see `schedule`) it fetches the state of
-/// the layer below's W update into L2 before the product, two products
-/// ahead of that update (this ∂W and the ∂x below), when that W is over
-/// [`SMALL_W`] floats: the state was last touched a step ago, and one
-/// short run a layer is too little for the hardware prefetcher (config D:
-/// the updates' share of the step 12 → 7–9 % as steps of their own; on an
-/// Intel Xeon, without it D took 1.04× the median step and 1.13× the
-/// fastest, B 1.0× and 0.96×, over 5–10 ABBA rounds; fetching a slice
-/// per finished tile instead was no faster). A smaller one is cheap to
-/// fetch or still in cache.
-fn fused_update(
-    pb: &ParamBufs,
-    params: &[ParamBufs],
-    layers: &[LayerBufs],
-    buffers: &[BufferInfo],
-    fetch_ahead: bool,
-) -> FusedUpdate {
-    let below = pb.layer.checked_sub(1).filter(|_| fetch_ahead);
-    let ahead = below.and_then(|down| {
-        params
-            .iter()
-            .find(|q| q.param == layers[down].w)
-            .filter(|q| buffers[q.param.0].len > SMALL_W)
-    });
-    FusedUpdate {
-        param: pb.param,
-        state: pb.state,
-        ahead: ahead.map(|q| q.state),
-        decay: pb.decay,
-        l2: pb.l2,
-    }
 }
 
 /// The update of the one buffer `pb` (`len` values), on one thread.
@@ -1022,21 +994,10 @@ mod tests {
         assert_eq!(starts.len(), stats.layers.len());
     }
 
-    /// The optimizer state of the W below `pb`'s layer if that W is large.
-    fn state_below(plan: &Plan, pb: &ParamBufs) -> Option<[Buf; 3]> {
-        let below = pb.layer.checked_sub(1).map(|d| plan.layers[d].w);
-        let large = below.filter(|&w| plan.buffer(w).len > SMALL_W)?;
-        plan.params
-            .iter()
-            .find(|q| q.param == large)
-            .map(|q| q.state)
-    }
-
     /// One thread: every parameter buffer is updated by exactly one step,
     /// after the last step that reads it (its layer's ∂x, or the activation
     /// backward for PReLU/SReLU parameters) and after (or, for W, in) its
-    /// gradient's step: W's in its ∂W product, which fetches the state of
-    /// the layer below's W when that W is large; the others in steps of
+    /// gradient's step: W's in its ∂W product; the others in steps of
     /// their own right after their layer's backward, with no other write to
     /// the shared ∂W buffer in between.
     #[test]
@@ -1093,23 +1054,12 @@ mod tests {
                         ..
                     } => {
                         assert_eq!((pb.param, u), (l.w, own[0]), "{text}: {name}");
-                        assert_eq!(fused.ahead, state_below(&plan, pb), "{text}: {name}");
                         assert_eq!(fused.state, pb.state, "{text}: {name}");
                         (fused.decay, fused.l2)
                     }
                     _ => unreachable!(),
                 };
                 assert_eq!((decay, l2), (pb.decay, pb.l2), "{text}: {name}");
-            }
-            if text.contains("dense 96 tanh") {
-                let fetches = plan.steps.iter().filter(|s| {
-                    matches!(s, Step::LinearBackwardParams { update: Some(u), .. } if u.ahead.is_some())
-                });
-                assert_eq!(
-                    fetches.count(),
-                    3,
-                    "{text}: W3 and W4 fetch for W2 and W3, W5 for W4"
-                );
             }
             // ∂W is one buffer, as wide as the widest layer's.
             let starts: BTreeSet<usize> = plan
@@ -1137,9 +1087,10 @@ mod tests {
             updates[0].contains("b1…b7 ← adam(b1…b7, db1…db7"),
             "{updates:?}"
         );
-        let fused = plan.steps.iter().filter(|s| {
-            matches!(s, Step::LinearBackwardParams { update: Some(u), .. } if u.ahead.is_none())
-        });
+        let fused = plan
+            .steps
+            .iter()
+            .filter(|s| s.kind().contains("W's update"));
         assert_eq!(fused.count(), 7);
     }
 
@@ -1264,11 +1215,6 @@ mod tests {
             };
             assert!(kind.contains(want), "{i}: {backward:?}");
         }
-        let ahead = plan.chains[1].iter().filter_map(|s| match *s {
-            Step::LinearBackwardParams { update, .. } => Some(update.expect("fused").ahead),
-            _ => None,
-        });
-        assert!(ahead.into_iter().all(|a| a.is_none()), "no fetch-ahead");
         // The ∂W products keep their own blocks (the 64×10 and 64×64 ones
         // whole), every other step runs on the chain's row blocks.
         let blocks: Vec<usize> = plan.chains[1].iter().map(Step::parts).collect();

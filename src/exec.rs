@@ -616,19 +616,17 @@ fn access(plan: &Plan, step: &Step) -> Access {
             update,
             ..
         } => {
-            let (mut write, mut read_whole) =
-                (vec![m(dw, fan_in), m(db, 1)], vec![whole(delta), whole(x)]);
+            let mut write = vec![m(dw, fan_in), m(db, 1)];
             if let Some(u) = update {
                 // W, then the state slots in use (they come first).
                 let used = |b: &Buf| plan.buffer(*b).len > 0;
                 let own = std::iter::once(u.param).chain(u.state);
                 write.extend(own.filter(used).map(|b| m(b, fan_in)));
-                read_whole.extend(u.ahead.into_iter().flatten().filter(used).map(whole));
             }
             Access {
                 write,
                 read: vec![],
-                whole: read_whole,
+                whole: vec![whole(delta), whole(x)],
             }
         }
         Step::ActivationBackward {
@@ -687,10 +685,7 @@ fn run_block(step: &Step, v: Views, optim: Option<(&Optim, Progress)>) {
             // A block of ∂W's rows (units) and the same block of ∂b (and
             // with a fused update of W and its state).
             let [dw, db, theta, s0, s1, s2] = v.write;
-            let [delta, x, ahead @ ..] = v.whole;
-            for state in ahead {
-                prefetch(state);
-            }
+            let [delta, x] = v.whole;
             let ops = Operands {
                 a: delta,
                 b: x,

@@ -179,9 +179,6 @@ pub enum Step {
 pub struct FusedUpdate {
     pub param: Buf,
     pub state: [Buf; 3],
-    /// Optimizer state to fetch into cache before the product, for a later
-    /// update (a one-thread plan's layer below: see `compile`), or none.
-    pub ahead: Option<[Buf; 3]>,
     pub decay: f64,
     pub l2: f64,
 }
@@ -586,11 +583,6 @@ impl Plan {
                 // "…; tile by tile W1 ← sgd(W1, dW1, …)".
                 let (_, update, ..) = self.update_parts(&u.as_step(dw, units * fan_in));
                 what += &format!("; tile by tile {update}");
-                if let Some(ahead) = u.ahead {
-                    let used = ahead.iter().filter(|&&b| self.buffer(b).len > 0);
-                    let names: Vec<&str> = used.map(|&b| self.name(b)).collect();
-                    what += &format!("; fetches {} ahead", names.join(", "));
-                }
                 ("linear ∂W+upd".into(), what, size, parts)
             }
             Step::LinearBackwardInput {

@@ -873,8 +873,7 @@ fn check_train_lists_the_fused_updates_with_their_decay() {
         "1",
         &[
             "   5  linear ∂x     delta2 = delta3·W3 ⊙ tanh'(a2)   (5×2)·(2×128)",
-            // W2 is over 32 KiB: its optimizer state is fetched ahead.
-            "   6  linear ∂W+upd dW3 = delta3ᵀ·a2, db3 = Σ delta3; tile by tile W3 ← sgd(W3, dW3, W3.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay); fetches W2.momentum_buffer ahead   (5×2)ᵀ·(5×128)",
+            "   6  linear ∂W+upd dW3 = delta3ᵀ·a2, db3 = Σ delta3; tile by tile W3 ← sgd(W3, dW3, W3.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay)   (5×2)ᵀ·(5×128)",
             "   7  update        b3 ← sgd(b3, db3, b3.momentum_buffer)   2",
             "   8  linear ∂x     delta1 = delta2·W2 ⊙ relu'(a1)   (5×128)·(128×128)",
             "  11  linear ∂W+upd dW1 = delta1ᵀ·x, db1 = Σ delta1; tile by tile W1 ← sgd(W1, dW1, W1.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay)   (5×128)ᵀ·(5×4)",

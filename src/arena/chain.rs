@@ -28,7 +28,7 @@ use std::ops::Range;
 /// Most written matrices, row-blocked reads and whole reads of one step.
 pub const MAX_WRITE: usize = 6;
 pub const MAX_READ: usize = 2;
-pub const MAX_WHOLE: usize = 5;
+pub const MAX_WHOLE: usize = 2;
 
 /// A matrix in the arena: `range` holds rows of `row_len` floats.
 #[derive(Clone, Debug, PartialEq, Eq)]
