@@ -1586,6 +1586,11 @@ mod tests {
                 (22, 70, 64),
                 (20, 40, 300),
                 (64, 130, 96),
+                // An odd last K block (the assembly's step after its
+                // loop of two k steps), and k = 1.
+                (24, 41, 64),
+                (36, 263, 300),
+                (12, 1, 32),
             ];
             for (m, k, n) in shapes {
                 for beta in [0.0, 1.0, 0.5] {
