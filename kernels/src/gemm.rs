@@ -15,10 +15,10 @@
 //!   and through the whole gemm the change gained 5–13 % on every layer
 //!   shape of the bench configs (on the Xeon, with the other hyperthread
 //!   busy, the 24×16 form had measured better; re-measure when tuning for
-//!   another core). With AVX-512 the k loop of the tiles of 10 to 12
-//!   rows is inline assembly (`avx512`): rustc 1.95 spilled an
-//!   accumulator of the 12-row loop and chained the others' A addresses,
-//!   which cost 3–10 % of the bench configs' step on an Intel Xeon. Edge
+//!   another core). With AVX-512 the k loop of the full-width tiles is
+//!   inline assembly (`avx512`): rustc 1.95 spilled an accumulator of
+//!   the 12-row loop and chained the 10/11-row ones' A addresses, which
+//!   cost 3–10 % of the bench configs' step on an Intel Xeon. Edge
 //!   tiles use the same kernel with fewer rows or one vector (const
 //!   generics; rows are cut into tiles of nearly equal height, so there
 //!   is no thin last tile); a partial N tail runs on a local, padded copy
@@ -1209,9 +1209,9 @@ unsafe fn kernel<const R: usize, const V: usize, const BY_ROWS: bool>(
             }
         };
     }
-    // LOOP 1: the k steps. The full-width tiles of 10 to 12 rows with
-    // AVX-512 run them in assembly (see `avx512`: LLVM spilled one of
-    // these loops and slowed others).
+    // LOOP 1: the k steps. The full-width tiles with AVX-512 run them in
+    // assembly (see `avx512`: LLVM spilled one of these loops and slowed
+    // others).
     #[cfg(all(target_arch = "x86_64", target_feature = "avx512f"))]
     if avx512::runs(R) && V == 2 {
         let mut acc = [
@@ -1570,8 +1570,8 @@ mod tests {
     /// The determinism contract, bit for bit: every element is
     /// `acc ← β·c` (0 if β = 0, c if β = 1), then `acc ← fma(a_ip, b_pj,
     /// acc)` for p = 0, 1, …, k−1, whatever the path (a multiply and an
-    /// add without FMA). The shapes reach the full-width tiles of 12, 11
-    /// and 10 rows (the assembly loops with AVX-512) with A's rows read in
+    /// add without FMA). The shapes reach full-width tiles of every height
+    /// (the assembly loops with AVX-512) with A's rows read in
     /// place (NN/NT, one N block), from packed micro-panels (NN/NT with
     /// N > 256, TN's strided A) and in place strided (TN), over several K
     /// blocks, with the edge tiles around them.
@@ -1591,6 +1591,12 @@ mod tests {
                 (24, 41, 64),
                 (36, 263, 300),
                 (12, 1, 32),
+                // Tiles of 1 to 9 rows.
+                (1, 9, 32),
+                (3, 41, 64),
+                (5, 20, 300),
+                (7, 33, 96),
+                (16, 33, 64),
             ];
             for (m, k, n) in shapes {
                 for beta in [0.0, 1.0, 0.5] {
