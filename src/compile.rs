@@ -59,6 +59,17 @@ pub const MIN_SPLIT_FLOPS: u64 = 1 << 21;
 /// small layers keeps its parameters in cache from step to step, and gains
 /// nothing from updates layer by layer (see [`compile`]'s `per_layer`).
 pub const SMALL_W: usize = 8192;
+/// In a plan split step by step (see [`MAX_CHAINED_FLOPS`]), a W of at
+/// most this many floats (1 MiB) is updated in the blocks of its split ∂W
+/// product, each thread the rows it computed, as on one thread; a larger
+/// one in the pass at the end, split over the threads. Two threads, 3–4
+/// ABBA rounds each on an Intel Xeon (Sapphire Rapids): fused, config B
+/// (W of 200 704 and 65 536 floats) took 0.92–0.94× the step (its pass at
+/// the end had taken 15 % of it), config C (W of 1 048 576 floats)
+/// 1.05–1.06×: its update, row by row of 256-column blocks 4 KiB apart,
+/// streams W and its state from L3 slower than the pass, which reads them
+/// end to end.
+pub const SPLIT_FUSE_MAX_W: usize = 1 << 18;
 /// Above this many FLOPs a product makes a multi-thread plan step by step
 /// instead of chained (see [`compile`]): a call of the workers then costs
 /// under 5 % of its share on two threads, and the chained ∂W products,
@@ -281,15 +292,12 @@ fn schedule(
     // blocks too, each updating the rows of W it computed: config D at
     // two threads, every step split, on an Intel Xeon whose pass at the
     // end took 19 % of that step, 0.95× the step (on a noisier Xeon host
-    // the day before, nothing measurable). Split plans of large products
-    // keep the pass at the end: fused there, C's two-thread step took
-    // 1.10–1.16× as long and B's 0.94–1.02× (3 ABBA rounds each, the same
-    // Xeon).
-    let (fused, apart) = if training && (threads == 1 || chained) {
-        fuse_w_updates(&params, &layers)
-    } else {
-        (vec![None; layers.len()], params.clone())
-    };
+    // the day before, nothing measurable). Split plans fuse the updates of
+    // W up to [`SPLIT_FUSE_MAX_W`] floats into their ∂W blocks too; larger
+    // ones keep the pass at the end.
+    let small = |pb: &ParamBufs| lay.buffers[pb.param.0].len <= SPLIT_FUSE_MAX_W;
+    let fuse = |pb: &ParamBufs| training && (threads == 1 || chained || small(pb));
+    let (fused, apart) = fuse_w_updates(&params, &layers, fuse);
     let mut updates = vec![Vec::new(); layers.len()];
     if per_layer {
         for pb in &apart {
@@ -671,16 +679,17 @@ fn last_steps(
     steps
 }
 
-/// Each layer's W update fused into its ∂W product (see [`FusedUpdate`]),
-/// and the parameter buffers left to update apart.
+/// Each layer's W update that `fuse` accepts fused into its ∂W product
+/// (see [`FusedUpdate`]), and the parameter buffers left to update apart.
 fn fuse_w_updates(
     params: &[ParamBufs],
     layers: &[LayerBufs],
+    fuse: impl Fn(&ParamBufs) -> bool,
 ) -> (Vec<Option<FusedUpdate>>, Vec<ParamBufs>) {
     let mut fused = vec![None; layers.len()];
     let mut apart = Vec::new();
     for pb in params {
-        if pb.param == layers[pb.layer].w {
+        if pb.param == layers[pb.layer].w && fuse(pb) {
             fused[pb.layer] = Some(FusedUpdate {
                 param: pb.param,
                 state: pb.state,

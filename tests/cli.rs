@@ -836,20 +836,27 @@ fn check_train_lists(net: &str, threads: &str, lines: &[&str]) {
 #[test]
 fn check_train_lists_the_fused_updates_with_their_decay() {
     // Two threads and a batch that splits the products (a learned
-    // activation: no chains): the updates in one pass at the end (on one
-    // thread, when nothing is split or in a chain, each W's in its ∂W
-    // product: below).
+    // activation: no chains): each W of at most 1 MiB updated in its ∂W
+    // product, split as it is; a larger one, and the biases and the
+    // activation's parameters, in a pass at the end.
+    check_train_lists(
+        "input 600; dense 600 prelu; dense 8 prelu; dense 2; optim sgd lr=0.1 momentum=0.9 weight_decay=0.01 decay_bias=false; train batch=64",
+        "2",
+        &[
+            "linear ∂W+upd dW2 = delta2ᵀ·a1, db2 = Σ delta2; tile by tile W2 ← sgd(W2, dW2, W2.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay)   (64×8)ᵀ·(64×600)",
+            "linear ∂W,∂b  dW1 = delta1ᵀ·x, db1 = Σ delta1   (64×600)ᵀ·(64×600)  ×2",
+            "update        W1 ← sgd(W1, dW1, W1.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay)   360000  ×2",
+            // Not decayed, so not with the weights.
+            "update        b1 ← sgd(b1, db1, b1.momentum_buffer)   600",
+            "update        p1 ← sgd(p1, dp1, p1.momentum_buffer)   600",
+        ],
+    );
     check_train_lists(
         "input 4; dense 8 prelu; dense 2; optim sgd lr=0.1 momentum=0.9 weight_decay=0.01 decay_bias=false; train batch=40000",
         "2",
         &[
             "batch:        40000 rows",
-            // The weights lie back to back: one update for both layers.
-            "W1…W2 ← sgd(W1…W2, dW1…dW2, W1.momentum_buffer…W2.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay)   48",
-            // Not decayed, so not with the weights; 8 floats, padded to 16,
-            // so not with b2 either.
-            "b1 ← sgd(b1, db1, b1.momentum_buffer)   8",
-            "p1 ← sgd(p1, dp1, p1.momentum_buffer)   8",
+            "linear ∂W+upd dW1 = delta1ᵀ·x, db1 = Σ delta1; tile by tile W1 ← sgd(W1, dW1, W1.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay)   (40000×8)ᵀ·(40000×4)  ×2",
         ],
     );
     // AdamW's decay is decoupled; the loss's L2 term is coupled, and its
