@@ -33,6 +33,23 @@ pub(super) const fn runs(rows: usize) -> bool {
     1 <= rows && rows <= 12
 }
 
+/// One k step, as one template string: B's two vectors from `$b0` and
+/// `$b1`, then for each row its A element broadcast from `$addr` and its
+/// two FMAs.
+macro_rules! k_step {
+    ($b0:literal, $b1:literal; $(($c:literal, $d:literal, $t:literal, $addr:literal)),*) => {
+        concat!(
+            "vmovups zmm28, zmmword ptr ", $b0, "\n",
+            "vmovups zmm29, zmmword ptr ", $b1, "\n",
+            $(
+                "vbroadcastss ", $t, ", dword ptr ", $addr, "\n",
+                "vfmadd231ps {", $c, ":z}, ", $t, ", zmm28\n",
+                "vfmadd231ps {", $d, ":z}, ", $t, ", zmm29\n",
+            )*
+        )
+    };
+}
+
 /// The k loop of one tile, two k steps an iteration: `$acc` the
 /// accumulators (`__m512`), then the rows as (accumulator of the first
 /// vector, of the second, broadcast register, A's address at this k step,
@@ -57,20 +74,8 @@ macro_rules! k_loop {
             "test {pairs}, {pairs}",
             "jz 3f",
             "2:",
-            "vmovups zmm28, zmmword ptr [{bp}]",
-            "vmovups zmm29, zmmword ptr [{bp} + 64]",
-            $(
-                concat!("vbroadcastss ", $t, ", dword ptr ", $addr),
-                concat!("vfmadd231ps {", $c, ":z}, ", $t, ", zmm28"),
-                concat!("vfmadd231ps {", $d, ":z}, ", $t, ", zmm29"),
-            )*
-            "vmovups zmm28, zmmword ptr [{bp} + {sb}]",
-            "vmovups zmm29, zmmword ptr [{bp} + {sb} + 64]",
-            $(
-                concat!("vbroadcastss ", $t, ", dword ptr ", $next),
-                concat!("vfmadd231ps {", $c, ":z}, ", $t, ", zmm28"),
-                concat!("vfmadd231ps {", $d, ":z}, ", $t, ", zmm29"),
-            )*
+            k_step!("[{bp}]", "[{bp} + 64]"; $(($c, $d, $t, $addr)),*),
+            k_step!("[{bp} + {sb}]", "[{bp} + {sb} + 64]"; $(($c, $d, $t, $next)),*),
             $($step,)*
             "lea {bp}, [{bp} + 2*{sb}]",
             "dec {pairs}",
@@ -78,13 +83,7 @@ macro_rules! k_loop {
             "3:",
             "test {odd}, {odd}",
             "jz 4f",
-            "vmovups zmm28, zmmword ptr [{bp}]",
-            "vmovups zmm29, zmmword ptr [{bp} + 64]",
-            $(
-                concat!("vbroadcastss ", $t, ", dword ptr ", $addr),
-                concat!("vfmadd231ps {", $c, ":z}, ", $t, ", zmm28"),
-                concat!("vfmadd231ps {", $d, ":z}, ", $t, ", zmm29"),
-            )*
+            k_step!("[{bp}]", "[{bp} + 64]"; $(($c, $d, $t, $addr)),*),
             "4:",
             $(inout(zmm_reg) $acc[$c], inout(zmm_reg) $acc[$d],)*
             bp = inout(reg) $b => _,
