@@ -436,7 +436,10 @@ fn training_steps_are_bit_identical_for_1_2_and_3_threads() {
     // The top layer's activation backward starts the ∂x chain.
     let top_act = chained.replace("dense 10;", "dense 10 sigmoid; loss mse;");
     let learned = chained.replace("128 relu x4", "128 prelu x4");
-    let wide = chained.replace("128 relu x4", "520 prelu x2");
+    // (With AMSGrad: three state buffers a parameter.)
+    let wide = chained
+        .replace("128 relu x4", "520 prelu x2")
+        .replace("optim adam", "optim adam amsgrad=true");
     let chained_kinds = ["Chain { of: Forward", "Chain { of: Backward"];
     let learned_kinds = ["Linear", "LinearBackwardInput", "LinearBackwardParams"];
     let wide_kinds = [&learned_kinds[..], &["Update"]].concat();
