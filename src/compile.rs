@@ -59,17 +59,18 @@ pub const MIN_SPLIT_FLOPS: u64 = 1 << 21;
 /// small layers keeps its parameters in cache from step to step, and gains
 /// nothing from updates layer by layer (see [`compile`]'s `per_layer`).
 pub const SMALL_W: usize = 8192;
-/// In a plan split step by step (see [`MAX_CHAINED_FLOPS`]), a W of at
-/// most this many floats (1 MiB) is updated in the blocks of its split ∂W
-/// product, each thread the rows it computed, as on one thread; a larger
-/// one in the pass at the end, split over the threads. Two threads, 3–4
-/// ABBA rounds each on an Intel Xeon (Sapphire Rapids): fused, config B
-/// (W of 200 704 and 65 536 floats) took 0.92–0.94× the step (its pass at
-/// the end had taken 15 % of it), config C (W of 1 048 576 floats)
-/// 1.05–1.06×: its update, row by row of 256-column blocks 4 KiB apart,
-/// streams W and its state from L3 slower than the pass, which reads them
-/// end to end.
-pub const SPLIT_FUSE_MAX_W: usize = 1 << 18;
+/// A W of at most this many floats (1 MiB) is updated in its ∂W product
+/// (split or not, each thread the rows it computed); a larger one in an
+/// update step of its own, right after its layer's backward on one
+/// thread, in the pass at the end, split, on several. On an Intel Xeon
+/// (Sapphire Rapids), config C of `bench/peers` (W of 1 048 576 floats)
+/// fused took 1/0.97 of its one-thread step (8 ABBA rounds, 0.95–0.99
+/// each) and 1.05–1.06× its two-thread step: its update, row by row of
+/// 256-column blocks 4 KiB apart, streams W and its state from L3 slower
+/// than a step of its own, which reads them end to end. Config B (W of
+/// 200 704 and 65 536 floats) took 0.92–0.94× its two-thread step fused
+/// (3–4 ABBA rounds; its pass at the end had taken 15 % of it).
+pub const FUSE_MAX_W: usize = 1 << 18;
 /// Above this many FLOPs a product makes a multi-thread plan step by step
 /// instead of chained (see [`compile`]): a call of the workers then costs
 /// under 5 % of its share on two threads, and the chained ∂W products,
@@ -277,7 +278,7 @@ fn schedule(
         cols: graph.outputs(),
     });
     steps.extend(penalty_steps(&params));
-    // One thread: each W's update runs in its ∂W product's epilogue, tile
+    // Each W's update runs in its ∂W product's epilogue, tile
     // by tile while the tile is in L1, instead of a pass of its own that
     // reads ∂W back (see `FusedUpdate`; config D on an Intel Xeon: ∂W and
     // the updates 40.7 → 38.9 % of the step, the fastest step 0.97×: the
@@ -292,11 +293,10 @@ fn schedule(
     // blocks too, each updating the rows of W it computed: config D at
     // two threads, every step split, on an Intel Xeon whose pass at the
     // end took 19 % of that step, 0.95× the step (on a noisier Xeon host
-    // the day before, nothing measurable). Split plans fuse the updates of
-    // W up to [`SPLIT_FUSE_MAX_W`] floats into their ∂W blocks too; larger
-    // ones keep the pass at the end.
-    let small = |pb: &ParamBufs| lay.buffers[pb.param.0].len <= SPLIT_FUSE_MAX_W;
-    let fuse = |pb: &ParamBufs| training && (threads == 1 || chained || small(pb));
+    // the day before, nothing measurable). Split plans fuse them into
+    // their ∂W blocks too. Only W up to [`FUSE_MAX_W`] floats, in any
+    // plan: a larger one is updated faster by a step of its own.
+    let fuse = |pb: &ParamBufs| training && lay.buffers[pb.param.0].len <= FUSE_MAX_W;
     let (fused, apart) = fuse_w_updates(&params, &layers, fuse);
     let mut updates = vec![Vec::new(); layers.len()];
     if per_layer {
@@ -1006,9 +1006,10 @@ mod tests {
     /// One thread: every parameter buffer is updated by exactly one step,
     /// after the last step that reads it (its layer's ∂x, or the activation
     /// backward for PReLU/SReLU parameters) and after (or, for W, in) its
-    /// gradient's step: W's in its ∂W product; the others in steps of
-    /// their own right after their layer's backward, with no other write to
-    /// the shared ∂W buffer in between.
+    /// gradient's step: W's in its ∂W product unless W is over
+    /// [`FUSE_MAX_W`] floats; the others in steps of their own right after
+    /// their layer's backward, with no other write to the shared ∂W buffer
+    /// in between.
     #[test]
     fn one_thread_updates_each_layer_right_after_its_backward() {
         for text in [
@@ -1017,6 +1018,8 @@ mod tests {
              optim adam amsgrad=true weight_decay=0.1",
             "input 8; dense 128 relu x3; dense 96 tanh; dense 3; optim sgd momentum=0.9",
             "input 8; dense 100 sigmoid; dense 100; loss mse l2=0.1 l2_bias=true; optim sgd",
+            // W2 is over 1 MiB.
+            "input 8; dense 520 relu x2; dense 10; optim sgd momentum=0.9",
         ] {
             let plan = plan_of(text, 7, 1);
             let at = |f: &dyn Fn(&Step) -> bool| -> Vec<usize> {
@@ -1051,7 +1054,11 @@ mod tests {
                     Step::Update {
                         count, decay, l2, ..
                     } => {
-                        assert_ne!(pb.param, l.w, "{text}: {name} in a step of its own");
+                        let large = plan.buffer(pb.param).len > FUSE_MAX_W;
+                        assert!(
+                            pb.param != l.w || large,
+                            "{text}: {name} in a step of its own"
+                        );
                         assert_eq!(count, 1, "{text}: {name}");
                         assert!(own[0] < u, "{text}: {name} updated before its gradient");
                         let between = dw_writes.iter().any(|&w| own[0] < w && w < u);
@@ -1063,6 +1070,7 @@ mod tests {
                         ..
                     } => {
                         assert_eq!((pb.param, u), (l.w, own[0]), "{text}: {name}");
+                        assert!(plan.buffer(pb.param).len <= FUSE_MAX_W, "{text}: {name}");
                         assert_eq!(fused.state, pb.state, "{text}: {name}");
                         (fused.decay, fused.l2)
                     }
