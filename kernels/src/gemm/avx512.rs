@@ -60,9 +60,10 @@ macro_rules! k_step {
 /// Intel cores issue to the ports of the FMA units: on an Intel Xeon
 /// (Sapphire Rapids) the 12-row tile in L1 ran at 81 → 83 % of the FMA
 /// peak (a 128 KiB B panel from L2: 73 → 84 %), and standalone products
-/// 1–9 % faster (64×128×128 TN 146 → 161 GFLOP/s). The loop's loads
-/// bound it there: without its B loads it ran at 89 %, with half its
-/// broadcasts at 90–93 %.
+/// 1–9 % faster (64×128×128 TN 146 → 161 GFLOP/s). Fewer loads ran it
+/// faster still (without its B loads 89 %, with half its broadcasts
+/// 90–93 %), but tiles with fewer loads per FMA did not (8×48 83–86 %,
+/// 6×64 82–83 %), nor four or eight k steps an iteration (85–86 %).
 macro_rules! k_loop {
     (
         $acc:ident, $b:expr, $sb:expr, $kc:expr;
