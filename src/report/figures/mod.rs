@@ -180,13 +180,22 @@ fn ranges(panel: &Panel) -> ((f64, f64), (f64, f64)) {
     }
     let x = match panel.x_range {
         Some(x) => x,
-        None if x0 == x1 => (x0 - 0.5, x1 + 0.5),
+        // One x (a run's only measurement with an update, step 200):
+        // centred on an axis as wide as the value, whose ticks then
+        // differ in 3 significant digits (199.5..200.5 read "200" at
+        // every tick).
+        None if x0 == x1 => {
+            let half = x0.abs().max(1.0);
+            (x0 - half, x1 + half)
+        }
         None => (x0, x1),
     };
     let y = if panel.log_y {
-        // Whole decades, so the axis has at least two labelled ticks.
+        // Whole decades, so the axis has at least two labelled ticks: at
+        // least two decades (plotters labelled only the top of one).
         let down = 10f64.powf((y0 / 1.2).log10().floor());
-        (down, 10f64.powf((y1 * 1.2).log10().ceil()))
+        let up = 10f64.powf((y1 * 1.2).log10().ceil());
+        (if up / down < 11.0 { down / 10.0 } else { down }, up)
     } else {
         let pad = 0.05 * (y1 - y0).max(y1.abs() * 1e-3).max(1e-12);
         (y0.min(0.0) - pad * f64::from(y0 < 0.0), y1 + pad)
@@ -346,6 +355,10 @@ fn draw_series<'a, DB: DrawingBackend + 'a, CT: CoordTranslate<From = (f64, f64)
     }
     if s.look == Look::Marked {
         chart.draw_series(points.map(|p| Circle::new(p, 3, color.filled())))?;
+    } else {
+        // A run of one point is a line of no length: a dot instead.
+        let lone = runs.iter().filter(|run| run.len() == 1).map(|run| run[0]);
+        chart.draw_series(lone.map(|p| Circle::new(p, width + 1, color.filled())))?;
     }
     Ok(())
 }
@@ -413,6 +426,37 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate<From = (f64, f64)>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A log-y panel of one point per series, all at step 200 (what a run
+    /// whose only update ratio is at its end draws).
+    fn one_step_panel() -> Panel {
+        let series = [2e-3, 4e-3]
+            .iter()
+            .enumerate()
+            .map(|(i, &y)| Series::line(vec![(200.0, y)], layer_color(i, 2), None))
+            .collect();
+        Panel {
+            caption: "one step".into(),
+            x_desc: "optimizer step".into(),
+            y_desc: "ratio".into(),
+            log_y: true,
+            whole_x: false,
+            y_range: None,
+            x_range: None,
+            series,
+        }
+    }
+
+    #[test]
+    fn one_step_gets_an_axis_of_distinct_ticks_two_decades_and_dots() {
+        let panel = one_step_panel();
+        let ((x0, x1), (y0, y1)) = ranges(&panel);
+        assert_eq!((x0, x1), (0.0, 400.0), "centred, ticks 3 digits apart");
+        assert!(y0 <= 2e-3 && 4e-3 <= y1 && y1 / y0 >= 100.0, "{y0} {y1}");
+        // A line of one point has no length: each is drawn as a dot.
+        let svg = render("t", &[panel]).unwrap();
+        assert_eq!(svg.matches("<circle").count(), 2, "{svg}");
+    }
 
     #[test]
     fn clipping_cuts_lines_at_the_band_edges() {
