@@ -36,7 +36,8 @@
 //!   with AVX-512, 8 without).
 //! * B: NN/TN with N ≤ 512 read full 32-column panels (and a tail of whole
 //!   vectors) in place; otherwise B is packed into KC×32 micro-panels in a
-//!   stack buffer (at most KC×NC floats = 128 KiB). NT always packs,
+//!   stack buffer (KC×NC floats = 128 KiB; KC×1024 = 512 KiB for an N of
+//!   at most 1024 where the L2 is 2 MiB or more). NT always packs,
 //!   transposing 8×8 blocks, since its k index is the contiguous one. An N
 //!   tail is packed zero-padded to a whole vector.
 //! * Loops: LOOP 4 splits K into blocks of at most KC, LOOP 5 splits N into
@@ -107,6 +108,9 @@ const A_STEP: usize = MR.next_multiple_of(8);
 const KC: usize = 128;
 /// Columns of a packed B block: KC×NC floats = 128 KiB of stack (in L2).
 const NC: usize = 256;
+/// Columns of B packed as one block where the L2 holds four such blocks
+/// (KC×NC_WIDE floats = 512 KiB of stack; see [`one_wide_block`]).
+const NC_WIDE: usize = 1024;
 /// Rows of A packed together once per K block when B comes in several N
 /// blocks (else every tile's panel would be packed again for each).
 const A_GROUP_ROWS: usize = 256;
@@ -186,8 +190,8 @@ pub struct Finished<'a> {
 /// activation while the row tile is hot in cache). Once the last K block
 /// of a row tile is done, `epilogue` gets its finished values: the whole
 /// tile in one call when the column block spans every column (n ≤ 256,
-/// the usual hidden layer), else row by row, one column block (`col` a
-/// multiple of 16) at a time. Every element of the computed rows is passed
+/// the usual hidden layer, and up to 1024 where the L2 is 2 MiB or more),
+/// else row by row, one column block (`col` a multiple of 16) at a time. Every element of the computed rows is passed
 /// exactly once.
 pub fn gemm_nt_rows_with<F: FnMut(Finished)>(
     c_rows: &mut [f32],
@@ -309,11 +313,45 @@ fn gemm<const TA: bool, const TB: bool, F: FnMut(Finished)>(
         blocked::<TA, TB, false, { KC * 2 * NR }, 0, F>(c_rows, ops, rows, beta, KC, epilogue);
     } else if n <= NC {
         blocked::<TA, TB, false, { KC * NC }, 0, F>(c_rows, ops, rows, beta, KC, epilogue);
+    } else if one_wide_block(n) {
+        const BUF: usize = KC * NC_WIDE;
+        blocked::<TA, TB, false, BUF, 0, F>(c_rows, ops, rows, beta, KC, epilogue);
     } else {
         // Several N blocks: A is packed in groups of rows.
         const AG: usize = KC * A_GROUP_LD;
         blocked::<TA, TB, false, { KC * NC }, AG, F>(c_rows, ops, rows, beta, KC, epilogue);
     }
+}
+
+/// Whether B's `n` columns are packed as one N block of up to
+/// [`NC_WIDE`] rather than in blocks of [`NC`]: where this core's L2 holds
+/// four such blocks (2 MiB). One block leaves A read in place (NN/NT) or
+/// packed once a tile (TN), where several need A packed in groups and B
+/// packed once per group. On an Intel Xeon (Sapphire Rapids, 2 MiB L2)
+/// 1024×256×1024 ran at 159–162 GFLOP/s in all three layouts against
+/// 141–148, 256×1024×1024 NN and NT 3–5 % faster, and config C of
+/// `bench/peers` took 0.977× its one-thread step (4 ABBA rounds, all
+/// below 1), B (its first layer's ∂W is 256×128×784) 0.983×. Not measured
+/// on a 1 MiB L2 (AMD Zen 4 and 5), where it is not taken.
+fn one_wide_block(n: usize) -> bool {
+    n <= NC_WIDE && l2_bytes() >= 4 * KC * NC_WIDE * size_of::<f32>()
+}
+
+/// This core's L2 in bytes as CPUID reports it (leaf 0x8000_0006, the same
+/// on Intel and AMD), read once; 0 where unknown.
+fn l2_bytes() -> usize {
+    static L2: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *L2.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::__cpuid;
+            // ECX bits 31..16: the L2 size in KiB (if the leaf exists).
+            if __cpuid(0x8000_0000).eax >= 0x8000_0006 {
+                return (__cpuid(0x8000_0006).ecx >> 16) as usize * 1024;
+            }
+        }
+        0
+    })
 }
 
 /// Whether NN/TN read B's full panels in place: up to [`IN_PLACE_MAX_N`]
@@ -1858,8 +1896,50 @@ mod tests {
                 assert_eq!(nn_want, want, "NN {dims:?} kc {kc_max}");
                 assert_eq!(nn, want, "NN grouped {dims:?} kc {kc_max}");
                 assert_eq!(nt, want, "NT grouped {dims:?} kc {kc_max}");
+                // One wide N block instead (one_wide_block), each layout.
+                const WIDE: usize = KC * NC_WIDE;
+                let wide = [
+                    forced::<true, false, false, WIDE, 0>(&c0, &a, &b, dims, beta, kc_max),
+                    forced::<false, false, false, WIDE, 0>(&c0, &at, &b, dims, beta, kc_max),
+                    forced::<false, true, false, WIDE, 0>(&c0, &at, &bt, dims, beta, kc_max),
+                ];
+                for (layout, w) in ["TN", "NN", "NT"].iter().zip(&wide) {
+                    assert_eq!(w, &want, "{layout} one wide block {dims:?} kc {kc_max}");
+                }
             }
         }
+    }
+
+    #[test]
+    fn l2_size_agrees_with_the_kernel() {
+        // Linux describes the caches from other CPUID leaves (4 on Intel,
+        // 0x8000_001D on AMD): where it names a level-2 cache, its size
+        // must be the one the wide-block choice reads.
+        let l2 = l2_bytes();
+        println!(
+            "L2: {} KiB, one wide N block: {}",
+            l2 / 1024,
+            one_wide_block(NC_WIDE)
+        );
+        let dir = "/sys/devices/system/cpu/cpu0/cache";
+        let read = |i: usize, f: &str| std::fs::read_to_string(format!("{dir}/index{i}/{f}"));
+        for i in 0..8 {
+            let Ok(level) = read(i, "level") else {
+                continue;
+            };
+            if level.trim() != "2" {
+                continue;
+            }
+            let size = read(i, "size").expect("a cache with a level has a size");
+            let kib: usize = size
+                .trim()
+                .trim_end_matches('K')
+                .parse()
+                .expect("size in K");
+            assert_eq!(l2, kib * 1024, "CPUID's L2 against {dir}/index{i}");
+            return;
+        }
+        println!("no level-2 cache in {dir}: not compared");
     }
 
     #[test]
@@ -1933,7 +2013,7 @@ mod tests {
             assert!(f.rows == 1 || (f.col == 0 && f.cols == n));
             assert!(f.row >= rows.start && f.row + f.rows <= rows.end);
             assert!(f.col.is_multiple_of(NR) && f.col + f.cols <= n);
-            assert!(f.rows == 1 || f.cols <= NC);
+            assert!(f.rows == 1 || f.cols <= NC_WIDE);
             assert_eq!(f.values.len(), f.rows * f.cols);
             for r in 0..f.rows {
                 for jj in 0..f.cols {

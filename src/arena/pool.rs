@@ -123,7 +123,7 @@ impl Pool {
         let workers = (1..threads)
             .map(|index| {
                 let shared = Arc::clone(&shared);
-                // The gemm's pack buffers live on the stack (~280 KiB):
+                // The gemm's pack buffers live on the stack (≤ 520 KiB):
                 // do not depend on RUST_MIN_STACK.
                 std::thread::Builder::new()
                     .name(format!("depthlab-{index}"))
