@@ -43,6 +43,11 @@ impl Matrix {
     }
 
     /// Arena range of rows `r`.
+    // Not inlined: inlined, LLVM turned `views`' loops over a step's
+    // matrices into AVX-512 gathers and scatters of their fields, which
+    // cost config A of `bench/peers` (62 product steps of ~0.3 µs) 3 % of
+    // its step on an Intel Xeon (ABBA rounds 0.946–0.978 with the call).
+    #[inline(never)]
     fn block(&self, r: &Range<usize>) -> Range<usize> {
         self.range.start + r.start * self.row_len..self.range.start + r.end * self.row_len
     }
