@@ -191,8 +191,8 @@ pub struct Finished<'a> {
 /// of a row tile is done, `epilogue` gets its finished values: the whole
 /// tile in one call when the column block spans every column (n ≤ 256,
 /// the usual hidden layer, and up to 1024 where the L2 is 2 MiB or more),
-/// else row by row, one column block (`col` a multiple of 16) at a time. Every element of the computed rows is passed
-/// exactly once.
+/// else row by row, one column block (`col` a multiple of 16) at a time.
+/// Every element of the computed rows is passed exactly once.
 pub fn gemm_nt_rows_with<F: FnMut(Finished)>(
     c_rows: &mut [f32],
     ops: Operands,
@@ -330,9 +330,10 @@ fn gemm<const TA: bool, const TB: bool, F: FnMut(Finished)>(
 /// packed once per group. On an Intel Xeon (Sapphire Rapids, 2 MiB L2)
 /// 1024×256×1024 ran at 159–162 GFLOP/s in all three layouts against
 /// 141–148, 256×1024×1024 NN and NT 3–5 % faster, and config C of
-/// `bench/peers` took 0.977× its one-thread step (4 ABBA rounds, all
-/// below 1), B (its first layer's ∂W is 256×128×784) 0.983×. Not measured
-/// on a 1 MiB L2 (AMD Zen 4 and 5), where it is not taken.
+/// `bench/peers` took 0.976× its one-thread step (4 ABBA rounds, all
+/// below 1), B (its first layer's ∂W is 256×128×784) 0.994×; on two
+/// threads C 1.01× (7 rounds, 0.995–1.028), B 0.988×. Not measured on a
+/// 1 MiB L2 (AMD Zen 4 and 5), where it is not taken.
 fn one_wide_block(n: usize) -> bool {
     n <= NC_WIDE && l2_bytes() >= 4 * KC * NC_WIDE * size_of::<f32>()
 }
