@@ -278,9 +278,9 @@ fn schedule(
         cols: graph.outputs(),
     });
     steps.extend(penalty_steps(&params));
-    // Each W's update runs in its ∂W product's epilogue, tile
-    // by tile while the tile is in L1, instead of a pass of its own that
-    // reads ∂W back (see `FusedUpdate`; config D on an Intel Xeon: ∂W and
+    // Each W's update runs in its ∂W product's epilogue, tile by tile
+    // while the tile is in L1, instead of a pass of its own that reads ∂W
+    // back (see `FusedUpdate`; config D on an Intel Xeon: ∂W and
     // the updates 40.7 → 38.9 % of the step, the fastest step 0.97×: the
     // rest is most likely W and its state to and from L3). Biases and
     // activation parameters keep their update steps. (The optimizer state
@@ -289,13 +289,13 @@ fn schedule(
     // on an Intel Xeon host. On a later Xeon host (Sapphire Rapids, after
     // the assembly k loop), D took 0.965× the step without it, B 0.988×, C
     // 0.976× (medians of 5–7 ABBA rounds), and a slice fetched per
-    // finished tile 1.02× against none; so it went.) A chained plan's ∂W
-    // blocks too, each updating the rows of W it computed: config D at
-    // two threads, every step split, on an Intel Xeon whose pass at the
-    // end took 19 % of that step, 0.95× the step (on a noisier Xeon host
-    // the day before, nothing measurable). Split plans fuse them into
-    // their ∂W blocks too. Only W up to [`FUSE_MAX_W`] floats, in any
-    // plan: a larger one is updated faster by a step of its own.
+    // finished tile 1.02× against none; so it went.) Split plans, chained
+    // or not, fuse them into their ∂W blocks, each block updating the
+    // rows of W it computed: config D at two threads, every step split, on
+    // an Intel Xeon whose pass at the end took 19 % of that step, 0.95×
+    // the step (on a noisier Xeon host the day before, nothing
+    // measurable). Only W up to [`FUSE_MAX_W`] floats, in any plan: a
+    // larger one is updated faster by a step of its own.
     let fuse = |pb: &ParamBufs| training && lay.buffers[pb.param.0].len <= FUSE_MAX_W;
     let (fused, apart) = fuse_w_updates(&params, &layers, fuse);
     let mut updates = vec![Vec::new(); layers.len()];

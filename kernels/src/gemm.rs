@@ -327,8 +327,8 @@ fn gemm<const TA: bool, const TB: bool, F: FnMut(Finished)>(
 /// [`NC_WIDE`] rather than in blocks of [`NC`]: where this core's L2 holds
 /// four such blocks (2 MiB). One block leaves A read in place (NN/NT) or
 /// packed once a tile (TN), where several need A packed in groups and B
-/// packed once per group. On an Intel Xeon (Sapphire Rapids, 2 MiB L2)
-/// 1024×256×1024 ran at 159–162 GFLOP/s in all three layouts against
+/// packed once per group. On an Intel Xeon (Sapphire Rapids, 2 MiB L2;
+/// the AVX-512 tile) 1024×256×1024 ran at 159–162 GFLOP/s in all three layouts against
 /// 141–148, 256×1024×1024 NN and NT 3–5 % faster, and config C of
 /// `bench/peers` took 0.976× its one-thread step (4 ABBA rounds, all
 /// below 1), B (its first layer's ∂W is 256×128×784) 0.994×; on two

@@ -100,8 +100,8 @@ fn main() {
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l[l.find(':').map_or(0, |i| i + 2)..].to_string())
+                .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
+                .map(|(_, name)| name.trim().to_string())
         })
         .unwrap_or_else(|| "unknown CPU".into());
     println!("{cpu}; one thread; medians of {ROUNDS} interleaved rounds\n");
