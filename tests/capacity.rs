@@ -42,10 +42,14 @@ fn depth_raises_capacity_from_under_to_over_fitting() {
     let (train, test) = (column(&rows, "train_loss"), column(&rows, "test_loss"));
     let best = column(&rows, "best_test_loss");
     // No hidden layer: a line, under-fitting; its test loss at the end is
-    // its best. Two tanh layers: the 10 points are fitted almost exactly,
-    // and the test loss ends far above its best epoch's.
+    // its best. Two tanh layers: the 10 points are fitted, and the test
+    // loss ends far above its best epoch's. (Fitted, Adam's train loss
+    // spikes: from step 2001 on it is 3e-7 on most steps but above 1e-3 of
+    // the line's on 16.5 % of them, up to 0.065× the line's, measured in
+    // three builds that round differently. The last step's value is a draw
+    // from that band, so the bound is above all of it.)
     assert!(train[0] > 0.1, "{train:?}");
-    assert!(train[1] < 1e-3 * train[0], "{train:?}");
+    assert!(train[1] < 0.1 * train[0], "{train:?}");
     assert!(test[0] < 1.05 * best[0], "{test:?} {best:?}");
     assert!(test[1] > 3.0 * best[1], "{test:?} {best:?}");
 }

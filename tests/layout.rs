@@ -18,6 +18,11 @@ type Module = Vec<String>;
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
+        // Build output (bench/peers/faer/target once that peer has run)
+        // holds generated code of other crates.
+        if path.is_dir() && path.file_name().is_some_and(|n| n == "target") {
+            continue;
+        }
         if path.is_dir() {
             rust_files(&path, out);
         } else if path.extension().is_some_and(|e| e == "rs") {

@@ -20,6 +20,8 @@ mod gradcheck;
 mod hostile;
 /// Imports between modules run one way; `unsafe` stays in two places.
 mod layout;
+/// The optimizer kernels give torch.optim's bits, step by step.
+mod optimizer_bits;
 /// PyTorch parity: 5 optimizer steps replayed from committed fixtures.
 mod parity;
 /// `depthlab poly`: exact fits, the CSV and figures, Adam reaching them.

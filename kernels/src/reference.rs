@@ -180,24 +180,38 @@ pub fn activation_backward(
     }
 }
 
+/// a·b + c as the vector kernels' `simd::mul_add` rounds it: once where
+/// the build has FMA, twice otherwise.
+fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+    if cfg!(target_feature = "fma") {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
 /// One torch.optim.SGD step, element by element (see `update::sgd_update`).
 pub fn sgd_update(theta: &mut [f32], buf: &mut [f32], grad: &[f32], h: &Sgd) {
     for (i, (t, &g)) in theta.iter_mut().zip(grad).enumerate() {
-        let g = if h.l2 != 0.0 { g + h.l2 * *t } else { g };
+        let g = if h.l2 != 0.0 { mul_add(h.l2, *t, g) } else { g };
         let mut g = if h.maximize { -g } else { g };
         if h.weight_decay != 0.0 {
-            g += h.weight_decay * *t;
+            g = mul_add(h.weight_decay, *t, g);
         }
         if h.momentum != 0.0 {
             let b = &mut buf[i];
             *b = if h.first_step {
                 g
             } else {
-                h.momentum * *b + h.keep * g
+                mul_add(h.keep, g, h.momentum * *b)
             };
-            g = if h.nesterov { g + h.momentum * *b } else { *b };
+            g = if h.nesterov {
+                mul_add(h.momentum, *b, g)
+            } else {
+                *b
+            };
         }
-        *t -= h.lr * g;
+        *t = mul_add(-h.lr, g, *t);
     }
 }
 
@@ -213,7 +227,7 @@ pub fn adam_update(
 ) {
     for i in 0..theta.len() {
         let g = if h.l2 != 0.0 {
-            grad[i] + h.l2 * theta[i]
+            mul_add(h.l2, theta[i], grad[i])
         } else {
             grad[i]
         };
@@ -221,17 +235,21 @@ pub fn adam_update(
         if h.decoupled {
             theta[i] *= h.decay;
         } else if h.weight_decay != 0.0 {
-            g += h.weight_decay * theta[i];
+            g = mul_add(h.weight_decay, theta[i], g);
         }
-        m[i] += h.one_m_b1 * (g - m[i]);
-        v[i] = h.beta2 * v[i] + h.one_m_b2 * g * g;
+        m[i] = if h.one_m_b1 < 0.5 {
+            mul_add(h.one_m_b1, g - m[i], m[i])
+        } else {
+            mul_add(h.one_m_b1 - 1.0, g - m[i], g)
+        };
+        v[i] = mul_add(h.one_m_b2 * g, g, h.beta2 * v[i]);
         let second = if h.amsgrad {
             vmax[i] = vmax[i].max(v[i]);
             vmax[i]
         } else {
             v[i]
         };
-        theta[i] -= h.step_size * (m[i] / (second.sqrt() / h.bc2_sqrt + h.eps));
+        theta[i] += -h.step_size * m[i] / (second.sqrt() / h.bc2_sqrt + h.eps);
     }
 }
 

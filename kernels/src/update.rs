@@ -210,6 +210,14 @@ impl DivBy {
 ///
 /// g ← ±(∇ + l2·θ) + λθ; if μ≠0: b ← g (first step) or μb + (1-τ)g;
 /// g ← g + μb (nesterov) or b; θ ← θ - γg.
+///
+/// Rounded as torch.optim.SGD's single-tensor step is on a CPU with FMA:
+/// each `add(x, alpha=a)` of its code (the decay, the momentum's `add_`,
+/// nesterov's and the parameter's) is one fused multiply-add in ATen's
+/// vector kernels, and `buf.mul_(μ)` a multiply of its own. torch 2.15
+/// (AVX-512) gives these bits for every element, tails included (the
+/// `optimizer_bits` test replays its steps); with a separate multiply and
+/// add, 2–4 % of θ's elements were an ulp away after each step.
 pub fn sgd_update(theta: &mut [f32], buf: &mut [f32], grad: &[f32], h: &Sgd) {
     debug_assert_eq!(theta.len(), grad.len());
     debug_assert!(h.momentum == 0.0 || buf.len() == theta.len());
@@ -250,16 +258,18 @@ fn sgd_vectors(theta: &mut [f32], buf: &mut [f32], grad: &[f32], h: &Sgd) {
         f32x16::splat(h.l2),
     );
     let (with_l2, maximize, with_decay) = (h.l2 != 0.0, h.maximize, h.weight_decay != 0.0);
-    // g ← ±(∇ + l2·θ) + λθ.
+    // g ← ±(∇ + l2·θ) + λθ. (The L2 term rounds as the decay does, so
+    // that `l2=ρ` and a decay of 2ρ give the same bits: no rounding of
+    // torch's could be matched here, since ∇ comes from other sums.)
     let gradient = |tv: f32x16, mut gv: f32x16| {
         if with_l2 {
-            gv += l2 * tv;
+            gv = mul_add(l2, tv, gv);
         }
         if maximize {
             gv = -gv;
         }
         if with_decay {
-            gv += wd * tv;
+            gv = mul_add(wd, tv, gv);
         }
         gv
     };
@@ -268,7 +278,7 @@ fn sgd_vectors(theta: &mut [f32], buf: &mut [f32], grad: &[f32], h: &Sgd) {
     if h.momentum == 0.0 {
         for (t, g) in thetas.zip(grads) {
             let tv = load(t);
-            store(t, tv - lr * gradient(tv, load(g)));
+            store(t, mul_add(-lr, gradient(tv, load(g)), tv));
         }
         return;
     }
@@ -279,11 +289,11 @@ fn sgd_vectors(theta: &mut [f32], buf: &mut [f32], grad: &[f32], h: &Sgd) {
         let bv = if first_step {
             gv
         } else {
-            mu * load(b) + keep * gv
+            mul_add(keep, gv, mu * load(b))
         };
         store(b, bv);
-        let step = if nesterov { gv + mu * bv } else { bv };
-        store(t, tv - lr * step);
+        let step = if nesterov { mul_add(mu, bv, gv) } else { bv };
+        store(t, mul_add(-lr, step, tv));
     }
 }
 
@@ -293,7 +303,14 @@ fn sgd_vectors(theta: &mut [f32], buf: &mut [f32], grad: &[f32], h: &Sgd) {
 ///
 /// g ← ±(∇ + l2·θ) (+ λθ for Adam); θ ← θ(1-γλ) for AdamW; m ← m + (1-β1)(g - m)
 /// (torch's lerp); v ← β2 v + (1-β2) g²; vmax ← max(vmax, v);
-/// θ ← θ - step_size · m / (√(v or vmax)/bc2_sqrt + ε).
+/// θ ← θ + (−step_size · m) / (√(v or vmax)/bc2_sqrt + ε).
+///
+/// Rounded as torch.optim.Adam's single-tensor step is on a CPU with FMA:
+/// the decay's `add(θ, alpha=λ)`, the lerp and `addcmul_` each one fused
+/// multiply-add, `addcdiv_` a multiply, a division and an add in that
+/// order. torch 2.15 (AVX-512) gives these bits for m and v; its float
+/// square root is not IEEE's on that build (an ulp off on ~0.6 % of
+/// elements), so θ matches to an ulp where √v differs (`optimizer_bits`).
 pub fn adam_update(
     theta: &mut [f32],
     m: &mut [f32],
@@ -345,13 +362,15 @@ fn adam_vectors(theta: &mut [f32], state: [&mut [f32]; 3], grad: &[f32], h: &Ada
         f32x16::splat(h.beta2),
         f32x16::splat(h.one_m_b2),
     );
-    let (wd, dec, ss, bc2, eps) = (
+    let (wd, dec, neg_ss, bc2, eps) = (
         f32x16::splat(h.weight_decay),
         f32x16::splat(h.decay),
-        f32x16::splat(h.step_size),
+        f32x16::splat(-h.step_size),
         DivBy::new(h.bc2_sqrt),
         f32x16::splat(h.eps),
     );
+    // torch's lerp: m + w(g − m) for a weight w < 0.5, else g + (w − 1)(g − m).
+    let (small_b1c, b1c_m1) = (h.one_m_b1 < 0.5, f32x16::splat(h.one_m_b1 - 1.0));
     let l2 = f32x16::splat(h.l2);
     let (with_l2, maximize, decoupled) = (h.l2 != 0.0, h.maximize, h.decoupled);
     let coupled = !decoupled && h.weight_decay != 0.0;
@@ -361,7 +380,7 @@ fn adam_vectors(theta: &mut [f32], state: [&mut [f32]; 3], grad: &[f32], h: &Ada
             let mut tv = load(t);
             let mut gv = load(g);
             if with_l2 {
-                gv += l2 * tv;
+                gv = mul_add(l2, tv, gv);
             }
             if maximize {
                 gv = -gv;
@@ -369,11 +388,15 @@ fn adam_vectors(theta: &mut [f32], state: [&mut [f32]; 3], grad: &[f32], h: &Ada
             if decoupled {
                 tv *= dec;
             } else if coupled {
-                gv += wd * tv;
+                gv = mul_add(wd, tv, gv);
             }
-            let mut mv = load(m);
-            mv += b1c * (gv - mv);
-            let vv = b2 * load(v) + b2c * gv * gv;
+            let mv = load(m);
+            let mv = if small_b1c {
+                mul_add(b1c, gv - mv, mv)
+            } else {
+                mul_add(b1c_m1, gv - mv, gv)
+            };
+            let vv = mul_add(b2c * gv, gv, b2 * load(v));
             store(m, mv);
             store(v, vv);
             let second = match vmax {
@@ -384,8 +407,7 @@ fn adam_vectors(theta: &mut [f32], state: [&mut [f32]; 3], grad: &[f32], h: &Ada
                 }
                 None => vv,
             };
-            tv -= ss * (mv / (bc2.div(second.sqrt()) + eps));
-            store(t, tv);
+            store(t, tv + neg_ss * mv / (bc2.div(second.sqrt()) + eps));
         };
     let vectors = theta
         .chunks_exact_mut(LANES)
