@@ -82,13 +82,7 @@ impl Steps {
 }
 
 fn fixtures() -> Vec<Steps> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/parity/steps");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-        .collect();
-    paths.sort();
+    let paths = crate::parity::safetensors_files("tests/parity/steps");
     assert_eq!(paths.len(), FIXTURES, "{paths:?}");
     paths.iter().map(Steps::read).collect()
 }

@@ -55,7 +55,12 @@ const LOSSES: &[&str] = &["mse", "cross_entropy", "bce"];
 
 /// The fixture files, sorted by name.
 fn fixture_paths() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/parity/fixtures");
+    safetensors_files("tests/parity/fixtures")
+}
+
+/// The `.safetensors` files in `folder` (from the crate root), sorted.
+pub fn safetensors_files(folder: &str) -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(folder);
     let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
