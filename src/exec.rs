@@ -20,6 +20,7 @@ use depthlab_kernels::gemm::{
 use depthlab_kernels::loss::loss_forward_backward;
 use depthlab_kernels::reduce::moments;
 use depthlab_kernels::simd::prefetch;
+use depthlab_kernels::subnormal::Flushing;
 use depthlab_kernels::update::{Adam, Sgd, adam_update, sgd_update};
 
 /// A plan bound to its memory.
@@ -94,7 +95,7 @@ impl Executor {
             act_range: (0.0, 0.0),
             loss: f64::NAN,
         };
-        let pool = Pool::new(plan.threads);
+        let pool = Pool::flushing(plan.threads, plan.graph.flush_subnormals);
         // (Both plans' arena is the whole arena.)
         let chains_of = |p: &Plan| p.steps.iter().map(|step| chain_of(p, step)).collect();
         let chains = [
@@ -238,6 +239,7 @@ impl Executor {
     /// says, and tells it the time taken. Either way gives the same bits
     /// (the one-thread plan's and a split plan's do).
     fn timed_split<T>(&mut self, whole: impl FnOnce(&mut Self, bool) -> T) -> T {
+        let _flushing = self.flushing();
         let Some(split) = self.split.as_mut().map(SplitChoice::split_next) else {
             self.ran_alone = false;
             return whole(self, false);
@@ -258,6 +260,14 @@ impl Executor {
             choice.record(split, seconds);
         }
         result
+    }
+
+    /// With the spec's `flush_subnormals`, this thread flushes subnormals
+    /// until the guard drops (the workers do for their whole life: see
+    /// `Pool::flushing`). Set per call, not once: the caller's thread may
+    /// run other networks and code in between.
+    fn flushing(&self) -> Option<Flushing> {
+        self.plan.graph.flush_subnormals.then(Flushing::start)
     }
 
     /// Makes every later step hand its parts to the workers, without
@@ -298,6 +308,7 @@ impl Executor {
     /// Runs the forward steps only (up to the loss): the outputs of the
     /// batch in `x` are then in the last layer's `a`.
     pub fn run_forward(&mut self) {
+        let _flushing = self.flushing();
         self.ran_alone = false;
         for i in 0..self.plan.steps.len() {
             let step = self.plan.steps[i];
@@ -320,6 +331,7 @@ impl Executor {
 
     /// Runs step `i` of the plan (a test may run them one by one).
     pub fn step(&mut self, i: usize) {
+        let _flushing = self.flushing();
         self.ran_alone = false;
         self.run_step(false, i);
     }

@@ -90,6 +90,9 @@ pub struct Graph {
     pub l2: L2,
     /// Learnable parameters: weights, biases and activation parameters.
     pub params: usize,
+    /// The spec's `train flush_subnormals=true`: every thread running the
+    /// network flushes subnormals to zero while it does.
+    pub flush_subnormals: bool,
 }
 
 /// The spec's `dense` lines unrolled into `total` layers (`xK` repeats a
@@ -188,6 +191,13 @@ impl Graph {
                 format!("{total} layers is more than depthlab supports ({MAX_LAYERS})"),
             ));
         }
+        if spec.train.flush_subnormals && !depthlab_kernels::subnormal::AVAILABLE {
+            let span = spec.train.span.unwrap_or_default();
+            return Err(src.error(
+                span,
+                "flush_subnormals=true needs an x86-64 build (the MXCSR modes)".to_owned(),
+            ));
+        }
         let (layers, params) = unroll(spec, input.size, total)?;
         let out = layers.last().map_or(input.size, |l| l.units);
         let (loss, loss_is_default) = match spec.loss {
@@ -207,6 +217,7 @@ impl Graph {
             loss_is_default,
             l2: spec.l2,
             params,
+            flush_subnormals: spec.train.flush_subnormals,
         })
     }
 

@@ -491,6 +491,42 @@ fn training_steps_are_bit_identical_for_1_2_and_3_threads() {
     }
 }
 
+#[test]
+fn flushed_subnormals_are_zero_on_every_thread() {
+    // W2 ~ 1e-20 on activations ~ 1e-20: layer 2's pre-activations, and
+    // so its δ products, are ~1e-40, subnormal. Wide enough to split.
+    let text = |flush: &str| {
+        format!(
+            "input 128; dense 128 tanh init=normal(1e-20); dense 128 relu init=normal(1e-20); \
+             dense 128 relu; dense 10; data blobs n=512 test=0; optim adam lr=0.001; \
+             train steps=4 batch=96 seed=5{flush}"
+        )
+    };
+    let subnormal = |bits: &[(String, Vec<u32>)]| {
+        let values = bits
+            .iter()
+            .flat_map(|(_, v)| v.iter().map(|&b| f32::from_bits(b)));
+        values.filter(|v| *v != 0.0 && !v.is_normal()).count()
+    };
+    let ieee = trained_bits(train(&text(""), 1).0.executor());
+    let one = trained_bits(train(&text(" flush_subnormals=true"), 1).0.executor());
+    assert!(subnormal(&ieee) > 0, "the net makes subnormals");
+    if !depthlab_kernels::subnormal::AVAILABLE {
+        return;
+    }
+    assert_eq!(subnormal(&one), 0, "flushed, none is left");
+    assert_ne!(ieee, one);
+    // The workers flush too: the same bits for any thread count.
+    for threads in [2, 3] {
+        let (t, _) = train(&text(" flush_subnormals=true"), threads);
+        assert!(t.executor().plan().steps.iter().any(|s| s.parts() > 1));
+        let other = trained_bits(t.executor());
+        let differ = one.iter().zip(&other).filter(|(a, b)| a != b);
+        let names: Vec<&str> = differ.map(|(a, _)| a.0.as_str()).collect();
+        assert!(names.is_empty(), "{threads} threads: {names:?} differ");
+    }
+}
+
 /// What training steps leave behind, by buffer name: every parameter, its
 /// optimizer state, the last batch's outputs and loss.
 fn trained_bits(exec: &Executor) -> Vec<(String, Vec<u32>)> {
@@ -858,6 +894,10 @@ fn statistics_measured_beside_training_are_those_measured_in_line() {
                   optim sgd lr=0.05 momentum=0.9; train epochs=3 batch=96 seed=3";
     // Diverges at step 24, a measurement beside started at step 21.
     let split_diverges = &splits.replace("lr=0.05", "lr=1");
+    // Subnormal pre-activations and δ (W ~ 1e-20), flushed on each thread.
+    let flushes = "input 64; dense 128 tanh init=normal(1e-20); dense 128 relu init=normal(1e-20); \
+                   dense 4; data blobs n=960 test=200; optim adam lr=0.001; \
+                   train epochs=2 batch=96 seed=3 flush_subnormals=true";
     let split_plan = |text: &str| Trainer::new(&spec(text), &options(2)).unwrap();
     assert!(split_plan(splits).executor().plan().splits());
     // (A split plan measures beside only every 7 steps of 96 rows or
@@ -869,6 +909,7 @@ fn statistics_measured_beside_training_are_those_measured_in_line() {
         (splits, 7, None, 2),
         (split_diverges, 7, None, 2),
         (splits, 8, Some(16), 2),
+        (flushes, 7, None, 2),
     ] {
         let inline = reported(text, (false, 1), every, stop_at);
         let beside = reported(text, (true, threads), every, stop_at);

@@ -13,6 +13,7 @@ pub mod peak;
 pub mod reduce;
 pub mod reference;
 pub mod simd;
+pub mod subnormal;
 pub mod update;
 
 pub use activation::Activation;

@@ -19,6 +19,7 @@
 //! another busy process, which a spinning worker keeps the system from
 //! moving.
 
+use depthlab_kernels::subnormal::Flushing;
 use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -104,6 +105,13 @@ impl Pool {
     /// A pool running parts on `threads` threads (the caller included);
     /// `threads` ≤ 1 runs everything on the caller.
     pub fn new(threads: usize) -> Pool {
+        Pool::flushing(threads, false)
+    }
+
+    /// [`Pool::new`], with its workers flushing subnormals to zero for
+    /// their whole life when `flush` (the caller's thread is the caller's
+    /// to set: see `Executor`).
+    pub fn flushing(threads: usize, flush: bool) -> Pool {
         let threads = threads.max(1);
         let shared = Arc::new(Shared {
             threads,
@@ -128,7 +136,10 @@ impl Pool {
                 std::thread::Builder::new()
                     .name(format!("depthlab-{index}"))
                     .stack_size(WORKER_STACK)
-                    .spawn(move || worker(&shared))
+                    .spawn(move || {
+                        let _flushing = flush.then(Flushing::start);
+                        worker(&shared);
+                    })
                     .expect("spawning a worker thread")
             })
             .collect();

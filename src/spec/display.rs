@@ -165,7 +165,8 @@ impl Display for Train {
             "epochs={} batch={} seed={}",
             self.epochs, self.batch, self.seed
         )?;
-        key(f, "steps", self.steps)
+        key(f, "steps", self.steps)?;
+        key(f, "flush_subnormals", self.flush_subnormals.then_some(true))
     }
 }
 
@@ -179,7 +180,7 @@ mod tests {
             "input 64; dense 64 tanh init=glorot_uniform(gain=auto) x10; dense 10; loss mse",
             "input 2; dense 8 leaky_relu(a=0.1) bias=const(0.5) weight_decay=0.01; dense 3; \
              optim sgd lr=0.1 momentum=0.9 nesterov=true decay_bias=false schedule=step step_size=3 gamma=0.5; \
-             data spirals n=200 test=50 noise=0.1 normalize=true; train epochs=3 batch=8 seed=4 steps=7",
+             data spirals n=200 test=50 noise=0.1 normalize=true; train epochs=3 batch=8 seed=4 steps=7 flush_subnormals=true",
             "input 784; dense 10; optim adamw lr=0.01 amsgrad=true schedule=cosine min_lr=0.001; \
              data mnist path=a-images-idx3-ubyte test=t-images-idx3-ubyte test_labels=t.idx1",
             "input 3; dense 1; loss mse l2=0.5 l2_bias=true; data poly degree=3 n=10 test=100 grid=true; train epochs=2 batch=10 seed=0",

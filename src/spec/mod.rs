@@ -462,6 +462,11 @@ pub struct Train {
     pub seed: u64,
     /// Overrides `epochs` when set.
     pub steps: Option<usize>,
+    /// Subnormal results and inputs read as zero on every thread that runs
+    /// the network (see `depthlab_kernels::subnormal`): faster where
+    /// gradients vanish below 1.2e-38, but no longer IEEE's (or PyTorch's
+    /// default) results.
+    pub flush_subnormals: bool,
     pub span: Option<Span>,
 }
 
@@ -472,6 +477,7 @@ impl Default for Train {
             batch: 32,
             seed: 0,
             steps: None,
+            flush_subnormals: false,
             span: None,
         }
     }

@@ -75,7 +75,7 @@ const ADAM_KEYS: &[&str] = &[
 ];
 const SCHEDULES: &[&str] = &["constant", "step", "cosine"];
 const DENSE_KEYS: &[&str] = &["init", "bias", "weight_decay", "act_decay"];
-const TRAIN_KEYS: &[&str] = &["epochs", "batch", "seed", "steps"];
+const TRAIN_KEYS: &[&str] = &["epochs", "batch", "seed", "steps", "flush_subnormals"];
 /// Data sources and the keys each accepts.
 const DATA: &[(&str, &[&str])] = &[
     ("gaussian", &["n", "test", "seed", "normalize"]),
@@ -561,6 +561,7 @@ fn train(src: &Source, st: &Statement) -> Result<Train, SpecError> {
             "batch" => t.batch = count(src, value)?,
             "seed" => t.seed = seed(src, value)?,
             "steps" => t.steps = Some(count(src, value)?),
+            "flush_subnormals" => t.flush_subnormals = boolean(src, value)?,
             _ => unreachable!("keys are checked by `keyed`"),
         }
     }
