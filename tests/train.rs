@@ -516,6 +516,17 @@ fn flushed_subnormals_are_zero_on_every_thread() {
     }
     assert_eq!(subnormal(&one), 0, "flushed, none is left");
     assert_ne!(ieee, one);
+    // `stats` warns of a layer whose δ is all subnormal (δ1 ~ 1e-41 under
+    // two layers of W ~ 1e-20), and not once it is flushed.
+    let net = "input 64; dense 128 tanh init=normal(1e-20) x3; dense 4; data blobs n=960";
+    let warned = |text: &str| {
+        let o = crate::cli::depthlab(&["stats", "--net", text]);
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .contains("subnormal gradients")
+    };
+    assert!(warned(net));
+    assert!(!warned(&format!("{net}; train flush_subnormals=true")));
     // The workers flush too: the same bits for any thread count.
     for threads in [2, 3] {
         let (t, _) = train(&text(" flush_subnormals=true"), threads);

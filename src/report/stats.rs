@@ -221,6 +221,23 @@ impl Report<'_> {
                 saturated.join(", ")
             ));
         }
+        // Every δ below f32's normal range, not all zero: each operation
+        // on them takes a microcode assist on x86 (README, Speed).
+        let subnormal: Vec<String> = self
+            .layers()
+            .filter(|(_, s)| {
+                let largest = s.delta.max.abs().max(s.delta.min.abs());
+                largest > 0.0 && largest < f64::from(f32::MIN_POSITIVE)
+            })
+            .map(|(l, _)| l.index.to_string())
+            .collect();
+        if !subnormal.is_empty() {
+            w.push(format!(
+                "subnormal gradients (every |δ| below 1.2e-38) in layer(s) {}: slow on x86 CPUs; \
+                 `train flush_subnormals=true` flushes them to zero (faster, results no longer IEEE's)",
+                subnormal.join(", ")
+            ));
+        }
         w
     }
 
