@@ -315,7 +315,7 @@ impl Executor {
             if matches!(step, Step::Loss { .. }) {
                 break;
             }
-            self.step(i);
+            self.run_step(false, i);
         }
     }
 
