@@ -1,11 +1,11 @@
 #!/bin/bash
 # Two depthlab builds against each other, by hand (no test runs this): for
-# each config, ROUNDS rounds of `depthlab bench --threads 1` pinned to CPU 1
-# in ABBA order (old, new, new, old), printing new ÷ old per round (the
-# sums of both samples; below 1: the new build is faster) and the median,
-# for the median step time and for the fastest step (on a busy host the
-# fastest steps are those the host left alone). ABBA cancels a drift of
-# the host within a round; the median, the outliers of a busy one.
+# each config, ROUNDS rounds of `depthlab bench --threads 1` on CPU 1 (with
+# THREADS=2: `--threads 2` on CPUs 0 and 1) in ABBA order (old, new, new,
+# old), printing new ÷ old per round (the sums of both samples; below 1:
+# the new build is faster) and the median, for the median step time and
+# for the fastest step (on a busy host the fastest steps are those the host
+# left alone). ABBA cancels a drift within a round; the median, outliers.
 #
 #   bench/peers/ab.sh /tmp/depthlab-old target/release/depthlab 5 A B C D
 set -euo pipefail
@@ -13,9 +13,12 @@ set -euo pipefail
 need_args 4 "$@"
 OLD=$1 NEW=$2 ROUNDS=$3
 shift 3
+THREADS=${THREADS:-1}
+CPUS=1
+[ "$THREADS" = 1 ] || CPUS=0,1
 # "median fastest" step time of build $1 on config $2, in µs.
 times_us() {
-  taskset -c 1 "$1" bench --net "${NET[$2]}" --threads 1 --steps "${STEPS[$2]}" |
+  taskset -c "$CPUS" "$1" bench --net "${NET[$2]}" --threads "$THREADS" --steps "${STEPS[$2]}" |
     sed -n 2p | sed 's/.*median \([0-9.]*\) µs (min \([0-9.]*\).*/\1 \2/'
 }
 # new ÷ old of field $5 (1: median, 2: fastest) of four "median fastest" pairs.
