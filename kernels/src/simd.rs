@@ -630,7 +630,7 @@ pub(crate) mod tests {
     #[test]
     fn prefetches_leave_every_value_as_it_was() {
         let values: Vec<f32> = (0..100).map(|i| i as f32 * 0.5 - 7.0).collect();
-        let mut buf = values.clone();
+        let buf = values.clone();
         for start in 0..=buf.len() {
             for end in start..=buf.len() {
                 prefetch(&buf[start..end]);
