@@ -251,13 +251,16 @@ impl Executor {
         let started = std::time::Instant::now();
         let result = whole(self, alone);
         let seconds = started.elapsed().as_secs_f64();
-        if self.hold {
-            // Not for the choice: the work on the other core would make
-            // its times of this way those of a busy machine.
-            self.held.0 += 1;
-            self.held.1 += seconds;
-        } else if let Some(choice) = &mut self.split {
-            choice.record(split, seconds);
+        if let Some(choice) = &mut self.split {
+            if self.hold {
+                // Not for the choice: the work on the other core would
+                // make its times of this way those of a busy machine.
+                self.held.0 += 1;
+                self.held.1 += seconds;
+                choice.skip();
+            } else {
+                choice.record(split, seconds);
+            }
         }
         result
     }

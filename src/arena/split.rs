@@ -9,11 +9,24 @@
 //! 2` took 1.9–2.3× the one-thread time on config D of `bench/peers` (50
 //! layers of 128 units) and 1.3–1.6× on B. Running the step on the caller
 //! alone lets the workers park and the system schedule the caller on the
-//! free core; whether that wins is only known by trying both, so one step
-//! in a while runs the other way. (A training step run alone runs the
-//! steps of the one-thread plan, `Plan::alone`, which are faster on one
-//! thread than the split plan's: see `compile`; a statistics plan runs its
-//! own parts in turn.)
+//! free core; whether that wins is only known by trying both, so two steps
+//! in a while run the other way. (A training step run alone runs the steps
+//! of the one-thread plan, `Plan::alone`, which are faster on one thread
+//! than the split plan's: see `compile`; a statistics plan runs its own
+//! parts in turn.)
+//!
+//! Only the second of those two counts: the first step after a change of
+//! way pays for the change (a parked worker woken; the W, x and δ the
+//! other way left in one core's cache fetched by the other). On an Intel
+//! Xeon (Sapphire Rapids, 2 vCPUs), config D forced through runs of 8
+//! steps each way: the first split step of a run took 2803 µs (median of
+//! 58), the later ones 2338–2380; the first alone 2824, the later ones
+//! 2665–2773. Timed by such first steps, the split lost to the caller
+//! alone for good in 3 of 8 runs of `bench --threads 2` (split on 3–52 of
+//! 200 steps, 2626–2663 µs a step against 2162–2263 in the runs that
+//! split); counting second steps, in 1 of 8, whose split steps were
+//! slower indeed at first (3207–3261 µs against 2700–2900 alone, then
+//! faster after 270 steps, and split again).
 
 /// Steps of each way kept; the decision compares their medians.
 const KEEP: usize = 3;
@@ -22,22 +35,25 @@ const KEEP: usize = 3;
 /// core free).
 const MARGIN: f64 = 0.95;
 /// Steps between two tries of the other way: the first gap, and the
-/// longest (a try that confirms the choice doubles the gap). At 64, a
-/// split that is twice as slow costs 1.6 % while the caller runs alone.
+/// longest (a try that confirms the choice doubles the gap). At 128, a
+/// split that is twice as slow costs 1.5 % while the caller runs alone
+/// (a try is two steps).
 const FIRST_GAP: u64 = 8;
-const LONGEST_GAP: u64 = 64;
+const LONGEST_GAP: u64 = 128;
 
 /// The running choice between split steps and steps on the caller alone.
 ///
 /// ```
 /// use depthlab::arena::SplitChoice;
 /// let mut choice = SplitChoice::new();
-/// for _ in 0..20 {
+/// for _ in 0..100 {
 ///     let split = choice.split_next();
 ///     // A split step takes 1 ms, a step on the caller alone 3 ms.
 ///     choice.record(split, if split { 1e-3 } else { 3e-3 });
 /// }
-/// assert!(choice.split_next());
+/// // The caller alone ran the start's steps and a few tries.
+/// let (alone, split) = choice.counts();
+/// assert!(split > 6 * alone, "{alone} alone, {split} split");
 /// ```
 #[derive(Clone, Debug)]
 pub struct SplitChoice {
@@ -51,6 +67,12 @@ pub struct SplitChoice {
     /// Steps run each way, and their seconds: `[alone, split]`.
     counts: [u64; 2],
     seconds: [f64; 2],
+    /// The way of the last step, if the choice saw it (`None` at the start
+    /// and after a step it must not learn from).
+    last: Option<bool>,
+    /// The way the next step must take: the last one changed way, and its
+    /// time was not kept.
+    again: Option<bool>,
 }
 
 /// The last [`KEEP`] values of a series.
@@ -96,11 +118,16 @@ impl SplitChoice {
             gap: FIRST_GAP,
             counts: [0; 2],
             seconds: [0.0; 2],
+            last: None,
+            again: None,
         }
     }
 
     /// Whether the next step should split.
     pub fn split_next(&mut self) -> bool {
+        if let Some(way) = self.again {
+            return way;
+        }
         let [alone, split] = &self.times;
         if !(alone.full() && split.full()) {
             // Alternate, split first.
@@ -116,10 +143,17 @@ impl SplitChoice {
     /// Records how long a step took (seconds), split or not, and updates
     /// the choice.
     pub fn record(&mut self, split: bool, seconds: f64) {
-        let was_try = self.times[0].full() && self.times[1].full() && split != self.prefer_split;
-        self.times[usize::from(split)].push(seconds);
         self.counts[usize::from(split)] += 1;
         self.seconds[usize::from(split)] += seconds;
+        let changed = self.last != Some(split);
+        self.last = Some(split);
+        // A step that changed way is not kept; the next one goes the same way.
+        self.again = changed.then_some(split);
+        if changed {
+            return;
+        }
+        let was_try = self.times[0].full() && self.times[1].full() && split != self.prefer_split;
+        self.times[usize::from(split)].push(seconds);
         let [alone, split_times] = &self.times;
         if !(alone.full() && split_times.full()) {
             return;
@@ -141,6 +175,13 @@ impl SplitChoice {
         } else {
             self.until_try = self.until_try.saturating_sub(1);
         }
+    }
+
+    /// A step ran that the choice must not learn from (on the caller alone
+    /// while the other cores did other work): the next step, either way,
+    /// starts a new run of its way, and its time is not kept.
+    pub fn skip(&mut self) {
+        self.last = None;
     }
 
     /// Steps run on the caller alone and split, so far.
@@ -174,28 +215,89 @@ mod tests {
             .collect()
     }
 
+    /// The runs of one way in `ways[from..]`: (first step, length).
+    fn runs_of(ways: &[bool], way: bool, from: usize) -> Vec<(usize, usize)> {
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for i in (from..ways.len()).filter(|&i| ways[i] == way) {
+            match runs.last_mut() {
+                Some((start, len)) if *start + *len == i => *len += 1,
+                _ => runs.push((i, 1)),
+            }
+        }
+        runs
+    }
+
     #[test]
     fn a_faster_split_is_kept_and_the_caller_alone_tried_ever_less_often() {
         let mut c = SplitChoice::new();
         let ways = drive(&mut c, 1000, |_, split| if split { 1.0 } else { 1.8 });
-        // The start alternates: 3 steps each way.
-        assert_eq!(&ways[..6], &[true, false, true, false, true, false]);
-        let alone: Vec<usize> = (6..1000).filter(|&i| !ways[i]).collect();
-        // Tries of the caller alone, gaps doubling to LONGEST_GAP.
-        let gaps: Vec<usize> = alone.windows(2).map(|w| w[1] - w[0]).collect();
-        assert_eq!(&gaps[..3], &[17, 33, 65]);
-        assert!(gaps[3..].iter().all(|&g| g == 65), "{gaps:?}");
-        assert_eq!(c.counts().0 as usize, 3 + alone.len());
+        // The start alternates, two steps a way (the first not kept), until
+        // each way has 3 kept.
+        let start = [true, true, false, false];
+        assert_eq!(&ways[..12], &start.repeat(3)[..]);
+        // Tries of the caller alone, two steps each, their gaps doubling
+        // to LONGEST_GAP (kept steps, plus a try and a change back).
+        let tries = runs_of(&ways, false, 12);
+        assert!(tries.iter().all(|&(_, len)| len == 2), "{tries:?}");
+        let gaps: Vec<usize> = tries.windows(2).map(|w| w[1].0 - w[0].0).collect();
+        assert_eq!(&gaps[..4], &[19, 35, 67, 131]);
+        assert!(gaps[4..].iter().all(|&g| g == 131), "{gaps:?}");
+        assert_eq!(c.counts().0 as usize, 6 + 2 * tries.len());
     }
 
     #[test]
     fn a_slower_split_is_dropped_and_tried_ever_less_often() {
         let mut c = SplitChoice::new();
         let ways = drive(&mut c, 500, |_, split| if split { 2.0 } else { 1.0 });
-        let split_after_start = ways[6..].iter().filter(|&&s| s).count();
-        // 494 steps, tries at most every 8, then 16, 32, 64 steps.
-        assert!(split_after_start <= 12, "{split_after_start}");
+        // Tries of two steps, 8, 16, 32, 64 and 128 kept steps apart.
+        let tries = runs_of(&ways, true, 12);
+        assert!(tries.iter().all(|&(_, len)| len == 2), "{tries:?}");
+        assert!(tries.len() <= 6, "{tries:?}");
         assert!(!c.split_next());
+    }
+
+    /// The first step after a change of way pays for the change (here 3×
+    /// a split step, a little more for the caller alone), and is not
+    /// taken for the way's speed: the faster split is found and kept.
+    #[test]
+    fn the_step_after_a_change_of_way_is_not_taken_for_its_speed() {
+        let mut c = SplitChoice::new();
+        let mut last = None;
+        let mut split_steps = 0;
+        for _ in 0..1000 {
+            let split = c.split_next();
+            let changed = last != Some(split);
+            let seconds = match (split, changed) {
+                (true, false) => 1.0,
+                (true, true) => 3.0,
+                (false, false) => 1.5,
+                (false, true) => 1.6,
+            };
+            c.record(split, seconds);
+            last = Some(split);
+            split_steps += usize::from(split);
+        }
+        assert!(split_steps > 950, "{split_steps} of 1000 split");
+        assert!(c.split_next());
+    }
+
+    /// A step the choice is told to skip (run while held unsplit) is not
+    /// kept, nor the next one, which may change way.
+    #[test]
+    fn a_skipped_step_and_the_one_after_are_not_kept() {
+        let mut c = SplitChoice::new();
+        drive(&mut c, 100, |_, split| if split { 1.0 } else { 2.0 });
+        let before = c.times.clone();
+        c.skip();
+        let split = c.split_next();
+        c.record(split, 50.0);
+        assert_eq!(
+            c.times[usize::from(split)].values,
+            before[usize::from(split)].values
+        );
+        assert_eq!(c.split_next(), split, "the next step goes the same way");
+        c.record(split, 50.0);
+        assert!(c.times[usize::from(split)].values.contains(&50.0));
     }
 
     #[test]
@@ -219,11 +321,12 @@ mod tests {
         // Two slow split steps move the median: the third runs alone.
         assert!(ways[300..303].iter().filter(|&&s| s).count() <= 2);
         assert!(ways[303..310].iter().all(|&s| !s), "{:?}", &ways[300..310]);
-        // Back to split once two tries (≤ LONGEST_GAP + 1 apart) say so.
+        // Back to split once two tries (≤ LONGEST_GAP + 3 steps apart: the
+        // kept steps, the try's two and the change back) say so.
         let back = (600..900).find(|&i| ways[i..i + 10].iter().all(|&s| s));
         let back = back.expect("split again");
         assert!(
-            back - 600 <= 2 * (LONGEST_GAP as usize + 1),
+            back - 600 <= 2 * (LONGEST_GAP as usize + 3),
             "back at {back}"
         );
     }
