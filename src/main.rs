@@ -93,9 +93,12 @@ enum Command {
     /// (median, min, max), GFLOP/s, % of this machine's FMA peak measured
     /// on the spot, and the time by step kind.
     ///
-    /// The step is the executor's forward, loss, backward and update on one
-    /// batch of the spec's data held in place, after a warm-up; GFLOP/s
-    /// counts 6·batch·Σ fan_in·units. Time one thread with --threads 1.
+    /// The step is the executor's forward, loss, backward and update on the
+    /// next batch of the spec's data, as `train` runs it (the batch copied
+    /// into place before the clock starts), after a warm-up; GFLOP/s counts
+    /// 6·batch·Σ fan_in·units. Time one thread with --threads 1. When the
+    /// step meets subnormal numbers (below 1.2e-38, slow on x86 CPUs), a
+    /// line says what flushing them (`train flush_subnormals=true`) does.
     ///
     /// On several threads, a step whose products are split hands their
     /// parts to the workers, or runs them all on this thread when that

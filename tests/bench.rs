@@ -120,3 +120,33 @@ fn bench_statistics_times_a_probe_measurement() {
     );
     crate::cli::refused(&[&args[..], &["--probe", "40"]].concat(), &["--statistics"]);
 }
+
+/// A step that meets subnormal numbers (W ~ 1e-20 kept there by a learning
+/// rate of 0: layer 2's products are ~1e-40) gets a line saying what
+/// flushing them does (its ratio, a time, is not asserted); a spec that
+/// flushes them, and a net held at its initial weights, get none. (A net
+/// that trains can fit this small data set in the warm-up's thousands of
+/// steps, and then meet them too.)
+#[test]
+fn bench_reports_subnormal_numbers_the_step_meets() {
+    let note = |net: &str| {
+        let o = depthlab(&["bench", "--net", net, "--threads", "1", "--steps", "5"]);
+        let out = String::from_utf8(o.stdout).unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        out.lines()
+            .find(|l| l.starts_with("subnormal numbers: "))
+            .map(str::to_owned)
+    };
+    let initial = "input 8; dense 16 tanh x2; dense 3; optim sgd lr=0; data blobs n=64 test=0";
+    assert_eq!(note(initial), None);
+    let tiny = "input 64; dense 128 tanh init=normal(1e-20) x3; dense 4; optim sgd lr=0; \
+                data blobs n=960";
+    if !depthlab_kernels::subnormal::AVAILABLE {
+        assert_eq!(note(tiny), None, "nothing to flush them with");
+        return;
+    }
+    let line = note(tiny).expect("a note");
+    assert!(line.contains("`train flush_subnormals=true`"), "{line}");
+    assert!(line.contains("× the time (medians of "), "{line}");
+    assert_eq!(note(&format!("{tiny}; train flush_subnormals=true")), None);
+}

@@ -14,6 +14,10 @@ pub const AVAILABLE: bool = cfg!(target_arch = "x86_64");
 
 #[cfg(target_arch = "x86_64")]
 const FTZ_DAZ: u32 = (1 << 15) | (1 << 6);
+/// MXCSR's sticky flags of a denormal operand (DE) and of an underflow
+/// (UE: a tiny result, rounded), set whatever the exception masks.
+#[cfg(target_arch = "x86_64")]
+const DE_UE: u32 = (1 << 1) | (1 << 4);
 
 /// This thread's floating-point control word.
 #[cfg(target_arch = "x86_64")]
@@ -28,13 +32,15 @@ fn read() -> u32 {
 #[cfg(target_arch = "x86_64")]
 fn write(csr: u32) {
     // SAFETY: `csr` is a value `read` returned, with at most the FTZ and
-    // DAZ bits changed: no reserved bit is set (which would fault), and the
-    // modes only change how this thread rounds from here on.
+    // DAZ mode bits or the DE and UE status flags changed: no reserved bit
+    // is set (which would fault), the modes only change how this thread
+    // rounds from here on, and the flags are only ever read back.
     unsafe { std::arch::asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack, readonly)) };
 }
 
 /// Subnormals flushed on this thread while it lives; the modes before are
-/// restored on drop. (A no-op where [`AVAILABLE`] is false.)
+/// restored on drop, the flags [`seen`] reads kept. (A no-op where
+/// [`AVAILABLE`] is false.)
 ///
 /// ```
 /// use depthlab_kernels::subnormal::{AVAILABLE, Flushing};
@@ -67,9 +73,36 @@ impl Flushing {
 
 impl Drop for Flushing {
     fn drop(&mut self) {
+        // The modes as they were; the flags as they are (see `seen`).
         #[cfg(target_arch = "x86_64")]
-        write(self.saved);
+        write((read() & !FTZ_DAZ) | (self.saved & FTZ_DAZ));
     }
+}
+
+/// Forgets, on this thread, the subnormal numbers [`seen`] reports.
+pub fn clear_seen() {
+    #[cfg(target_arch = "x86_64")]
+    write(read() & !DE_UE);
+}
+
+/// Whether an operation on this thread read a subnormal input or made a
+/// subnormal (or flushed) result since [`clear_seen`]: the cases that take
+/// a microcode assist. Always false where [`AVAILABLE`] is false.
+///
+/// ```
+/// use depthlab_kernels::subnormal::{AVAILABLE, clear_seen, seen};
+/// use std::hint::black_box;
+/// clear_seen();
+/// black_box(black_box(1e-30f32) * black_box(3.0f32));
+/// assert!(!seen());
+/// black_box(black_box(1e-30f32) * black_box(1e-10f32));
+/// assert_eq!(seen(), AVAILABLE);
+/// ```
+pub fn seen() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return read() & DE_UE != 0;
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 #[cfg(test)]
@@ -99,5 +132,32 @@ mod tests {
         }
         assert_eq!(black_box(a) * black_box(b), sub);
         assert_eq!(black_box(sub) * black_box(2f32.powi(30)), 2f32.powi(-110));
+    }
+
+    /// `seen` reports an exact subnormal product only once it is read (DE),
+    /// an inexact one at once (UE), a flushed one too, and normal
+    /// arithmetic never; `clear_seen` forgets.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn seen_reports_subnormal_inputs_and_results_until_cleared() {
+        let (a, b) = (black_box(2f32.powi(-70)), black_box(2f32.powi(-70)));
+        clear_seen();
+        black_box(black_box(a) * black_box(2.0) + black_box(1e30f32));
+        assert!(!seen(), "normal arithmetic");
+        let sub = black_box(black_box(a) * black_box(b));
+        assert!(!seen(), "an exact subnormal result sets no flag");
+        black_box(black_box(sub) * black_box(3.0));
+        assert!(seen(), "reading a subnormal");
+        clear_seen();
+        assert!(!seen());
+        black_box(black_box(1e-30f32) * black_box(1e-10f32));
+        assert!(seen(), "an inexact subnormal result");
+        clear_seen();
+        {
+            let _flushing = Flushing::start();
+            black_box(black_box(1e-30f32) * black_box(1e-10f32));
+        }
+        assert!(seen(), "a result flushed to zero");
+        clear_seen();
     }
 }

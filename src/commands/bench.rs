@@ -2,9 +2,18 @@
 //! a share of its FMA peak measured on the spot, with the time by step kind.
 //!
 //! The step timed is the executor's: forward, loss, backward and the
-//! optimizer update on one batch of the spec's data, held in place (no
-//! data copying, evaluation or statistics), as JAX and PyTorch peers time
-//! their jitted or eager step. GFLOP/s counts 6·batch·Σ fan_in·units, the
+//! optimizer update on the next batch of the spec's data, as `train` runs
+//! it (the batch is copied into place before the clock starts; no
+//! evaluation or statistics), as JAX and PyTorch peers time their jitted
+//! or eager step (on one batch held in place). One batch held in place
+//! and trained on for hundreds of steps is fitted, and a fitted batch's
+//! gradients fall into subnormal numbers (each a microcode assist on
+//! x86), which training on the whole data meets much later or never: on
+//! an Intel Xeon, `bench relu-he --threads 1` so timed 6.9–7.0 ms a step,
+//! 3.0 ms with them flushed or with the batches taken in turn, while
+//! `train relu-he` ran its 310 steps at the same speed with or without
+//! flushing. Subnormals that training does meet are reported, with what
+//! flushing them saves. GFLOP/s counts 6·batch·Σ fan_in·units, the
 //! three matrix products of every layer.
 
 use crate::error::Error;
@@ -14,6 +23,7 @@ use crate::spec::Spec;
 use crate::stats::median;
 use crate::train::{Options, Trainer, probe_executor};
 use depthlab_kernels::peak::measure_peak;
+use depthlab_kernels::subnormal;
 use std::fmt::Write as _;
 use std::time::Instant;
 
@@ -47,27 +57,20 @@ impl Spread {
 /// `depthlab bench`: the report.
 pub fn bench(spec: &Spec, opts: &Options, b: &BenchOptions) -> Result<String, Error> {
     let mut trainer = Trainer::new(spec, opts)?;
-    // One real step puts the first batch in place (and allocates anything
-    // lazy); the timed steps reuse it.
+    // One whole step first: anything lazy is allocated.
     trainer.train_step(&mut |_| {})?;
-    let exec = trainer.executor_mut();
-    let threads = exec.plan().threads;
-    let kinds = step_kinds(exec);
+    let threads = trainer.executor().plan().threads;
+    let kinds = step_kinds(trainer.executor());
     // Warm-up: caches, the workers' spin state, the CPU's clock.
     let warm = Instant::now();
     let mut warm_steps = 0;
     while warm_steps < 10 || (warm.elapsed().as_secs_f64() < 0.3 && warm_steps < 10_000) {
-        exec.run();
+        timed_step(&mut trainer);
         warm_steps += 1;
     }
-    let mut times = Vec::with_capacity(b.steps);
-    let split_before = exec.ways();
-    for _ in 0..b.steps {
-        let t = Instant::now();
-        exec.run();
-        times.push(t.elapsed().as_secs_f64());
-    }
-    let split_note = match (split_before, exec.ways()) {
+    let split_before = trainer.executor().ways();
+    let times: Vec<f64> = (0..b.steps).map(|_| timed_step(&mut trainer)).collect();
+    let split_note = match (split_before, trainer.executor().ways()) {
         (Some(before), Some(after)) => {
             let split = after.split.0 - before.split.0;
             format!(" (split on {split} of them, the rest on one)")
@@ -76,11 +79,15 @@ pub fn bench(spec: &Spec, opts: &Options, b: &BenchOptions) -> Result<String, Er
     };
     // A second pass, profiled step by step (the clock adds a little).
     let mut ns = vec![0u64; kinds.len()];
-    let profiled = Instant::now();
+    let mut profiled = 0.0;
     for _ in 0..b.steps {
-        exec.run_profiled(&mut ns);
+        trainer.load_batch();
+        let t = Instant::now();
+        trainer.executor_mut().run_profiled(&mut ns);
+        profiled += t.elapsed().as_secs_f64();
     }
-    let profiled = profiled.elapsed().as_secs_f64();
+    let subnormal_cost = subnormal_cost(&mut trainer);
+    let exec = trainer.executor();
     let peak = measure_peak(2_000_000, 5);
     let graph = &exec.plan().graph;
     let batch = exec.plan().batch;
@@ -113,6 +120,15 @@ pub fn bench(spec: &Spec, opts: &Options, b: &BenchOptions) -> Result<String, Er
         if threads == 1 { "" } else { "s" },
         peak / 1e9,
     );
+    if let Some((ratio, n)) = subnormal_cost {
+        let _ = writeln!(
+            out,
+            "subnormal numbers: the step reads or makes values below 1.2e-38, each a microcode \
+             assist on x86; with them flushed to zero (`train flush_subnormals=true`, results no \
+             longer IEEE's) a step on one thread took {ratio:.2}× the time (medians of {n} steps \
+             each way)"
+        );
+    }
     let _ = write!(out, "\ntime by step kind ({} profiled steps)\n", b.steps);
     out.push_str(&shares(&kinds, &ns, profiled));
     if b.statistics {
@@ -121,6 +137,48 @@ pub fn bench(spec: &Spec, opts: &Options, b: &BenchOptions) -> Result<String, Er
         out.push_str(&probe_report(probe, spec.train.seed, t.median));
     }
     Ok(out)
+}
+
+/// The seconds of the executor's training step on the next batch, with
+/// the schedule's learning rate, as `train` runs it (the batch's copy into
+/// place is not timed).
+fn timed_step(trainer: &mut Trainer) -> f64 {
+    trainer.load_batch();
+    let t = Instant::now();
+    trainer.executor_mut().run();
+    t.elapsed().as_secs_f64()
+}
+
+/// Whether a training step on this thread reads or makes subnormal
+/// numbers (unless the spec flushes them already), and if so what
+/// flushing them does: the time of a flushed step over an IEEE one,
+/// medians of at least 3 steps each way (up to 10, or a quarter of a
+/// second of IEEE ones), and how many, after the timed and profiled
+/// steps (training goes on: on config D of `bench/peers` with Adam these
+/// IEEE steps took 8.5–9.2 ms, the timed ones before 11–33). The IEEE
+/// steps first: a flushed step leaves zeros where the next would have
+/// met subnormals. These steps run on this thread alone, whose modes are
+/// the ones set (a worker's are its own).
+fn subnormal_cost(trainer: &mut Trainer) -> Option<(f64, usize)> {
+    if !subnormal::AVAILABLE || trainer.executor().plan().graph.flush_subnormals {
+        return None;
+    }
+    trainer.executor_mut().hold_unsplit(true);
+    subnormal::clear_seen();
+    timed_step(trainer);
+    let cost = subnormal::seen().then(|| {
+        let mut ieee = Vec::new();
+        let started = Instant::now();
+        while ieee.len() < 3 || (ieee.len() < 10 && started.elapsed().as_secs_f64() < 0.25) {
+            ieee.push(timed_step(trainer));
+        }
+        let _flushing = subnormal::Flushing::start();
+        let mut flushed: Vec<f64> = ieee.iter().map(|_| timed_step(trainer)).collect();
+        let n = ieee.len();
+        (median(&mut flushed) / median(&mut ieee), n)
+    });
+    trainer.executor_mut().hold_unsplit(false);
+    cost
 }
 
 /// The kinds of the steps [`Executor::run_profiled`] times; those of the

@@ -416,24 +416,8 @@ impl Trainer {
         if self.exec.holds_unsplit() && self.beside.as_mut().is_some_and(Beside::done) {
             self.exec.hold_unsplit(false);
         }
-        let step = self.step();
-        let epoch = (step / self.steps_per_epoch) as usize;
-        if self.order_epoch != Some(epoch) {
-            dataset::shuffle_into(&mut self.order, self.spec.train.seed, epoch as u64);
-            self.order_epoch = Some(epoch);
-        }
+        let step = self.load_batch();
         let batch = self.exec.plan().batch;
-        let first = (step % self.steps_per_epoch) as usize * batch;
-        let (x, y) = (self.exec.plan().x, self.exec.plan().y);
-        let [xs, ys] = self.exec.bufs_mut([x, y]);
-        copy_rows(
-            &self.split.train,
-            self.order[first..first + batch].iter().copied(),
-            xs,
-            ys,
-        );
-        let lr = self.lr_at(step);
-        self.exec.set_progress(Progress { lr, step });
         // The statistics at the end of the run, and every K steps if asked.
         let measure = step + 1 == self.total_steps
             || self
@@ -468,6 +452,31 @@ impl Trainer {
             self.close_epoch(on);
         }
         Ok(())
+    }
+
+    /// Puts the next step's batch in place, in the epoch's shuffled order,
+    /// and its learning rate; returns the step's index. (`bench` times the
+    /// executor's step after it; `train_step` runs the rest.)
+    pub fn load_batch(&mut self) -> u64 {
+        let step = self.step();
+        let epoch = (step / self.steps_per_epoch) as usize;
+        if self.order_epoch != Some(epoch) {
+            dataset::shuffle_into(&mut self.order, self.spec.train.seed, epoch as u64);
+            self.order_epoch = Some(epoch);
+        }
+        let batch = self.exec.plan().batch;
+        let first = (step % self.steps_per_epoch) as usize * batch;
+        let (x, y) = (self.exec.plan().x, self.exec.plan().y);
+        let [xs, ys] = self.exec.bufs_mut([x, y]);
+        copy_rows(
+            &self.split.train,
+            self.order[first..first + batch].iter().copied(),
+            xs,
+            ys,
+        );
+        let lr = self.lr_at(step);
+        self.exec.set_progress(Progress { lr, step });
+        step
     }
 
     /// Reports the epoch that ends (or stops) here and starts its clock
