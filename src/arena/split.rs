@@ -141,7 +141,8 @@ impl SplitChoice {
     }
 
     /// Records how long a step took (seconds), split or not, and updates
-    /// the choice.
+    /// the choice; the first step of a run of one way is counted, but its
+    /// time is not kept (see the module's doc).
     pub fn record(&mut self, split: bool, seconds: f64) {
         self.counts[usize::from(split)] += 1;
         self.seconds[usize::from(split)] += seconds;
