@@ -145,6 +145,7 @@ fn bench_reports_subnormal_numbers_the_step_meets() {
         assert_eq!(note(tiny), None, "nothing to flush them with");
         return;
     }
+    // Which of its two phrasings depends on the time flushing saves.
     let line = note(tiny).expect("a note");
     assert!(line.contains("`train flush_subnormals=true`"), "{line}");
     assert!(line.contains("× the time (medians of "), "{line}");
