@@ -36,7 +36,8 @@ pub struct ThreadChoice {
 /// `resources.threads` if the compiled step splits anything and runs
 /// measurably faster that way (by `MARGIN`), else one. Times training
 /// steps of two throwaway executors (the spec's initial weights, a batch
-/// of zeros), interleaved, for at most `BUDGET` after a warm-up.
+/// of zeros), two of each in turn with the second timed, for at most
+/// `BUDGET` after a warm-up.
 pub fn measured_threads(spec: &Spec, resources: Resources) -> Result<ThreadChoice, Error> {
     let all = ThreadChoice {
         threads: resources.threads,
@@ -65,10 +66,19 @@ pub fn measured_threads(spec: &Spec, resources: Resources) -> Result<ThreadChoic
         split.run();
         single.run();
     }
+    // Two steps of each in turn, the second timed: the first after the
+    // other executor's pays for the change (a parked worker woken, its
+    // arena back in cache; D's first split steps took 1.2× the later
+    // ones: see `arena::split`). Config D of `bench/peers` on an Intel
+    // Xeon, timing every step alternately, went to one thread in 8 runs
+    // of 14 (0.90–1.13×); so, in 2 of 14 (1.01, 1.04×), its split step
+    // taking 0.82–0.93× of one thread's in `bench/peers/threads.sh`.
     let (mut t_split, mut t_single) = (Vec::new(), Vec::new());
     let started = Instant::now();
     while t_split.len() < 3 || (t_split.len() < 15 && started.elapsed() < BUDGET) {
+        single.run();
         t_single.push(timed(|| single.run()));
+        split.run();
         t_split.push(timed(|| split.run()));
     }
     let ratio = crate::stats::median(&mut t_split) / crate::stats::median(&mut t_single);
