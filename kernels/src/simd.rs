@@ -143,11 +143,7 @@ fn recip_estimate(d: Vf) -> Vf {
 #[inline]
 pub fn prefetch(data: &[f32]) {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
-    for line in data.chunks(16) {
-        use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
-        // SAFETY: a prefetch never faults; the address is inside `data`.
-        unsafe { _mm_prefetch::<_MM_HINT_T1>(line.as_ptr().cast()) };
-    }
+    prefetch_lines::<{ std::arch::x86_64::_MM_HINT_T1 }>(data);
     #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
     let _ = data;
 }
@@ -158,13 +154,19 @@ pub fn prefetch(data: &[f32]) {
 #[inline]
 pub fn prefetch_write(data: &[f32]) {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
-    for line in data.chunks(16) {
-        use std::arch::x86_64::{_MM_HINT_ET0, _mm_prefetch};
-        // SAFETY: a prefetch never faults; the address is inside `data`.
-        unsafe { _mm_prefetch::<_MM_HINT_ET0>(line.as_ptr().cast()) };
-    }
+    prefetch_lines::<{ std::arch::x86_64::_MM_HINT_ET0 }>(data);
     #[cfg(not(all(target_arch = "x86_64", target_feature = "sse")))]
     let _ = data;
+}
+
+/// `_mm_prefetch` with `HINT` on every 64-byte line of `data`.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse"))]
+#[inline]
+fn prefetch_lines<const HINT: i32>(data: &[f32]) {
+    for line in data.chunks(16) {
+        // SAFETY: a prefetch never faults; the address is inside `data`.
+        unsafe { std::arch::x86_64::_mm_prefetch::<HINT>(line.as_ptr().cast()) };
+    }
 }
 
 /// 1/d for 1 ≤ |d| < [`RECIP_MAX`] (NaN gives NaN; other d are not handled).
