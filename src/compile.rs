@@ -741,12 +741,22 @@ fn chains_layers(graph: &Graph, batch: usize, threads: usize) -> bool {
 
 /// `steps` as one [`Step::Chain`] of kind `of`, kept in `chains`, in as
 /// many row blocks as its most split step: every step that runs by rows
-/// (all but the ∂W products, which keep their own blocks) runs on each.
+/// (all but the ∂W products) runs on each. The ∂W products, claimed
+/// together once every ∂x is done, are claimed whole when there are more
+/// of them than parts, else in their own row blocks. Whole, each layer's
+/// δ and x (half of each written by the other core's ∂x and forward row
+/// blocks) are read by one core, not both: config D of `bench/peers` on
+/// two threads (an Intel Xeon) took 0.83–0.87× the step time, nets of 3,
+/// 5, 9 and 21 layers 0.87–0.96× (the update fetching W's lines for
+/// writing in both builds).
 fn chain(of: Chained, mut steps: Vec<Step>, chains: &mut Vec<Vec<Step>>) -> Step {
     let parts = steps.iter().map(Step::parts).max().unwrap_or(1);
+    let own_blocks = steps.iter().filter(|s| s.own_blocks_in_chain()).count();
     for s in &mut steps {
         if !s.own_blocks_in_chain() {
             s.set_parts(parts);
+        } else if own_blocks > parts {
+            s.set_parts(1);
         }
     }
     chains.push(steps);
@@ -1232,10 +1242,23 @@ mod tests {
             };
             assert!(kind.contains(want), "{i}: {backward:?}");
         }
-        // The ∂W products keep their own blocks (the 64×10 and 64×64 ones
-        // whole), every other step runs on the chain's row blocks.
+        // Every other step runs on the chain's row blocks; the 7 ∂W
+        // products, more than the parts, are claimed whole.
         let blocks: Vec<usize> = plan.chains[1].iter().map(Step::parts).collect();
-        assert_eq!(blocks, [2, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1]);
+        assert_eq!(blocks, [2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 2, 1, 1]);
+        // As few as the parts: in their own row blocks (the 128×128 one in
+        // two, the 10-unit one whole).
+        let shallow = plan_of("input 128; dense 128 relu; dense 10", 128, 2);
+        let blocks: Vec<(&str, usize)> = shallow.chains[1]
+            .iter()
+            .map(|s| (s.kind(), s.parts()))
+            .collect();
+        assert_eq!(
+            blocks.iter().map(|b| b.1).collect::<Vec<_>>(),
+            [2, 1, 2],
+            "{blocks:?}"
+        );
+        assert!(blocks[2].0.contains("W's update"), "{blocks:?}");
         assert!(matches!(plan.steps[1], Step::Loss { .. }));
         let deltas: BTreeSet<usize> = plan
             .layers

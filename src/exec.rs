@@ -366,7 +366,10 @@ impl Executor {
                 _ => std::slice::from_ref(&plan.steps[i]),
             };
             let optim = plan.optim.as_ref().map(|o| (o, *progress));
-            pool.run_chain(mem, chain, |s, views| run_block(&steps[s], views, optim));
+            let shared = pool.splits();
+            pool.run_chain(mem, chain, |s, views| {
+                run_block(&steps[s], views, optim, shared);
+            });
             return;
         }
         match step {
@@ -657,8 +660,9 @@ fn access(plan: &Plan, step: &Step) -> Access {
 
 /// Runs `step` on the row block of `v` (see [`access`] for what is where);
 /// `optim` is the training plan's optimizer and progress, for an update
-/// fused into a ∂W product.
-fn run_block(step: &Step, v: Views, optim: Option<(&Optim, Progress)>) {
+/// fused into a ∂W product; `shared`: the step's parts are handed to
+/// several threads.
+fn run_block(step: &Step, v: Views, optim: Option<(&Optim, Progress)>, shared: bool) {
     let m = v.rows.len();
     match *step {
         Step::Linear {
@@ -714,21 +718,20 @@ fn run_block(step: &Step, v: Views, optim: Option<(&Optim, Progress)>) {
                     let (o, progress) = optim.expect("updates only in training plans");
                     let rule = Rule::new(o, progress, u.decay, u.l2);
                     let first = v.rows.start;
-                    // A block of a split step: this step's products on the
-                    // other threads read all of W, so its rows here are
-                    // in their caches too, and each store to W would wait
-                    // for them to be taken back. Fetching the next tile's
-                    // rows for writing while this one computes hides that
-                    // (Intel Xeon, two threads: config B of `bench/peers`
-                    // 0.95×, D 0.85–0.93× the step time; on one thread,
-                    // where W is only in this cache, nothing to gain).
-                    let split = v.rows.len() < units;
+                    // Split over threads: their forward and ∂x products
+                    // read all of W, so its rows here are in the other
+                    // caches too, and each store to W would wait for them
+                    // to be taken back. Fetching the next tile's rows for
+                    // writing while this one computes hides that (Intel
+                    // Xeon, two threads: config B of `bench/peers` 0.95×,
+                    // D 0.85–0.93× the step time; on one thread, where W
+                    // is only in this cache, 1.01–1.06× slower).
                     gemm_tn_rows_with(dw, ops, v.rows.clone(), 0.0, |f| {
                         // `values` is one run of ∂W; W and its state have
                         // its layout.
                         let at = (f.row - first) * fan_in + f.col;
                         let r = at..at + f.values.len();
-                        if split {
+                        if shared {
                             let next = r.end..(r.end + r.len()).min(theta.len());
                             prefetch_write(&theta[next]);
                         }

@@ -486,7 +486,7 @@ impl Plan {
                         format!("{steps} steps, each row block through all of them:")
                     }
                     Chained::Backward => format!(
-                        "{steps} steps: each row block through all ∂x, then all ∂W blocks claimed together:"
+                        "{steps} steps: each row block through all ∂x, then the ∂W products claimed together:"
                     ),
                 };
                 ("chain".into(), what, String::new(), parts)

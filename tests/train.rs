@@ -435,6 +435,9 @@ fn training_steps_are_bit_identical_for_1_2_and_3_threads() {
                    optim adam lr=0.001 weight_decay=0.01; train steps=6 batch=96 seed=5";
     // The top layer's activation backward starts the ∂x chain.
     let top_act = chained.replace("dense 10;", "dense 10 sigmoid; loss mse;");
+    // A chain of as many ∂W products as threads splits each (of more,
+    // each is claimed whole).
+    let shallow = chained.replace("dense 128 tanh; dense 128 relu x4", "dense 128 relu");
     let learned = chained.replace("128 relu x4", "128 prelu x4");
     // (With AMSGrad: three state buffers a parameter.)
     let wide = chained
@@ -443,11 +446,14 @@ fn training_steps_are_bit_identical_for_1_2_and_3_threads() {
     let chained_kinds = ["Chain { of: Forward", "Chain { of: Backward"];
     let learned_kinds = ["Linear", "LinearBackwardInput", "LinearBackwardParams"];
     let wide_kinds = [&learned_kinds[..], &["Update"]].concat();
-    for (text, kinds) in [
-        (chained, &chained_kinds[..]),
-        (&top_act[..], &chained_kinds[..]),
-        (&learned[..], &learned_kinds[..]),
-        (&wide[..], &wide_kinds[..]),
+    // Whether the ∂W products' blocks update W, or each whole W is
+    // updated by one thread.
+    for (text, kinds, dw_blocks) in [
+        (chained, &chained_kinds[..], false),
+        (&top_act[..], &chained_kinds[..], false),
+        (&shallow[..], &chained_kinds[..], true),
+        (&learned[..], &learned_kinds[..], true),
+        (&wide[..], &wide_kinds[..], true),
     ] {
         let (one, _) = train(text, 1);
         let (two, _) = train(text, 2);
@@ -466,18 +472,22 @@ fn training_steps_are_bit_identical_for_1_2_and_3_threads() {
                 plan.steps
             );
         }
-        // ∂W blocks update W, split as the products are.
-        let mut steps = plan.steps.iter().chain(plan.chains.iter().flatten());
-        let fused_split = steps.any(|s| {
-            matches!(
-                s,
-                Step::LinearBackwardParams {
-                    update: Some(_),
-                    ..
-                }
-            ) && s.parts() > 1
-        });
-        assert!(fused_split, "{text}");
+        // ∂W blocks update W, split as the products are, or whole.
+        let steps = plan.steps.iter().chain(plan.chains.iter().flatten());
+        let fused_parts: Vec<usize> = steps
+            .filter(|s| {
+                matches!(
+                    s,
+                    Step::LinearBackwardParams {
+                        update: Some(_),
+                        ..
+                    }
+                )
+            })
+            .map(Step::parts)
+            .collect();
+        let split = fused_parts.iter().any(|&p| p > 1);
+        assert_eq!(split, dw_blocks, "{text}: {fused_parts:?}");
         // The plans differ in their scratch (a one-thread plan updates layer
         // by layer through one ∂W buffer), not in what a step leaves behind.
         // (The last step ran as `ran()` says: one way, then the other.)
