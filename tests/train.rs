@@ -426,11 +426,11 @@ fn damaged_checkpoints_are_refused_with_a_reason() {
 #[test]
 fn training_steps_are_bit_identical_for_1_2_and_3_threads() {
     // Wide enough that the compiler splits the products (into 3 row blocks
-    // on 3 threads), each ∂W block updating its rows of W: with
-    // parameter-free activations as chains (all layers' forward products
-    // in one call of the workers, all ∂x then all ∂W in two more), with a
-    // learned one step by step; and a W over 1 MiB updated in a split pass
-    // at the end.
+    // on 3 threads), each ∂W block updating its rows of W (or each whole ∂W
+    // its W, on whichever thread claims it): with parameter-free
+    // activations as chains (all layers' forward products in one call of
+    // the workers, all ∂x then all ∂W in two more), with a learned one step
+    // by step; and a W over 1 MiB updated in a split pass at the end.
     let chained = "input 128; dense 128 tanh; dense 128 relu x4; dense 10; data blobs n=512 test=0; \
                    optim adam lr=0.001 weight_decay=0.01; train steps=6 batch=96 seed=5";
     // The top layer's activation backward starts the ∂x chain.
