@@ -939,6 +939,66 @@ fn statistics_measured_beside_training_are_those_measured_in_line() {
     }
 }
 
+/// The update ratio a measurement reports is ‖ΔW‖/‖W‖ of the step just
+/// taken: ΔW from W before and after it, ‖W‖ after it; measured in line
+/// and beside training.
+#[test]
+fn the_update_ratio_is_the_step_s_change_of_w_over_w() {
+    let text = "input 8; dense 16 tanh x2; dense 4; data blobs n=64 test=0; \
+                optim sgd lr=0.1 momentum=0.9; train steps=4 batch=16 seed=3";
+    let w = |t: &Trainer| -> Vec<Vec<f32>> {
+        let exec = t.executor();
+        let layers = &exec.plan().layers;
+        layers.iter().map(|l| exec.buf(l.w).to_vec()).collect()
+    };
+    // ‖after − before‖/‖after‖ of each layer, the differences in f32.
+    let ratios = |before: &[Vec<f32>], after: &[Vec<f32>]| -> Vec<f64> {
+        let norm = |v: &mut dyn Iterator<Item = f32>| v.map(|x| f64::from(x).powi(2)).sum::<f64>();
+        let pairs = before.iter().zip(after);
+        pairs
+            .map(|(b, a)| {
+                (norm(&mut b.iter().zip(a).map(|(b, a)| a - b)) / norm(&mut a.iter().copied()))
+                    .sqrt()
+            })
+            .collect()
+    };
+    for beside in [false, true] {
+        let opts = Options {
+            spare_core: beside,
+            ..options(1)
+        };
+        let mut t = Trainer::new(&spec(text), &opts)
+            .unwrap()
+            .measure_every(Some(2));
+        assert_eq!(t.measures_beside(), beside);
+        let mut reported = Vec::new();
+        let mut on = |e: Event| {
+            if let Event::Stats(r) = e {
+                reported.push((r.step, r.update_ratio.map(<[f64]>::to_vec)));
+            }
+        };
+        let mut want = Vec::new();
+        for _ in 0..4 {
+            let before = w(&t);
+            t.train_step(&mut on).unwrap();
+            want.push(ratios(&before, &w(&t)));
+        }
+        t.finish_measuring(&mut on);
+        let steps: Vec<u64> = reported.iter().map(|r| r.0).collect();
+        assert_eq!(steps, [2, 4], "beside {beside}");
+        for (step, got) in reported {
+            let (got, want) = (got.expect("after a step"), &want[step as usize - 1]);
+            assert_eq!(got.len(), 3);
+            for (g, w) in got.iter().zip(want) {
+                assert!(
+                    *w > 0.0 && (g - w).abs() <= 1e-12 * w,
+                    "beside {beside}, step {step}: {g} against {w}"
+                );
+            }
+        }
+    }
+}
+
 /// A split plan measured more often than its measurement beside could
 /// keep up with (fewer than twice the probe's rows between two) measures
 /// in line; a plan that splits nothing measures beside however often.

@@ -218,27 +218,37 @@ pub fn sq_sum(x: &[f32]) -> f64 {
     tree_sum(sq)
 }
 
-/// Σ(a − b)² of the f32 differences, the same bits as [`sq_sum`] of them
-/// written out, in one pass without writing them (‖ΔW‖ of a step).
+/// Σ(new − old)² of the f32 differences, the same bits as [`sq_sum`] of
+/// them written out, while copying `new` over `old`, in one pass: ‖ΔW‖²
+/// of a step from a copy of W before it, left a copy of W after it.
+///
+/// ```
+/// use depthlab_kernels::reduce::diff_sq_sum_into;
+/// let mut old = [1.0f32, 2.0, 3.0];
+/// assert_eq!(diff_sq_sum_into(&mut old, &[1.0, 4.0, 0.0]), 13.0);
+/// assert_eq!(old, [1.0, 4.0, 0.0]);
+/// ```
 ///
 /// # Panics
 ///
 /// When the lengths differ.
-pub fn diff_sq_sum(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len(), "slices of one length");
+pub fn diff_sq_sum_into(old: &mut [f32], new: &[f32]) -> f64 {
+    assert_eq!(old.len(), new.len(), "slices of one length");
     let mut sq = f64x8::ZERO;
-    let (chunks, others) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail = chunks.remainder().iter().zip(others.remainder());
-    for (a, b) in chunks.zip(others) {
+    let whole = new.len() - new.len() % LANES;
+    let (body, tail) = old.split_at_mut(whole);
+    for (o, n) in body.chunks_exact_mut(LANES).zip(new.chunks_exact(LANES)) {
         let d = f64x8::from(std::array::from_fn::<f64, LANES, _>(|k| {
-            (a[k] - b[k]) as f64
+            (n[k] - o[k]) as f64
         }));
         sq = d.mul_add(d, sq);
+        o.copy_from_slice(n);
     }
     let mut sq = sq.to_array();
-    for (j, (&a, &b)) in tail.enumerate() {
-        let d = (a - b) as f64;
+    for (j, (o, &n)) in tail.iter_mut().zip(&new[whole..]).enumerate() {
+        let d = (n - *o) as f64;
         sq[j] += d * d;
+        *o = n;
     }
     tree_sum(sq)
 }
@@ -1235,12 +1245,15 @@ mod tests {
     }
 
     #[test]
-    fn diff_sq_sum_is_the_sq_sum_of_the_differences() {
+    fn diff_sq_sum_into_is_the_sq_sum_of_the_differences_and_a_copy() {
         for n in [0usize, 1, 7, 8, 9, 1000] {
             let a: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1013) as f32 / 3.0).collect();
             let b: Vec<f32> = (0..n).map(|i| ((i * 104_729) % 997) as f32 / 7.0).collect();
             let d: Vec<f32> = a.iter().zip(&b).map(|(a, b)| a - b).collect();
-            assert_eq!(diff_sq_sum(&a, &b).to_bits(), sq_sum(&d).to_bits(), "n {n}");
+            let mut old = b.clone();
+            let got = diff_sq_sum_into(&mut old, &a);
+            assert_eq!(got.to_bits(), sq_sum(&d).to_bits(), "n {n}");
+            assert_eq!(old, a, "n {n}");
         }
     }
 }

@@ -55,7 +55,7 @@ use crate::stats::NetworkStats;
 use beside::Beside;
 use depthlab_kernels::Activation;
 use depthlab_kernels::loss::loss_forward_backward;
-use depthlab_kernels::reduce::diff_sq_sum;
+use depthlab_kernels::reduce::diff_sq_sum_into;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -101,10 +101,10 @@ pub struct Trainer {
     total_steps: u64,
     epochs: usize,
     sums: EpochSums,
-    /// W of every layer before the step whose update ratio is measured.
-    before: Vec<Vec<f32>>,
-    /// ‖ΔW‖ of that step per layer: the update ratio's numerator, kept
-    /// until the probe has measured ‖W‖.
+    /// ‖ΔW‖ of the step measured after, per layer: the update ratio's
+    /// numerator, kept until the probe has measured ‖W‖ (W before the
+    /// step is copied into the probe that measures it, the step's change
+    /// taken as W after it is copied over).
     delta_norm: Vec<f64>,
     update_ratio: Vec<f64>,
     /// Where the statistics are measured when not in line.
@@ -187,12 +187,6 @@ impl Trainer {
             }
             false => None,
         };
-        let before = exec
-            .plan()
-            .layers
-            .iter()
-            .map(|l| vec![0.0; exec.buf(l.w).len()])
-            .collect();
         let classify = is_classification(&split.train, graph.loss);
         Ok(Trainer {
             spec: spec.clone(),
@@ -205,7 +199,6 @@ impl Trainer {
             total_steps,
             epochs,
             sums: EpochSums::default(),
-            before,
             delta_norm: vec![0.0; graph.layers.len()],
             update_ratio: vec![0.0; graph.layers.len()],
             beside,
@@ -424,10 +417,13 @@ impl Trainer {
                 .stats_every
                 .is_some_and(|k| (step + 1).is_multiple_of(k));
         if measure {
+            // W before the step, into the probe that will measure after it
+            // (once it has reported what it measured last).
             let started = Instant::now();
-            for (before, l) in self.before.iter_mut().zip(&self.exec.plan().layers) {
-                before.copy_from_slice(self.exec.buf(l.w));
-            }
+            self.report_finished(on);
+            let last = step + 1 == self.total_steps;
+            let probe = measuring_probe(&mut self.beside, &mut self.probe, last);
+            copy_params(&self.exec, probe, None);
             self.measuring += started.elapsed();
         }
         if !self.exec.run_checked() {
@@ -558,7 +554,7 @@ impl Trainer {
             return None;
         }
         // Only now: with no test set, every epoch's end would copy them.
-        copy_params(&self.exec, &mut self.probe);
+        copy_params(&self.exec, &mut self.probe, None);
         let plan = self.probe.plan();
         let last = plan.layers.last().expect("a layer");
         let (rows, x, y, out, grad) = (plan.batch, plan.x, plan.y, last.a, last.delta);
@@ -592,10 +588,6 @@ impl Trainer {
     fn measure(&mut self, after_step: bool, on: &mut dyn FnMut(Event)) {
         let started = Instant::now();
         self.report_finished(on);
-        // Only after a step is there a W before it to compare with.
-        if after_step {
-            self.update_norms();
-        }
         let launch = beside::Launch {
             step: self.step(),
             after_step,
@@ -603,17 +595,19 @@ impl Trainer {
         // The last one has no step left to overlap: in line, on every
         // thread, rather than waited for on one.
         let last = after_step && self.step() == self.total_steps;
+        // Only after a step is there a W before it (copied into this probe
+        // by `train_step`) to compare with.
+        let norms = after_step.then_some(&mut self.delta_norm[..]);
+        let probe = measuring_probe(&mut self.beside, &mut self.probe, last);
+        copy_params(&self.exec, probe, norms);
         match self.beside.as_mut() {
             Some(beside) if !last => {
-                let probe = beside.idle_mut().expect("finished above");
-                copy_params(&self.exec, probe);
                 beside.launch(launch);
                 // The other core measures: a split plan's steps run unsplit
                 // until it is done.
                 self.exec.hold_unsplit(true);
             }
             _ => {
-                copy_params(&self.exec, &mut self.probe);
                 self.probe.run();
                 self.report(launch, true, on);
             }
@@ -663,21 +657,35 @@ impl Trainer {
         };
         on(Event::Stats(&record));
     }
+}
 
-    /// ‖ΔW‖ of the step just taken, per layer, into `delta_norm`.
-    fn update_norms(&mut self) {
-        for (i, l) in self.exec.plan().layers.iter().enumerate() {
-            self.delta_norm[i] = diff_sq_sum(self.exec.buf(l.w), &self.before[i]).sqrt();
-        }
+/// The executor that measures the next statistics: the idle one beside
+/// training (none may be running: report it first), or `probe` for the
+/// `last` measurement and without a thread beside.
+fn measuring_probe<'a>(
+    beside: &'a mut Option<Beside>,
+    probe: &'a mut Executor,
+    last: bool,
+) -> &'a mut Executor {
+    match beside.as_mut() {
+        Some(beside) if !last => beside.idle_mut().expect("reported first"),
+        _ => probe,
     }
 }
 
 /// Copies the parameters of `from` into `to` (a probe executor: the same
-/// network, another plan).
-fn copy_params(from: &Executor, to: &mut Executor) {
+/// network, another plan). With `delta_norm`, `to` holds each W as it was
+/// before the step just taken, and ‖ΔW‖ of each layer goes there, found
+/// in the same pass as the copy.
+fn copy_params(from: &Executor, to: &mut Executor, mut delta_norm: Option<&mut [f64]>) {
     for (i, f) in from.plan().layers.iter().enumerate() {
         let t = to.plan().layers[i];
-        for (a, b) in [(f.w, t.w), (f.b, t.b), (f.p, t.p)] {
+        let (w, new) = (to.buf_mut(t.w), from.buf(f.w));
+        match delta_norm.as_deref_mut() {
+            Some(norms) => norms[i] = diff_sq_sum_into(w, new).sqrt(),
+            None => w.copy_from_slice(new),
+        }
+        for (a, b) in [(f.b, t.b), (f.p, t.p)] {
             to.buf_mut(b).copy_from_slice(from.buf(a));
         }
     }
