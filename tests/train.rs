@@ -952,13 +952,13 @@ fn the_update_ratio_is_the_step_s_change_of_w_over_w() {
         layers.iter().map(|l| exec.buf(l.w).to_vec()).collect()
     };
     // ‖after − before‖/‖after‖ of each layer, the differences in f32.
+    let sq = |v: &[f32]| v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>();
     let ratios = |before: &[Vec<f32>], after: &[Vec<f32>]| -> Vec<f64> {
-        let norm = |v: &mut dyn Iterator<Item = f32>| v.map(|x| f64::from(x).powi(2)).sum::<f64>();
         let pairs = before.iter().zip(after);
         pairs
             .map(|(b, a)| {
-                (norm(&mut b.iter().zip(a).map(|(b, a)| a - b)) / norm(&mut a.iter().copied()))
-                    .sqrt()
+                let diff: Vec<f32> = a.iter().zip(b).map(|(a, b)| a - b).collect();
+                (sq(&diff) / sq(a)).sqrt()
             })
             .collect()
     };

@@ -81,10 +81,7 @@ pub fn bench(spec: &Spec, opts: &Options, b: &BenchOptions) -> Result<String, Er
     let mut ns = vec![0u64; kinds.len()];
     let mut profiled = 0.0;
     for _ in 0..b.steps {
-        trainer.load_batch();
-        let t = Instant::now();
-        trainer.executor_mut().run_profiled(&mut ns);
-        profiled += t.elapsed().as_secs_f64();
+        profiled += timed(&mut trainer, |exec| exec.run_profiled(&mut ns));
     }
     let subnormal_cost = subnormal_cost(&mut trainer);
     let exec = trainer.executor();
@@ -137,9 +134,14 @@ pub fn bench(spec: &Spec, opts: &Options, b: &BenchOptions) -> Result<String, Er
 /// the schedule's learning rate, as `train` runs it (the batch's copy into
 /// place is not timed).
 fn timed_step(trainer: &mut Trainer) -> f64 {
+    timed(trainer, Executor::run)
+}
+
+/// [`timed_step`], the step run by `run` (profiled, say).
+fn timed(trainer: &mut Trainer, run: impl FnOnce(&mut Executor)) -> f64 {
     trainer.load_batch();
     let t = Instant::now();
-    trainer.executor_mut().run();
+    run(trainer.executor_mut());
     t.elapsed().as_secs_f64()
 }
 

@@ -412,7 +412,8 @@ impl Trainer {
         let step = self.load_batch();
         let batch = self.exec.plan().batch;
         // The statistics at the end of the run, and every K steps if asked.
-        let measure = step + 1 == self.total_steps
+        let last = step + 1 == self.total_steps;
+        let measure = last
             || self
                 .stats_every
                 .is_some_and(|k| (step + 1).is_multiple_of(k));
@@ -421,7 +422,6 @@ impl Trainer {
             // (once it has reported what it measured last).
             let started = Instant::now();
             self.report_finished(on);
-            let last = step + 1 == self.total_steps;
             let probe = measuring_probe(&mut self.beside, &mut self.probe, last);
             copy_params(&self.exec, probe, None);
             self.measuring += started.elapsed();
