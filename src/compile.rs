@@ -11,6 +11,7 @@ use crate::plan::{
 };
 use crate::spec::{LossKind, Optim};
 use depthlab_kernels::Activation;
+use depthlab_kernels::gemm::whole_row_tiles;
 
 /// What a plan is compiled for.
 #[derive(Clone, Copy, Debug)]
@@ -60,16 +61,21 @@ pub const MIN_SPLIT_FLOPS: u64 = 1 << 21;
 /// nothing from updates layer by layer (see [`compile`]'s `per_layer`).
 pub const SMALL_W: usize = 8192;
 /// A W of at most this many floats (1 MiB) is updated in its ∂W product
-/// (split or not, each thread the rows it computed); a larger one in an
-/// update step of its own, right after its layer's backward on one
-/// thread, in the pass at the end, split, on several. On an Intel Xeon
-/// (Sapphire Rapids), config C of `bench/peers` (W of 1 048 576 floats)
-/// fused took 1/0.97 of its one-thread step (8 ABBA rounds, 0.95–0.99
-/// each) and 1.05–1.06× its two-thread step: its update, row by row of
-/// 256-column blocks 4 KiB apart, streams W and its state from L3 slower
-/// than a step of its own, which reads them end to end. Config B (W of
-/// 200 704 and 65 536 floats) took 0.92–0.94× its two-thread step fused
-/// (3–4 ABBA rounds; its pass at the end had taken 15 % of it).
+/// (split or not, each thread the rows it computed), and so is a larger
+/// one when that product hands its epilogue whole rows of ∂W
+/// ([`whole_row_tiles`]); any other in an update step of its own, right
+/// after its layer's backward on one thread, in the pass at the end,
+/// split, on several. On an Intel Xeon (Sapphire Rapids), config C of
+/// `bench/peers` (W of 1 048 576 floats, fan_in 1024) fused took 1/0.97
+/// of its one-thread step (8 ABBA rounds, 0.95–0.99 each) and 1.05–1.06×
+/// its two-thread step while ∂W came in 256-column blocks: its update, row
+/// by row of blocks 4 KiB apart, streamed W and its state from L3 slower
+/// than a step of its own, which reads them end to end. Since one N block
+/// covers 1024 columns on a 2 MiB L2 (eb590fa), fused C took 0.957–0.984×
+/// its one-thread step (`bench/peers/ab.sh`, three runs of 4 rounds, 11
+/// of 12 rounds below 0.99) and 0.979× its two-thread step. Config B (W of 200 704 and
+/// 65 536 floats) took 0.92–0.94× its two-thread step fused (3–4 ABBA
+/// rounds; its pass at the end had taken 15 % of it).
 pub const FUSE_MAX_W: usize = 1 << 18;
 /// Above this many FLOPs a product makes a multi-thread plan step by step
 /// instead of chained (see [`compile`]): a call of the workers then costs
@@ -294,9 +300,13 @@ fn schedule(
     // rows of W it computed: config D at two threads, every step split, on
     // an Intel Xeon whose pass at the end took 19 % of that step, 0.95×
     // the step (on a noisier Xeon host the day before, nothing
-    // measurable). Only W up to [`FUSE_MAX_W`] floats, in any plan: a
-    // larger one is updated faster by a step of its own.
-    let fuse = |pb: &ParamBufs| training && lay.buffers[pb.param.0].len <= FUSE_MAX_W;
+    // measurable). Only W up to [`FUSE_MAX_W`] floats, in any plan, or a
+    // larger one whose ∂W product hands its epilogue whole rows: else a
+    // step of its own updates it faster.
+    let fuse = |pb: &ParamBufs| {
+        let whole_rows = whole_row_tiles(false, graph.layers[pb.layer].fan_in, batch);
+        training && (lay.buffers[pb.param.0].len <= FUSE_MAX_W || whole_rows)
+    };
     let (fused, apart) = fuse_w_updates(&params, &layers, fuse);
     let mut updates = vec![Vec::new(); layers.len()];
     if per_layer {
@@ -1028,8 +1038,11 @@ mod tests {
              optim adam amsgrad=true weight_decay=0.1",
             "input 8; dense 128 relu x3; dense 96 tanh; dense 3; optim sgd momentum=0.9",
             "input 8; dense 100 sigmoid; dense 100; loss mse l2=0.1 l2_bias=true; optim sgd",
-            // W2 is over 1 MiB.
-            "input 8; dense 520 relu x2; dense 10; optim sgd momentum=0.9",
+            // W2 is over 1 MiB, with rows of 256: fused, whole rows.
+            "input 8; dense 256 relu; dense 1100 relu; dense 10; optim sgd momentum=0.9",
+            // W2 is over 1 MiB, with rows of 1100 (in column blocks on
+            // every machine): in a step of its own.
+            "input 8; dense 1100 relu; dense 260 relu; dense 10; optim sgd momentum=0.9",
         ] {
             let plan = plan_of(text, 7, 1);
             let at = |f: &dyn Fn(&Step) -> bool| -> Vec<usize> {
@@ -1065,8 +1078,10 @@ mod tests {
                         count, decay, l2, ..
                     } => {
                         let large = plan.buffer(pb.param).len > FUSE_MAX_W;
+                        let whole_rows =
+                            whole_row_tiles(false, plan.graph.layers[pb.layer].fan_in, 7);
                         assert!(
-                            pb.param != l.w || large,
+                            pb.param != l.w || (large && !whole_rows),
                             "{text}: {name} in a step of its own"
                         );
                         assert_eq!(count, 1, "{text}: {name}");
@@ -1080,7 +1095,10 @@ mod tests {
                         ..
                     } => {
                         assert_eq!((pb.param, u), (l.w, own[0]), "{text}: {name}");
-                        assert!(plan.buffer(pb.param).len <= FUSE_MAX_W, "{text}: {name}");
+                        let small = plan.buffer(pb.param).len <= FUSE_MAX_W;
+                        let whole_rows =
+                            whole_row_tiles(false, plan.graph.layers[pb.layer].fan_in, 7);
+                        assert!(small || whole_rows, "{text}: {name}");
                         assert_eq!(fused.state, pb.state, "{text}: {name}");
                         (fused.decay, fused.l2)
                     }

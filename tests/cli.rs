@@ -837,18 +837,28 @@ fn check_train_lists(net: &str, threads: &str, lines: &[&str]) {
 fn check_train_lists_the_fused_updates_with_their_decay() {
     // Two threads and a batch that splits the products (a learned
     // activation: no chains): each W of at most 1 MiB updated in its ∂W
-    // product, split as it is; a larger one, and the biases and the
-    // activation's parameters, in a pass at the end.
+    // product, split as it is; a larger one whose ∂W rows (1100 wide)
+    // come in column blocks, and the biases and the activation's
+    // parameters, in a pass at the end.
     check_train_lists(
-        "input 600; dense 600 prelu; dense 8 prelu; dense 2; optim sgd lr=0.1 momentum=0.9 weight_decay=0.01 decay_bias=false; train batch=64",
+        "input 1100; dense 300 prelu; dense 8 prelu; dense 2; optim sgd lr=0.1 momentum=0.9 weight_decay=0.01 decay_bias=false; train batch=64",
         "2",
         &[
-            "linear ∂W+upd dW2 = delta2ᵀ·a1, db2 = Σ delta2; tile by tile W2 ← sgd(W2, dW2, W2.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay)   (64×8)ᵀ·(64×600)",
-            "linear ∂W,∂b  dW1 = delta1ᵀ·x, db1 = Σ delta1   (64×600)ᵀ·(64×600)  ×2",
-            "update        W1 ← sgd(W1, dW1, W1.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay)   360000  ×2",
+            "linear ∂W+upd dW2 = delta2ᵀ·a1, db2 = Σ delta2; tile by tile W2 ← sgd(W2, dW2, W2.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay)   (64×8)ᵀ·(64×300)",
+            "linear ∂W,∂b  dW1 = delta1ᵀ·x, db1 = Σ delta1   (64×300)ᵀ·(64×1100)  ×2",
+            "update        W1 ← sgd(W1, dW1, W1.momentum_buffer), weight_decay 0.01 coupled (L2, torch Adam/SGD weight_decay)   330000  ×2",
             // Not decayed, so not with the weights.
-            "update        b1 ← sgd(b1, db1, b1.momentum_buffer)   600",
-            "update        p1 ← sgd(p1, dp1, p1.momentum_buffer)   600",
+            "update        b1 ← sgd(b1, db1, b1.momentum_buffer)   300",
+            "update        p1 ← sgd(p1, dp1, p1.momentum_buffer)   300",
+        ],
+    );
+    // A W over 1 MiB whose ∂W rows are 256 wide (whole rows on every
+    // machine) is updated in its product too.
+    check_train_lists(
+        "input 256; dense 1100 prelu; dense 2; optim sgd lr=0.1 momentum=0.9; train batch=64",
+        "2",
+        &[
+            "linear ∂W+upd dW1 = delta1ᵀ·x, db1 = Σ delta1; tile by tile W1 ← sgd(W1, dW1, W1.momentum_buffer)   (64×1100)ᵀ·(64×256)  ×2",
         ],
     );
     check_train_lists(

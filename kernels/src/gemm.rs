@@ -323,6 +323,15 @@ fn gemm<const TA: bool, const TB: bool, F: FnMut(Finished)>(
     }
 }
 
+/// Whether a product with `n` columns of C and `k` terms hands its
+/// epilogue whole row tiles (`col` = 0, `cols` = n: C's columns are one
+/// N block, as the gemm chooses) rather than each row's column blocks in
+/// turn; `b_transposed`: B stored (n, k), the NT layout. An update fused
+/// into the epilogue then streams whole rows of W and its state.
+pub fn whole_row_tiles(b_transposed: bool, n: usize, k: usize) -> bool {
+    (!b_transposed && reads_b_in_place(n, k)) || n <= NC || one_wide_block(n)
+}
+
 /// Whether B's `n` columns are packed as one N block of up to
 /// [`NC_WIDE`] rather than in blocks of [`NC`]: where this core's L2 holds
 /// four such blocks (2 MiB). One block leaves A read in place (NN/NT) or
@@ -2070,6 +2079,38 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// [`whole_row_tiles`] says what the epilogue gets: whole row tiles
+    /// for every product it accepts, rows of column blocks for the others
+    /// (which widths are which depends on this machine's L2 and SIMD).
+    #[test]
+    fn whole_row_tiles_tells_how_the_epilogue_gets_c() {
+        let (m, k) = (14, 24);
+        for n in [10, 256, 300, 520, 1024, 1100] {
+            let a = fill(m * k, 41);
+            let b = fill(n * k, 42);
+            for (layout, transposed) in [("nt", true), ("nn", false), ("tn", false)] {
+                let mut whole = true;
+                let mut c = vec![0.0; m * n];
+                let ops = Operands {
+                    a: &a,
+                    b: &b,
+                    m,
+                    k,
+                    n,
+                };
+                let epilogue = |f: Finished| whole &= f.col == 0 && f.cols == n;
+                match layout {
+                    "nt" => gemm_nt_rows_with(&mut c, ops, 0..m, 0.0, epilogue),
+                    "nn" => gemm_nn_rows_with(&mut c, ops, 0..m, 0.0, epilogue),
+                    _ => gemm_tn_rows_with(&mut c, ops, 0..m, 0.0, epilogue),
+                }
+                assert_eq!(whole, whole_row_tiles(transposed, n, k), "{layout} n {n}");
+            }
+        }
+        assert!(whole_row_tiles(false, 256, 128) && whole_row_tiles(true, 256, 128));
+        assert!(!whole_row_tiles(false, 1100, 128) && !whole_row_tiles(true, 1100, 128));
     }
 
     #[test]
