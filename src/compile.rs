@@ -1027,7 +1027,9 @@ mod tests {
     /// after the last step that reads it (its layer's ∂x, or the activation
     /// backward for PReLU/SReLU parameters) and after (or, for W, in) its
     /// gradient's step: W's in its ∂W product unless W is over
-    /// [`FUSE_MAX_W`] floats; the others in steps of their own right after
+    /// [`FUSE_MAX_W`] floats and that product hands its epilogue rows of
+    /// column blocks (not [`whole_row_tiles`]); the others in steps of
+    /// their own right after
     /// their layer's backward, with no other write to the shared ∂W buffer
     /// in between.
     #[test]

@@ -603,9 +603,11 @@ fn train_on_two_threads_says_how_many_steps_ran_split() {
     };
     let split = number(split);
     assert_eq!(split + held + alone, 12, "{line}");
-    // After the measurement, the first steps try both ways, split first.
+    // After the measurement, the first steps try both ways, split first:
+    // two split steps (the first changes way, so its time is not kept and
+    // the next goes the same way), then one alone.
     assert!(held == 12 || split >= 1, "{line}");
-    assert!(held >= 11 || alone >= 1, "{line}");
+    assert!(held >= 10 || alone >= 1, "{line}");
     assert!(!summary("1").contains("split over"));
     check_train_lists(
         &net.replace("train steps=12", "train"),
