@@ -440,9 +440,14 @@ fn training_steps_are_bit_identical_for_1_2_and_3_threads() {
     // each is claimed whole).
     let shallow = chained.replace("dense 128 tanh; dense 128 relu x4", "dense 128 relu");
     let learned = chained.replace("128 relu x4", "128 prelu x4");
-    // (With AMSGrad: three state buffers a parameter.)
+    // (With AMSGrad: three state buffers a parameter.) W2, over 1 MiB
+    // with rows of 256, is updated in its ∂W blocks; W3, over 1 MiB with
+    // rows of 1100, in the split pass.
     let wide = chained
-        .replace("128 relu x4", "1100 prelu; dense 240 prelu")
+        .replace(
+            "dense 128 tanh; dense 128 relu x4",
+            "dense 256 tanh; dense 1100 prelu; dense 240 prelu",
+        )
         .replace("optim adam", "optim adam amsgrad=true");
     let chained_kinds = ["Chain { of: Forward", "Chain { of: Backward"];
     let learned_kinds = ["Linear", "LinearBackwardInput", "LinearBackwardParams"];
