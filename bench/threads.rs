@@ -107,7 +107,7 @@ impl Net {
                 Split::Batch => (Layout::Nt, (&layer.x, &layer.w)),
                 Split::Units => (Layout::Nn, (&layer.w, &layer.x)),
             };
-            self.split.product(pool, out, layout, a, b, UNITS);
+            self.split.product(pool, out, layout, a, b);
         }
     }
 
@@ -129,7 +129,7 @@ impl Net {
                 Split::Batch => ((Layout::Nn, delta, &*w), Layout::Tn),
                 Split::Units => ((Layout::Tn, &*w, delta), Layout::Nt),
             };
-            self.split.product(pool, dx, layout, a, b, UNITS);
+            self.split.product(pool, dx, layout, a, b);
             let ops = Operands {
                 a: delta,
                 b: x,
@@ -149,18 +149,10 @@ impl Net {
 }
 
 impl Split {
-    /// An activation-sized product of the split's rows: C (batch, units)
-    /// with `inner` terms by the batch's rows, C (units, batch) by the
-    /// units'.
-    fn product(
-        self,
-        pool: &Pool,
-        c: &mut [f32],
-        layout: Layout,
-        a: &[f32],
-        b: &[f32],
-        inner: usize,
-    ) {
+    /// An activation-sized product of the split's rows, UNITS terms an
+    /// element: C (batch, units) by the batch's rows, C (units, batch) by
+    /// the units'.
+    fn product(self, pool: &Pool, c: &mut [f32], layout: Layout, a: &[f32], b: &[f32]) {
         let (m, n) = match self {
             Split::Batch => (BATCH, UNITS),
             Split::Units => (UNITS, BATCH),
@@ -169,7 +161,7 @@ impl Split {
             a,
             b,
             m,
-            k: inner,
+            k: UNITS,
             n,
         };
         pool.split_rows_n([c], n, 2, |rows, [block]| rows_of(layout, block, ops, rows));

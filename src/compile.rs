@@ -73,9 +73,9 @@ pub const SMALL_W: usize = 8192;
 /// than a step of its own, which reads them end to end. Since one N block
 /// covers 1024 columns on a 2 MiB L2 (eb590fa), fused C took 0.957–0.984×
 /// its one-thread step (`bench/peers/ab.sh`, three runs of 4 rounds, 11
-/// of 12 rounds below 0.99) and 0.979× its two-thread step. Config B (W of 200 704 and
-/// 65 536 floats) took 0.92–0.94× its two-thread step fused (3–4 ABBA
-/// rounds; its pass at the end had taken 15 % of it).
+/// of 12 rounds below 0.99) and 0.979× its two-thread step. Config B (W
+/// of 200 704 and 65 536 floats) took 0.92–0.94× its two-thread step
+/// fused (3–4 ABBA rounds; its pass at the end had taken 15 % of it).
 pub const FUSE_MAX_W: usize = 1 << 18;
 /// Above this many FLOPs a product makes a multi-thread plan step by step
 /// instead of chained (see [`compile`]): a call of the workers then costs
@@ -1052,6 +1052,11 @@ mod tests {
                 steps.filter(|(_, s)| f(s)).map(|(i, _)| i).collect()
             };
             let dw_writes = at(&|s| matches!(s, Step::LinearBackwardParams { .. }));
+            // A W its ∂W product may update: small, or with whole rows.
+            let fusable = |pb: &ParamBufs| {
+                plan.buffer(pb.param).len <= FUSE_MAX_W
+                    || whole_row_tiles(false, plan.graph.layers[pb.layer].fan_in, plan.batch)
+            };
             for pb in &plan.params {
                 let name = &plan.buffer(pb.param).name;
                 let l = &plan.layers[pb.layer];
@@ -1079,11 +1084,8 @@ mod tests {
                     Step::Update {
                         count, decay, l2, ..
                     } => {
-                        let large = plan.buffer(pb.param).len > FUSE_MAX_W;
-                        let whole_rows =
-                            whole_row_tiles(false, plan.graph.layers[pb.layer].fan_in, 7);
                         assert!(
-                            pb.param != l.w || (large && !whole_rows),
+                            pb.param != l.w || !fusable(pb),
                             "{text}: {name} in a step of its own"
                         );
                         assert_eq!(count, 1, "{text}: {name}");
@@ -1097,10 +1099,7 @@ mod tests {
                         ..
                     } => {
                         assert_eq!((pb.param, u), (l.w, own[0]), "{text}: {name}");
-                        let small = plan.buffer(pb.param).len <= FUSE_MAX_W;
-                        let whole_rows =
-                            whole_row_tiles(false, plan.graph.layers[pb.layer].fan_in, 7);
-                        assert!(small || whole_rows, "{text}: {name}");
+                        assert!(fusable(pb), "{text}: {name}");
                         assert_eq!(fused.state, pb.state, "{text}: {name}");
                         (fused.decay, fused.l2)
                     }
